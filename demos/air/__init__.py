@@ -1,0 +1,1 @@
+"""Next-day air-pollution peak forecasting for Lille (synthetic data)."""
