@@ -1,0 +1,390 @@
+"""Bike-counter anomaly detector, as an MLflow "model from code".
+
+This file is loaded inside the demonstrator sandbox: it imports only numpy,
+pandas, scikit-learn (through skops) and mlflow. The training code in
+``demos.velo`` imports its pure functions so that training, evaluation and
+serving share one implementation.
+
+How a day is judged (everything in log space, ``log1p(count)``):
+
+1. *Profile*: one ridge regression per counter on calendar features
+   (weekday, yearly Fourier terms, bank holidays, bridge days, school
+   holidays) plus one intercept per training year; predictions use the last
+   training year's level.
+2. *Level*: when the input holds enough days of a counter, a centred rolling
+   median of its residuals re-estimates the counter's current level (slow
+   trend, works rerouting traffic); otherwise the last training level is used.
+3. *City-wide day effect*: when the input holds enough other counters on the
+   same day, the median of their residuals (weather, strikes, events) is
+   removed, scaled by the counter's learned sensitivity ``beta``.
+4. *Decision*: ``z`` = residual / the counter's learned noise scale. A day is
+   an anomaly when ``|z| >= seuil_jour`` or when the 3-day centred median of
+   ``z`` (several consecutive days off in the same direction, e.g. a sensor
+   drift) reaches ``seuil_serie``, or when it lies in a run of 3+ zeros.
+   ``score = max(|z| / seuil_jour, |z3| / seuil_serie)``: ``anomalie`` is
+   exactly ``score >= 1``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+INPUT_COLUMNS = ["compteur", "jour", "comptage"]
+OUTPUT_COLUMNS = ["attendu", "borne_basse", "borne_haute", "anomalie", "score"]
+SKOPS_TRUSTED = ["sklearn.linear_model._ridge.Ridge"]
+
+
+class ErreurEntree(ValueError):
+    """Input a person must fix (message in French)."""
+
+
+# --------------------------------------------------------------------------
+# Calendar features
+# --------------------------------------------------------------------------
+
+def calendar_features(jours: pd.Series, calendrier: pd.DataFrame) -> pd.DataFrame:
+    """Calendar design matrix for the given days.
+
+    Args:
+        jours: datetime64 series of days.
+        calendrier: one row per day (index: datetime64 day) with integer
+            columns ``ferie`` and ``vacances`` (0 none, 1 short holidays,
+            2 Christmas, 3 summer).
+
+    Returns:
+        DataFrame aligned on ``jours``: weekday dummies ``jsem_0..6``,
+        ``sin_k``/``cos_k`` (k = 1..3) of the day of year, ``ferie``,
+        ``pont`` (working day squeezed between a bank holiday and a weekend),
+        ``vac_courtes``, ``vac_noel``, ``vac_ete`` and ``we_ete``.
+
+    Raises:
+        ErreurEntree: a day lies outside the calendar table.
+    """
+    jours = pd.to_datetime(pd.Series(jours)).dt.normalize()
+    idx = pd.DatetimeIndex(jours)
+    if len(idx) and (idx.min() < calendrier.index.min() or idx.max() > calendrier.index.max()):
+        raise ErreurEntree(
+            "Date hors du calendrier connu du modèle "
+            f"({calendrier.index.min():%Y-%m-%d} à {calendrier.index.max():%Y-%m-%d})."
+        )
+    cal = calendrier.reindex(idx)
+    wd = idx.dayofweek.to_numpy()
+    out = {f"jsem_{k}": (wd == k).astype(float) for k in range(7)}
+    angle = 2 * np.pi * (idx.dayofyear.to_numpy() - 1) / 365.25
+    for k in (1, 2, 3):
+        out[f"sin_{k}"] = np.sin(k * angle)
+        out[f"cos_{k}"] = np.cos(k * angle)
+    ferie = cal["ferie"].to_numpy(dtype=float)
+    prev_ferie = calendrier["ferie"].reindex(idx - pd.Timedelta(days=1)).fillna(0).to_numpy()
+    next_ferie = calendrier["ferie"].reindex(idx + pd.Timedelta(days=1)).fillna(0).to_numpy()
+    out["ferie"] = ferie
+    out["pont"] = (((wd == 4) & (prev_ferie == 1)) | ((wd == 0) & (next_ferie == 1))).astype(float)
+    vac = cal["vacances"].to_numpy()
+    out["vac_courtes"] = (vac == 1).astype(float)
+    out["vac_noel"] = (vac == 2).astype(float)
+    out["vac_ete"] = (vac == 3).astype(float)
+    out["we_ete"] = out["vac_ete"] * (wd >= 5)
+    return pd.DataFrame(out, index=jours.index)
+
+
+def profile_design(feats: pd.DataFrame, annees: list[int], annee: pd.Series | int) -> np.ndarray:
+    """Append one-hot training-year columns to the calendar features.
+
+    Args:
+        feats: output of :func:`calendar_features`.
+        annees: the counter's training years (column order).
+        annee: the year of each row, or one year for all rows (the level to
+            predict with).
+
+    Returns:
+        The design matrix as a float array.
+    """
+    annee = np.broadcast_to(np.asarray(annee), (len(feats),))
+    years = np.column_stack([(annee == a).astype(float) for a in annees])
+    return np.hstack([feats.to_numpy(dtype=float), years])
+
+
+# --------------------------------------------------------------------------
+# Context: level and city-wide day effect
+# --------------------------------------------------------------------------
+
+def rolling_level(resid: pd.Series, fenetre: int, min_jours: int) -> pd.Series:
+    """Centred rolling median of one counter's residuals over calendar days.
+
+    Args:
+        resid: residuals indexed by day (zeros / missing counts as NaN).
+        fenetre: window length in days (odd).
+        min_jours: minimum valid days in the window, else the level is 0
+            (the last training level).
+
+    Returns:
+        The level correction, aligned on ``resid``.
+    """
+    grid = resid.reindex(pd.date_range(resid.index.min(), resid.index.max(), freq="D"))
+    lvl = grid.rolling(fenetre, center=True, min_periods=min_jours).median()
+    return lvl.reindex(resid.index).fillna(0.0)
+
+
+def day_effect(resid: pd.DataFrame, min_autres: int) -> pd.DataFrame:
+    """Leave-one-out median of the other counters' residuals, per day.
+
+    Args:
+        resid: days x counters matrix of level-corrected residuals (NaN where
+            a counter has no usable count that day).
+        min_autres: minimum number of other counters with a value.
+
+    Returns:
+        Same shape; NaN where fewer than ``min_autres`` others are present.
+    """
+    out = pd.DataFrame(np.nan, index=resid.index, columns=resid.columns)
+    values = resid.to_numpy(dtype=float)
+    for j, col in enumerate(resid.columns):
+        others = np.delete(values, j, axis=1)
+        n = np.sum(~np.isnan(others), axis=1)
+        ok = n >= max(min_autres, 1)
+        med = np.full(len(values), np.nan)
+        if ok.any():
+            med[ok] = np.nanmedian(others[ok], axis=1)
+        out[col] = med
+    return out
+
+
+def zero_runs(counts: pd.Series, min_len: int = 3) -> pd.Series:
+    """True on days inside a run of ``min_len`` or more consecutive zero counts.
+
+    Args:
+        counts: counts of one counter indexed by day (consecutive calendar
+            days only count as a run).
+        min_len: shortest run flagged.
+
+    Returns:
+        Boolean series aligned on ``counts``.
+    """
+    grid = counts.reindex(pd.date_range(counts.index.min(), counts.index.max(), freq="D"))
+    is_zero = grid.eq(0)
+    run_id = (is_zero != is_zero.shift()).cumsum()
+    run_len = is_zero.groupby(run_id).transform("sum")
+    return (is_zero & (run_len >= min_len)).reindex(counts.index).fillna(False).astype(bool)
+
+
+# --------------------------------------------------------------------------
+# Scoring
+# --------------------------------------------------------------------------
+
+def residuals(
+    df: pd.DataFrame,
+    profils: dict,
+    compteurs: dict,
+    calendrier: pd.DataFrame,
+    params: dict,
+    annee_reelle: bool = False,
+) -> pd.DataFrame:
+    """Profile, level and city-wide day effect for validated input rows.
+
+    Args:
+        df: columns ``compteur`` (str), ``jour`` (datetime64), ``comptage``
+            (float, NaN allowed), unique per (compteur, jour).
+        profils: counter id -> fitted ``Ridge`` (log1p count on
+            :func:`profile_design`).
+        compteurs: counter id -> dict with ``annees``, ``annee_niveau`` and,
+            once fitted, ``beta``.
+        calendrier: see :func:`calendar_features`.
+        params: ``fenetre_niveau``, ``min_jours_niveau``, ``min_autres``.
+        annee_reelle: use each row's own year intercept (training data)
+            instead of the last training level.
+
+    Returns:
+        ``df`` plus ``prof`` (profile), ``niveau`` (level correction),
+        ``r1`` (log residual after level, NaN for zero or missing counts),
+        ``g`` (others' median residual, NaN without city context),
+        ``contexte_ville`` and ``centre`` (expected log1p count).
+    """
+    df = df.copy()
+    feats = calendar_features(df["jour"], calendrier)
+    df["prof"] = np.nan
+    for cid, part in df.groupby("compteur"):
+        info = compteurs[cid]
+        annee = part["jour"].dt.year.to_numpy() if annee_reelle else info["annee_niveau"]
+        X = profile_design(feats.loc[part.index], info["annees"], annee)
+        df.loc[part.index, "prof"] = profils[cid].predict(X)
+    r0 = np.log1p(df["comptage"].where(df["comptage"] > 0)) - df["prof"]
+    df["niveau"] = 0.0
+    for cid, part in df.groupby("compteur"):
+        r = pd.Series(r0.loc[part.index].to_numpy(), index=part["jour"])
+        lvl = rolling_level(r, params["fenetre_niveau"], params["min_jours_niveau"])
+        df.loc[part.index, "niveau"] = lvl.to_numpy()
+    df["r1"] = r0 - df["niveau"]
+    mat = df.pivot(index="jour", columns="compteur", values="r1")
+    eff = day_effect(mat, params["min_autres"]).stack(future_stack=True).rename("g")
+    df = df.join(eff, on=["jour", "compteur"])
+    df["contexte_ville"] = df["g"].notna()
+    beta = df["compteur"].map(lambda c: compteurs[c].get("beta", 1.0)).astype(float)
+    df["centre"] = df["prof"] + df["niveau"] + (beta * df["g"]).fillna(0.0)
+    return df
+
+
+def deviations(df: pd.DataFrame, compteurs: dict) -> pd.DataFrame:
+    """Standardised deviations from the output of :func:`residuals`.
+
+    Returns:
+        ``df`` plus ``sigma`` (noise scale used), ``z`` (today's deviation;
+        a zero count is measured from log1p(0) = 0, far below), ``z3`` (3-day
+        centred median of ``z`` over calendar days) and ``run0`` (inside a
+        run of 3+ zeros).
+    """
+    df = df.copy()
+    df["sigma"] = np.where(
+        df["contexte_ville"],
+        df["compteur"].map(lambda c: compteurs[c]["sigma_ville"]).astype(float),
+        df["compteur"].map(lambda c: compteurs[c]["sigma_seul"]).astype(float),
+    )
+    df["z"] = (np.log1p(df["comptage"]) - df["centre"]) / df["sigma"]
+    df["z3"] = np.nan
+    df["run0"] = False
+    for _, part in df.groupby("compteur"):
+        s = part.set_index("jour")
+        grid_z = s["z"].reindex(pd.date_range(s.index.min(), s.index.max(), freq="D"))
+        z3 = grid_z.rolling(3, center=True, min_periods=2).median().reindex(s.index)
+        df.loc[part.index, "z3"] = z3.to_numpy()
+        df.loc[part.index, "run0"] = zero_runs(s["comptage"]).to_numpy()
+    return df
+
+
+def decide(z, z3, run0, seuil_jour: float, seuil_serie: float):
+    """Anomaly score from deviations: ``max(|z|/seuil_jour, |z3|/seuil_serie)``.
+
+    ``z3`` counts only when it points the same way as ``z``; days in a run of
+    3+ zeros score at least 1. The anomaly flag is ``score >= 1``.
+
+    Returns:
+        The score as a float array (NaN where the count is missing).
+    """
+    z = np.asarray(z, dtype=float)
+    z3 = np.asarray(z3, dtype=float)
+    s_jour = np.abs(z) / seuil_jour
+    s_serie = np.where(np.sign(z) == np.sign(z3), np.abs(z3) / seuil_serie, 0.0)
+    s_serie = np.nan_to_num(s_serie, nan=0.0)
+    score = np.maximum(s_jour, s_serie)
+    return np.where(np.asarray(run0, dtype=bool), np.maximum(score, 1.0), score)
+
+
+def score_frame(df, profils, compteurs, calendrier, params) -> pd.DataFrame:
+    """Score validated input rows end to end.
+
+    Args:
+        df, profils, compteurs, calendrier: see :func:`residuals`.
+        params: as in :func:`residuals` plus ``seuil_jour`` and ``seuil_serie``.
+
+    Returns:
+        The output columns plus diagnostics ``z``, ``z3``,
+        ``contexte_ville``, aligned on ``df.index``.
+    """
+    d = deviations(residuals(df, profils, compteurs, calendrier, params), compteurs)
+    score = decide(d["z"], d["z3"], d["run0"], params["seuil_jour"], params["seuil_serie"])
+    d["score"] = score
+    d["anomalie"] = np.nan_to_num(score, nan=0.0) >= 1.0
+    half = params["seuil_jour"] * d["sigma"]
+    d["attendu"] = np.expm1(d["centre"])
+    d["borne_basse"] = np.clip(np.expm1(d["centre"] - half), 0.0, None)
+    d["borne_haute"] = np.expm1(d["centre"] + half)
+    return d[OUTPUT_COLUMNS + ["z", "z3", "contexte_ville"]]
+
+
+def validate_input(data: pd.DataFrame, compteurs: dict) -> pd.DataFrame:
+    """Check and normalise the model input.
+
+    Args:
+        data: a DataFrame with ``compteur``, ``jour``, ``comptage``.
+        compteurs: the known counters (id -> info with ``nom``).
+
+    Returns:
+        A copy with ``compteur`` as str, ``jour`` as datetime64 and
+        ``comptage`` as float.
+
+    Raises:
+        ErreurEntree: missing column, unknown counter, bad date or count,
+            duplicated (compteur, jour).
+    """
+    if not isinstance(data, pd.DataFrame):
+        data = pd.DataFrame(data)
+    missing = [c for c in INPUT_COLUMNS if c not in data.columns]
+    if missing:
+        raise ErreurEntree(
+            f"Colonne(s) manquante(s) : {', '.join(missing)}. "
+            f"Colonnes attendues : {', '.join(INPUT_COLUMNS)}."
+        )
+    df = data[INPUT_COLUMNS].copy()
+    ids = pd.to_numeric(df["compteur"], errors="coerce")
+    if ids.isna().any() or (ids % 1 != 0).any():
+        bad = df.loc[ids.isna() | (ids % 1 != 0), "compteur"].iloc[0]
+        raise ErreurEntree(
+            f"Identifiant de compteur invalide : {bad!r} (un entier, comme dans la colonne "
+            "« Identifiant du compteur » des comptages de Nantes Métropole)."
+        )
+    df["compteur"] = ids.astype("int64").astype(str)
+    unknown = sorted(set(df["compteur"]) - set(compteurs), key=int)
+    if unknown:
+        valid = ", ".join(f"{k} ({v['nom']})" for k, v in sorted(compteurs.items(), key=lambda kv: int(kv[0])))
+        raise ErreurEntree(
+            f"Compteur(s) inconnu(s) : {', '.join(unknown)}. Le modèle ne connaît que les compteurs "
+            "sur lesquels il a été entraîné ; les identifiants valides sont ceux de la colonne "
+            "« Identifiant du compteur » du jeu « Comptages vélo de Nantes Métropole » "
+            f"(fichier bibia/sample.csv pour un exemple) : {valid}."
+        )
+    jours = pd.to_datetime(df["jour"].astype(str), format="%Y-%m-%d", errors="coerce")
+    if jours.isna().any():
+        bad = df.loc[jours.isna(), "jour"].iloc[0]
+        raise ErreurEntree(f"Date invalide : {bad!r} (format attendu AAAA-MM-JJ, ex. 2019-03-14).")
+    df["jour"] = jours
+    counts = pd.to_numeric(df["comptage"], errors="coerce")
+    bad_count = df["comptage"].notna() & counts.isna()
+    if bad_count.any() or (counts < 0).any():
+        raise ErreurEntree("Le comptage doit être un nombre positif ou nul (vide si inconnu).")
+    df["comptage"] = counts.astype(float)
+    dup = df.duplicated(["compteur", "jour"])
+    if dup.any():
+        row = df.loc[dup].iloc[0]
+        raise ErreurEntree(
+            f"Ligne en double : compteur {row['compteur']}, jour {row['jour']:%Y-%m-%d} "
+            "(une seule ligne par compteur et par jour)."
+        )
+    return df
+
+
+def load_calendar(path: str | Path) -> pd.DataFrame:
+    """Read the calendar artifact (``jour,ferie,vacances``) indexed by day."""
+    cal = pd.read_csv(path, parse_dates=["jour"]).set_index("jour")
+    return cal.astype(int)
+
+
+class VeloAnomalyModel(mlflow.pyfunc.PythonModel):
+    """pyfunc wrapper: input compteur/jour/comptage, output expected count,
+    band, anomaly flag and score (see the module docstring)."""
+
+    def load_context(self, context):
+        import skops.io as sio
+
+        self.profils = sio.load(context.artifacts["profils"], trusted=SKOPS_TRUSTED)
+        state = json.loads(Path(context.artifacts["etat"]).read_text(encoding="utf-8"))
+        self.compteurs = state["compteurs"]
+        self.params = state["params"]
+        self.calendrier = load_calendar(context.artifacts["calendrier"])
+
+    def predict(self, context, model_input, params=None):
+        df = validate_input(model_input, self.compteurs)
+        if df.empty:
+            return pd.DataFrame({c: pd.Series(dtype=float) for c in OUTPUT_COLUMNS})
+        out = score_frame(df, self.profils, self.compteurs, self.calendrier, self.params)
+        out = out[OUTPUT_COLUMNS].copy()
+        for col in ("attendu", "borne_basse", "borne_haute", "score"):
+            out[col] = out[col].astype(float).round(3)
+        out["anomalie"] = out["anomalie"].astype(bool)
+        return out.reset_index(drop=True)
+
+
+mlflow.models.set_model(VeloAnomalyModel())

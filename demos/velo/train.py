@@ -1,0 +1,105 @@
+"""Fitting the per-counter profiles and noise scales."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import Ridge
+
+from demos.velo.pyfunc_model import calendar_features, profile_design, residuals
+
+MAD_TO_SIGMA = 1.4826
+RIDGE_ALPHA = 1.0
+TRIM_SIGMAS = 4.0
+
+
+@dataclass
+class Fitted:
+    """What the detector learned.
+
+    Attributes:
+        profils: counter id -> fitted Ridge (log1p count on calendar + year).
+        compteurs: counter id -> ``nom``, ``annees``, ``annee_niveau``,
+            ``beta``, ``sigma_ville``, ``sigma_seul``.
+    """
+
+    profils: dict[str, Ridge]
+    compteurs: dict[str, dict]
+
+
+def robust_sigma(x: np.ndarray) -> float:
+    """1.4826 x the median absolute deviation around the median (NaN ignored)."""
+    x = np.asarray(x, dtype=float)
+    x = x[~np.isnan(x)]
+    return float(MAD_TO_SIGMA * np.median(np.abs(x - np.median(x))))
+
+
+def usable_days(df: pd.DataFrame) -> pd.Series:
+    """Days fit for learning a profile: a positive count, not next to a zero.
+
+    A day right before or after a zero count is often a partial day (the
+    sensor failed or came back mid-day), so it is left out too.
+
+    Args:
+        df: one or several counters, columns ``compteur``, ``jour``, ``comptage``.
+
+    Returns:
+        Boolean mask aligned on ``df.index``.
+    """
+    ok = pd.Series(False, index=df.index)
+    for _, part in df.groupby("compteur"):
+        s = part.set_index("jour")["comptage"]
+        grid = s.reindex(pd.date_range(s.index.min(), s.index.max(), freq="D"))
+        zero = grid.eq(0)
+        near_zero = zero | zero.shift(1, fill_value=False) | zero.shift(-1, fill_value=False)
+        good = (grid > 0) & ~near_zero
+        ok.loc[part.index] = good.reindex(s.index).to_numpy()
+    return ok
+
+
+def fit(train: pd.DataFrame, calendrier: pd.DataFrame, params: dict, names: dict[str, str]) -> Fitted:
+    """Fit the detector on training days.
+
+    Per counter: a ridge regression of log1p(count) on calendar features and
+    one intercept per year, refitted once without days beyond 4 robust
+    sigmas (outages, drifts, events the published flag missed). Then, on the
+    training days themselves, the sensitivity ``beta`` to the other counters'
+    median residual and the two noise scales (with and without city context).
+
+    Args:
+        train: columns ``compteur``, ``jour``, ``comptage``.
+        calendrier: see :func:`demos.velo.data.build_calendar`.
+        params: ``fenetre_niveau``, ``min_jours_niveau``, ``min_autres``.
+        names: counter id -> display name.
+
+    Returns:
+        The fitted state.
+    """
+    train = train.loc[usable_days(train)].copy()
+    feats = calendar_features(train["jour"], calendrier)
+    profils: dict[str, Ridge] = {}
+    compteurs: dict[str, dict] = {}
+    for cid, part in train.groupby("compteur"):
+        years = sorted(int(a) for a in part["jour"].dt.year.unique())
+        X = profile_design(feats.loc[part.index], years, part["jour"].dt.year.to_numpy())
+        y = np.log1p(part["comptage"].to_numpy())
+        model = Ridge(alpha=RIDGE_ALPHA).fit(X, y)
+        r = y - model.predict(X)
+        keep = np.abs(r - np.median(r)) <= TRIM_SIGMAS * robust_sigma(r)
+        model = Ridge(alpha=RIDGE_ALPHA).fit(X[keep], y[keep])
+        profils[cid] = model
+        compteurs[cid] = {"nom": names.get(cid, cid), "annees": years, "annee_niveau": years[-1]}
+
+    res = residuals(train, profils, compteurs, calendrier, params, annee_reelle=True)
+    for cid, part in res.groupby("compteur"):
+        r1 = part["r1"].to_numpy()
+        g = part["g"].to_numpy()
+        s_seul = robust_sigma(r1)
+        both = ~np.isnan(r1) & ~np.isnan(g) & (np.abs(r1) <= TRIM_SIGMAS * s_seul)
+        beta = float(np.dot(g[both], r1[both]) / np.dot(g[both], g[both])) if both.sum() > 30 else 1.0
+        beta = float(np.clip(beta, 0.0, 2.0))
+        s_ville = robust_sigma(r1[both] - beta * g[both]) if both.sum() > 30 else s_seul
+        compteurs[cid].update(beta=beta, sigma_seul=s_seul, sigma_ville=s_ville)
+    return Fitted(profils=profils, compteurs=compteurs)
