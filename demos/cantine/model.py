@@ -1,0 +1,273 @@
+"""The cantine-nantes pyfunc model (MLflow "models from code") and its features.
+
+This file is copied into the model directory and loaded inside a sandbox that
+has only numpy, pandas, scikit-learn, skops and mlflow: it must never import
+``bibia``, ``registry`` or the rest of ``demos``. The training code in
+``demos/cantine`` imports its feature functions, so training and prediction
+share one definition of every feature.
+
+Every table the model needs at prediction time (calendar, strikes, pupils,
+served-meals history) is an artifact read back in ``load_context``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+
+#: Days between the last served meals the model may use and the day forecast
+#: (an order is placed about a week ahead).
+LEAD_DAYS = 7
+WEDNESDAY = 2
+FEATURES = [
+    "jour_semaine", "mois", "jours_depuis_vacances", "jours_avant_vacances", "jours_ferie_proche",
+    "greve", "type", "secteur", "cantine", "effectif", "ratio_effectif", "anciennete_niveau",
+    "niveau_recent", "rapport_meme_jour", "rapport_niveau_30j", "rapport_annee_prec",
+    "volatilite", "rapport_dernier", "jour_annee_scolaire",
+]
+CATEGORICAL = ["jour_semaine", "type", "secteur", "cantine"]
+TYPES = {"M": 0, "E": 1, "M/E": 2}
+SECTEURS = {"Est": 0, "Nord": 1, "Ouest": 2, "Sud": 3}
+SKOPS_TRUSTED = [
+    "sklearn._loss.link.IdentityLink",
+    "sklearn._loss.link.Interval",
+    "sklearn._loss.loss.HalfSquaredError",
+    "sklearn._loss.loss.PinballLoss",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+]
+
+
+class Tables:
+    """The reference tables the features are computed from.
+
+    Attributes are pandas DataFrames with parsed dates: ``cantines``
+    (cantine_nom, cantine_type, secteur), ``annees`` (annee_scolaire,
+    date_debut, date_fin), ``vacances`` (date_debut, date_fin), ``feries``
+    (date), ``greves`` (date), ``effectifs`` (cantine_nom, annee_scolaire,
+    effectif) and ``historique`` (cantine_nom, date, reel: served meals on
+    school days without strike).
+    """
+
+    def __init__(self, cantines, annees, vacances, feries, greves, effectifs, historique):
+        self.cantines = cantines.assign(cantine_nom=cantines["cantine_nom"].str.strip()).reset_index(drop=True)
+        self.annees = annees.sort_values("date_debut").reset_index(drop=True)
+        self.vacances = vacances
+        self.feries = feries
+        self.greves = greves
+        self.effectifs = effectifs
+        self.historique = _history_stats(historique)
+        self.names = list(self.cantines["cantine_nom"])
+        self.index = {name: i for i, name in enumerate(sorted(self.names))}
+
+    @classmethod
+    def read(cls, folder: Path) -> "Tables":
+        """Read the tables written by :meth:`write` from ``folder``."""
+        folder = Path(folder)
+        dates = {"annees": ["date_debut", "date_fin"], "vacances": ["date_debut", "date_fin"],
+                 "feries": ["date"], "greves": ["date"], "historique": ["date"]}
+        frames = {}
+        for name in ["cantines", "annees", "vacances", "feries", "greves", "effectifs", "historique"]:
+            frames[name] = pd.read_csv(folder / f"{name}.csv", parse_dates=dates.get(name, []))
+        return cls(**frames)
+
+    def write(self, folder: Path) -> Path:
+        """Write every table as CSV into ``folder`` (an MLflow directory artifact) and return it."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ["cantines", "annees", "vacances", "feries", "greves", "effectifs"]:
+            getattr(self, name).to_csv(folder / f"{name}.csv", index=False)
+        self.historique[["cantine_nom", "date", "reel"]].to_csv(folder / "historique.csv", index=False)
+        return folder
+
+    def school_year(self, dates: pd.Series) -> pd.Series:
+        """The school year ("2017-2018") a date belongs to, summer attached to the year that ends."""
+        starts = self.annees["date_debut"].to_numpy()
+        pos = np.searchsorted(starts, dates.to_numpy(), side="right") - 1
+        years = self.annees["annee_scolaire"].to_numpy()
+        return pd.Series(years[np.clip(pos, 0, len(years) - 1)], index=dates.index)
+
+    def is_school_day(self, dates: pd.Series) -> pd.Series:
+        """True on days the canteens serve: no weekend, Wednesday, holiday or bank holiday."""
+        dow = dates.dt.day_of_week
+        off = (dow >= 5) | (dow == WEDNESDAY) | dates.isin(self.feries["date"])
+        for start, end in zip(self.vacances["date_debut"], self.vacances["date_fin"]):
+            off |= (dates >= start) & (dates <= end)
+        return ~off
+
+
+def _history_stats(hist: pd.DataFrame) -> pd.DataFrame:
+    """Rolling levels of served meals per canteen, known at the end of each history day."""
+    h = hist.sort_values(["cantine_nom", "date"]).reset_index(drop=True)
+    h["jour_semaine"] = h["date"].dt.day_of_week
+    by = h.groupby("cantine_nom")["reel"]
+
+    def rolling(group, window: int, least: int):
+        return group.rolling(window, min_periods=least)
+
+    h["r10"] = rolling(by, 10, 3).mean().reset_index(level=0, drop=True)
+    h["r30"] = rolling(by, 30, 5).mean().reset_index(level=0, drop=True)
+    h["vol"] = (rolling(by, 20, 5).std() / rolling(by, 20, 5).mean()).reset_index(level=0, drop=True)
+    by_day = h.groupby(["cantine_nom", "jour_semaine"])["reel"]
+    h["rdow"] = rolling(by_day, 4, 1).mean().reset_index(level=[0, 1], drop=True)
+    return h.sort_values("date").reset_index(drop=True)
+
+
+def _days(delta) -> np.ndarray:
+    return np.asarray(delta, dtype="timedelta64[ns]").astype("timedelta64[D]").astype(float)
+
+
+def features(df: pd.DataFrame, tables: Tables) -> pd.DataFrame:
+    """Model features for rows with a parsed ``date``, a known ``cantine_nom`` and a bool ``greve``.
+
+    The canteen's level comes from served meals at least ``LEAD_DAYS`` days
+    before the date; the previous school year's mean, scaled by the change in
+    pupils, gives its yearly reference.
+    """
+    d = df[["date", "cantine_nom", "greve"]].reset_index(drop=True).copy()
+    d["_row"] = np.arange(len(d))
+    dates = d["date"]
+    out = pd.DataFrame(index=d.index)
+    out["jour_semaine"] = dates.dt.day_of_week
+    out["mois"] = dates.dt.month
+    ends, starts = np.sort(tables.vacances["date_fin"].to_numpy()), np.sort(tables.vacances["date_debut"].to_numpy())
+    values = dates.to_numpy()
+    last_end = ends[np.clip(np.searchsorted(ends, values) - 1, 0, None)]
+    next_start = starts[np.clip(np.searchsorted(starts, values), None, len(starts) - 1)]
+    out["jours_depuis_vacances"] = np.clip(_days(values - last_end), 0, 60)
+    out["jours_avant_vacances"] = np.clip(_days(next_start - values), 0, 60)
+    fer = np.sort(tables.feries["date"].to_numpy())
+    k = np.searchsorted(fer, values)
+    after = _days(fer[np.clip(k, None, len(fer) - 1)] - values)
+    before = _days(values - fer[np.clip(k - 1, 0, None)])
+    out["jours_ferie_proche"] = np.clip(np.minimum(np.abs(after), np.abs(before)), 0, 10)
+    out["greve"] = d["greve"].astype(int)
+    info = tables.cantines.set_index("cantine_nom")
+    out["type"] = d["cantine_nom"].map(info["cantine_type"]).map(TYPES).fillna(-1).astype(int)
+    out["secteur"] = d["cantine_nom"].map(info["secteur"]).map(SECTEURS).fillna(-1).astype(int)
+    out["cantine"] = d["cantine_nom"].map(tables.index).astype(int)
+
+    year = tables.school_year(dates)
+    years = list(tables.annees["annee_scolaire"])
+    previous = year.map({b: a for a, b in zip(years, years[1:])})
+    eff = tables.effectifs.set_index(["cantine_nom", "annee_scolaire"])["effectif"]
+    out["effectif"] = pd.MultiIndex.from_arrays([d["cantine_nom"], year]).map(eff).astype(float)
+    eff_prev = pd.MultiIndex.from_arrays([d["cantine_nom"], previous]).map(eff).astype(float)
+    out["ratio_effectif"] = out["effectif"].to_numpy() / eff_prev.to_numpy()
+    first_day = tables.annees.set_index("annee_scolaire")["date_debut"]
+    out["jour_annee_scolaire"] = _days(values - year.map(first_day).to_numpy())
+
+    h = tables.historique
+    d["cle"] = dates - pd.Timedelta(days=LEAD_DAYS)
+    d["jour_semaine"] = out["jour_semaine"]
+    left = d.sort_values("cle")
+    a = pd.merge_asof(left, h[["cantine_nom", "date", "reel", "r10", "r30", "vol"]].rename(columns={"date": "hdate"}),
+                      left_on="cle", right_on="hdate", by="cantine_nom")
+    a = pd.merge_asof(a.sort_values("cle"), h[["cantine_nom", "jour_semaine", "date", "rdow"]].rename(columns={"date": "hdate2"}),
+                      left_on="cle", right_on="hdate2", by=["cantine_nom", "jour_semaine"])
+    a = a.set_index("_row").reindex(d["_row"])
+    level = a["r10"].to_numpy()
+    out["niveau_recent"] = level
+    out["anciennete_niveau"] = np.clip(_days(values - a["hdate"].to_numpy()), 0, 120)
+    out["rapport_meme_jour"] = a["rdow"].to_numpy() / level
+    out["rapport_niveau_30j"] = a["r30"].to_numpy() / level
+    out["volatilite"] = a["vol"].to_numpy()
+    out["rapport_dernier"] = a["reel"].to_numpy() / level
+    year_mean = h.assign(annee=tables.school_year(h["date"])).groupby(["cantine_nom", "annee"])["reel"].mean()
+    prev_mean = pd.MultiIndex.from_arrays([d["cantine_nom"], previous]).map(year_mean).astype(float)
+    out["rapport_annee_prec"] = prev_mean.to_numpy() * np.nan_to_num(out["ratio_effectif"].to_numpy(), nan=1.0) / level
+    return out[FEATURES]
+
+
+def unknown_canteen_message(name: str, valid: list[str]) -> str:
+    """The French error for an unknown canteen, with the closest valid names."""
+    close = difflib.get_close_matches(str(name).strip().upper(), valid, n=3, cutoff=0.5)
+    hint = f" Noms proches : {', '.join(repr(c) for c in close)}." if close else ""
+    return (f"cantine inconnue : {name!r}. Les noms valides sont ceux de la colonne cantine_nom de "
+            f"bibia/sample.csv et du fichier cantines.csv des artefacts du modèle ({len(valid)} cantines).{hint}")
+
+
+def prepare(model_input: pd.DataFrame, tables: Tables) -> pd.DataFrame:
+    """Validate the input rows and return ``date`` (parsed), ``cantine_nom`` (stripped), ``greve`` (bool).
+
+    Raises:
+        ValueError: with a French message for a missing column, a bad date,
+            a date outside the calendar or an unknown canteen.
+    """
+    if not isinstance(model_input, pd.DataFrame):
+        raise ValueError("l'entrée doit être un tableau avec les colonnes date et cantine_nom")
+    missing = [c for c in ("date", "cantine_nom") if c not in model_input.columns]
+    if missing:
+        raise ValueError(f"colonne(s) manquante(s) : {', '.join(missing)} (attendu : date, cantine_nom, greve facultatif)")
+    dates = pd.to_datetime(model_input["date"].astype(str).str.strip(), format="%Y-%m-%d", errors="coerce")
+    bad = model_input["date"][dates.isna()]
+    if len(bad):
+        raise ValueError(f"date invalide : {bad.iloc[0]!r} (format attendu AAAA-MM-JJ, par exemple 2017-11-06)")
+    first, last = tables.annees["date_debut"].min(), tables.annees["date_fin"].max()
+    outside = dates[(dates < first) | (dates > last)]
+    if len(outside):
+        raise ValueError(f"date hors du calendrier connu : {outside.iloc[0].date()} "
+                         f"(le modèle couvre du {first.date()} au {last.date()})")
+    names = model_input["cantine_nom"].astype(str).str.strip()
+    unknown = names[~names.isin(tables.index)]
+    if len(unknown):
+        raise ValueError(unknown_canteen_message(unknown.iloc[0], tables.names))
+    known_strike = dates.isin(tables.greves["date"])
+    if "greve" in model_input.columns:
+        given = model_input["greve"]
+        greve = given.where(given.notna(), known_strike).map(_as_bool)
+    else:
+        greve = known_strike
+    return pd.DataFrame({"date": dates.to_numpy(), "cantine_nom": names.to_numpy(), "greve": greve.to_numpy(bool)})
+
+
+def _as_bool(value) -> bool:
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in {"1", "true", "vrai", "oui", "yes"}:
+            return True
+        if text in {"0", "false", "faux", "non", "no", ""}:
+            return False
+        raise ValueError(f"valeur de greve invalide : {value!r} (attendu : vrai/faux, 1/0)")
+    return bool(value)
+
+
+def predict_frame(rows: pd.DataFrame, tables: Tables, central, upper, factor: float) -> pd.DataFrame:
+    """Expected meals and recommended order for prepared rows (see :func:`prepare`)."""
+    school = tables.is_school_day(rows["date"]).to_numpy()
+    expected = np.zeros(len(rows))
+    order = np.zeros(len(rows))
+    if school.any():
+        x = features(rows[school], tables)
+        level = x["niveau_recent"].to_numpy()
+        expected[school] = np.clip(central.predict(x), 0, None) * level
+        order[school] = np.ceil(np.clip(upper.predict(x), 0, None) * level * factor)
+    expected = np.nan_to_num(expected)
+    order = np.nan_to_num(order)
+    return pd.DataFrame({"repas_prevus": np.round(expected).astype("int64"),
+                         "commande_recommandee": order.astype("int64")})
+
+
+class CantineModel(mlflow.pyfunc.PythonModel):
+    """Meals expected and order recommended per canteen and day, Nantes."""
+
+    def load_context(self, context):
+        import skops.io
+
+        self.tables = Tables.read(Path(context.artifacts["tables"]))
+        self.central = skops.io.load(context.artifacts["central"], trusted=SKOPS_TRUSTED)
+        self.upper = skops.io.load(context.artifacts["upper"], trusted=SKOPS_TRUSTED)
+        params = json.loads(Path(context.artifacts["params"]).read_text(encoding="utf-8"))
+        self.factor = float(params["facteur_commande"])
+
+    def predict(self, context, model_input, params=None):
+        rows = prepare(model_input, self.tables)
+        return predict_frame(rows, self.tables, self.central, self.upper, self.factor)
+
+
+mlflow.models.set_model(CantineModel())

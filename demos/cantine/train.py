@@ -1,0 +1,136 @@
+"""Training, calibration and evaluation of the cantine-nantes model.
+
+Protocol (fixed by the issue): train on school years up to 2016-2017, test on
+2017-2018, canteen-days with meals served, Wednesdays excluded. The order's
+safety factor is calibrated on 2016-2017 held out from a first fit on the
+years before it; the test year is never used to choose anything.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingRegressor
+from threadpoolctl import threadpool_limits
+
+from demos.cantine.model import CATEGORICAL, FEATURES, WEDNESDAY, Tables, features, predict_frame
+
+TEST_YEAR = "2017-2018"
+CALIBRATION_YEAR = "2016-2017"
+#: Quantile the order model is fitted on, then scaled by the calibrated factor.
+UPPER_QUANTILE = 0.8
+#: Share of canteen-days short aimed at on the calibration year, kept below
+#: the staff's 18.2 % so that year-to-year drift has some room.
+TARGET_SHORT_SHARE = 0.16
+SEED = 0
+
+
+@dataclass
+class Fitted:
+    """The fitted estimators and the calibrated order factor."""
+
+    central: HistGradientBoostingRegressor
+    upper: HistGradientBoostingRegressor
+    factor: float
+    calibration: dict[str, float]
+
+
+def school_years(tables: Tables, until: str) -> list[str]:
+    """School years from the first one up to ``until`` included."""
+    years = list(tables.annees.sort_values("date_debut")["annee_scolaire"])
+    return years[: years.index(until) + 1]
+
+
+def with_strikes(frame: pd.DataFrame, tables: Tables) -> pd.DataFrame:
+    """``frame`` with a boolean ``greve`` column from the known strike days."""
+    return frame.assign(greve=frame["date"].isin(tables.greves["date"]))
+
+
+def protocol_rows(frame: pd.DataFrame, tables: Tables, year: str) -> pd.DataFrame:
+    """Evaluation rows of a school year: meals served, Wednesdays excluded."""
+    rows = frame[(tables.school_year(frame["date"]) == year) & (frame["reel"] > 0)
+                 & (frame["date"].dt.day_of_week != WEDNESDAY)]
+    return with_strikes(rows, tables).reset_index(drop=True)
+
+
+def _estimator(loss: str) -> HistGradientBoostingRegressor:
+    kwargs = {"quantile": UPPER_QUANTILE} if loss == "quantile" else {}
+    return HistGradientBoostingRegressor(
+        loss=loss, max_iter=200, learning_rate=0.08, l2_regularization=1.0, early_stopping=False,
+        categorical_features=[FEATURES.index(c) for c in CATEGORICAL], random_state=SEED, **kwargs)
+
+
+def fit(frame: pd.DataFrame, tables: Tables, years: list[str]) -> tuple[HistGradientBoostingRegressor, HistGradientBoostingRegressor]:
+    """Fit the central (mean) and upper (quantile) models on ``years``.
+
+    The target is the ratio of meals served to the canteen's recent level, so
+    one model serves canteens of 30 and of 600 meals.
+    """
+    rows = frame[tables.school_year(frame["date"]).isin(years) & (frame["reel"] > 0)
+                 & tables.is_school_day(frame["date"])]
+    rows = with_strikes(rows, tables).reset_index(drop=True)
+    x = features(rows, tables)
+    keep = x["niveau_recent"].notna().to_numpy()
+    x, y = x[keep], (rows["reel"].to_numpy()[keep] / x["niveau_recent"].to_numpy()[keep])
+    # One thread: OpenMP on a shared 2-core machine is several times slower.
+    with threadpool_limits(1):
+        central = _estimator("squared_error").fit(x, y)
+        upper = _estimator("quantile").fit(x, y)
+    return central, upper
+
+
+def train(frame: pd.DataFrame, tables: Tables) -> Fitted:
+    """Calibrate the order factor on the held-out year, then fit on every training year."""
+    cal_central, cal_upper = fit(frame, tables, school_years(tables, CALIBRATION_YEAR)[:-1])
+    cal = protocol_rows(frame, tables, CALIBRATION_YEAR)
+    # In 2015-16 and 2016-17 some weeks with meals served are holidays in the
+    # zone B calendar; the model answers 0 there by design, so they are left
+    # out of the calibration as they are of the training.
+    cal = cal[tables.is_school_day(cal["date"])].reset_index(drop=True)
+    raw = predict_frame(cal, tables, cal_central, cal_upper, 1.0)
+    ratio = cal["reel"].to_numpy() / np.maximum(raw["commande_recommandee"].to_numpy(), 1)
+    factor = float(np.quantile(ratio, 1 - TARGET_SHORT_SHARE))
+    calibrated = predict_frame(cal, tables, cal_central, cal_upper, factor)
+    calibration = metrics(cal["date"], cal["reel"], calibrated["repas_prevus"], calibrated["commande_recommandee"])
+    central, upper = fit(frame, tables, school_years(tables, CALIBRATION_YEAR))
+    return Fitted(central, upper, factor, calibration)
+
+
+def metrics(dates: pd.Series, served: pd.Series, expected: pd.Series, order: pd.Series) -> dict[str, float]:
+    """The protocol's metrics (fractions, not percents).
+
+    ``mae`` and ``wmape`` compare ``expected`` to ``served`` per canteen-day;
+    the rest compares ``order`` to ``served``: over-production and days short
+    on daily totals (the central kitchen's view), and the share of
+    canteen-days where the order was short.
+    """
+    frame = pd.DataFrame({"date": np.asarray(dates), "reel": np.asarray(served, float),
+                          "prevu": np.asarray(expected, float), "commande": np.asarray(order, float)})
+    daily = frame.groupby("date")[["reel", "commande"]].sum()
+    error = (frame["prevu"] - frame["reel"]).abs()
+    return {
+        "mae": float(error.mean()),
+        "wmape": float(error.sum() / frame["reel"].sum()),
+        "surproduction": float(np.maximum(daily["commande"] - daily["reel"], 0).sum() / daily["commande"].sum()),
+        "jours_en_deficit": float((daily["commande"] < daily["reel"]).sum()),
+        "part_cantine_jours_en_deficit": float((frame["commande"] < frame["reel"]).mean()),
+        "n_jours_test": float(len(daily)),
+    }
+
+
+def evaluate(frame: pd.DataFrame, tables: Tables, fitted: Fitted) -> tuple[pd.DataFrame, dict, dict]:
+    """Test-year predictions, the model's metrics and the staff baseline's metrics.
+
+    Returns:
+        ``(rows, model_metrics, baseline_metrics)`` where ``rows`` holds
+        date, cantine_nom, reel, prevision, repas_prevus, commande_recommandee.
+    """
+    rows = protocol_rows(frame, tables, TEST_YEAR)
+    pred = predict_frame(rows, tables, fitted.central, fitted.upper, fitted.factor)
+    rows = pd.concat([rows, pred], axis=1)
+    model = metrics(rows["date"], rows["reel"], rows["repas_prevus"], rows["commande_recommandee"])
+    staff = rows["prevision"].fillna(0)
+    baseline = metrics(rows["date"], rows["reel"], staff, staff)
+    return rows, model, baseline
