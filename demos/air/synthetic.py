@@ -148,17 +148,24 @@ def generate(seed: int = SEED) -> tuple[pd.DataFrame, pd.DataFrame]:
     weekday = dates.day_of_week.to_numpy()
     spring = np.exp(-0.5 * ((doy - 85) / 22) ** 2)
     anticyclone = 1 / (1 + np.exp(-(p_anom - 6) / 2.5))
-    log_pm = (
-        np.log(21.0)
-        - 0.035 * years
-        + 0.07 * np.maximum(8 - temperature, 0)
+    stagnation = (
+        0.07 * np.maximum(8 - temperature, 0)
         - 0.45 * np.log(vent / 4)
         - 0.35 * np.log(couche_limite / 800)
         - 0.22 * raining
         - 0.02 * np.minimum(pluie, 10)
         + 0.7 * spring * anticyclone
+    )
+    build_up = np.zeros(n)
+    for i in range(1, n):  # particles accumulate over consecutive stagnant days
+        build_up[i] = 0.5 * build_up[i - 1] + 0.3 * max(stagnation[i - 1], 0) * (stagnation[i] > 0)
+    log_pm = (
+        np.log(18.0)
+        - 0.035 * years
+        + stagnation
+        + build_up
         - np.where(weekday == 6, 0.10, np.where(weekday == 5, 0.05, 0.0))
-        + _ar1(rng, n, 0.6, np.full(n, 0.25))
+        + _ar1(rng, n, 0.7, np.full(n, 0.16))
     )
     pm10 = np.exp(log_pm)
 
@@ -168,7 +175,7 @@ def generate(seed: int = SEED) -> tuple[pd.DataFrame, pd.DataFrame]:
     accumulation = np.zeros(n)
     for i in range(1, n):  # regional background builds up over hot spells
         accumulation[i] = 0.5 * accumulation[i - 1] + 0.12 * max(photo[i - 1] - 40, 0)
-    o3 = 48 + photo + accumulation + _ar1(rng, n, 0.6, np.full(n, 11.0))
+    o3 = 48 + photo + accumulation + _ar1(rng, n, 0.6, np.full(n, 8.0))
     o3 = np.clip(o3, 5, None)
 
     observations = pd.DataFrame(
