@@ -31,6 +31,7 @@ class Caller:
     tier: Tier
     organisation: str | None = None
     organisation_id: int | None = None
+    organisation_siren: str | None = None
     user: str | None = None
     user_id: int | None = None
     token_prefix: str | None = None
@@ -84,6 +85,7 @@ def authenticate(session: Session, token: str) -> Caller:
         tier=Role(user.role).tier,
         organisation=user.organisation.slug,
         organisation_id=user.organisation_id,
+        organisation_siren=user.organisation.siren,
         user=user.name,
         user_id=user.id,
         token_prefix=row.prefix,

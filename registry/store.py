@@ -255,11 +255,14 @@ class Registry:
     def versions(self, name: str) -> list[VersionInfo]:
         """All versions of ``name``, newest first (one MLflow call)."""
         check_name(name)
+        aliases = self.get(name).aliases
         with _translated(f"versions de « {name} »"):
             found = self._client.search_model_versions(f"name = '{name}'", max_results=10_000)
-        if not found and not self.exists(name):
-            raise NotFound(f"modèle « {name} » introuvable")
-        return sorted((self._version(mv) for mv in found), key=lambda v: v.version, reverse=True)
+        by_version: dict[int, list[str]] = {}
+        for alias, version in aliases.items():
+            by_version.setdefault(version, []).append(alias)
+        infos = [self._version(mv, by_version.get(int(mv.version))) for mv in found]
+        return sorted(infos, key=lambda v: v.version, reverse=True)
 
     def version(self, name: str, version: int) -> VersionInfo:
         check_name(name)
@@ -538,7 +541,7 @@ class Registry:
         )
 
     @staticmethod
-    def _version(mv: ModelVersion) -> VersionInfo:
+    def _version(mv: ModelVersion, aliases: list[str] | None = None) -> VersionInfo:
         tags = dict(mv.tags or {})
         metrics: dict[str, Any] = {}
         with contextlib.suppress(ValueError, TypeError):
@@ -551,7 +554,7 @@ class Registry:
             version=int(mv.version),
             created=_ts(mv.creation_timestamp),
             status=str(mv.status),
-            aliases=sorted(mv.aliases or []),
+            aliases=sorted(aliases if aliases is not None else (mv.aliases or [])),
             metrics=metrics.get("model", {}),
             baseline_metrics=metrics.get("baseline", {}),
             signature=signature,

@@ -1,0 +1,89 @@
+"""Administration: organisations, tokens, audit log (admins only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+from fastapi.responses import JSONResponse
+
+from bibia import accounts
+from bibia.deps import AdminDep, CallerDep, SessionDep
+from bibia.schemas import ERRORS, OrganisationIn, OrganisationOut, TokenIn, TokenOut
+
+router = APIRouter(prefix="/api/v1", tags=["administration"])
+
+
+def _org(org) -> dict:  # noqa: ANN001 - ORM row
+    return {"slug": org.slug, "name": org.name, "siren": org.siren, "created_at": org.created_at.isoformat()}
+
+
+@router.get("/orgs", summary="Les organisations (public : nom et SIREN)", responses={200: {"model": list[OrganisationOut]}})
+def list_orgs(session: SessionDep) -> JSONResponse:
+    return JSONResponse([_org(o) for o in accounts.list_organisations(session)])
+
+
+@router.post("/orgs", status_code=status.HTTP_201_CREATED, summary="Créer une organisation", responses={201: {"model": OrganisationOut}, **ERRORS})
+def create_org(body: OrganisationIn, caller: AdminDep, session: SessionDep) -> JSONResponse:
+    org = accounts.create_organisation(session, caller, body.slug, body.name, body.siren)
+    return JSONResponse(_org(org), status_code=status.HTTP_201_CREATED)
+
+
+@router.post(
+    "/tokens",
+    status_code=status.HTTP_201_CREATED,
+    summary="Créer un jeton (affiché une seule fois)",
+    responses={201: {"model": TokenOut}, **ERRORS},
+)
+def create_token(body: TokenIn, caller: AdminDep, session: SessionDep) -> JSONResponse:
+    issued = accounts.create_token(session, caller, body.organisation, body.role, body.user, body.label)
+    return JSONResponse(
+        {"prefix": issued.prefix, "organisation": issued.organisation, "user": issued.user, "role": issued.role.value, "token": issued.token},
+        status_code=status.HTTP_201_CREATED,
+        headers={"Cache-Control": "no-store"},
+    )
+
+
+@router.get("/tokens", summary="Les jetons (jamais leur valeur)", responses={200: {"model": list[TokenOut]}, **ERRORS})
+def list_tokens(caller: AdminDep, session: SessionDep, organisation: str | None = None) -> JSONResponse:
+    rows = accounts.list_tokens(session, organisation)
+    return JSONResponse(
+        [
+            {
+                "prefix": t.prefix,
+                "organisation": t.user.organisation.slug,
+                "user": t.user.name,
+                "role": t.user.role,
+                "created_at": t.created_at.isoformat(),
+                "revoked": t.revoked_at is not None,
+            }
+            for t in rows
+        ]
+    )
+
+
+@router.delete("/tokens/{prefix}", status_code=204, summary="Révoquer un jeton", responses=ERRORS)
+def revoke_token(prefix: str, caller: AdminDep, session: SessionDep) -> None:
+    accounts.revoke_token(session, caller, prefix)
+
+
+@router.get("/me", summary="Qui suis-je ? (niveau d'accès de votre jeton)")
+def whoami(caller: CallerDep) -> JSONResponse:
+    return JSONResponse(
+        {"tier": caller.tier.label, "organisation": caller.organisation, "user": caller.user, "token": caller.token_prefix}
+    )
+
+
+@router.get("/audit", summary="Journal d'audit (administrateurs)", responses=ERRORS)
+def audit_log(
+    caller: AdminDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    action: str | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        [
+            {"at": e.at.isoformat(), "actor": e.actor, "organisation": e.organisation, "action": e.action, "target": e.target, "details": e.details}
+            for e in accounts.audit_events(session, limit, action)
+        ]
+    )

@@ -1,0 +1,65 @@
+"""Routes of the project records: territorial AI initiatives, with or without models."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse
+
+from bibia import catalogue
+from bibia.deps import CallerDep, ExpertDep, RegistryDep, SessionDep
+from bibia.schemas import ERRORS, Page, ProjectOut
+from registry.card import Status, Theme, parse_project
+from registry.errors import InvalidInput
+
+router = APIRouter(prefix="/api/v1/projects", tags=["projets"])
+
+
+@router.get("", summary="Parcourir et rechercher les projets", responses={200: {"model": Page[ProjectOut]}, **ERRORS})
+def list_projects(
+    caller: CallerDep,
+    registry: RegistryDep,
+    session: SessionDep,
+    q: Annotated[str | None, Query(max_length=200, description="Texte libre", examples=["cantine"])] = None,
+    theme: Annotated[Theme | None, Query()] = None,
+    status_: Annotated[Status | None, Query(alias="status")] = None,
+    owner: Annotated[str | None, Query(max_length=200, description="Collectivité : nom ou SIREN")] = None,
+    territory: Annotated[str | None, Query(max_length=200)] = None,
+    page: Annotated[int, Query(ge=1, le=100_000)] = 1,
+    per_page: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> JSONResponse:
+    return JSONResponse(
+        catalogue.list_projects(
+            session,
+            registry,
+            caller,
+            q=q,
+            theme=theme.value if theme else None,
+            status=status_.value if status_ else None,
+            owner=owner,
+            territory=territory,
+            page=page,
+            per_page=per_page,
+        )
+    )
+
+
+@router.get("/{slug}", summary="Un projet et ses modèles", responses={200: {"model": ProjectOut}, **ERRORS})
+def get_project(slug: str, caller: CallerDep, registry: RegistryDep, session: SessionDep) -> JSONResponse:
+    return JSONResponse(catalogue.project_detail(session, registry, caller, slug))
+
+
+@router.put(
+    "/{slug}",
+    summary="Créer ou remplacer un projet",
+    description="Réservé aux experts d'une collectivité porteuse du projet, et aux administrateurs.",
+    responses={200: {"model": ProjectOut}, 201: {"model": ProjectOut}, **ERRORS},
+)
+def put_project(slug: str, body: dict, caller: ExpertDep, registry: RegistryDep, session: SessionDep) -> JSONResponse:
+    project = parse_project(body)
+    if project.slug != slug:
+        raise InvalidInput(f"l'identifiant du corps ({project.slug}) diffère de celui de l'adresse ({slug})")
+    _, created = catalogue.upsert_project(session, caller, project)
+    session.flush()
+    return JSONResponse(catalogue.project_detail(session, registry, caller, slug), status_code=201 if created else 200)

@@ -1,0 +1,150 @@
+"""The FastAPI application: ``create_app(settings, *, registry=None, runner=None)``.
+
+Cross-cutting behaviour is visible here and nowhere else: the error tree is
+mapped to HTTP once, request bodies are bounded, and unexpected errors are
+logged server-side and answered without a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from bibia import __version__
+from bibia.api import admin, models, projects
+from bibia.services import Services
+from bibia.settings import Settings
+from registry.errors import BibiaError, PayloadTooLarge
+from registry.store import Registry
+
+log = logging.getLogger("bibia")
+
+DESCRIPTION = """
+**bibia**, la Bibliothèque IA territorialisée : le catalogue des modèles d'IA
+que les collectivités partagent, avec leurs fiches, leurs métriques et leurs
+démonstrateurs.
+
+Trois niveaux d'accès : **public** (catalogue), **membre** d'une collectivité
+(contacts, retours d'expérience, démonstrateurs), **expert** (artefacts, code,
+enregistrement). Authentification : `Authorization: Bearer <jeton>`.
+
+Les experts récupèrent les modèles avec le client MLflow qu'ils utilisent
+déjà : `MLFLOW_TRACKING_URI=<cette adresse>` et `MLFLOW_TRACKING_TOKEN=<jeton>`.
+"""
+
+
+class BodyLimit:
+    """Refuse request bodies over a size limit (413) before they are read whole."""
+
+    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+
+    def _limit(self, scope: Scope) -> int:
+        path: str = scope.get("path", "")
+        if scope.get("method") == "POST" and path.startswith("/api/v1/models/") and path.endswith("/versions"):
+            return self.settings.max_model_bytes + self.settings.max_card_bytes + 64 * 1024
+        if path.startswith("/demos/") and path.rstrip("/").endswith("/upload"):
+            return self.settings.max_request_bytes
+        return self.settings.max_request_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit(scope)
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await _too_large(limit)(scope, receive, send)
+            return
+        received = 0
+
+        async def bounded() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise PayloadTooLarge(f"requête trop volumineuse : {limit} octets au plus")
+            return message
+
+        await self.app(scope, bounded, send)
+
+
+def _too_large(limit: int) -> JSONResponse:
+    error = PayloadTooLarge(f"requête trop volumineuse : {limit} octets au plus")
+    return JSONResponse(error.to_dict(), status_code=error.http_status)
+
+
+def _validation_message(exc: RequestValidationError) -> dict[str, Any]:
+    problems = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()) if p not in {"body", "query", "path"})
+        problems.append({"field": loc or "(requête)", "message": str(err.get("msg", "valeur invalide"))})
+    fields = ", ".join(p["field"] for p in problems)
+    return {"error": "requete_invalide", "message": f"paramètres invalides : {fields}", "details": problems}
+
+
+def create_app(settings: Settings, *, registry: Registry | None = None, runner: Any = None) -> FastAPI:
+    """Build the bibia service.
+
+    Args:
+        settings: the one settings object (see :class:`bibia.settings.Settings`).
+        registry: a registry facade to use instead of the one built from settings.
+        runner: a demonstrator runner (``runners.base.Runner``) to use instead of the default.
+    """
+    services = Services.build(settings, registry=registry, runner=runner)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        services.db.dispose()
+
+    app = FastAPI(
+        title="bibia — Bibliothèque IA territorialisée",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+
+    @app.exception_handler(BibiaError)
+    async def bibia_error(_: Request, exc: BibiaError) -> JSONResponse:
+        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse(_validation_message(exc), status_code=422)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return JSONResponse(
+            {"error": "erreur_interne", "message": "erreur interne du service ; elle a été journalisée"}, status_code=500
+        )
+
+    @app.get("/healthz", tags=["service"], summary="Le service est prêt")
+    def healthz() -> JSONResponse:
+        with services.db.session() as session:
+            session.execute(text("SELECT 1"))
+        services.registry.ping()
+        return JSONResponse({"status": "ok", "version": __version__})
+
+    app.include_router(models.router)
+    app.include_router(projects.router)
+    app.include_router(admin.router)
+    app.add_middleware(BodyLimit, settings=settings)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """ASGI factory for ``uvicorn --factory bibia.app:app_from_env`` (settings read at the edge)."""
+    return create_app(Settings())

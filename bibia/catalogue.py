@@ -1,0 +1,250 @@
+"""The catalogue as the service offers it: models and projects, by tier.
+
+Routes and CLI commands stay thin and call these functions. Reads return
+plain data already filtered for the caller's tier; writes check who may
+write, then land all or nothing and leave an audit event.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bibia.accounts import audit
+from bibia.auth import Caller
+from bibia.db.models import ProjectRecord
+from bibia.schemas import ModelOut, ProjectOut, VersionOut
+from registry.card import Card, Project, fold
+from registry.errors import Forbidden, InvalidInput, NotFound
+from registry.store import CatalogueQuery, ModelSummary, Registry, VersionInfo
+from registry.tiers import Tier, visible
+
+
+def paginate(items: list[Any], page: int, per_page: int) -> list[Any]:
+    start = (page - 1) * per_page
+    return items[start : start + per_page]
+
+
+def model_uri(name: str, version: int) -> str:
+    return f"models:/{name}/{version}"
+
+
+def _model_out(summary: ModelSummary) -> ModelOut:
+    return ModelOut(
+        name=summary.name,
+        card=summary.card,
+        aliases=summary.aliases,
+        latest_version=summary.latest_version,
+        created=summary.created,
+        updated=summary.updated,
+    )
+
+
+def _version_out(info: VersionInfo) -> VersionOut:
+    return VersionOut(
+        name=info.name,
+        version=info.version,
+        created=info.created,
+        status=info.status,
+        aliases=info.aliases,
+        metrics=info.metrics,
+        baseline_metrics=info.baseline_metrics,
+        signature=info.signature,
+        registered_by=info.registered_by,
+        run_id=info.run_id,
+        artifact_uri=info.source,
+        model_uri=model_uri(info.name, info.version),
+    )
+
+
+# ------------------------------------------------------------------ models
+
+
+def list_models(registry: Registry, caller: Caller, query: CatalogueQuery, page: int, per_page: int) -> dict[str, Any]:
+    found = registry.search(query)
+    items = [visible(_model_out(s), caller.tier) for s in paginate(found, page, per_page)]
+    return {"items": items, "total": len(found), "page": page, "per_page": per_page}
+
+
+def model_detail(registry: Registry, caller: Caller, name: str) -> dict[str, Any]:
+    summary = registry.get(name)
+    body = visible(_model_out(summary), caller.tier)
+    body["versions"] = [visible(_version_out(v), caller.tier) for v in registry.versions(name)]
+    return body
+
+
+def version_detail(registry: Registry, caller: Caller, name: str, version: int) -> dict[str, Any]:
+    return visible(_version_out(registry.version(name, version)), caller.tier)
+
+
+def version_by_alias(registry: Registry, caller: Caller, name: str, alias: str) -> dict[str, Any]:
+    from registry.refs import ModelRef
+
+    return visible(_version_out(registry.resolve(ModelRef(name=name, alias=alias))), caller.tier)
+
+
+def check_owner(caller: Caller, siren: str, what: str) -> None:
+    """Only experts of the owning collectivité (or an admin) may write."""
+    if caller.tier >= Tier.ADMIN:
+        return
+    if caller.tier < Tier.EXPERT or caller.organisation_siren != siren:
+        raise Forbidden(
+            f"accès refusé : seuls les experts de la collectivité propriétaire (SIREN {siren}) peuvent modifier {what}"
+        )
+
+
+def _check_can_write_model(registry: Registry, caller: Caller, name: str, card: Card | None) -> ModelSummary | None:
+    existing = None
+    try:
+        existing = registry.get(name)
+    except NotFound:
+        pass
+    if existing is not None and existing.owner_siren:
+        check_owner(caller, existing.owner_siren, f"le modèle « {name} »")
+        if card is not None and card.identification.owner.siren != existing.owner_siren and caller.tier < Tier.ADMIN:
+            raise Forbidden(
+                f"la fiche désigne un autre propriétaire (SIREN {card.identification.owner.siren}) que celui du "
+                f"modèle « {name} » (SIREN {existing.owner_siren}) : un modèle ne change pas de propriétaire ainsi"
+            )
+    elif card is not None:
+        check_owner(caller, card.identification.owner.siren, f"un modèle de SIREN {card.identification.owner.siren}")
+    return existing
+
+
+def _check_project(session: Session, card: Card) -> None:
+    slug = card.identification.project
+    if slug and session.get(ProjectRecord, slug) is None:
+        raise InvalidInput(
+            f"projet inconnu : « {slug} » (identification.project) ; créez d'abord le projet "
+            "ou laissez ce champ vide (liste : GET /api/v1/projects)"
+        )
+
+
+def register_version(
+    registry: Registry,
+    session: Session,
+    caller: Caller,
+    name: str,
+    model_dir: Path,
+    card: Card,
+    *,
+    alias: str | None = None,
+    metrics: dict[str, float] | None = None,
+    baseline_metrics: dict[str, float] | None = None,
+) -> dict[str, Any]:
+    """Register a new version with its card: checks, then all-or-nothing, then audit."""
+    _check_can_write_model(registry, caller, name, card)
+    _check_project(session, card)
+    info = registry.register(
+        name, model_dir, card, actor=caller.actor, alias=alias, metrics=metrics, baseline_metrics=baseline_metrics
+    )
+    audit(session, caller, "model.register", f"{name}/{info.version}", alias=alias, project=card.identification.project)
+    return visible(_version_out(info), caller.tier)
+
+
+def set_alias(registry: Registry, session: Session, caller: Caller, name: str, alias: str, version: int) -> dict[str, Any]:
+    summary = registry.get(name)
+    previous = summary.aliases.get(alias)
+    _check_can_write_model(registry, caller, name, None)
+    info = registry.set_alias(name, alias, version)
+    audit(session, caller, "model.alias", f"{name}@{alias}", version=version, previous=previous)
+    return visible(_version_out(info), caller.tier)
+
+
+def delete_alias(registry: Registry, session: Session, caller: Caller, name: str, alias: str) -> None:
+    _check_can_write_model(registry, caller, name, None)
+    registry.delete_alias(name, alias)
+    audit(session, caller, "model.alias.delete", f"{name}@{alias}")
+
+
+def update_card(registry: Registry, session: Session, caller: Caller, name: str, card: Card) -> dict[str, Any]:
+    _check_can_write_model(registry, caller, name, card)
+    _check_project(session, card)
+    summary = registry.update_card(name, card)
+    audit(session, caller, "model.card", name)
+    return visible(_model_out(summary), caller.tier)
+
+
+# ---------------------------------------------------------------- projects
+
+
+def _project_out(row: ProjectRecord, models: list[str]) -> ProjectOut:
+    return ProjectOut.model_validate({**row.data, "models": models})
+
+
+def upsert_project(session: Session, caller: Caller, project: Project) -> tuple[ProjectRecord, bool]:
+    """Create or replace a project record; returns ``(row, created)``."""
+    row = session.get(ProjectRecord, project.slug)
+    owners = {o.siren for o in project.owners}
+    if row is not None:
+        owners |= {o["siren"] for o in row.data.get("owners", [])}
+    if caller.tier < Tier.ADMIN and (caller.tier < Tier.EXPERT or caller.organisation_siren not in owners):
+        raise Forbidden(
+            f"accès refusé : seuls les experts d'une collectivité porteuse du projet « {project.slug} » "
+            "(ou un administrateur) peuvent le modifier"
+        )
+    data = project.model_dump(mode="json")
+    words = [project.title, project.summary, project.territory, *project.keywords]
+    words += [f"{o.name} {o.siren}" for o in project.owners]
+    created = row is None
+    changed = created or row.data != data
+    if created:
+        row = ProjectRecord(slug=project.slug)
+        session.add(row)
+    row.title, row.theme, row.status = project.title, project.theme.value, project.status.value
+    row.territory, row.search_text, row.data = project.territory, fold(" ".join(words)), data
+    session.flush()
+    if changed:
+        audit(session, caller, "project.create" if created else "project.update", project.slug)
+    return row, created
+
+
+def _models_by_project(registry: Registry, slug: str | None = None) -> dict[str, list[str]]:
+    grouped: dict[str, list[str]] = {}
+    for summary in registry.search(CatalogueQuery(project=slug)):
+        project = summary.tags.get("bibia.project")
+        if project:
+            grouped.setdefault(project, []).append(summary.name)
+    return grouped
+
+
+def list_projects(
+    session: Session,
+    registry: Registry,
+    caller: Caller,
+    *,
+    q: str | None,
+    theme: str | None,
+    status: str | None,
+    owner: str | None,
+    territory: str | None,
+    page: int,
+    per_page: int,
+) -> dict[str, Any]:
+    query = select(ProjectRecord)
+    if theme:
+        query = query.where(ProjectRecord.theme == theme)
+    if status:
+        query = query.where(ProjectRecord.status == status)
+    if territory:
+        query = query.where(ProjectRecord.search_text.contains(fold(territory)))
+    if owner:
+        query = query.where(ProjectRecord.search_text.contains(fold(owner)))
+    for word in fold(q or "").split()[:8]:
+        query = query.where(ProjectRecord.search_text.contains(word))
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows = session.scalars(query.order_by(ProjectRecord.slug).offset((page - 1) * per_page).limit(per_page)).all()
+    models = _models_by_project(registry) if rows else {}
+    items = [visible(_project_out(r, models.get(r.slug, [])), caller.tier) for r in rows]
+    return {"items": items, "total": total, "page": page, "per_page": per_page}
+
+
+def project_detail(session: Session, registry: Registry, caller: Caller, slug: str) -> dict[str, Any]:
+    row = session.get(ProjectRecord, slug)
+    if row is None:
+        raise NotFound(f"projet inconnu : « {slug} » (liste : GET /api/v1/projects)")
+    models = _models_by_project(registry, slug).get(slug, [])
+    return visible(_project_out(row, models), caller.tier)
