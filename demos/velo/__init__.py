@@ -1,0 +1,5 @@
+"""Reference model ``velo-anomalies-nantes``: bike-counter anomaly detection, Nantes."""
+
+from demos.velo.build import build
+
+__all__ = ["build"]
