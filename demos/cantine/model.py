@@ -33,13 +33,13 @@ FEATURES = [
 CATEGORICAL = ["jour_semaine", "type", "secteur", "cantine"]
 TYPES = {"M": 0, "E": 1, "M/E": 2}
 SECTEURS = {"Est": 0, "Nord": 1, "Ouest": 2, "Sud": 3}
+# The exact types skops reports as untrusted in the fitted estimators: the
+# tree predictors, and the partial(check_array) scikit-learn stores as the
+# estimator's input validator. Nothing else is accepted.
 SKOPS_TRUSTED = [
-    "sklearn._loss.link.IdentityLink",
-    "sklearn._loss.link.Interval",
-    "sklearn._loss.loss.HalfSquaredError",
-    "sklearn._loss.loss.PinballLoss",
-    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "functools.partial",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.utils.validation.check_array",
 ]
 
 
