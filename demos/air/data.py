@@ -73,6 +73,8 @@ def build_table(observations: pd.DataFrame, forecasts: pd.DataFrame) -> pd.DataF
         frames.append(frame)
     table = pd.concat(frames, ignore_index=True).sort_values(["date", "polluant"], kind="stable")
     table["date"] = table["date"].dt.strftime("%Y-%m-%d")
+    numeric = [c for c in table.columns if c not in ("date", "polluant")]
+    table[numeric] = table[numeric].astype(float)
     return table.reset_index(drop=True)
 
 
