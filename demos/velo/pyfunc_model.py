@@ -18,9 +18,10 @@ How a day is judged (everything in log space, ``log1p(count)``):
    same day, the median of their residuals (weather, strikes, events) is
    removed, scaled by the counter's learned sensitivity ``beta``.
 4. *Decision*: ``z`` = residual / the counter's learned noise scale. A day is
-   an anomaly when ``|z| >= seuil_jour`` or when the 3-day centred median of
-   ``z`` (several consecutive days off in the same direction, e.g. a sensor
-   drift) reaches ``seuil_serie``, or when it lies in a run of 3+ zeros.
+   an anomaly when ``|z| >= seuil_jour``, or when it and a neighbouring day
+   both deviate by ``seuil_serie`` or more in the same direction (``z3``:
+   several consecutive days off, e.g. a sensor drift), or when it lies in a
+   run of 3+ zeros.
    ``score = max(|z| / seuil_jour, |z3| / seuil_serie)``: ``anomalie`` is
    exactly ``score >= 1``.
 """
@@ -233,9 +234,9 @@ def deviations(df: pd.DataFrame, compteurs: dict) -> pd.DataFrame:
 
     Returns:
         ``df`` plus ``sigma`` (noise scale used), ``z`` (today's deviation;
-        a zero count is measured from log1p(0) = 0, far below), ``z3`` (3-day
-        centred median of ``z`` over calendar days) and ``run0`` (inside a
-        run of 3+ zeros).
+        a zero count is measured from log1p(0) = 0, far below), ``z3``
+        (persistent deviation, see :func:`persistent_deviation`) and
+        ``run0`` (inside a run of 3+ zeros).
     """
     df = df.copy()
     df["sigma"] = np.where(
@@ -249,10 +250,31 @@ def deviations(df: pd.DataFrame, compteurs: dict) -> pd.DataFrame:
     for _, part in df.groupby("compteur"):
         s = part.set_index("jour")
         grid_z = s["z"].reindex(pd.date_range(s.index.min(), s.index.max(), freq="D"))
-        z3 = grid_z.rolling(3, center=True, min_periods=2).median().reindex(s.index)
-        df.loc[part.index, "z3"] = z3.to_numpy()
+        df.loc[part.index, "z3"] = persistent_deviation(grid_z).reindex(s.index).to_numpy()
         df.loc[part.index, "run0"] = zero_runs(s["comptage"]).to_numpy()
     return df
+
+
+def persistent_deviation(z: pd.Series) -> pd.Series:
+    """How far today *and* a neighbouring day both deviate in one direction.
+
+    For each day: over its previous and next calendar day, the smaller of the
+    two absolute deviations when both have the same sign, keeping the larger
+    of the two pairs, signed. A lone outlier gives its neighbours nothing; a
+    drift of two days or more lifts every day of it.
+
+    Args:
+        z: deviations on a complete daily grid (NaN where no count).
+
+    Returns:
+        The signed persistent deviation (0 where no neighbour agrees).
+    """
+    best = pd.Series(0.0, index=z.index)
+    for nb in (z.shift(1), z.shift(-1)):
+        agree = (np.sign(nb) == np.sign(z)) & nb.notna() & z.notna()
+        pair = np.minimum(z.abs(), nb.abs()).where(agree, 0.0)
+        best = np.maximum(best, pair)
+    return np.sign(z).fillna(0.0) * best
 
 
 def decide(z, z3, run0, seuil_jour: float, seuil_serie: float):

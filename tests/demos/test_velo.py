@@ -1,0 +1,154 @@
+"""The velo reference model: data, features, protocol, pyfunc contract, card."""
+
+from __future__ import annotations
+
+import json
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+
+from demos.reference import CHART_FILE, METRICS_FILE, SAMPLE_FILE
+from demos.velo import build
+from demos.velo import evaluate as ev
+from demos.velo.data import build_calendar, load_daily
+from demos.velo.protocol import SEED_TEST
+from demos.velo.pyfunc_model import calendar_features, zero_runs
+from registry.card import Card
+
+pytestmark = pytest.mark.timeout(120)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    return build(tmp_path_factory.mktemp("velo") / "model")
+
+
+@pytest.fixture(scope="module")
+def model(built):
+    return mlflow.pyfunc.load_model(str(built.model_dir))
+
+
+@pytest.fixture(scope="module")
+def daily():
+    return load_daily()
+
+
+@pytest.fixture(scope="module")
+def calendrier():
+    return build_calendar()
+
+
+def test_daily_counts_load_from_shipped_file(daily):
+    assert daily["jour"].min() == pd.Timestamp("2014-01-01")
+    assert daily["jour"].max() == pd.Timestamp("2019-12-31")
+    assert "881" in set(daily["compteur"]) and daily["compteur"].nunique() == 18
+    assert not daily.duplicated(["compteur", "jour"]).any()
+    # Published 2016-03-24 count of counter 745 (first line of the file).
+    row = daily[(daily["compteur"] == "745") & (daily["jour"] == "2016-03-24")]
+    assert row["comptage"].item() == 98.0
+
+
+def test_calendar_features_on_known_dates(calendrier):
+    days = pd.Series(pd.to_datetime(["2019-05-30", "2019-05-31", "2019-07-14", "2019-08-10", "2019-03-12"]))
+    f = calendar_features(days, calendrier)
+    # Ascension Thursday, its bridge Friday, 14 July (Sunday, summer holidays),
+    # a summer Saturday, an ordinary school Tuesday.
+    assert f["ferie"].tolist() == [1, 0, 1, 0, 0]
+    assert f["pont"].tolist() == [0, 1, 0, 0, 0]
+    assert f["vac_ete"].tolist() == [0, 0, 1, 1, 0]
+    assert f["we_ete"].tolist() == [0, 0, 1, 1, 0]
+    assert f["jsem_1"].tolist() == [0, 0, 0, 0, 1]
+    assert calendrier.loc["2019-02-15", "vacances"] == 1  # winter holidays, zone B
+    assert calendrier.loc["2018-12-25", "vacances"] == 2
+
+
+def test_zero_runs_need_three_consecutive_days():
+    s = pd.Series([5, 0, 0, 7, 0, 0, 0, 3], index=pd.date_range("2019-01-01", periods=8))
+    assert zero_runs(s).tolist() == [False, False, False, False, True, True, True, False]
+
+
+def test_injection_is_seeded_and_only_on_clean_days(daily):
+    clean = ev.clean_series(daily[daily["jour"].dt.year == 2019])
+    a, b = ev.inject(clean, 7), ev.inject(clean, 7)
+    pd.testing.assert_frame_equal(a, b)
+    assert len(a) == len(clean) and (clean["comptage"] > 0).all()
+    assert a.loc[a["type_injection"] == "panne", "comptage"].eq(0).all()
+    assert a.groupby("compteur")["evenement"].nunique().sub(1).eq(10).all()  # 10 events + the 0 label
+
+
+def test_baseline_flags_a_spike_and_a_zero_run():
+    days = pd.date_range("2019-01-01", periods=120)
+    counts = 500 + 50 * (days.dayofweek < 5) + np.random.default_rng(0).integers(-20, 20, len(days))
+    df = pd.DataFrame({"compteur": "1", "jour": days, "comptage": counts.astype(float)})
+    df.loc[60, "comptage"] = 5000.0
+    df.loc[90:92, "comptage"] = 0.0
+    flags = ev.baseline_flags(df, semaines=4, seuil=3.5)
+    assert flags[60] and flags[90:93].all()
+    assert flags.sum() <= 6
+
+
+def test_pyfunc_contract_on_sample(built, model):
+    sample = pd.read_csv(built.model_dir / SAMPLE_FILE)
+    assert list(sample.columns) == ["compteur", "jour", "comptage", "anomalie_injectee"]
+    assert 2 <= sample["compteur"].nunique() <= 3 and sample["anomalie_injectee"].any()
+    out = model.predict(sample[["compteur", "jour", "comptage"]])
+    assert list(out.columns) == ["attendu", "borne_basse", "borne_haute", "anomalie", "score"]
+    assert len(out) == len(sample)
+    assert (out["borne_basse"] <= out["attendu"]).all() and (out["attendu"] <= out["borne_haute"]).all()
+    assert out["anomalie"].dtype == bool
+    assert (out["anomalie"] == (out["score"] >= 1)).all()
+    caught = out.loc[sample["anomalie_injectee"], "anomalie"].mean()
+    assert caught > 0.8
+
+
+def test_single_row_uses_learned_profile(model):
+    row = pd.DataFrame({"compteur": [881, 881], "jour": ["2019-05-02", "2019-05-03"], "comptage": [3000, 0]})
+    out = model.predict(row)
+    assert 1000 < out["attendu"].iloc[0] < 6000
+    assert not out["anomalie"].iloc[0] and out["anomalie"].iloc[1]
+
+
+def test_unknown_counter_gets_a_french_error(model):
+    bad = pd.DataFrame({"compteur": [1234], "jour": ["2019-05-02"], "comptage": [10]})
+    with pytest.raises(Exception, match="Compteur\\(s\\) inconnu\\(s\\) : 1234.*Identifiant du compteur.*881"):
+        model.predict(bad)
+
+
+def test_missing_column_and_bad_date_are_refused(built):
+    # Without the MLflow signature layer, the model's own checks answer.
+    from demos.velo.pyfunc_model import ErreurEntree, validate_input
+
+    compteurs = json.loads((built.model_dir / "artifacts" / "etat.json").read_text())["compteurs"]
+    with pytest.raises(ErreurEntree, match="Colonne\\(s\\) manquante\\(s\\) : comptage"):
+        validate_input(pd.DataFrame({"compteur": [881], "jour": ["2019-05-02"]}), compteurs)
+    with pytest.raises(ErreurEntree, match="Date invalide"):
+        validate_input(pd.DataFrame({"compteur": [881], "jour": ["02/05/2019"], "comptage": [3]}), compteurs)
+    with pytest.raises(ErreurEntree, match="double"):
+        validate_input(
+            pd.DataFrame({"compteur": [881, 881], "jour": ["2019-05-02"] * 2, "comptage": [3, 4]}), compteurs
+        )
+
+
+def test_metrics_file_holds_the_evaluation(built, daily):
+    saved = json.loads((built.model_dir / METRICS_FILE).read_text())
+    assert saved == {"model": built.metrics, "baseline": built.baseline_metrics}
+    keys = {"precision", "recall", "f1", "accord_drapeau_nantes", "n_anomalies_injectees"}
+    assert set(saved["model"]) == keys == set(saved["baseline"])
+    m = saved["model"]
+    assert m["f1"] == pytest.approx(2 * m["precision"] * m["recall"] / (m["precision"] + m["recall"]))
+    # Recompute the protocol's test set and the baseline's score independently.
+    test = ev.inject(ev.clean_series(daily[daily["jour"].dt.year == SEED_TEST]), SEED_TEST)
+    assert m["n_anomalies_injectees"] == test["anomalie_injectee"].sum()
+    flags = ev.baseline_flags(test, **built.extra["parametres_reference"])
+    assert saved["baseline"]["f1"] == pytest.approx(ev.prf(test["anomalie_injectee"], flags)["f1"])
+    assert m["f1"] >= 0.85 and m["f1"] > saved["baseline"]["f1"]
+    assert (built.model_dir / CHART_FILE).stat().st_size > 10_000
+
+
+def test_card_validates(built):
+    card = Card.model_validate(built.card)
+    assert card.model.task.value == "detection-anomalies"
+    assert {mt.name for mt in card.model.evaluation.metrics} >= {"precision", "recall", "f1"}
+    assert built.name == built.project == "velo-anomalies-nantes" and built.alias == "production"
