@@ -134,12 +134,20 @@ def register_version(
     alias: str | None = None,
     metrics: dict[str, float] | None = None,
     baseline_metrics: dict[str, float] | None = None,
+    version_tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Register a new version with its card: checks, then all-or-nothing, then audit."""
     _check_can_write_model(registry, caller, name, card)
     _check_project(session, card)
     info = registry.register(
-        name, model_dir, card, actor=caller.actor, alias=alias, metrics=metrics, baseline_metrics=baseline_metrics
+        name,
+        model_dir,
+        card,
+        actor=caller.actor,
+        alias=alias,
+        metrics=metrics,
+        baseline_metrics=baseline_metrics,
+        version_tags=version_tags,
     )
     audit(session, caller, "model.register", f"{name}/{info.version}", alias=alias, project=card.identification.project)
     return visible(_version_out(info), caller.tier)
@@ -240,6 +248,12 @@ def list_projects(
     models = _models_by_project(registry) if rows else {}
     items = [visible(_project_out(r, models.get(r.slug, [])), caller.tier) for r in rows]
     return {"items": items, "total": total, "page": page, "per_page": per_page}
+
+
+def project_detail_raw(session: Session, slug: str) -> dict[str, Any] | None:
+    """The stored record of a project, unfiltered (for the seed's idempotence check)."""
+    row = session.get(ProjectRecord, slug)
+    return None if row is None else dict(row.data)
 
 
 def project_detail(session: Session, registry: Registry, caller: Caller, slug: str) -> dict[str, Any]:

@@ -44,6 +44,7 @@ from mlflow.utils.proto_json_utils import message_to_json
 from registry.card import Card, fold
 from registry.errors import BibiaError, Conflict, InvalidInput, InvalidModel, NotFound, RegistryUnavailable
 from registry.export import to_hf_readme
+from registry.mlmodel import read_mlmodel, signature_of
 from registry.refs import ModelRef, check_alias, check_name
 
 CARD_TAG = "bibia.card"
@@ -87,6 +88,7 @@ class VersionInfo:
     registered_by: str | None
     run_id: str | None
     source: str
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -156,45 +158,6 @@ def _filter_string(query: CatalogueQuery) -> str:
     if query.territory:
         clauses.append(f"tags.`bibia.territory` ILIKE '%{_q(query.territory).replace('%', ' ')}%'")
     return " AND ".join(clauses)
-
-
-def read_mlmodel(model_dir: Path) -> dict[str, Any]:
-    """Parse ``MLmodel`` as YAML (never loading the model) and check it is usable.
-
-    Raises:
-        InvalidModel: no MLmodel, bad YAML, no flavour.
-    """
-    path = model_dir / "MLmodel"
-    if not path.is_file():
-        raise InvalidModel(
-            "ce dossier n'est pas un modèle MLflow : le fichier MLmodel est absent "
-            "(enregistrez le modèle avec mlflow.<saveur>.save_model ou log_model)"
-        )
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InvalidModel(f"fichier MLmodel illisible : {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("flavors"), dict) or not data["flavors"]:
-        raise InvalidModel("fichier MLmodel sans saveur (« flavors ») : ce n'est pas un modèle MLflow utilisable")
-    return data
-
-
-def signature_of(mlmodel: dict[str, Any]) -> dict[str, Any] | None:
-    """The model signature as plain data (``inputs``/``outputs`` column lists)."""
-    raw = mlmodel.get("signature")
-    if not isinstance(raw, dict):
-        return None
-    out: dict[str, Any] = {}
-    for key in ("inputs", "outputs", "params"):
-        value = raw.get(key)
-        if isinstance(value, str):
-            try:
-                out[key] = json.loads(value)
-            except json.JSONDecodeError:
-                out[key] = None
-        else:
-            out[key] = value
-    return out
 
 
 class Registry:
@@ -335,6 +298,7 @@ class Registry:
         alias: str | None = None,
         metrics: dict[str, float] | None = None,
         baseline_metrics: dict[str, float] | None = None,
+        version_tags: dict[str, str] | None = None,
     ) -> VersionInfo:
         """Register ``model_dir`` as a new version of ``name`` with its card, all or nothing.
 
@@ -386,6 +350,7 @@ class Registry:
                         if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
                             raise
                 version_tags = {
+                    **(version_tags or {}),
                     METRICS_TAG: json.dumps({"model": metrics, "baseline": baseline_metrics}),
                     REGISTERED_BY_TAG: actor[:5000],
                 }
@@ -561,6 +526,7 @@ class Registry:
             registered_by=tags.get(REGISTERED_BY_TAG),
             run_id=mv.run_id,
             source=mv.source,
+            tags=tags,
         )
 
 

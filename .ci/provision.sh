@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Start the real engines the tests use, where this machine allows it:
+# PostgreSQL (both databases on PostgreSQL), a Docker engine and the
+# demonstrator image, Debian's Chromium for the browser tests.
+# Idempotent. Exits non-zero when something could not be provided, saying what.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+failed=()
+
+as_root() { [ "$(id -u)" = 0 ]; }
+
+apt_updated=0
+apt_install() {
+  as_root || return 1
+  if [ "$apt_updated" = 0 ]; then apt-get update -qq >/dev/null 2>&1 || true; apt_updated=1; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+# PostgreSQL
+bash .ci/start-postgres.sh || failed+=("postgresql")
+
+# Docker engine + demonstrator image
+if bash docker/ensure-dockerd.sh; then
+  bash docker/build-demo-image.sh || failed+=("demonstrator image")
+else
+  failed+=("docker engine")
+fi
+
+# Chromium (Debian's) for the browser tests
+if [ ! -x /usr/bin/chromium ]; then
+  apt_install chromium || failed+=("chromium")
+fi
+
+if [ ${#failed[@]} -gt 0 ]; then
+  echo "provision: not available: ${failed[*]}" >&2
+  exit 1
+fi
+echo "provision: postgresql, docker engine, demonstrator image and chromium are ready" >&2

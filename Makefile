@@ -1,0 +1,33 @@
+# bibia — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: run test install provision image bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[test]'
+	@rm -f $(VENV)/.installed-* && touch $(STAMP)
+
+install: $(STAMP)
+
+## Serve the API on http://127.0.0.1:8000 with the embedded default (SQLite + local artifacts under ./data).
+run: $(STAMP)
+	$(VENV)/bin/bibia serve
+
+## Install the test dependencies, start what the tests need where possible, run the whole suite.
+test: $(STAMP)
+	@bash .ci/provision.sh || echo "provision: some engines could not be started; their tests skip (or fail when CI is set)" >&2
+	$(VENV)/bin/pytest
+
+image: $(STAMP)
+	bash docker/build-demo-image.sh
+
+bench: $(STAMP)
+	$(VENV)/bin/python benchmarks/catalogue.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -1,0 +1,3 @@
+from bibia.cli import main
+
+main()

@@ -1,0 +1,123 @@
+"""``bibia seed``: the projects of Les Interconnectés and the reference models, idempotently.
+
+Projects are upserted (an unchanged record changes nothing). A reference
+model is trained and registered only when no version of it carries the
+fingerprint of its current source code and data (``bibia.build_fingerprint``
+version tag): a second run changes nothing, duplicates nothing, and takes
+seconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bibia import accounts, catalogue
+from bibia.auth import SYSTEM
+from bibia.services import Services
+from registry.card import parse_card, parse_project
+
+FINGERPRINT_TAG = "bibia.build_fingerprint"
+REFERENCE_MODELS = ("demos.cantine", "demos.velo", "demos.air")
+
+
+@dataclass
+class SeedReport:
+    projects_created: list[str] = field(default_factory=list)
+    projects_updated: list[str] = field(default_factory=list)
+    organisations_created: list[str] = field(default_factory=list)
+    models_registered: list[str] = field(default_factory=list)
+    models_unchanged: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return (
+            f"catalogue peuplé : {len(self.projects_created)} projet(s) créé(s), {len(self.projects_updated)} mis à jour, "
+            f"{len(self.organisations_created)} organisation(s) créée(s), {len(self.models_registered)} modèle(s) "
+            f"enregistré(s), {len(self.models_unchanged)} déjà à jour"
+        )
+
+
+def fingerprint(package: str) -> str:
+    """SHA-256 of a reference model's package: its code and shipped data."""
+    module = importlib.import_module(package)
+    root = Path(module.__file__).parent
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+        digest.update(path.relative_to(root).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _org_slug(name: str) -> str:
+    from registry.card import fold
+
+    return re.sub(r"[^a-z0-9]+", "-", fold(name)).strip("-")[:64]
+
+
+def seed(services: Services, log: Callable[[str], None] = lambda _: None) -> SeedReport:
+    """Populate the catalogue; safe to run any number of times."""
+    from demos.projects import load_projects
+
+    report = SeedReport()
+    model_projects: dict[str, str] = {}
+    with services.db.session() as session:
+        for raw in load_projects():
+            project = parse_project({k: v for k, v in raw.items() if k != "models"})
+            for model in raw.get("models") or []:
+                model_projects[model] = project.slug
+            for owner in project.owners:
+                if accounts.organisation_by_siren(session, owner.siren) is None:
+                    slug = _org_slug(owner.name)
+                    accounts.create_organisation(session, SYSTEM, slug, owner.name, owner.siren)
+                    report.organisations_created.append(slug)
+            before = catalogue.project_detail_raw(session, project.slug)
+            catalogue.upsert_project(session, SYSTEM, project)
+            if before is None:
+                report.projects_created.append(project.slug)
+            elif before != project.model_dump(mode="json"):
+                report.projects_updated.append(project.slug)
+
+    for package in REFERENCE_MODELS:
+        _seed_model(services, package, model_projects, report, log)
+    log(report.summary())
+    return report
+
+
+def _seed_model(services: Services, package: str, model_projects: dict[str, str], report: SeedReport, log: Callable[[str], None]) -> None:
+    registry = services.registry
+    stamp = fingerprint(package)
+    module = importlib.import_module(package)
+    name = getattr(module, "MODEL_NAME", None)
+    if name and registry.exists(name) and any(v.tags.get(FINGERPRINT_TAG) == stamp for v in registry.versions(name)):
+        report.models_unchanged.append(name)
+        return
+    log(f"entraînement du modèle de référence {package}…")
+    with tempfile.TemporaryDirectory(prefix="bibia-seed-", dir=services.settings.cache_dir) as tmp:
+        build = module.build(Path(tmp) / "model")
+        if registry.exists(build.name) and any(v.tags.get(FINGERPRINT_TAG) == stamp for v in registry.versions(build.name)):
+            report.models_unchanged.append(build.name)
+            return
+        card_data = dict(build.card)
+        project = model_projects.get(build.name) or build.project
+        card_data["identification"] = {**card_data["identification"], "project": project}
+        card = parse_card(card_data)
+        with services.db.session() as session:
+            catalogue.register_version(
+                registry,
+                session,
+                SYSTEM,
+                build.name,
+                build.model_dir,
+                card,
+                alias=build.alias,
+                metrics=build.metrics,
+                baseline_metrics=build.baseline_metrics,
+                version_tags={FINGERPRINT_TAG: stamp, "bibia.reference": "true"},
+            )
+    report.models_registered.append(build.name)
+    log(f"modèle {build.name} enregistré")

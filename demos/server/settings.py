@@ -1,0 +1,83 @@
+"""The demonstrator server's settings, read once from the environment.
+
+The runner (Docker, process, Kubernetes) and the server agree on this
+environment contract and on nothing else:
+
+- ``BIBIA_MODEL_DIR``: the MLflow model directory, read-only
+  (default ``/model``);
+- ``BIBIA_SOCKET``: the Unix socket to listen on, the ONLY way in
+  (default ``/run/bibia/demo.sock``);
+- ``BIBIA_MAX_UPLOAD_BYTES``: largest accepted upload (default 5 MiB);
+- ``BIBIA_MAX_ROWS``: most rows predicted in one request (default 10 000);
+- ``BIBIA_TTL_SECONDS``: when set and > 0, the server stops by itself after
+  that long (a backstop: the service reaps demonstrators anyway).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MODEL_DIR = "/model"
+DEFAULT_SOCKET = "/run/bibia/demo.sock"
+DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+DEFAULT_MAX_ROWS = 10_000
+
+
+class SettingsError(ValueError):
+    """An environment variable has a value the server cannot use."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the server needs to know, nothing read at import time."""
+
+    model_dir: Path = Path(DEFAULT_MODEL_DIR)
+    socket_path: Path = Path(DEFAULT_SOCKET)
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
+    max_rows: int = DEFAULT_MAX_ROWS
+    ttl_seconds: float = 0.0
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build the settings from ``environ`` (default: ``os.environ``).
+
+        Raises:
+            SettingsError: a number is not a positive number (French message).
+        """
+        env = os.environ if environ is None else environ
+        return cls(
+            model_dir=Path(env.get("BIBIA_MODEL_DIR") or DEFAULT_MODEL_DIR),
+            socket_path=Path(env.get("BIBIA_SOCKET") or DEFAULT_SOCKET),
+            max_upload_bytes=_positive_int(env, "BIBIA_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
+            max_rows=_positive_int(env, "BIBIA_MAX_ROWS", DEFAULT_MAX_ROWS),
+            ttl_seconds=_ttl(env),
+        )
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} doit être un nombre entier positif, pas « {raw} »") from None
+    if value <= 0:
+        raise SettingsError(f"{name} doit être un nombre entier positif, pas « {raw} »")
+    return value
+
+
+def _ttl(env: Mapping[str, str]) -> float:
+    raw = env.get("BIBIA_TTL_SECONDS")
+    if not raw:
+        return 0.0
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"BIBIA_TTL_SECONDS doit être un nombre de secondes, pas « {raw} »") from None
+    if value < 0:
+        raise SettingsError(f"BIBIA_TTL_SECONDS doit être positif, pas « {raw} »")
+    return value
