@@ -21,7 +21,7 @@ run: $(STAMP)
 ## Install the test dependencies, start what the tests need where possible, run the whole suite.
 test: $(STAMP)
 	@bash .ci/provision.sh || echo "provision: some engines could not be started; their tests skip (or fail when CI is set)" >&2
-	$(VENV)/bin/pytest
+	$(VENV)/bin/python -m pytest
 
 image: $(STAMP)
 	bash docker/build-demo-image.sh
