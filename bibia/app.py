@@ -19,6 +19,7 @@ from sqlalchemy import text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bibia import __version__
+from bibia import gateway
 from bibia.api import admin, models, projects
 from bibia.services import Services
 from bibia.settings import Settings
@@ -141,6 +142,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None, runner: 
     app.include_router(models.router)
     app.include_router(projects.router)
     app.include_router(admin.router)
+    app.include_router(gateway.router)
     app.add_middleware(BodyLimit, settings=settings)
     return app
 

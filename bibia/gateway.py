@@ -1,0 +1,313 @@
+"""The MLflow-compatible, read-only gateway: experts pull models with the stock MLflow client.
+
+``MLFLOW_TRACKING_URI=<bibia> MLFLOW_TRACKING_TOKEN=<expert token>`` and then
+``mlflow.pyfunc.load_model("models:/cantine-nantes@production")`` works
+against the service itself. This module answers the read-only subset of
+MLflow's REST API that the client calls for that (measured with the
+MLflow 3.17 client, see DESIGN.md), every route at the expert tier.
+
+What it guarantees:
+
+- errors come out in MLflow's JSON shape (``{"error_code", "message"}``),
+  mapped from bibia's error tree once, in :class:`MlflowRoute`, so that the
+  client raises a readable ``MlflowException``;
+- the real artifact location (a version's ``source``) is never returned:
+  versions point at ``mlflow-artifacts:/bibia-models/<name>/<version>``,
+  which only this gateway serves;
+- the artifact routes serve files of existing versions only, from the
+  facade's local cached copy, and refuse any path that could leave it;
+- nothing here loads (unpickles) a model: the gateway serves files.
+
+Routes are plain ``def`` because the registry facade blocks (FastAPI runs
+them in its threadpool).
+"""
+
+from __future__ import annotations
+
+import logging
+import posixpath
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+
+from bibia.deps import RegistryDep, require
+from registry import errors
+from registry.refs import check_alias, check_name, check_version
+from registry.store import Registry
+from registry.tiers import Tier
+
+log = logging.getLogger("bibia.gateway")
+
+ARTIFACTS_PREFIX = "bibia-models"
+ARTIFACTS_ROUTE = "/api/2.0/mlflow-artifacts/artifacts"
+SEARCH_MAX = 1000
+
+EXPERT_ONLY = (
+    "Passerelle compatible MLflow, en lecture seule, **réservée aux experts** "
+    "(`Authorization: Bearer <jeton expert>`, c'est-à-dire `MLFLOW_TRACKING_TOKEN`). "
+    "Erreurs au format MLflow : `{\"error_code\": ..., \"message\": ...}`."
+)
+
+# bibia error -> (MLflow error code, HTTP status); the most specific class wins (checked in order).
+_MLFLOW_CODES: list[tuple[type[errors.BibiaError], str, int]] = [
+    (errors.PayloadTooLarge, "INVALID_PARAMETER_VALUE", 413),
+    (errors.InvalidInput, "INVALID_PARAMETER_VALUE", 400),
+    (errors.Unauthorized, "UNAUTHENTICATED", 401),
+    (errors.Forbidden, "PERMISSION_DENIED", 403),
+    (errors.NotFound, "RESOURCE_DOES_NOT_EXIST", 404),
+    (errors.Conflict, "RESOURCE_ALREADY_EXISTS", 409),
+    (errors.QuotaExceeded, "RESOURCE_EXHAUSTED", 429),
+    (errors.RegistryUnavailable, "TEMPORARILY_UNAVAILABLE", 503),
+]
+
+
+def mlflow_error(exc: errors.BibiaError) -> JSONResponse:
+    """``exc`` as MLflow's REST API answers an error."""
+    for cls, code, status in _MLFLOW_CODES:
+        if isinstance(exc, cls):
+            return JSONResponse({"error_code": code, "message": exc.message}, status_code=status)
+    return JSONResponse({"error_code": "INTERNAL_ERROR", "message": exc.message}, status_code=exc.http_status)
+
+
+class MlflowRoute(APIRoute):
+    """A route whose errors (tier checks, validation, bibia errors) come out in MLflow's format."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except errors.BibiaError as exc:
+                return mlflow_error(exc)
+            except RequestValidationError as exc:
+                fields = ", ".join(str(e.get("loc", ("?",))[-1]) for e in exc.errors())
+                return mlflow_error(errors.InvalidInput(f"paramètres invalides ou manquants : {fields}"))
+
+        return route
+
+
+router = APIRouter(
+    tags=["passerelle MLflow (experts)"],
+    route_class=MlflowRoute,
+    dependencies=[Depends(require(Tier.EXPERT))],
+    responses={
+        401: {"description": "Jeton absent ou invalide (`UNAUTHENTICATED`)"},
+        403: {"description": "Réservé aux experts (`PERMISSION_DENIED`)"},
+    },
+)
+
+NameQ = Annotated[str, Query(description="Nom du modèle enregistré", examples=["cantine-nantes"])]
+VersionQ = Annotated[str, Query(description="Numéro de version", examples=["1"])]
+
+
+def artifacts_uri(name: str, version: int | str) -> str:
+    """The ``mlflow-artifacts:`` URI this gateway serves a version's files under."""
+    return f"mlflow-artifacts:/{ARTIFACTS_PREFIX}/{name}/{version}"
+
+
+def _public_version(body: dict[str, Any]) -> dict[str, Any]:
+    """A REST model version without its real location (``source``) or user ids."""
+    body = dict(body)
+    body["source"] = artifacts_uri(body["name"], body["version"])
+    for key in ("run_link", "user_id"):
+        body.pop(key, None)
+    return body
+
+
+def _public_model(body: dict[str, Any]) -> dict[str, Any]:
+    body = dict(body)
+    body.pop("user_id", None)
+    body["latest_versions"] = [_public_version(v) for v in body.get("latest_versions", [])]
+    return body
+
+
+def _search_args(filter_: str | None, order_by: list[str] | None) -> None:
+    if filter_ and filter_.strip():
+        raise errors.InvalidInput(
+            "la passerelle MLflow de bibia ne prend pas en charge « filter » : listez sans filtre, "
+            "ou cherchez dans le catalogue (GET /api/v1/models?q=...)"
+        )
+    if order_by:
+        raise errors.InvalidInput("la passerelle MLflow de bibia ne prend pas en charge « order_by » (tri par nom)")
+
+
+# ------------------------------------------------------------------ server
+
+
+@router.get("/api/3.0/mlflow/server-info", summary="Capacités du serveur (client MLflow)", description=EXPERT_ONLY)
+def server_info() -> dict[str, Any]:
+    return {
+        "store_type": None,
+        "workspaces_enabled": False,
+        "trace_archival_enabled": False,
+        "multipart_uploads_enabled": False,
+        "multipart_downloads_enabled": False,
+        "presigned_upload_run_id_supported": False,
+        "presigned_upload_model_id_supported": False,
+        "features_enabled": {"gateway": False},
+    }
+
+
+# ------------------------------------------------------- registered models
+
+
+@router.get("/api/2.0/mlflow/registered-models/get", summary="Un modèle enregistré (format MLflow)", description=EXPERT_ONLY)
+def get_registered_model(name: NameQ, registry: RegistryDep) -> dict[str, Any]:
+    return {"registered_model": _public_model(registry.rest_registered_model(check_name(name)))}
+
+
+@router.get("/api/2.0/mlflow/registered-models/search", summary="Lister les modèles enregistrés (format MLflow)", description=EXPERT_ONLY)
+def search_registered_models(
+    registry: RegistryDep,
+    max_results: Annotated[int, Query(ge=1, le=SEARCH_MAX, description="Modèles par page")] = 100,
+    page_token: Annotated[str | None, Query(max_length=2000)] = None,
+    filter_: Annotated[str | None, Query(alias="filter", max_length=2000, description="Non pris en charge")] = None,
+    order_by: Annotated[list[str] | None, Query(description="Non pris en charge")] = None,
+) -> dict[str, Any]:
+    _search_args(filter_, order_by)
+    body = registry.rest_search_registered_models(max_results, page_token or None)
+    body["registered_models"] = [_public_model(m) for m in body.get("registered_models", [])]
+    return body
+
+
+@router.get("/api/2.0/mlflow/registered-models/alias", summary="La version qu'un alias désigne (format MLflow)", description=EXPERT_ONLY)
+def get_model_version_by_alias(
+    name: NameQ, alias: Annotated[str, Query(description="Alias", examples=["production"])], registry: RegistryDep
+) -> dict[str, Any]:
+    body = registry.rest_version_by_alias(check_name(name), check_alias(alias), lambda v: artifacts_uri(name, v))
+    return {"model_version": _public_version(body)}
+
+
+class LatestVersionsIn(BaseModel):
+    name: str
+    stages: list[str] = []
+
+
+def _latest_versions(registry: Registry, name: str, stages: list[str]) -> dict[str, Any]:
+    latest = _public_model(registry.rest_registered_model(check_name(name)))["latest_versions"]
+    wanted = {s.lower() for s in stages}
+    if wanted:
+        latest = [v for v in latest if str(v.get("current_stage", "None")).lower() in wanted]
+    return {"model_versions": latest}
+
+
+@router.get(
+    "/api/2.0/mlflow/registered-models/get-latest-versions",
+    summary="Dernières versions d'un modèle (format MLflow)",
+    description=EXPERT_ONLY,
+)
+def get_latest_versions(
+    name: NameQ, registry: RegistryDep, stages: Annotated[list[str] | None, Query(description="Étapes (obsolète)")] = None
+) -> dict[str, Any]:
+    return _latest_versions(registry, name, stages or [])
+
+
+@router.post(
+    "/api/2.0/mlflow/registered-models/get-latest-versions",
+    summary="Dernières versions d'un modèle (format MLflow, lecture seule)",
+    description=EXPERT_ONLY + " Le client MLflow envoie cette lecture en POST.",
+)
+def post_latest_versions(body: LatestVersionsIn, registry: RegistryDep) -> dict[str, Any]:
+    return _latest_versions(registry, body.name, body.stages)
+
+
+# --------------------------------------------------------------- versions
+
+
+@router.get("/api/2.0/mlflow/model-versions/get", summary="Une version (format MLflow)", description=EXPERT_ONLY)
+def get_model_version(name: NameQ, version: VersionQ, registry: RegistryDep) -> dict[str, Any]:
+    number = check_version(version)
+    body = registry.rest_model_version(check_name(name), number, artifacts_uri(name, number))
+    return {"model_version": _public_version(body)}
+
+
+@router.get(
+    "/api/2.0/mlflow/model-versions/get-download-uri",
+    summary="Où télécharger les artefacts d'une version",
+    description=EXPERT_ONLY + " Répond toujours une URI `mlflow-artifacts:/bibia-models/<nom>/<version>` servie par cette passerelle.",
+)
+def get_download_uri(name: NameQ, version: VersionQ, registry: RegistryDep) -> dict[str, str]:
+    number = check_version(version)
+    registry.version(check_name(name), number)  # 404 for a version that does not exist
+    return {"artifact_uri": artifacts_uri(name, number)}
+
+
+# -------------------------------------------------------------- artifacts
+
+
+def _split_artifact_path(path: str) -> tuple[str, int, str]:
+    """``bibia-models/<name>/<version>/<rest>`` -> (name, version, rest), refusing anything else.
+
+    Raises:
+        InvalidInput: absolute paths, ``.``/``..`` segments, backslashes, percent signs
+            (double-encoded traversal), control characters, empty segments.
+        NotFound: a path outside ``bibia-models/<name>/<version>``.
+    """
+    bad = f"chemin d'artefact refusé : {path[:200]!r}"
+    if path.startswith("/") or "\\" in path or "%" in path or any(ord(c) < 32 for c in path):
+        raise errors.InvalidInput(bad)
+    parts = path.rstrip("/").split("/")
+    if any(p in {"", ".", ".."} for p in parts):
+        raise errors.InvalidInput(bad)
+    if len(parts) < 3 or parts[0] != ARTIFACTS_PREFIX:
+        raise errors.NotFound(
+            f"artefact introuvable : {path[:200]!r} ; cette passerelle ne sert que "
+            f"« {ARTIFACTS_PREFIX}/<modèle>/<version>/... » (voir model-versions/get-download-uri)"
+        )
+    name, version = check_name(parts[1]), check_version(parts[2])
+    return name, version, "/".join(parts[3:])
+
+
+@router.get(ARTIFACTS_ROUTE, summary="Lister les artefacts d'une version", description=EXPERT_ONLY)
+def list_artifacts(
+    registry: RegistryDep,
+    path: Annotated[str, Query(max_length=1000, description="bibia-models/<nom>/<version>[/<dossier>]")] = "",
+) -> dict[str, Any]:
+    name, version, rest = _split_artifact_path(path)
+    files = []
+    for item in registry.list_artifacts(name, version, rest):
+        entry: dict[str, Any] = {"path": posixpath.basename(item.path), "is_dir": item.is_dir}
+        if item.size is not None:
+            entry["file_size"] = item.size
+        files.append(entry)
+    return {"files": files}
+
+
+@router.get(ARTIFACTS_ROUTE + "/{path:path}", summary="Télécharger un artefact d'une version", description=EXPERT_ONLY)
+def download_artifact(path: str, registry: RegistryDep) -> FileResponse:
+    name, version, rest = _split_artifact_path(path)
+    if not rest:
+        raise errors.InvalidInput("indiquez un fichier : bibia-models/<modèle>/<version>/<fichier>")
+    local = registry.artifact_path(name, version, rest)
+    return FileResponse(local, media_type="application/octet-stream", filename=local.name)
+
+
+# ---------------------------------------------------------- everything else
+
+
+_ALL = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+
+@router.api_route("/api/{api_version}/mlflow/{rest:path}", methods=_ALL, include_in_schema=False)
+@router.api_route("/api/{api_version}/mlflow-artifacts/{rest:path}", methods=_ALL, include_in_schema=False)
+def unsupported(request: Request) -> JSONResponse:
+    """Any other MLflow call: a clear refusal, in MLflow's format, instead of a bare 404."""
+    log.info("MLflow gateway: unsupported %s %s", request.method, request.url.path)
+    return JSONResponse(
+        {
+            "error_code": "ENDPOINT_NOT_FOUND",
+            "message": (
+                f"la passerelle MLflow de bibia est en lecture seule et ne sert pas {request.method} "
+                f"{request.url.path} ; elle sert load_model et download_artifacts "
+                "sur « models:/NOM@ALIAS » ou « models:/NOM/VERSION ». Pour enregistrer un modèle : "
+                "bibia register (ou POST /api/v1/models/<nom>/versions)"
+            ),
+        },
+        status_code=404,
+    )
