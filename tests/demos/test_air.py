@@ -178,3 +178,14 @@ def test_missing_column(model, sample):
     # ...and the model's own check answers in French for any caller that skips it
     with pytest.raises(ValueError, match="colonnes manquantes : vent_prevu"):
         model.unwrap_python_model().predict(None, incomplete)
+
+
+def test_model_file_imports_only_what_the_sandbox_has(built):
+    import ast
+
+    allowed = {"__future__", "json", "math", "mlflow", "numpy", "pandas", "sklearn", "skops"}
+    tree = ast.parse((built.model_dir / "pyfunc_model.py").read_text(encoding="utf-8"))
+    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
+                for alias in node.names}
+    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported <= allowed, imported - allowed
