@@ -86,7 +86,7 @@ class Owner(_Strict):
 
 class Identification(_Strict):
     title: ShortText = Field(description="Titre en français")
-    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SUMMARY_MAX)] = Field(
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SUMMARY_MAX - 1)] = Field(
         description=f"Résumé en langage courant (moins de {SUMMARY_MAX} caractères)"
     )
     owner: Owner
@@ -219,7 +219,7 @@ class Project(_Strict):
 
     slug: Slug
     title: ShortText
-    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SUMMARY_MAX)]
+    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SUMMARY_MAX - 1)]
     owners: list[Owner] = Field(min_length=1)
     territory: ShortText
     theme: Theme
@@ -281,7 +281,9 @@ def problems(exc: ValidationError) -> list[dict[str, str]]:
     for err in exc.errors(include_url=False):
         loc = ".".join(str(p) for p in err["loc"])
         template = _MESSAGES.get(err["type"])
-        ctx = err.get("ctx") or {}
+        ctx = dict(err.get("ctx") or {})
+        if isinstance(ctx.get("expected"), str):
+            ctx["expected"] = ctx["expected"].replace(" or ", " ou ")
         if template is None:
             message = str(err.get("msg", "valeur invalide")).removeprefix("Value error, ")
         else:
