@@ -45,7 +45,6 @@ log = logging.getLogger("bibia.gateway")
 
 ARTIFACTS_PREFIX = "bibia-models"
 ARTIFACTS_ROUTE = "/api/2.0/mlflow-artifacts/artifacts"
-SEARCH_MAX = 1000
 
 EXPERT_ONLY = (
     "Passerelle compatible MLflow, en lecture seule, **réservée aux experts** "
@@ -66,11 +65,18 @@ _MLFLOW_CODES: list[tuple[type[errors.BibiaError], str, int]] = [
 ]
 
 
+_HINTS = {
+    errors.Unauthorized: " ; avec le client MLflow : MLFLOW_TRACKING_TOKEN=<jeton expert>",
+    errors.Forbidden: " ; demandez un jeton expert à l'administrateur de votre collectivité",
+}
+
+
 def mlflow_error(exc: errors.BibiaError) -> JSONResponse:
-    """``exc`` as MLflow's REST API answers an error."""
+    """``exc`` as MLflow's REST API answers an error (with a hint for MLflow users on 401/403)."""
     for cls, code, status in _MLFLOW_CODES:
         if isinstance(exc, cls):
-            return JSONResponse({"error_code": code, "message": exc.message}, status_code=status)
+            message = exc.message + _HINTS.get(cls, "")
+            return JSONResponse({"error_code": code, "message": message}, status_code=status)
     return JSONResponse({"error_code": "INTERNAL_ERROR", "message": exc.message}, status_code=exc.http_status)
 
 
@@ -127,16 +133,6 @@ def _public_model(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def _search_args(filter_: str | None, order_by: list[str] | None) -> None:
-    if filter_ and filter_.strip():
-        raise errors.InvalidInput(
-            "la passerelle MLflow de bibia ne prend pas en charge « filter » : listez sans filtre, "
-            "ou cherchez dans le catalogue (GET /api/v1/models?q=...)"
-        )
-    if order_by:
-        raise errors.InvalidInput("la passerelle MLflow de bibia ne prend pas en charge « order_by » (tri par nom)")
-
-
 # ------------------------------------------------------------------ server
 
 
@@ -162,17 +158,31 @@ def get_registered_model(name: NameQ, registry: RegistryDep) -> dict[str, Any]:
     return {"registered_model": _public_model(registry.rest_registered_model(check_name(name)))}
 
 
-@router.get("/api/2.0/mlflow/registered-models/search", summary="Lister les modèles enregistrés (format MLflow)", description=EXPERT_ONLY)
+FilterQ = Annotated[
+    str | None, Query(alias="filter", max_length=5000, description="Filtre MLflow (sauf sur « source_path »)")
+]
+OrderByQ = Annotated[list[str] | None, Query(description="Tri MLflow, par exemple « name ASC »")]
+PageTokenQ = Annotated[str | None, Query(max_length=5000, description="Jeton de page (next_page_token)")]
+
+
+def _artifacts_uri_of(name: str, version: int) -> str:
+    return artifacts_uri(name, version)
+
+
+@router.get(
+    "/api/2.0/mlflow/registered-models/search",
+    summary="Chercher des modèles enregistrés (format MLflow)",
+    description=EXPERT_ONLY,
+)
 def search_registered_models(
     registry: RegistryDep,
-    max_results: Annotated[int, Query(ge=1, le=SEARCH_MAX, description="Modèles par page")] = 100,
-    page_token: Annotated[str | None, Query(max_length=2000)] = None,
-    filter_: Annotated[str | None, Query(alias="filter", max_length=2000, description="Non pris en charge")] = None,
-    order_by: Annotated[list[str] | None, Query(description="Non pris en charge")] = None,
+    filter_: FilterQ = None,
+    order_by: OrderByQ = None,
+    page_token: PageTokenQ = None,
+    max_results: Annotated[int, Query(ge=1, description="Modèles par page (1 000 au plus)")] = 100,
 ) -> dict[str, Any]:
-    _search_args(filter_, order_by)
-    body = registry.rest_search_registered_models(max_results, page_token or None)
-    body["registered_models"] = [_public_model(m) for m in body.get("registered_models", [])]
+    body = registry.rest_search("registered_models", filter_, order_by, max_results, page_token, _artifacts_uri_of)
+    body["registered_models"] = [_public_model(m) for m in body["registered_models"]]
     return body
 
 
@@ -180,7 +190,16 @@ def search_registered_models(
 def get_model_version_by_alias(
     name: NameQ, alias: Annotated[str, Query(description="Alias", examples=["production"])], registry: RegistryDep
 ) -> dict[str, Any]:
-    body = registry.rest_version_by_alias(check_name(name), check_alias(alias), lambda v: artifacts_uri(name, v))
+    check_name(name)
+    check_alias(alias)
+    try:
+        body = registry.rest_version_by_alias(name, alias, lambda v: artifacts_uri(name, v))
+    except (errors.NotFound, errors.InvalidInput) as exc:  # say which: the model, or its alias
+        known = registry.get(name).aliases  # raises NotFound naming the model
+        if alias in known:
+            raise
+        listed = ", ".join(sorted(known)) or "aucun"
+        raise errors.NotFound(f"le modèle « {name} » n'a pas d'alias « {alias} » (alias existants : {listed})") from exc
     return {"model_version": _public_version(body)}
 
 
@@ -236,6 +255,19 @@ def get_download_uri(name: NameQ, version: VersionQ, registry: RegistryDep) -> d
     number = check_version(version)
     registry.version(check_name(name), number)  # 404 for a version that does not exist
     return {"artifact_uri": artifacts_uri(name, number)}
+
+
+@router.get("/api/2.0/mlflow/model-versions/search", summary="Chercher des versions (format MLflow)", description=EXPERT_ONLY)
+def search_model_versions(
+    registry: RegistryDep,
+    filter_: FilterQ = None,
+    order_by: OrderByQ = None,
+    page_token: PageTokenQ = None,
+    max_results: Annotated[int, Query(ge=1, description="Versions par page (10 000 au plus)")] = 10_000,
+) -> dict[str, Any]:
+    body = registry.rest_search("model_versions", filter_, order_by, max_results, page_token, _artifacts_uri_of)
+    body["model_versions"] = [_public_version(v) for v in body["model_versions"]]
+    return body
 
 
 # -------------------------------------------------------------- artifacts

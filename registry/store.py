@@ -529,6 +529,59 @@ class Registry:
             tags=tags,
         )
 
+    # ------------------------------------- MLflow REST searches (the gateway)
+
+    def rest_search(
+        self,
+        kind: str,
+        filter_string: str | None,
+        order_by: list[str] | None,
+        max_results: int,
+        page_token: str | None,
+        source_for: Callable[[str, int], str],
+    ) -> dict[str, Any]:
+        """``registered-models/search`` or ``model-versions/search`` with MLflow's own filter grammar.
+
+        The stock client always sends a filter (it hides prompts), so the
+        gateway needs MLflow's grammar, parsed by MLflow (never spliced into SQL).
+        Every version's ``source`` is replaced by ``source_for(name, version)``.
+
+        Args:
+            kind: ``"registered_models"`` or ``"model_versions"``.
+            max_results: clamped to MLflow's own thresholds (1,000 / 10,000); pages carry a token.
+
+        Raises:
+            InvalidInput: a bad filter or ordering, or one on ``source_path`` (it would reveal
+                where artifacts really live).
+        """
+        if any("source" in clause.lower() for clause in [filter_string or "", *(order_by or [])]):
+            raise InvalidInput("filtre ou tri sur « source » refusé : l'emplacement réel des artefacts reste privé")
+        args = {"filter_string": filter_string or None, "order_by": order_by or None, "page_token": page_token or None}
+        with _translated("recherche"):
+            if kind == "registered_models":
+                page: Any = self._client.search_registered_models(max_results=min(max_results, PAGE), **args)
+            elif kind == "model_versions":
+                page = self._client.search_model_versions(max_results=min(max_results, 10_000), **args)
+            else:
+                raise InvalidInput(f"recherche inconnue : {kind!r}")
+
+        def public(mv: ModelVersion) -> dict[str, Any]:
+            return self._rest_version(mv, source_for(mv.name, int(mv.version)))
+
+        items = []
+        for item in page:
+            body = json.loads(message_to_json(item.to_proto()))
+            if kind == "model_versions":
+                body = public(item)
+            else:
+                body.pop("user_id", None)
+                body["latest_versions"] = [public(mv) for mv in item.latest_versions or []]
+            items.append(body)
+        result: dict[str, Any] = {kind: items}
+        if page.token:
+            result["next_page_token"] = page.token
+        return result
+
 
 def _inside(root: Path, path: str) -> Path:
     """``root / path``, refusing anything that would leave ``root``."""
