@@ -20,7 +20,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bibia import __version__
 from bibia import gateway
-from bibia.api import admin, models, projects
+from bibia import proxy
+from bibia.api import admin, demos, models, projects
+from bibia.demos import DemoManager
 from bibia.services import Services
 from bibia.settings import Settings
 from registry.errors import BibiaError, PayloadTooLarge
@@ -103,10 +105,13 @@ def create_app(settings: Settings, *, registry: Registry | None = None, runner: 
         runner: a demonstrator runner (``runners.base.Runner``) to use instead of the default.
     """
     services = Services.build(settings, registry=registry, runner=runner)
+    manager = DemoManager(services)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        manager.start_background()
         yield
+        manager.shutdown()
         services.db.dispose()
 
     app = FastAPI(
@@ -116,6 +121,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None, runner: 
         lifespan=lifespan,
     )
     app.state.services = services
+    app.state.demos = manager
 
     @app.exception_handler(BibiaError)
     async def bibia_error(_: Request, exc: BibiaError) -> JSONResponse:
@@ -143,6 +149,8 @@ def create_app(settings: Settings, *, registry: Registry | None = None, runner: 
     app.include_router(projects.router)
     app.include_router(admin.router)
     app.include_router(gateway.router)
+    app.include_router(demos.router)
+    app.include_router(proxy.router)
     app.add_middleware(BodyLimit, settings=settings)
     return app
 

@@ -35,6 +35,7 @@ model_app = typer.Typer(help="Modèles du catalogue (via le service : BIBIA_URL,
 project_app = typer.Typer(help="Projets du catalogue (via le service).", no_args_is_help=True)
 card_app = typer.Typer(help="Fiches de modèles.", no_args_is_help=True)
 db_app = typer.Typer(help="Base de données de bibia.", no_args_is_help=True)
+demo_app = typer.Typer(help="Démonstrateurs (via le service : BIBIA_URL, BIBIA_TOKEN).", no_args_is_help=True)
 app.add_typer(org_app, name="org")
 app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")
@@ -42,6 +43,7 @@ app.add_typer(model_app, name="model")
 app.add_typer(project_app, name="project")
 app.add_typer(card_app, name="card")
 app.add_typer(db_app, name="db")
+app.add_typer(demo_app, name="demo")
 
 out = Console()
 err = Console(stderr=True)
@@ -415,6 +417,100 @@ def card_export(
         print(json.dumps(to_etalab(card, name), ensure_ascii=False, indent=2, default=str))
     else:
         raise InvalidInput(f"format inconnu : {fmt!r} ; formats possibles : hf, etalab")
+
+
+# -------------------------------------------------------------------- demos
+
+_STATES = {
+    "pending": "en attente",
+    "starting": "démarrage",
+    "ready": "prêt",
+    "stopped": "arrêté",
+    "failed": "en échec",
+    "expired": "expiré",
+}
+
+
+def _demo_line(demo: dict[str, Any], base_url: str) -> str:
+    state = _STATES.get(demo["state"], demo["state"])
+    url = f" — {base_url}{demo['url']}" if demo.get("url") and demo["state"] == "ready" else ""
+    return f"{demo['id']} : {demo['model']} v{demo['version']}, {state}{url}"
+
+
+@demo_app.command("launch")
+def demo_launch(
+    ref: Annotated[str, typer.Argument(help="NOM, NOM@ALIAS ou NOM/VERSION")],
+    ttl: Annotated[int | None, typer.Option("--ttl", help="Durée de vie en minutes")] = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Attendre que le démonstrateur soit prêt")] = True,
+    timeout: Annotated[float, typer.Option(help="Attente maximale (secondes)")] = 180.0,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Lancer un démonstrateur d'un modèle, et attendre qu'il soit prêt."""
+    with _client(url, token) as client:
+        demo = client.launch_demo(ref, ttl_minutes=ttl)
+        if wait:
+            with err.status(f"lancement du démonstrateur {demo['id']}…") as status:
+                demo = client.wait_demo(
+                    demo["id"], timeout=timeout, on_state=lambda d: status.update(f"démonstrateur {d['id']} : {_STATES.get(d['state'], d['state'])}…")
+                )
+        if as_json:
+            _print_json(demo)
+        else:
+            out.print(_demo_line(demo, client.url), highlight=False)
+    if demo["state"] == "failed":
+        err.print(f"[bold red]échec[/] : {demo.get('error') or 'voir bibia demo logs ' + demo['id']}", highlight=False)
+        raise typer.Exit(8)
+
+
+@demo_app.command("ls")
+def demo_ls(
+    all_: Annotated[bool, typer.Option("--all", help="Inclure les démonstrateurs terminés")] = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Lister les démonstrateurs de votre collectivité."""
+    with _client(url, token) as client:
+        demos = client.demos(include_finished=all_)
+        if as_json:
+            _print_json(demos)
+            return
+        if not demos:
+            out.print("aucun démonstrateur actif")
+        for demo in demos:
+            out.print(_demo_line(demo, client.url), highlight=False)
+
+
+@demo_app.command("status")
+def demo_status(demo_id: str, url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False) -> None:
+    """État d'un démonstrateur."""
+    with _client(url, token) as client:
+        demo = client.demo(demo_id)
+        if as_json:
+            _print_json(demo)
+        else:
+            out.print(_demo_line(demo, client.url), highlight=False)
+            if demo.get("error"):
+                out.print(demo["error"], highlight=False)
+
+
+@demo_app.command("logs")
+def demo_logs(
+    demo_id: str, tail: Annotated[int, typer.Option(min=1, max=5000)] = 200, url: UrlOpt = None, token: TokenOpt = None
+) -> None:
+    """Journaux d'un démonstrateur (experts)."""
+    with _client(url, token) as client:
+        print(client.demo_logs(demo_id, tail))
+
+
+@demo_app.command("stop")
+def demo_stop(demo_id: str, url: UrlOpt = None, token: TokenOpt = None) -> None:
+    """Arrêter un démonstrateur."""
+    with _client(url, token) as client:
+        demo = client.stop_demo(demo_id)
+        out.print(_demo_line(demo, client.url), highlight=False)
 
 
 def _report(exc: BibiaError) -> None:

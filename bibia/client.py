@@ -151,6 +151,49 @@ class BibiaClient:
     def put_project(self, project: dict[str, Any]) -> dict[str, Any]:
         return self._request("PUT", f"/api/v1/projects/{project['slug']}", json=project).json()
 
+    # -------------------------------------------------------- demonstrators
+
+    def launch_demo(self, ref: str, *, ttl_minutes: int | None = None) -> dict[str, Any]:
+        """Launch a demonstrator of ``NAME``, ``NAME@ALIAS`` or ``NAME/VERSION`` (returns at once)."""
+        parsed = ModelRef.parse(ref)
+        body: dict[str, Any] = {"model": parsed.name}
+        if parsed.alias:
+            body["alias"] = parsed.alias
+        if parsed.version:
+            body["version"] = parsed.version
+        if ttl_minutes:
+            body["ttl_minutes"] = ttl_minutes
+        return self._request("POST", "/api/v1/demos", json=body).json()
+
+    def demo(self, demo_id: str) -> dict[str, Any]:
+        return self._request("GET", f"/api/v1/demos/{demo_id}").json()
+
+    def demos(self, *, include_finished: bool = False) -> list[dict[str, Any]]:
+        return self._request("GET", "/api/v1/demos", params={"all": str(include_finished).lower()}).json()
+
+    def stop_demo(self, demo_id: str) -> dict[str, Any]:
+        return self._request("DELETE", f"/api/v1/demos/{demo_id}").json()
+
+    def demo_logs(self, demo_id: str, tail: int = 200) -> str:
+        return self._request("GET", f"/api/v1/demos/{demo_id}/logs", params={"tail": tail}).text
+
+    def wait_demo(self, demo_id: str, *, timeout: float = 180.0, on_state: Any = None) -> dict[str, Any]:
+        """Poll until the demonstrator is ready or finished; returns its last state."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while True:
+            demo = self.demo(demo_id)
+            if on_state is not None:
+                on_state(demo)
+            if demo["state"] not in {"pending", "starting"} or time.monotonic() > deadline:
+                return demo
+            time.sleep(0.5)
+
+    def demo_predict(self, demo_id: str, records: list[dict[str, Any]]) -> dict[str, Any]:
+        """JSON predictions of a ready demonstrator (MLflow scoring-server payload)."""
+        return self._request("POST", f"/demos/{demo_id}/predict", json={"dataframe_records": records}).json()
+
     def whoami(self) -> dict[str, Any]:
         return self._request("GET", "/api/v1/me").json()
 

@@ -1,0 +1,519 @@
+"""Demonstrators: one model version run in a sandbox, with its lifecycle held in the database.
+
+States: pending → starting → ready → stopped | failed | expired. Transitions
+are checked in :func:`transition`, nowhere else. The service asks a runner
+(``runners.base.Runner``) to start the demonstrator image with the version's
+artifacts mounted read-only, waits for its health check over the Unix
+socket, and proxies users to it. A reaper expires what outlived its time to
+live; at start-up :meth:`DemoManager.reconcile` adopts what still runs and
+marks what vanished as failed, so a restart loses and orphans nothing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import logging
+import os
+import secrets
+import shutil
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from bibia.accounts import audit
+from bibia.auth import Caller
+from bibia.db.models import DemoSession, utcnow
+from bibia.services import Services
+from registry.errors import Conflict, Forbidden, InvalidInput, NotFound, QuotaExceeded, RunnerError
+from registry.refs import ModelRef
+from registry.tiers import Tier, visible
+from runners.base import SOCKET_NAME, DemoMissing, DemoSpec, RunState
+
+log = logging.getLogger("bibia.demos")
+
+LABEL_MODEL = "bibia.model"
+
+
+class DemoState(str, enum.Enum):
+    PENDING = "pending"
+    STARTING = "starting"
+    READY = "ready"
+    STOPPED = "stopped"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({DemoState.STOPPED, DemoState.FAILED, DemoState.EXPIRED})
+ALLOWED = {
+    DemoState.PENDING: {DemoState.STARTING, DemoState.FAILED, DemoState.STOPPED, DemoState.EXPIRED},
+    DemoState.STARTING: {DemoState.READY, DemoState.FAILED, DemoState.STOPPED, DemoState.EXPIRED},
+    DemoState.READY: {DemoState.FAILED, DemoState.STOPPED, DemoState.EXPIRED},
+}
+
+
+def transition(row: DemoSession, new: DemoState, error: str | None = None) -> bool:
+    """Move ``row`` to ``new`` if the lifecycle allows it; returns whether it moved."""
+    current = DemoState(row.state)
+    if new == current:
+        return False
+    if new not in ALLOWED.get(current, set()):
+        return False
+    row.state = new.value
+    row.updated_at = utcnow()
+    if error is not None:
+        row.error = error[-4000:]
+    return True
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class DemoView:
+    """A demonstrator as the API shows it."""
+
+    id: str
+    state: str
+    url: str | None
+    model: str
+    version: int
+    organisation_id: int
+    created_at: dt.datetime
+    expires_at: dt.datetime
+    error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "state": self.state,
+            "url": self.url,
+            "model": self.model,
+            "version": self.version,
+            "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat(),
+            "error": self.error,
+        }
+
+
+class DemoManager:
+    """Launches, tracks, proxies and reaps demonstrators."""
+
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self.settings = services.settings
+        self.runner = services.runner
+        self._stop = threading.Event()
+        self._reaper: threading.Thread | None = None
+        self._watchers: dict[str, threading.Thread] = {}
+
+    # ------------------------------------------------------------ paths
+
+    def demo_dir(self, demo_id: str) -> Path:
+        return self.settings.demos_dir / demo_id
+
+    def socket_path(self, demo_id: str) -> Path:
+        return self.demo_dir(demo_id) / "run" / SOCKET_NAME
+
+    @property
+    def runner_name(self) -> str:
+        return type(self.runner).__name__ if self.runner is not None else "none"
+
+    def _require_runner(self) -> None:
+        if self.runner is None:
+            raise RunnerError(
+                "les démonstrateurs sont désactivés sur ce service (aucun moteur d'exécution : "
+                "démarrez Docker ou réglez BIBIA_RUNNER)"
+            )
+
+    # ------------------------------------------------------------ API verbs
+
+    def launch(self, caller: Caller, ref: ModelRef, ttl_minutes: int | None = None) -> DemoView:
+        """Create a demonstrator of ``ref`` for the caller's organisation and start it in the background.
+
+        Raises:
+            Forbidden: public callers.
+            QuotaExceeded: the organisation's or the platform's quota is reached.
+            NotFound: unknown model, version or alias.
+        """
+        if caller.tier < Tier.RESTRICTED or caller.organisation_id is None:
+            raise Forbidden("accès refusé : seuls les membres d'une collectivité peuvent lancer un démonstrateur")
+        self._require_runner()
+        ttl = self._ttl(ttl_minutes)
+        info = self.services.registry.resolve(ref)
+        if not info.signature or not isinstance(info.signature.get("inputs"), list):
+            raise InvalidInput(
+                f"le modèle {ref} n'a pas de signature par colonnes : le démonstrateur ne saurait pas quelles données lui donner"
+            )
+        demo_id = secrets.token_hex(8)
+        with self.services.db.session() as session:
+            self._check_quotas(session, caller)
+            row = DemoSession(
+                id=demo_id,
+                organisation_id=caller.organisation_id,
+                user_id=caller.user_id,
+                model_name=info.name,
+                model_version=info.version,
+                state=DemoState.PENDING.value,
+                runner=self.runner_name,
+                expires_at=utcnow() + dt.timedelta(minutes=ttl),
+            )
+            session.add(row)
+            audit(session, caller, "demo.launch", f"{info.name}/{info.version}", demo=demo_id, ttl_minutes=ttl)
+            view = self._view(row)
+        self._watch(demo_id, self._start_and_wait, demo_id)
+        return view
+
+    def get(self, caller: Caller, demo_id: str) -> DemoView:
+        with self.services.db.session() as session:
+            return self._view(self._row_for(session, caller, demo_id))
+
+    def list(self, caller: Caller, include_finished: bool = False) -> list[DemoView]:
+        if caller.tier < Tier.RESTRICTED:
+            raise Forbidden("accès refusé : réservé aux membres d'une collectivité")
+        with self.services.db.session() as session:
+            query = select(DemoSession).order_by(DemoSession.created_at.desc())
+            if caller.tier < Tier.ADMIN:
+                query = query.where(DemoSession.organisation_id == caller.organisation_id)
+            if not include_finished:
+                query = query.where(DemoSession.state.not_in([s.value for s in TERMINAL]))
+            return [self._view(r) for r in session.scalars(query.limit(500))]
+
+    def stop(self, caller: Caller, demo_id: str) -> DemoView:
+        with self.services.db.session() as session:
+            row = self._row_for(session, caller, demo_id)
+            if DemoState(row.state).is_terminal:
+                return self._view(row)
+            transition(row, DemoState.STOPPED)
+            audit(session, caller, "demo.stop", demo_id)
+            view = self._view(row)
+        self._teardown(demo_id)
+        return view
+
+    def extend(self, caller: Caller, demo_id: str, minutes: int) -> DemoView:
+        """Push the expiry back by ``minutes`` (owner's organisation), within the maximum time to live."""
+        if minutes < 1:
+            raise InvalidInput("la prolongation doit être d'au moins une minute")
+        with self.services.db.session() as session:
+            row = self._row_for(session, caller, demo_id)
+            if DemoState(row.state).is_terminal:
+                raise Conflict(f"le démonstrateur {demo_id} est terminé ({row.state}) : relancez-en un")
+            limit = _aware(row.created_at) + dt.timedelta(minutes=self.settings.demo_max_ttl_minutes)
+            new_expiry = min(_aware(row.expires_at) + dt.timedelta(minutes=minutes), limit)
+            row.expires_at = new_expiry
+            audit(session, caller, "demo.extend", demo_id, minutes=minutes)
+            return self._view(row)
+
+    def logs(self, caller: Caller, demo_id: str, tail: int = 200) -> str:
+        if caller.tier < Tier.EXPERT:
+            raise Forbidden("accès refusé : les journaux des démonstrateurs sont réservés aux experts")
+        with self.services.db.session() as session:
+            row = self._row_for(session, caller, demo_id)
+            error = row.error
+        self._require_runner()
+        try:
+            text = self.runner.logs(demo_id, tail=tail)
+        except DemoMissing:
+            text = ""
+        if not text and error:
+            return error
+        return text
+
+    def socket_for(self, caller: Caller, demo_id: str) -> Path:
+        """The socket to proxy to, after checking the caller may use this demonstrator now."""
+        with self.services.db.session() as session:
+            row = self._row_for(session, caller, demo_id)
+            state = DemoState(row.state)
+        if state != DemoState.READY:
+            raise Conflict(f"le démonstrateur {demo_id} n'est pas prêt (état : {state.value})")
+        return self.socket_path(demo_id)
+
+    # -------------------------------------------------------- lifecycle work
+
+    def _start_and_wait(self, demo_id: str) -> None:
+        with self.services.db.session() as session:
+            row = session.get(DemoSession, demo_id)
+            if row is None or not transition(row, DemoState.STARTING):
+                return
+            name, version, expires = row.model_name, row.model_version, _aware(row.expires_at)
+        try:
+            spec = self._spec(demo_id, name, version, expires)
+            handle = self.runner.start(spec)
+            with self.services.db.session() as session:
+                row = session.get(DemoSession, demo_id)
+                row.runner_ref = getattr(handle, "runner_id", None) or str(handle)[:128]
+        except Exception as exc:  # any failure to start is the demonstrator's state, shown to the user
+            self._fail(demo_id, f"échec du lancement : {exc}")
+            self._teardown(demo_id)
+            return
+        self._wait_ready(demo_id)
+
+    def _wait_ready(self, demo_id: str) -> None:
+        deadline = time.monotonic() + self.settings.demo_start_timeout_s
+        socket = self.socket_path(demo_id)
+        while time.monotonic() < deadline and not self._stop.is_set():
+            with self.services.db.session() as session:
+                row = session.get(DemoSession, demo_id)
+                if row is None or DemoState(row.state).is_terminal:
+                    return
+            status = self._runner_status(demo_id)
+            if status is not None and status.state != RunState.RUNNING:
+                self._fail(demo_id, self._failure_text(demo_id, status))
+                self._teardown(demo_id)
+                return
+            if health(socket):
+                with self.services.db.session() as session:
+                    row = session.get(DemoSession, demo_id)
+                    if row is not None:
+                        transition(row, DemoState.READY)
+                return
+            time.sleep(0.2)
+        if not self._stop.is_set():
+            self._fail(demo_id, f"le démonstrateur n'a pas répondu en {self.settings.demo_start_timeout_s:.0f} s")
+            self._teardown(demo_id)
+
+    def _failure_text(self, demo_id: str, status: Any) -> str:
+        try:
+            logs = self.runner.logs(demo_id, tail=60)
+        except Exception:  # logs are a best effort once the sandbox is gone
+            logs = ""
+        code = getattr(status, "exit_code", None)
+        head = "le démonstrateur s'est arrêté" + (f" (code {code})" if code is not None else "")
+        return f"{head} :\n{logs}".strip()
+
+    def _runner_status(self, demo_id: str) -> Any:
+        try:
+            return self.runner.status(demo_id)
+        except Exception:  # noqa: BLE001 - a runner hiccup is retried by the next poll
+            log.warning("runner status failed for %s", demo_id, exc_info=True)
+            return None
+
+    def _fail(self, demo_id: str, error: str) -> None:
+        with self.services.db.session() as session:
+            row = session.get(DemoSession, demo_id)
+            if row is not None:
+                transition(row, DemoState.FAILED, error)
+
+    def _teardown(self, demo_id: str) -> None:
+        if self.runner is not None:
+            try:
+                self.runner.stop(demo_id)
+            except Exception:  # noqa: BLE001 - stopping is idempotent; the reaper retries
+                log.warning("runner stop failed for %s", demo_id, exc_info=True)
+        shutil.rmtree(self.demo_dir(demo_id) / "model", ignore_errors=True)
+
+    def _spec(self, demo_id: str, name: str, version: int, expires: dt.datetime) -> DemoSpec:
+        registry = self.services.registry
+        source = registry.local_copy(name, version)
+        root = self.demo_dir(demo_id)
+        model_dir = root / "model"
+        run_dir = root / "run"
+        shutil.rmtree(model_dir, ignore_errors=True)
+        shutil.copytree(source, model_dir, copy_function=_link_or_copy)
+        card_path = model_dir / "bibia" / "card.json"
+        card_path.parent.mkdir(exist_ok=True)
+        summary = registry.get(name)
+        card_path.unlink(missing_ok=True)
+        card = visible(summary.card, Tier.RESTRICTED) if summary.card is not None else {}
+        card_path.write_text(json.dumps(card, ensure_ascii=False, default=str), encoding="utf-8")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        ttl = max(60, int((expires - utcnow()).total_seconds()))
+        reference = any(v.version == version and v.tags.get("bibia.reference") == "true" for v in registry.versions(name))
+        return DemoSpec(
+            demo_id=demo_id,
+            image=self.settings.demo_image,
+            model_dir=model_dir,
+            socket_dir=run_dir,
+            memory_bytes=self.settings.demo_memory_mb * 1024 * 1024,
+            cpus=self.settings.demo_cpus,
+            pids_limit=self.settings.demo_pids,
+            ttl_seconds=ttl,
+            labels={LABEL_MODEL: f"{name}/{version}"},
+            trusted=reference,
+        )
+
+    # ------------------------------------------------------------- quotas
+
+    def _check_quotas(self, session: Session, caller: Caller) -> None:
+        active = DemoSession.state.not_in([s.value for s in TERMINAL])
+        total = session.scalar(select(func.count()).select_from(DemoSession).where(active)) or 0
+        if total >= self.settings.demo_quota_global:
+            raise QuotaExceeded(
+                f"trop de démonstrateurs actifs sur la plateforme ({total} sur {self.settings.demo_quota_global}) : "
+                "réessayez dans quelques minutes"
+            )
+        mine = (
+            session.scalar(
+                select(func.count()).select_from(DemoSession).where(active, DemoSession.organisation_id == caller.organisation_id)
+            )
+            or 0
+        )
+        if mine >= self.settings.demo_quota_per_org:
+            raise QuotaExceeded(
+                f"votre collectivité a déjà {mine} démonstrateur(s) actif(s) (quota : {self.settings.demo_quota_per_org}) : "
+                "arrêtez-en un (DELETE /api/v1/demos/{id} ou bibia demo stop) puis réessayez"
+            )
+
+    def _ttl(self, minutes: int | None) -> int:
+        ttl = self.settings.demo_ttl_minutes if minutes is None else minutes
+        if ttl < 1 or ttl > self.settings.demo_max_ttl_minutes:
+            raise InvalidInput(f"durée de vie invalide : entre 1 et {self.settings.demo_max_ttl_minutes} minutes")
+        return ttl
+
+    # -------------------------------------------------- reaper & reconcile
+
+    def reap(self) -> list[str]:
+        """Expire demonstrators past their time to live and fail those whose sandbox died."""
+        now = utcnow()
+        expired, died = [], []
+        with self.services.db.session() as session:
+            rows = session.scalars(select(DemoSession).where(DemoSession.state.not_in([s.value for s in TERMINAL]))).all()
+            for row in rows:
+                if _aware(row.expires_at) <= now:
+                    if transition(row, DemoState.EXPIRED):
+                        expired.append(row.id)
+                elif row.state == DemoState.READY.value:
+                    status = self._runner_status(row.id)
+                    if status is not None and status.state != RunState.RUNNING:
+                        died.append((row.id, status))
+        for demo_id in expired:
+            self._teardown(demo_id)
+        for demo_id, status in died:
+            self._fail(demo_id, self._failure_text(demo_id, status))
+            self._teardown(demo_id)
+        return expired
+
+    def reconcile(self) -> dict[str, list[str]]:
+        """Match the database with what the runner runs: adopt, fail what vanished, stop orphans."""
+        result: dict[str, list[str]] = {"adopted": [], "failed": [], "orphans": []}
+        if self.runner is None:
+            return result
+        running = {info.demo_id: info for info in self.runner.list()}
+        with self.services.db.session() as session:
+            rows = {r.id: r for r in session.scalars(select(DemoSession).where(DemoSession.state.not_in([s.value for s in TERMINAL])))}
+            for demo_id, row in rows.items():
+                info = running.get(demo_id)
+                if info is not None and info.status.state == RunState.RUNNING:
+                    result["adopted"].append(demo_id)
+                elif row.state == DemoState.PENDING.value and info is None:
+                    continue  # not started yet: the launch that created it is still on its way
+                else:
+                    transition(row, DemoState.FAILED, "démonstrateur disparu pendant l'arrêt du service")
+                    result["failed"].append(demo_id)
+            known = set(rows)
+        for demo_id in running:
+            if demo_id not in known:
+                result["orphans"].append(demo_id)
+                self._teardown(demo_id)
+        for demo_id in result["failed"]:
+            self._teardown(demo_id)
+        for demo_id in result["adopted"]:
+            self._watch(demo_id, self._adopt, demo_id)
+        return result
+
+    def _adopt(self, demo_id: str) -> None:
+        with self.services.db.session() as session:
+            row = session.get(DemoSession, demo_id)
+            state = DemoState(row.state) if row else None
+        if state == DemoState.PENDING:
+            with self.services.db.session() as session:
+                transition(session.get(DemoSession, demo_id), DemoState.STARTING)
+            state = DemoState.STARTING
+        if state == DemoState.STARTING:
+            self._wait_ready(demo_id)
+
+    def start_background(self) -> None:
+        """Reconcile, then reap periodically until :meth:`shutdown`."""
+        if self.runner is None:
+            return
+        try:
+            self.reconcile()
+        except Exception:  # noqa: BLE001 - the service still starts; the reaper retries
+            log.exception("reconciliation of demonstrators failed")
+
+        def loop() -> None:
+            while not self._stop.wait(self.settings.demo_reap_interval_s):
+                try:
+                    self.reap()
+                except Exception:  # noqa: BLE001 - keep reaping
+                    log.exception("reaping demonstrators failed")
+
+        self._reaper = threading.Thread(target=loop, name="bibia-demo-reaper", daemon=True)
+        self._reaper.start()
+
+    def shutdown(self) -> None:
+        """Stop background work. Running demonstrators keep running: the next start adopts them."""
+        self._stop.set()
+        for thread in list(self._watchers.values()):
+            thread.join(timeout=5)
+        if self._reaper is not None:
+            self._reaper.join(timeout=5)
+
+    def _watch(self, demo_id: str, target: Any, *args: Any) -> None:
+        thread = threading.Thread(target=target, args=args, name=f"bibia-demo-{demo_id}", daemon=True)
+        self._watchers[demo_id] = thread
+        thread.start()
+
+    # ------------------------------------------------------------ helpers
+
+    def _row_for(self, session: Session, caller: Caller, demo_id: str) -> DemoSession:
+        if caller.tier < Tier.RESTRICTED:
+            if not caller.is_authenticated:
+                from registry.errors import Unauthorized
+
+                raise Unauthorized("authentification requise : les démonstrateurs sont réservés aux membres d'une collectivité")
+            raise Forbidden("accès refusé : réservé aux membres d'une collectivité")
+        row = session.get(DemoSession, demo_id) if _valid_id(demo_id) else None
+        if row is None or (caller.tier < Tier.ADMIN and row.organisation_id != caller.organisation_id):
+            raise NotFound(f"démonstrateur introuvable : {demo_id} (bibia demo ls pour la liste)")
+        return row
+
+    def _view(self, row: DemoSession) -> DemoView:
+        state = DemoState(row.state)
+        return DemoView(
+            id=row.id,
+            state=state.value,
+            url=f"/demos/{row.id}/" if not state.is_terminal else None,
+            model=row.model_name,
+            version=row.model_version,
+            organisation_id=row.organisation_id,
+            created_at=_aware(row.created_at),
+            expires_at=_aware(row.expires_at),
+            error=row.error,
+        )
+
+
+def _valid_id(demo_id: str) -> bool:
+    return len(demo_id) == 16 and all(c in "0123456789abcdef" for c in demo_id)
+
+
+def _link_or_copy(src: str, dst: str) -> str:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+    return dst
+
+
+def health(socket: Path, timeout: float = 1.0) -> bool:
+    """Whether the demonstrator behind ``socket`` answers its health check."""
+    if not socket.exists():
+        return False
+    try:
+        with httpx.Client(transport=httpx.HTTPTransport(uds=str(socket)), timeout=timeout) as client:
+            return client.get("http://demo/health").status_code == 200
+    except httpx.HTTPError:
+        return False
+

@@ -1,0 +1,195 @@
+"""``/demos/{id}/…``: the only way into a demonstrator, through the service.
+
+Every proxied request is authenticated and tier-checked (a bearer token, or
+for browsers a session cookie set by ``/demos/connexion``, scoped to
+``/demos/``). What goes to the sandbox never carries the caller's token or
+cookies; what comes back is untrusted content served on our origin, so it
+cannot set cookies, and a strict Content-Security-Policy forbids scripts and
+limits forms to the demonstrator's own path.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Annotated
+from urllib.parse import quote
+
+import httpx
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+
+from bibia.auth import ANONYMOUS, Caller, authenticate
+from bibia.demos import DemoManager
+from bibia.deps import ServicesDep, bearer_token
+from registry.errors import BibiaError, Forbidden, RunnerError, Unauthorized
+from registry.tiers import Tier
+
+router = APIRouter(include_in_schema=False)
+
+COOKIE = "bibia_session"
+COOKIE_PATH = "/demos/"
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+}
+NEVER_FORWARDED = HOP_BY_HOP | {"authorization", "cookie", "x-forwarded-for", "x-forwarded-host", "x-forwarded-prefix"}
+NEVER_RETURNED = HOP_BY_HOP | {"set-cookie", "content-security-policy", "access-control-allow-origin", "access-control-allow-credentials"}
+
+
+def _manager(request: Request) -> DemoManager:
+    return request.app.state.demos
+
+
+ManagerDep = Annotated[DemoManager, Depends(_manager)]
+
+
+def browser_caller(request: Request, services: ServicesDep) -> Caller:
+    """The caller of a browser-facing route: bearer token first, then the session cookie."""
+    token = bearer_token(request) or request.cookies.get(COOKIE)
+    if not token:
+        return ANONYMOUS
+    with services.db.session() as session:
+        return authenticate(session, token)
+
+
+def _safe_next(target: str | None) -> str:
+    """Only ever redirect inside /demos/ (no open redirect)."""
+    if target and target.startswith("/demos/") and "//" not in target and "\\" not in target:
+        return target
+    return "/demos/connexion"
+
+
+def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
+    document = f"""<!doctype html>
+<html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{html.escape(title)} — bibia</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#1b1b1b}}
+label{{display:block;margin:1rem 0 .3rem}}input[type=password]{{width:100%;padding:.5rem;font-family:monospace}}
+button{{margin-top:1rem;padding:.5rem 1.2rem;background:#000091;color:#fff;border:0;border-radius:4px;cursor:pointer}}
+.erreur{{color:#ce0500}}</style></head>
+<body><header><strong>bibia</strong> — Bibliothèque IA territorialisée</header><main><h1>{html.escape(title)}</h1>{body}</main></body></html>"""
+    return HTMLResponse(document, status_code=status, headers=_security_headers())
+
+
+def _security_headers(form_action: str = "'self'") -> dict[str, str]:
+    return {
+        "Content-Security-Policy": (
+            "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
+            f"style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action {form_action}; frame-ancestors 'none'"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "X-Frame-Options": "DENY",
+        "Cache-Control": "no-store",
+    }
+
+
+def _login_form(next_url: str, error: str | None = None) -> str:
+    message = f'<p class="erreur" role="alert">{html.escape(error)}</p>' if error else ""
+    return f"""{message}
+<p>Les démonstrateurs sont réservés aux agents des collectivités membres. Collez le jeton d'accès
+que votre administrateur vous a remis (il commence par <code>bibia_</code>).</p>
+<form method="post" action="/demos/connexion">
+<input type="hidden" name="next" value="{html.escape(next_url)}">
+<label for="token">Jeton d'accès</label>
+<input id="token" name="token" type="password" autocomplete="off" required>
+<button type="submit">Se connecter</button>
+</form>"""
+
+
+@router.get("/demos/connexion")
+def login_page(next: str | None = None) -> HTMLResponse:
+    return _page("Connexion aux démonstrateurs", _login_form(_safe_next(next)))
+
+
+@router.post("/demos/connexion")
+def login(request: Request, services: ServicesDep, token: Annotated[str, Form()], next: Annotated[str, Form()] = "") -> Response:
+    target = _safe_next(next)
+    try:
+        with services.db.session() as session:
+            caller = authenticate(session, token.strip())
+    except Unauthorized as exc:
+        return _page("Connexion aux démonstrateurs", _login_form(target, exc.message), status=401)
+    if caller.tier < Tier.RESTRICTED:
+        return _page("Connexion aux démonstrateurs", _login_form(target, "ce jeton ne donne pas accès aux démonstrateurs"), status=403)
+    response = RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
+    response.set_cookie(
+        COOKIE,
+        token.strip(),
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+        path=COOKIE_PATH,
+        max_age=12 * 3600,
+    )
+    return response
+
+
+@router.post("/demos/deconnexion")
+def logout() -> Response:
+    response = _page("Déconnexion", "<p>Vous êtes déconnecté des démonstrateurs.</p>")
+    response.delete_cookie(COOKIE, path=COOKIE_PATH)
+    return response
+
+
+@router.get("/demos/{demo_id}")
+def add_slash(demo_id: str) -> RedirectResponse:
+    return RedirectResponse(f"/demos/{quote(demo_id)}/", status_code=307)
+
+
+@router.api_route("/demos/{demo_id}/{path:path}", methods=["GET", "HEAD", "POST"])
+async def proxy(demo_id: str, path: str, request: Request, services: ServicesDep, manager: ManagerDep) -> Response:
+    wants_html = "text/html" in request.headers.get("accept", "")
+    try:
+        caller = await run_in_threadpool(browser_caller, request, services)
+        socket = await run_in_threadpool(manager.socket_for, caller, demo_id)
+    except Unauthorized as exc:
+        if wants_html:
+            return RedirectResponse(f"/demos/connexion?next={quote(request.url.path)}", status_code=303)
+        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+    except Forbidden as exc:
+        if wants_html:
+            return _page("Accès refusé", f"<p>{html.escape(exc.message)}</p>", status=exc.http_status)
+        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+    except BibiaError as exc:
+        if wants_html:
+            return _page("Démonstrateur indisponible", f"<p>{html.escape(exc.message)}</p>", status=exc.http_status)
+        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in NEVER_FORWARDED}
+    headers["x-forwarded-prefix"] = f"/demos/{demo_id}"
+    client = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(socket)), timeout=httpx.Timeout(120.0, connect=5.0))
+    upstream = client.build_request(
+        request.method,
+        f"http://demo/{path}",
+        params=request.query_params.multi_items(),
+        headers=headers,
+        content=request.stream() if request.method == "POST" else None,
+    )
+    try:
+        reply = await client.send(upstream, stream=True)
+    except httpx.HTTPError as exc:
+        await client.aclose()
+        error = RunnerError(f"le démonstrateur {demo_id} ne répond pas : {type(exc).__name__}")
+        if wants_html:
+            return _page("Démonstrateur indisponible", f"<p>{html.escape(error.message)}</p>", status=error.http_status)
+        return JSONResponse(error.to_dict(), status_code=error.http_status)
+
+    out_headers = {k: v for k, v in reply.headers.items() if k.lower() not in NEVER_RETURNED}
+    out_headers.update(_security_headers(form_action=f"{request.base_url}demos/{demo_id}/"))
+
+    async def close() -> None:
+        await reply.aclose()
+        await client.aclose()
+
+    return StreamingResponse(reply.aiter_raw(), status_code=reply.status_code, headers=out_headers, background=BackgroundTask(close))
