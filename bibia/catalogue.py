@@ -123,6 +123,16 @@ def _check_project(session: Session, card: Card) -> None:
         )
 
 
+def check_can_register(registry: Registry, session: Session, caller: Caller, name: str, card: Card) -> None:
+    """Raise Forbidden or InvalidInput now if ``caller`` may not register ``card`` as ``name``.
+
+    Called before an uploaded archive is even extracted, so that a caller
+    without the right costs the service nothing.
+    """
+    _check_can_write_model(registry, caller, name, card)
+    _check_project(session, card)
+
+
 def register_version(
     registry: Registry,
     session: Session,

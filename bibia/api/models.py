@@ -120,6 +120,7 @@ async def register_version(
     parsed = parse_card_text(await card.read(settings.max_card_bytes + 1), settings.max_card_bytes)
 
     def work() -> dict:
+        catalogue.check_can_register(registry, session, caller, name, parsed)
         with tempfile.TemporaryDirectory(prefix="bibia-upload-", dir=settings.cache_dir) as tmp:
             model_dir = extract_model_archive(model.file, Path(tmp), settings.max_model_bytes)
             return catalogue.register_version(registry, session, caller, name, model_dir, parsed, alias=alias or None)
