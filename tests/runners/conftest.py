@@ -1,0 +1,113 @@
+"""Fixtures for the runner tests: fixture models, runners, the demo image.
+
+Docker tests need an engine: without one they skip, except under CI (env
+``CI`` set) where they fail with a clear message. Everything they start is
+labelled ``bibia.test=1`` and removed in a finaliser.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from runners.base import DemoSpec, RunnerUnavailable
+from tests.fixtures.models import make_model
+
+REPO = Path(__file__).resolve().parents[2]
+TEST_LABELS = {"bibia.test": "1"}
+
+
+@pytest.fixture(scope="session")
+def fixture_model(tmp_path_factory) -> Callable[..., Path]:
+    """``fixture_model(kind, **params)``: a fixture model directory, built once per session."""
+    cache: dict[tuple, Path] = {}
+
+    def get(kind: str, **params) -> Path:
+        key = (kind, tuple(sorted(params.items())))
+        if key not in cache:
+            cache[key] = make_model(kind, tmp_path_factory.mktemp(kind) / "model", **params)
+        return cache[key]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def short_dir() -> Iterator[Path]:
+    """A short directory for socket dirs and state: a Unix socket path has 107 bytes at most."""
+    path = Path(tempfile.mkdtemp(prefix="bt-", dir="/tmp"))
+    os.chmod(path, 0o700)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def docker_available() -> None:
+    """Skip (or fail under CI) when no Docker engine answers."""
+    from runners.docker import DockerRunner
+
+    try:
+        DockerRunner().list()
+    except RunnerUnavailable as exc:
+        message = f"no Docker engine answers: {exc}. Start one with docker/ensure-dockerd.sh."
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def demo_image(docker_available) -> str:
+    """The demonstrator image, built (or found up to date) by docker/build-demo-image.sh."""
+    result = subprocess.run(
+        ["bash", str(REPO / "docker" / "build-demo-image.sh")], capture_output=True, text=True, timeout=1200
+    )
+    if result.returncode != 0:
+        pytest.fail(f"docker/build-demo-image.sh failed:\n{result.stderr[-3000:]}")
+    return result.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture
+def docker_runner(docker_available) -> Iterator:
+    from runners.docker import DockerRunner
+
+    runner = DockerRunner(labels=TEST_LABELS)
+    yield runner
+    for info in runner.list():
+        if info.labels.get("bibia.test") == "1":
+            runner.stop(info.demo_id, timeout=1)
+
+
+@pytest.fixture
+def process_runner(short_dir) -> Iterator:
+    from runners.process import ProcessRunner
+
+    runner = ProcessRunner(short_dir / "process-state", pythonpath=REPO)
+    yield runner
+    for info in runner.list():
+        if info.labels.get("bibia.test") == "1":
+            runner.stop(info.demo_id, timeout=1)
+
+
+@pytest.fixture
+def make_spec(fixture_model, short_dir) -> Callable[..., DemoSpec]:
+    """``make_spec(kind, image=..., model_params={}, **spec_fields)``: a labelled test DemoSpec."""
+
+    def make(kind: str, *, image: str = "bibia/demo:latest", model_params: dict | None = None, **fields) -> DemoSpec:
+        demo_id = f"t-{kind.replace('_', '-')}-{uuid.uuid4().hex[:8]}"
+        fields.setdefault("labels", {**TEST_LABELS, "bibia.kind": kind})
+        fields.setdefault("trusted", True)
+        return DemoSpec(
+            demo_id=demo_id,
+            image=image,
+            model_dir=fixture_model(kind, **(model_params or {})),
+            socket_dir=short_dir / "sock" / demo_id,
+            **fields,
+        )
+
+    return make

@@ -1,0 +1,144 @@
+"""One contract for every Runner: the same behaviour from DockerRunner and ProcessRunner.
+
+Each test starts real demonstrator servers on fixture models and talks to
+them over their Unix socket, as the service does.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import httpx
+import pytest
+
+from runners.base import DemoConflict, DemoMissing, DemoSpec, Runner, RunnerError, RunState
+from runners.health import probe, wait_until_healthy
+
+pytestmark = pytest.mark.timeout(180)
+
+
+@dataclass
+class Case:
+    runner: Runner
+    spec: Callable[..., DemoSpec]
+    fresh: Callable[[], Runner]  # a new runner object on the same backend (a restarted service)
+
+
+@pytest.fixture(params=["process", pytest.param("docker", marks=pytest.mark.docker)])
+def case(request, make_spec) -> Case:
+    if request.param == "docker":
+        from runners.docker import DockerRunner
+
+        image = request.getfixturevalue("demo_image")
+        runner = request.getfixturevalue("docker_runner")
+        return Case(runner, lambda kind, **kw: make_spec(kind, image=image, **kw),
+                    lambda: DockerRunner(labels=runner.extra_labels))
+    from runners.process import ProcessRunner
+
+    runner = request.getfixturevalue("process_runner")
+    return Case(runner, make_spec, lambda: ProcessRunner(runner.state_dir, pythonpath=runner.pythonpath))
+
+
+def _client(spec: DemoSpec) -> httpx.Client:
+    return httpx.Client(transport=httpx.HTTPTransport(uds=str(spec.socket_path)), base_url="http://demo", timeout=30)
+
+
+def _wait_exited(runner: Runner, demo_id: str, timeout: float = 90.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = runner.status(demo_id)
+        if status.state is RunState.EXITED:
+            return status
+        time.sleep(0.2)
+    pytest.fail(f"{demo_id} did not exit within {timeout}s; logs:\n{runner.logs(demo_id)}")
+
+
+def test_start_serve_list_and_stop(case: Case) -> None:
+    spec = case.spec("ok")
+    info = case.runner.start(spec)
+    assert info.demo_id == spec.demo_id and info.runner_id
+    wait_until_healthy(case.runner, spec.demo_id, spec.socket_path, timeout=90)
+
+    with _client(spec) as client:
+        health = client.get("/health").json()
+        predictions = client.post("/predict", json={"dataframe_records": [{"x": 1.5}, {"x": -2}]}).json()
+    assert health["status"] == "ok"
+    assert predictions == {"predictions": [{"y": 3.0}, {"y": -4.0}]}
+    assert case.runner.status(spec.demo_id).state is RunState.RUNNING
+    assert "Démonstrateur prêt" in case.runner.logs(spec.demo_id)
+
+    listed = {i.demo_id: i for i in case.runner.list()}
+    assert listed[spec.demo_id].labels["bibia.kind"] == "ok"
+    assert listed[spec.demo_id].labels["bibia.managed"] == "true"
+    assert listed[spec.demo_id].labels["bibia.demo_id"] == spec.demo_id
+    assert int(listed[spec.demo_id].labels["bibia.expires_at"]) > time.time()
+    assert listed[spec.demo_id].status.state is RunState.RUNNING
+
+    case.runner.stop(spec.demo_id, timeout=2)
+    case.runner.stop(spec.demo_id, timeout=2)  # idempotent
+    assert case.runner.status(spec.demo_id).state is RunState.MISSING
+    assert spec.demo_id not in {i.demo_id for i in case.runner.list()}
+    assert not probe(spec.socket_path)
+    with pytest.raises(DemoMissing):
+        case.runner.logs(spec.demo_id)
+
+
+def test_unknown_demo_is_missing(case: Case) -> None:
+    assert case.runner.status("t-never-started").state is RunState.MISSING
+    case.runner.stop("t-never-started")
+    with pytest.raises(DemoMissing):
+        case.runner.logs("t-never-started")
+
+
+def test_model_that_raises_on_load_exits_non_zero_with_the_error_in_logs(case: Case) -> None:
+    spec = case.spec("raises_on_load")
+    case.runner.start(spec)
+    with pytest.raises(RunnerError, match="arrêté avant d'être prêt") as caught:
+        wait_until_healthy(case.runner, spec.demo_id, spec.socket_path, timeout=90)
+    status = _wait_exited(case.runner, spec.demo_id)
+    assert status.exit_code == 3
+    logs = case.runner.logs(spec.demo_id)
+    assert "Échec du chargement du modèle" in logs
+    assert "échec volontaire au chargement" in logs
+    assert "échec volontaire" in caught.value.details["logs"]
+    case.runner.stop(spec.demo_id)
+    assert case.runner.status(spec.demo_id).state is RunState.MISSING
+
+
+def test_slow_model_is_not_healthy_at_first_then_healthy(case: Case) -> None:
+    spec = case.spec("slow_load", model_params={"delay": 5})
+    case.runner.start(spec)
+    assert not probe(spec.socket_path)
+    assert case.runner.status(spec.demo_id).state is RunState.RUNNING
+    wait_until_healthy(case.runner, spec.demo_id, spec.socket_path, timeout=90)
+    assert "Chargement du modèle" in case.runner.logs(spec.demo_id)
+
+
+def test_starting_the_same_demo_twice_conflicts(case: Case) -> None:
+    spec = case.spec("ok")
+    case.runner.start(spec)
+    with pytest.raises(DemoConflict):
+        case.runner.start(spec)
+
+
+def test_a_new_runner_object_finds_what_an_earlier_one_started(case: Case) -> None:
+    spec = case.spec("ok")
+    case.runner.start(spec)
+    wait_until_healthy(case.runner, spec.demo_id, spec.socket_path, timeout=90)
+
+    restarted = case.fresh()
+    assert restarted.status(spec.demo_id).state is RunState.RUNNING
+    assert spec.demo_id in {i.demo_id for i in restarted.list()}
+    restarted.stop(spec.demo_id, timeout=2)
+    assert case.runner.status(spec.demo_id).state is RunState.MISSING
+
+
+def test_time_to_live_stops_the_server(case: Case) -> None:
+    spec = case.spec("ok", ttl_seconds=6)
+    case.runner.start(spec)
+    wait_until_healthy(case.runner, spec.demo_id, spec.socket_path, timeout=90)
+    status = _wait_exited(case.runner, spec.demo_id, timeout=30)
+    assert status.exit_code == 0
+    assert "Durée de vie écoulée" in case.runner.logs(spec.demo_id)
