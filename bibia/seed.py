@@ -84,7 +84,6 @@ def seed(services: Services, log: Callable[[str], None] = lambda _: None) -> See
 
     for package in REFERENCE_MODELS:
         _seed_model(services, package, model_projects, report, log)
-    log(report.summary())
     return report
 
 
@@ -92,8 +91,8 @@ def _seed_model(services: Services, package: str, model_projects: dict[str, str]
     registry = services.registry
     stamp = fingerprint(package)
     module = importlib.import_module(package)
-    name = getattr(module, "MODEL_NAME", None)
-    if name and registry.exists(name) and any(v.tags.get(FINGERPRINT_TAG) == stamp for v in registry.versions(name)):
+    name = module.MODEL_NAME
+    if registry.exists(name) and any(v.tags.get(FINGERPRINT_TAG) == stamp for v in registry.versions(name)):
         report.models_unchanged.append(name)
         return
     log(f"entraînement du modèle de référence {package}…")

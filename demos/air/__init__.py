@@ -5,5 +5,6 @@ reference model; see ``demos/air/README.md``.
 """
 
 from demos.air.build import build
+from demos.air.card import NAME as MODEL_NAME
 
-__all__ = ["build"]
+__all__ = ["MODEL_NAME", "build"]

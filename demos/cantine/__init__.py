@@ -7,4 +7,6 @@ README.md (in French) for the data, features, protocol and results.
 
 from demos.cantine.builder import ALIAS, NAME, PROJECT, build
 
-__all__ = ["ALIAS", "NAME", "PROJECT", "build"]
+MODEL_NAME = NAME
+
+__all__ = ["ALIAS", "MODEL_NAME", "NAME", "PROJECT", "build"]
