@@ -1,0 +1,84 @@
+"""`bibia seed`: the shared projects and the reference models, idempotently, with honest metrics."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bibia.seed import seed
+from bibia.services import Services
+from demos.projects import load_projects
+from registry.refs import ModelRef
+from registry.store import CatalogueQuery
+
+pytestmark = pytest.mark.slow
+
+REFERENCE = {"cantine-nantes", "velo-anomalies-nantes", "pics-pollution-lille"}
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    from bibia.settings import Settings
+
+    services = Services.build(Settings(data_dir=tmp_path_factory.mktemp("seed") / "data", runner="none"))
+    first = seed(services)
+    second = seed(services)
+    return services, first, second
+
+
+def test_first_run_populates_projects_and_models(seeded):
+    services, first, _ = seeded
+    assert set(first.models_registered) == REFERENCE
+    assert len(first.projects_created) == len(load_projects()) == 8
+    names = {m.name for m in services.registry.search(CatalogueQuery())}
+    assert names == REFERENCE
+
+
+def test_second_run_changes_nothing(seeded):
+    services, _, second = seeded
+    assert second.models_registered == []
+    assert set(second.models_unchanged) == REFERENCE
+    assert second.projects_created == second.projects_updated == second.organisations_created == []
+    for name in REFERENCE:
+        assert len(services.registry.versions(name)) == 1
+
+
+def test_models_are_attached_to_their_projects(seeded):
+    services, _, _ = seeded
+    wanted = {m: p["slug"] for p in load_projects() for m in p.get("models") or []}
+    assert set(wanted) == REFERENCE
+    for name, slug in wanted.items():
+        summary = services.registry.get(name)
+        assert summary.card.identification.project == slug
+        assert summary.aliases == {"production": 1}
+
+
+def test_recorded_metrics_are_the_evaluation_ones(seeded):
+    """What MLflow holds (run metrics and version tags) is what the evaluation wrote in metrics.json."""
+    services, _, _ = seeded
+    registry = services.registry
+    for name in REFERENCE:
+        info = registry.resolve(ModelRef.parse(f"{name}@production"))
+        computed = json.loads(registry.artifact_path(name, info.version, "bibia/metrics.json").read_text())
+        assert info.metrics == pytest.approx(computed["model"])
+        assert info.baseline_metrics == pytest.approx(computed["baseline"])
+        run = registry._client.get_run(info.run_id)  # the MLflow run itself
+        for key, value in computed["model"].items():
+            assert run.data.metrics[key] == pytest.approx(value)
+        for key, value in computed["baseline"].items():
+            assert run.data.metrics[f"baseline.{key}"] == pytest.approx(value)
+
+
+def test_each_version_carries_card_chart_sample_and_signature(seeded):
+    services, _, _ = seeded
+    registry = services.registry
+    for name in REFERENCE:
+        info = registry.resolve(ModelRef.parse(f"{name}@production"))
+        files = {f.path for f in registry.list_artifacts(name, info.version, "bibia")}
+        assert {"bibia/card.json", "bibia/evaluation.png", "bibia/sample.csv", "bibia/metrics.json"} <= files
+        assert info.signature and info.signature["inputs"]
+        assert registry.artifact_path(name, info.version, "README.md").read_text().startswith("---")
+        card = registry.get(name).card
+        assert card.accountability.public_contact
+        assert card.model.evaluation.metrics, f"{name}: the card lists no metric"
