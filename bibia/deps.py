@@ -66,6 +66,24 @@ def get_caller(request: Request, services: ServicesDep) -> Caller:
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
 
+COOKIE = "bibia_session"
+
+
+def browser_caller(request: Request, services: ServicesDep) -> Caller:
+    """The caller of a browser-facing page: bearer token first, then the session cookie.
+
+    Only web pages and the demonstrator proxy use this; the JSON API reads the
+    Authorization header alone.
+    """
+    token = bearer_token(request) or request.cookies.get(COOKIE)
+    if not token:
+        return ANONYMOUS
+    with services.db.session() as session:
+        return authenticate(session, token)
+
+
+BrowserCallerDep = Annotated[Caller, Depends(browser_caller)]
+
 _NEEDS = {
     Tier.RESTRICTED: "réservé aux membres d'une collectivité",
     Tier.EXPERT: "réservé aux experts",

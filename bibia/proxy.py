@@ -1,8 +1,8 @@
 """``/demos/{id}/…``: the only way into a demonstrator, through the service.
 
 Every proxied request is authenticated and tier-checked (a bearer token, or
-for browsers a session cookie set by ``/demos/connexion``, scoped to
-``/demos/``). What goes to the sandbox never carries the caller's token or
+for browsers the session cookie set by ``/connexion``; the JSON API under
+``/api`` never reads that cookie, so it cannot be forged cross-site). What goes to the sandbox never carries the caller's token or
 cookies; what comes back is untrusted content served on our origin, so it
 cannot set cookies, and a strict Content-Security-Policy forbids scripts and
 limits forms to the demonstrator's own path.
@@ -20,16 +20,14 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from bibia.auth import ANONYMOUS, Caller, authenticate
+from bibia.auth import authenticate
 from bibia.demos import DemoManager
-from bibia.deps import ServicesDep, bearer_token
+from bibia.deps import COOKIE, ServicesDep, browser_caller
 from registry.errors import BibiaError, Forbidden, RunnerError, Unauthorized
 from registry.tiers import Tier
 
 router = APIRouter(include_in_schema=False)
 
-COOKIE = "bibia_session"
-COOKIE_PATH = "/demos/"
 HOP_BY_HOP = {
     "connection",
     "keep-alive",
@@ -53,20 +51,11 @@ def _manager(request: Request) -> DemoManager:
 ManagerDep = Annotated[DemoManager, Depends(_manager)]
 
 
-def browser_caller(request: Request, services: ServicesDep) -> Caller:
-    """The caller of a browser-facing route: bearer token first, then the session cookie."""
-    token = bearer_token(request) or request.cookies.get(COOKIE)
-    if not token:
-        return ANONYMOUS
-    with services.db.session() as session:
-        return authenticate(session, token)
-
-
 def _safe_next(target: str | None) -> str:
-    """Only ever redirect inside /demos/ (no open redirect)."""
-    if target and target.startswith("/demos/") and "//" not in target and "\\" not in target:
+    """Only ever redirect to a local path (no open redirect)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target and "://" not in target:
         return target
-    return "/demos/connexion"
+    return "/"
 
 
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
@@ -97,9 +86,9 @@ def _security_headers(form_action: str = "'self'") -> dict[str, str]:
 def _login_form(next_url: str, error: str | None = None) -> str:
     message = f'<p class="erreur" role="alert">{html.escape(error)}</p>' if error else ""
     return f"""{message}
-<p>Les démonstrateurs sont réservés aux agents des collectivités membres. Collez le jeton d'accès
-que votre administrateur vous a remis (il commence par <code>bibia_</code>).</p>
-<form method="post" action="/demos/connexion">
+<p>Les contacts, retours d'expérience et démonstrateurs sont réservés aux agents des collectivités
+membres. Collez le jeton d'accès que votre administrateur vous a remis (il commence par <code>bibia_</code>).</p>
+<form method="post" action="/connexion">
 <input type="hidden" name="next" value="{html.escape(next_url)}">
 <label for="token">Jeton d'accès</label>
 <input id="token" name="token" type="password" autocomplete="off" required>
@@ -107,21 +96,21 @@ que votre administrateur vous a remis (il commence par <code>bibia_</code>).</p>
 </form>"""
 
 
-@router.get("/demos/connexion")
+@router.get("/connexion")
 def login_page(next: str | None = None) -> HTMLResponse:
-    return _page("Connexion aux démonstrateurs", _login_form(_safe_next(next)))
+    return _page("Connexion", _login_form(_safe_next(next)))
 
 
-@router.post("/demos/connexion")
+@router.post("/connexion")
 def login(request: Request, services: ServicesDep, token: Annotated[str, Form()], next: Annotated[str, Form()] = "") -> Response:
     target = _safe_next(next)
     try:
         with services.db.session() as session:
             caller = authenticate(session, token.strip())
     except Unauthorized as exc:
-        return _page("Connexion aux démonstrateurs", _login_form(target, exc.message), status=401)
+        return _page("Connexion", _login_form(target, exc.message), status=401)
     if caller.tier < Tier.RESTRICTED:
-        return _page("Connexion aux démonstrateurs", _login_form(target, "ce jeton ne donne pas accès aux démonstrateurs"), status=403)
+        return _page("Connexion", _login_form(target, "ce jeton ne donne pas accès aux contenus réservés"), status=403)
     response = RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
     response.set_cookie(
         COOKIE,
@@ -129,16 +118,16 @@ def login(request: Request, services: ServicesDep, token: Annotated[str, Form()]
         httponly=True,
         samesite="lax",
         secure=request.url.scheme == "https",
-        path=COOKIE_PATH,
+        path="/",
         max_age=12 * 3600,
     )
     return response
 
 
-@router.post("/demos/deconnexion")
+@router.post("/deconnexion")
 def logout() -> Response:
-    response = _page("Déconnexion", "<p>Vous êtes déconnecté des démonstrateurs.</p>")
-    response.delete_cookie(COOKIE, path=COOKIE_PATH)
+    response = _page("Déconnexion", "<p>Vous êtes déconnecté.</p>")
+    response.delete_cookie(COOKIE, path="/")
     return response
 
 
@@ -155,7 +144,7 @@ async def proxy(demo_id: str, path: str, request: Request, services: ServicesDep
         socket = await run_in_threadpool(manager.socket_for, caller, demo_id)
     except Unauthorized as exc:
         if wants_html:
-            return RedirectResponse(f"/demos/connexion?next={quote(request.url.path)}", status_code=303)
+            return RedirectResponse(f"/connexion?next={quote(request.url.path)}", status_code=303)
         return JSONResponse(exc.to_dict(), status_code=exc.http_status)
     except Forbidden as exc:
         if wants_html:
