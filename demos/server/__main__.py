@@ -1,8 +1,9 @@
 """``python -m demos.server``: load the model, then serve on the Unix socket.
 
-Exit codes: 0 stopped (or its time to live ran out), 2 bad settings,
-3 the model could not be loaded (the error is in the log, in French, with
-the exception), 4 the socket could not be prepared.
+Exit codes: 0 its time to live ran out, 2 bad settings, 3 the model could
+not be loaded (the error is in the log, in French, with the exception),
+4 the socket could not be prepared, 143 stopped by SIGTERM (after a
+graceful shutdown once serving).
 """
 
 from __future__ import annotations

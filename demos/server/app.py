@@ -42,6 +42,8 @@ logger = logging.getLogger("demos.server")
 MULTIPART_OVERHEAD = 64 * 1024
 STORE_ENTRIES = 32
 STORE_BYTES = 64 * 1024 * 1024
+SAMPLE_ROWS = 2000  # the sample is shown, not scored in bulk
+SAMPLE_BYTES = 50 * 1024 * 1024
 
 
 class PredictionStore:
@@ -251,7 +253,7 @@ def _run_sample(demo: DemoModel, card: CardInfo, settings: Settings, path) -> di
     if not path.is_file():
         return {}
     try:
-        parsed = parse_csv(path.read_bytes(), demo.columns, max_rows=settings.max_rows, max_bytes=50 * 1024 * 1024)
+        parsed = parse_csv(path.read_bytes(), demo.columns, max_rows=SAMPLE_ROWS, max_bytes=SAMPLE_BYTES, truncate=True)
         table, _ = demo.predict(parsed.model_frame)
     except DemoError as exc:
         logger.warning("Les données d'exemple n'ont pas pu être utilisées : %s", exc.message)

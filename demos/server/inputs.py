@@ -46,11 +46,14 @@ class ParsedInput:
         return self.frame[self.model_columns] if self.model_columns else self.frame
 
 
-def parse_csv(data: bytes, columns: Sequence[Column], *, max_rows: int, max_bytes: int) -> ParsedInput:
+def parse_csv(
+    data: bytes, columns: Sequence[Column], *, max_rows: int, max_bytes: int, truncate: bool = False
+) -> ParsedInput:
     """Read an uploaded CSV file and validate it against ``columns``.
 
     Comma, semicolon and tab separators are recognised; with a semicolon,
     a decimal comma is accepted in numeric columns (French spreadsheets).
+    With ``truncate``, rows past ``max_rows`` are dropped instead of refused.
 
     Raises:
         DemoError: empty, too large, not UTF-8 text, not a table, too many
@@ -75,6 +78,10 @@ def parse_csv(data: bytes, columns: Sequence[Column], *, max_rows: int, max_byte
             status_code=415,
         ) from None
     separator = _separator(text)
+    header = next(csv.reader(io.StringIO(text.lstrip()), delimiter=separator), [])
+    duplicated = sorted({c.strip() for c in header if [h.strip() for h in header].count(c.strip()) > 1})
+    if duplicated:
+        raise DemoError(f"Colonnes en double : {', '.join(duplicated)}. Chaque colonne doit apparaître une seule fois.")
     try:
         frame = pd.read_csv(
             io.StringIO(text), sep=separator, dtype=str, keep_default_na=False,
@@ -85,6 +92,8 @@ def parse_csv(data: bytes, columns: Sequence[Column], *, max_rows: int, max_byte
     frame.columns = [str(c).strip() for c in frame.columns]
     if len(frame) == 0:
         raise DemoError("Le fichier ne contient qu'une ligne d'en-tête : ajoutez au moins une ligne de données.")
+    if truncate:
+        frame = frame.head(max_rows)
     return _validate(frame, columns, max_rows=max_rows, decimal_comma=separator == ";", first_line=2)
 
 
@@ -153,8 +162,11 @@ def _validate(
     if errors:
         raise DemoError(" ".join(errors))
     known = {c.name for c in columns}
+    ignored = [c for c in frame.columns if c not in known]
+    for name in ignored:  # kept for charts and the download (e.g. the observed truth)
+        converted[name] = _infer(frame[name])
     model_columns = [c.name for c in columns if c.name in frame.columns]
-    return ParsedInput(converted, model_columns, [c for c in frame.columns if c not in known])
+    return ParsedInput(converted, model_columns, ignored)
 
 
 def _convert(values: pd.Series, column: Column, decimal_comma: bool, first_line: int | None) -> pd.Series:
@@ -228,8 +240,10 @@ def _is_missing(value: Any) -> bool:
 
 
 def _infer(values: pd.Series) -> pd.Series:
+    """Numbers stay numbers in columns the signature does not type."""
     numbers = pd.to_numeric(values, errors="coerce")
-    return numbers if numbers.notna().all() else values
+    blank = values.map(_is_missing) | (values.astype(str).str.strip() == "")
+    return numbers if (numbers.notna() | blank).all() and not blank.all() else values
 
 
 def _separator(text: str) -> str:

@@ -115,7 +115,7 @@ def message_page(card: CardInfo, title: str, message: str) -> str:
     """A page that says what went wrong and how to go back."""
     return layout(
         card,
-        f'<section><h2>{escape(title)}</h2><p class="error">{escape(message)}</p>'
+        f'<section><h2>{escape(title)}</h2><p class="error" role="alert">{escape(message)}</p>'
         '<p><a href="./">← Retour au démonstrateur</a></p></section>',
     )
 
