@@ -16,6 +16,7 @@ install: $(STAMP)
 
 ## Serve the API on http://127.0.0.1:8000 with the embedded default (SQLite + local artifacts under ./data).
 run: $(STAMP)
+	@if docker info >/dev/null 2>&1; then bash docker/build-demo-image.sh >/dev/null || echo "image du démonstrateur : échec de la construction (voir docker/build-demo-image.sh)" >&2; fi
 	$(VENV)/bin/bibia serve
 
 ## Install the test dependencies, start what the tests need where possible, run the whole suite.

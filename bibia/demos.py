@@ -40,6 +40,7 @@ from runners.base import SOCKET_NAME, DemoMissing, DemoSpec, RunState
 log = logging.getLogger("bibia.demos")
 
 LABEL_MODEL = "bibia.model"
+LABEL_INSTANCE = "bibia.instance"
 
 
 class DemoState(str, enum.Enum):
@@ -171,6 +172,7 @@ class DemoManager:
                 expires_at=utcnow() + dt.timedelta(minutes=ttl),
             )
             session.add(row)
+            session.flush()
             audit(session, caller, "demo.launch", f"{info.name}/{info.version}", demo=demo_id, ttl_minutes=ttl)
             view = self._view(row)
         self._watch(demo_id, self._start_and_wait, demo_id)
@@ -328,6 +330,7 @@ class DemoManager:
         card_path.unlink(missing_ok=True)
         card = visible(summary.card, Tier.RESTRICTED) if summary.card is not None else {}
         card_path.write_text(json.dumps(card, ensure_ascii=False, default=str), encoding="utf-8")
+        _readable_by_sandbox(model_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         ttl = max(60, int((expires - utcnow()).total_seconds()))
         reference = any(v.version == version and v.tags.get("bibia.reference") == "true" for v in registry.versions(name))
@@ -340,7 +343,7 @@ class DemoManager:
             cpus=self.settings.demo_cpus,
             pids_limit=self.settings.demo_pids,
             ttl_seconds=ttl,
-            labels={LABEL_MODEL: f"{name}/{version}"},
+            labels={LABEL_MODEL: f"{name}/{version}", LABEL_INSTANCE: self.services.instance},
             trusted=reference,
         )
 
@@ -400,7 +403,8 @@ class DemoManager:
         result: dict[str, list[str]] = {"adopted": [], "failed": [], "orphans": []}
         if self.runner is None:
             return result
-        running = {info.demo_id: info for info in self.runner.list()}
+        mine = self.services.instance
+        running = {info.demo_id: info for info in self.runner.list() if info.labels.get(LABEL_INSTANCE) == mine}
         with self.services.db.session() as session:
             rows = {r.id: r for r in session.scalars(select(DemoSession).where(DemoSession.state.not_in([s.value for s in TERMINAL])))}
             for demo_id, row in rows.items():
@@ -497,6 +501,13 @@ class DemoManager:
 
 def _valid_id(demo_id: str) -> bool:
     return len(demo_id) == 16 and all(c in "0123456789abcdef" for c in demo_id)
+
+
+def _readable_by_sandbox(root: Path) -> None:
+    """The sandbox runs as an unprivileged user: it must read (never write) the model."""
+    root.chmod(0o755)
+    for path in root.rglob("*"):
+        path.chmod(0o755 if path.is_dir() else 0o644)
 
 
 def _link_or_copy(src: str, dst: str) -> str:

@@ -41,7 +41,7 @@ HOP_BY_HOP = {
     "content-length",
 }
 NEVER_FORWARDED = HOP_BY_HOP | {"authorization", "cookie", "x-forwarded-for", "x-forwarded-host", "x-forwarded-prefix"}
-NEVER_RETURNED = HOP_BY_HOP | {"set-cookie", "content-security-policy", "access-control-allow-origin", "access-control-allow-credentials"}
+NEVER_RETURNED = HOP_BY_HOP | {"date", "server", "set-cookie", "content-security-policy", "access-control-allow-origin", "access-control-allow-credentials"}
 
 
 def _manager(request: Request) -> DemoManager:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from bibia.db import Database
 from bibia.settings import Settings
+from registry.errors import RunnerError
 from registry.store import Registry
+
+log = logging.getLogger("bibia")
 
 
 @dataclass
@@ -15,7 +20,7 @@ class Services:
     settings: Settings
     db: Database
     registry: Registry
-    runner: Any = None  # runners.base.Runner, wired by the demonstrator routes
+    runner: Any = None  # a runners.base.Runner, or None when demonstrators are off
 
     @classmethod
     def build(cls, settings: Settings, *, registry: Registry | None = None, runner: Any = None) -> Services:
@@ -25,4 +30,39 @@ class Services:
         db.upgrade()
         if registry is None:
             registry = Registry(settings.tracking_uri, settings.artifact_root, settings.cache_dir)
+        if runner is None:
+            runner = build_runner(settings)
         return cls(settings=settings, db=db, registry=registry, runner=runner)
+
+    @property
+    def instance(self) -> str:
+        """Identifies this deployment (its database) among demonstrators sharing one engine."""
+        return instance_id(self.settings)
+
+
+def instance_id(settings: Settings) -> str:
+    return hashlib.sha256(settings.database_uri.encode()).hexdigest()[:16]
+
+
+def build_runner(settings: Settings) -> Any:
+    """The runner the settings ask for; ``auto`` prefers Docker when an engine answers.
+
+    Raises:
+        RunnerError: ``docker`` was asked for and no engine answers.
+    """
+    if settings.runner == "none":
+        return None
+    if settings.runner in ("docker", "auto"):
+        from runners.docker import DockerRunner
+
+        runner = DockerRunner()
+        try:
+            runner.list()
+            return runner
+        except RunnerError:
+            if settings.runner == "docker":
+                raise
+            log.warning("no Docker engine answers: demonstrators use the process runner (reference models only)")
+    from runners.process import ProcessRunner
+
+    return ProcessRunner(settings.demos_dir / ".process", allow_untrusted=settings.allow_untrusted_process_runner)
