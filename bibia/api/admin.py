@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import JSONResponse
 
 from bibia import accounts
-from bibia.deps import AdminDep, CallerDep, SessionDep
+from bibia.deps import AdminDep, CallerDep, SessionDep, get_caller
 from bibia.schemas import ERRORS, OrganisationIn, OrganisationOut, TokenIn, TokenOut
 
-router = APIRouter(prefix="/api/v1", tags=["administration"])
+# A token, when one is presented, is always checked (a revoked token is a 401 everywhere).
+router = APIRouter(prefix="/api/v1", tags=["administration"], dependencies=[Depends(get_caller)])
 
 
 def _org(org) -> dict:  # noqa: ANN001 - ORM row

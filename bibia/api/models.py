@@ -6,12 +6,12 @@ import tempfile
 from pathlib import Path
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Query, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Query, UploadFile, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from bibia import catalogue
-from bibia.deps import CallerDep, ExpertDep, RegistryDep, SessionDep, SettingsDep
+from bibia.deps import CallerDep, ExpertDep, RegistryDep, SessionDep, SettingsDep, get_caller
 from bibia.schemas import ERRORS, AliasIn, ModelDetail, ModelOut, Page, VersionOut
 from bibia.uploads import extract_model_archive, parse_card_text
 from registry.card import Status, Task, Theme, parse_card
@@ -19,7 +19,8 @@ from registry.export import to_etalab, to_hf_readme
 from registry.refs import check_alias, check_name, check_version
 from registry.store import CatalogueQuery
 
-router = APIRouter(prefix="/api/v1/models", tags=["modèles"])
+# A token, when one is presented, is always checked (a revoked token is a 401 everywhere).
+router = APIRouter(prefix="/api/v1/models", tags=["modèles"], dependencies=[Depends(get_caller)])
 
 PageQ = Annotated[int, Query(ge=1, le=100_000, description="Numéro de page, à partir de 1")]
 PerPageQ = Annotated[int, Query(ge=1, le=100, description="Éléments par page (100 au plus)")]
