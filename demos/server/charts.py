@@ -111,6 +111,7 @@ def _forecast(data, predictions, input_names, time_column) -> Chart | None:
         caption += "."
     ax.set_xlabel(xlabel)
     ax.legend(loc="best", fontsize=8)
+    _time_axis(ax, time_column)
     return Chart(_svg(fig, caption), caption)
 
 
@@ -137,6 +138,7 @@ def _anomalies(data, predictions, input_names, time_column) -> Chart | None:
     ax.scatter(x[flag], values[flag], color="#c0392b", s=28, zorder=3, label="anomalie")
     ax.set_xlabel(xlabel)
     ax.legend(loc="best", fontsize=8)
+    _time_axis(ax, time_column)
     caption = f"Série « {value_name} » ; en rouge, les {int(flag.sum())} point(s) signalé(s) comme anomalies."
     return Chart(_svg(fig, caption), caption)
 
@@ -155,6 +157,7 @@ def _generic(data, predictions, input_names, time_column) -> Chart | None:
         ax.plot(x.iloc[order], predictions[name].iloc[order], color="#1f5fa8", lw=1.5, marker="o", ms=3)
         ax.set_xlabel(xlabel)
         ax.set_ylabel(name)
+        _time_axis(ax, time_column if xlabel == time_column else None)
         caption = f"Prédiction « {name} » selon « {xlabel} »."
     elif len(predictions.columns):
         name = predictions.columns[0]
@@ -173,6 +176,15 @@ def _x_axis(data: pd.DataFrame, time_column: str | None) -> tuple[pd.Series, str
     if time_column:
         return data[time_column], time_column
     return pd.Series(np.arange(1, len(data) + 1)), "ligne"
+
+
+def _time_axis(ax, time_column: str | None) -> None:
+    if time_column:
+        import matplotlib.dates as mdates
+
+        locator = mdates.AutoDateLocator(maxticks=8)
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
 
 
 def _figure():

@@ -74,7 +74,11 @@ def index_page(
     error: str | None = None,
 ) -> str:
     """The home page: what the model does, the model on its sample, the upload form."""
-    parts = [_about(card, columns)]
+    parts = [
+        f'<section id="erreur"><h2>Votre fichier n\'a pas pu être utilisé</h2><p class="error" role="alert">{escape(error)}</p>'
+        '<p><a href="#essayer">Corriger et renvoyer le fichier ↓</a></p></section>'
+    ] if error else []
+    parts.append(_about(card, columns))
     sample = ['<section id="exemple"><h2>Le modèle sur les données d\'exemple</h2>']
     if sample_error:
         sample.append(f'<p class="error">{escape(sample_error)}</p>')
@@ -91,7 +95,7 @@ def index_page(
         )
     sample.append("</section>")
     parts.append("".join(sample))
-    parts.append(_upload_form(columns, has_sample, max_upload_bytes, max_rows, error))
+    parts.append(_upload_form(columns, has_sample, max_upload_bytes, max_rows))
     parts.append(_api_help(columns))
     return layout(card, "".join(parts))
 
@@ -156,7 +160,7 @@ def _about(card: CardInfo, columns: list[Column]) -> str:
     return '<section id="modele"><h2>Ce que fait le modèle</h2>' + "".join(rows) + "</section>"
 
 
-def _upload_form(columns: list[Column], has_sample: bool, max_upload_bytes: int, max_rows: int, error: str | None) -> str:
+def _upload_form(columns: list[Column], has_sample: bool, max_upload_bytes: int, max_rows: int) -> str:
     expected = (
         "Le fichier doit avoir une ligne d'en-tête avec les colonnes "
         + ", ".join(f"<code>{escape(c.name)}</code>" for c in columns)
@@ -164,11 +168,10 @@ def _upload_form(columns: list[Column], has_sample: bool, max_upload_bytes: int,
         if columns else "Le fichier doit avoir une ligne d'en-tête avec les colonnes du modèle."
     )
     template = ' <a href="sample.csv" download>Télécharger les données d\'exemple</a> pour partir d\'un fichier au bon format.' if has_sample else ""
-    alert = f'<p class="error" role="alert">{escape(error)}</p>' if error else ""
     size = f"{max_upload_bytes / (1024 * 1024):.0f} Mio" if max_upload_bytes >= 1024 * 1024 else f"{max_upload_bytes // 1024} Kio"
     return (
         '<section id="essayer"><h2>Essayer avec vos données</h2>'
-        f"{alert}<p>{expected}{template}</p>"
+        f"<p>{expected}{template}</p>"
         f'<p class="note">Fichier CSV encodé en UTF-8, séparateur virgule ou point-virgule, {size} et {max_rows} lignes au plus. '
         "Vos données restent dans ce démonstrateur isolé, sans accès au réseau, et disparaissent à son arrêt.</p>"
         '<form action="upload" method="post" enctype="multipart/form-data">'
