@@ -39,7 +39,15 @@ class _File:
     size: int | None
 
 
-def pull(url: str, token: str | None, ref: str, out_dir: Path, *, progress: bool = True) -> Path:
+def pull(
+    url: str,
+    token: str | None,
+    ref: str,
+    out_dir: Path,
+    *,
+    progress: bool = True,
+    transport: httpx.BaseTransport | None = None,
+) -> Path:
     """Download the files of the version ``ref`` points at into ``out_dir``.
 
     Args:
@@ -49,6 +57,7 @@ def pull(url: str, token: str | None, ref: str, out_dir: Path, *, progress: bool
         out_dir: the directory to create; it must not exist, or be empty. It receives the
             MLflow model directory itself (``MLmodel``, ``bibia/card.json``, ...).
         progress: show a progress bar on stderr.
+        transport: an httpx transport to use instead of the network (tests, proxies).
 
     Returns:
         ``out_dir``, complete.
@@ -67,7 +76,8 @@ def pull(url: str, token: str | None, ref: str, out_dir: Path, *, progress: bool
         raise errors.Conflict(f"le dossier de destination {out_dir} existe déjà et n'est pas vide ; choisissez-en un autre")
     base = url.rstrip("/")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    with httpx.Client(base_url=base, headers=headers, timeout=httpx.Timeout(30.0, read=300.0)) as http:
+    timeout = httpx.Timeout(30.0, read=300.0)
+    with httpx.Client(base_url=base, headers=headers, timeout=timeout, transport=transport) as http:
         gateway = _Gateway(http, base, str(model_ref))
         version = gateway.resolve(model_ref)
         root = gateway.download_root(model_ref.name, version)
