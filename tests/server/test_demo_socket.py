@@ -100,3 +100,13 @@ def test_bad_settings_exit_2(fixture_model, socket_dir) -> None:
     process = _server(fixture_model("ok"), socket_dir / "demo.sock", BIBIA_MAX_UPLOAD_BYTES="beaucoup")
     assert process.wait(timeout=60) == 2
     assert "BIBIA_MAX_UPLOAD_BYTES doit être un nombre entier positif" in process.stdout.read()
+
+
+def test_the_server_imports_nothing_of_the_service() -> None:
+    code = (
+        "import sys, demos.server.app, demos.server.__main__\n"
+        "bad = sorted({m.split('.')[0] for m in sys.modules} & {'bibia', 'registry', 'runners', 'docker'})\n"
+        "print(bad)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert result.stdout.strip() == "[]", result.stderr
