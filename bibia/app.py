@@ -16,11 +16,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bibia import __version__
 from bibia import gateway
 from bibia import proxy
+from bibia import web
 from bibia.api import admin, demos, models, projects
 from bibia.demos import DemoManager
 from bibia.services import Services
@@ -151,6 +153,9 @@ def create_app(settings: Settings, *, registry: Registry | None = None, runner: 
     app.include_router(gateway.router)
     app.include_router(demos.router)
     app.include_router(proxy.router)
+    app.include_router(web.router)  # the French web pages (no scripts), and their error pages for browsers
+    app.mount("/static", web.static_files(), name="static")
+    app.add_exception_handler(StarletteHTTPException, web.http_error)
     app.add_middleware(BodyLimit, settings=settings)
     return app
 

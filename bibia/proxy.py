@@ -1,7 +1,7 @@
 """``/demos/{id}/…``: the only way into a demonstrator, through the service.
 
 Every proxied request is authenticated and tier-checked (a bearer token, or
-for browsers the session cookie set by ``/connexion``; the JSON API under
+for browsers the session cookie set by ``/connexion`` in :mod:`bibia.web.account`; the JSON API under
 ``/api`` never reads that cookie, so it cannot be forged cross-site). What goes to the sandbox never carries the caller's token or
 cookies; what comes back is untrusted content served on our origin, so it
 cannot set cookies, and a strict Content-Security-Policy forbids scripts and
@@ -15,16 +15,14 @@ from typing import Annotated
 from urllib.parse import quote
 
 import httpx
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from bibia.auth import authenticate
 from bibia.demos import DemoManager
-from bibia.deps import COOKIE, ServicesDep, browser_caller
+from bibia.deps import ServicesDep, browser_caller
 from registry.errors import BibiaError, Forbidden, RunnerError, Unauthorized
-from registry.tiers import Tier
 
 router = APIRouter(include_in_schema=False)
 
@@ -51,13 +49,6 @@ def _manager(request: Request) -> DemoManager:
 ManagerDep = Annotated[DemoManager, Depends(_manager)]
 
 
-def _safe_next(target: str | None) -> str:
-    """Only ever redirect to a local path (no open redirect)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target and "://" not in target:
-        return target
-    return "/"
-
-
 def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
     document = f"""<!doctype html>
 <html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -81,54 +72,6 @@ def _security_headers(form_action: str = "'self'") -> dict[str, str]:
         "X-Frame-Options": "DENY",
         "Cache-Control": "no-store",
     }
-
-
-def _login_form(next_url: str, error: str | None = None) -> str:
-    message = f'<p class="erreur" role="alert">{html.escape(error)}</p>' if error else ""
-    return f"""{message}
-<p>Les contacts, retours d'expérience et démonstrateurs sont réservés aux agents des collectivités
-membres. Collez le jeton d'accès que votre administrateur vous a remis (il commence par <code>bibia_</code>).</p>
-<form method="post" action="/connexion">
-<input type="hidden" name="next" value="{html.escape(next_url)}">
-<label for="token">Jeton d'accès</label>
-<input id="token" name="token" type="password" autocomplete="off" required>
-<button type="submit">Se connecter</button>
-</form>"""
-
-
-@router.get("/connexion")
-def login_page(next: str | None = None) -> HTMLResponse:
-    return _page("Connexion", _login_form(_safe_next(next)))
-
-
-@router.post("/connexion")
-def login(request: Request, services: ServicesDep, token: Annotated[str, Form()], next: Annotated[str, Form()] = "") -> Response:
-    target = _safe_next(next)
-    try:
-        with services.db.session() as session:
-            caller = authenticate(session, token.strip())
-    except Unauthorized as exc:
-        return _page("Connexion", _login_form(target, exc.message), status=401)
-    if caller.tier < Tier.RESTRICTED:
-        return _page("Connexion", _login_form(target, "ce jeton ne donne pas accès aux contenus réservés"), status=403)
-    response = RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
-    response.set_cookie(
-        COOKIE,
-        token.strip(),
-        httponly=True,
-        samesite="lax",
-        secure=request.url.scheme == "https",
-        path="/",
-        max_age=12 * 3600,
-    )
-    return response
-
-
-@router.post("/deconnexion")
-def logout() -> Response:
-    response = _page("Déconnexion", "<p>Vous êtes déconnecté.</p>")
-    response.delete_cookie(COOKIE, path="/")
-    return response
 
 
 @router.get("/demos/{demo_id}")

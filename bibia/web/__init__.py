@@ -1,0 +1,44 @@
+"""bibia's web pages: the catalogue in French, server-rendered, with no script at all.
+
+``create_app`` includes :data:`router`, mounts :func:`static_files` at
+``/static`` and answers HTTP errors with :func:`http_error` (French HTML
+pages for browsers, the usual JSON for everything else).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bibia.web import account, pages
+from bibia.web.render import HERE, error_page
+
+router = APIRouter(include_in_schema=False)
+router.include_router(pages.router)
+router.include_router(account.router)
+
+MESSAGES = {
+    404: "cette adresse ne correspond à aucune page de bibia. Vérifiez-la, ou repartez du catalogue.",
+    405: "cette adresse existe, mais pas pour ce type de requête.",
+}
+
+
+def static_files() -> StaticFiles:
+    """The stylesheet (and nothing else that runs)."""
+    return StaticFiles(directory=HERE / "static")
+
+
+def _wants_html(request: Request) -> bool:
+    if request.url.path.startswith(("/api/", "/static/")):
+        return False
+    return "text/html" in request.headers.get("accept", "")
+
+
+async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    """Routing errors (unknown address, wrong method): a French page for browsers, JSON otherwise."""
+    if _wants_html(request) and exc.status_code in MESSAGES:
+        return error_page(request, exc.status_code, MESSAGES[exc.status_code])
+    return await http_exception_handler(request, exc)

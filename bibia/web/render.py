@@ -1,0 +1,233 @@
+"""Rendering of the web pages: the Jinja environment, French labels, error pages.
+
+Pages only ever receive data that ``bibia.catalogue`` already filtered for
+the caller's tier; templates decide what to show from the *presence* of a
+field (a restricted field is absent, not empty, for a public caller).
+Every HTML answer carries the same security headers as the demonstrator
+proxy: a strict Content-Security-Policy, no scripts at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from fastapi import Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, Response
+from fastapi.routing import APIRoute
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+from bibia.auth import ANONYMOUS, Caller
+from bibia.deps import COOKIE
+from bibia.proxy import _security_headers
+from registry.card import Automation, Status, Task, Theme
+from registry.errors import BibiaError
+from registry.tiers import Tier
+
+log = logging.getLogger("bibia.web")
+
+HERE = Path(__file__).parent
+
+THEMES = {
+    Theme.TRANSITION_ECOLOGIQUE: "Transition écologique",
+    Theme.MAINTENANCE: "Maintenance",
+    Theme.MOBILITES: "Mobilités",
+    Theme.SOCIAL: "Social",
+    Theme.SANTE: "Santé",
+    Theme.EDUCATION: "Éducation",
+    Theme.URBANISME: "Urbanisme",
+    Theme.SECURITE: "Sécurité",
+    Theme.RELATION_USAGER: "Relation aux usagers",
+    Theme.AUTRE: "Autre",
+}
+STATUSES = {
+    Status.EXPERIMENTATION: "Expérimentation",
+    Status.PILOTE: "Pilote",
+    Status.PRODUCTION: "En production",
+    Status.RETIRE: "Retiré",
+}
+TASKS = {
+    Task.PREVISION_SERIE_TEMPORELLE: "Prévision de série temporelle",
+    Task.DETECTION_ANOMALIES: "Détection d'anomalies",
+    Task.CLASSIFICATION: "Classification",
+    Task.REGRESSION: "Régression",
+    Task.DETECTION_OBJETS: "Détection d'objets",
+    Task.SEGMENTATION_IMAGE: "Segmentation d'images",
+    Task.TRAITEMENT_TEXTE: "Traitement du texte",
+    Task.AUTRE: "Autre",
+}
+AUTOMATION = {Automation.AIDE_A_LA_DECISION: "Aide à la décision", Automation.DECISION_AUTOMATISEE: "Décision automatisée"}
+TIER_LABELS = {Tier.PUBLIC: "public", Tier.RESTRICTED: "membre", Tier.EXPERT: "expert", Tier.ADMIN: "administrateur"}
+LABELS: dict[str, dict[str, str]] = {
+    "theme": {k.value: v for k, v in THEMES.items()},
+    "status": {k.value: v for k, v in STATUSES.items()},
+    "task": {k.value: v for k, v in TASKS.items()},
+    "automation": {k.value: v for k, v in AUTOMATION.items()},
+}
+MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"]
+
+
+def label(value: Any, kind: str) -> str:
+    """The French label of an enum value (``theme``, ``status``, ``task``, ``automation``)."""
+    if value is None:
+        return ""
+    return LABELS[kind].get(str(value), str(value))
+
+
+def number(value: Any) -> str:
+    """A metric in French notation: decimal comma, thin grouping of thousands."""
+    if value is None:
+        return "—"
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return str(value)
+    if abs(x) >= 1000:
+        text = f"{x:,.0f}".replace(",", "\u202f")
+    else:
+        text = f"{x:.4g}"
+    return text.replace(".", ",")
+
+
+def date_fr(value: Any) -> str:
+    """``2026-03-01`` or an ISO datetime as « 1 mars 2026 »."""
+    if not value:
+        return ""
+    if isinstance(value, str):
+        try:
+            value = dt.datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    day = "1er" if value.day == 1 else str(value.day)
+    return f"{day} {MONTHS[value.month - 1]} {value.year}"
+
+
+def compare(value: float | None, baseline: float | None, higher_is_better: bool) -> str | None:
+    """``"meilleur"``, ``"moins-bon"`` or ``"egal"`` against the baseline; None without a baseline."""
+    if value is None or baseline is None:
+        return None
+    if value == baseline:
+        return "egal"
+    better = value > baseline if higher_is_better else value < baseline
+    return "meilleur" if better else "moins-bon"
+
+
+def key_metric(card: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The first metric of a card's evaluation that has a baseline (else the first one)."""
+    if not card:
+        return None
+    metrics = card.get("model", {}).get("evaluation", {}).get("metrics", [])
+    if not metrics:
+        return None
+    chosen = next((m for m in metrics if m.get("baseline") is not None), metrics[0])
+    return {**chosen, "verdict": compare(chosen["value"], chosen.get("baseline"), chosen.get("higher_is_better", False))}
+
+
+def with_query(params: dict[str, Any], **changes: Any) -> str:
+    """A query string from ``params`` with ``changes`` applied (empty values dropped)."""
+    merged = {**params, **changes}
+    return urlencode({k: v for k, v in merged.items() if v not in (None, "")})
+
+
+def _environment() -> Environment:
+    env = Environment(
+        loader=FileSystemLoader(HERE / "templates"),
+        autoescape=select_autoescape(["html"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters.update(label=label, number=number, date_fr=date_fr, urlquote=lambda s: quote(str(s), safe=""))
+    env.globals.update(
+        key_metric=key_metric,
+        compare=compare,
+        with_query=with_query,
+        THEMES={k.value: v for k, v in THEMES.items()},
+        STATUSES={k.value: v for k, v in STATUSES.items()},
+        TASKS={k.value: v for k, v in TASKS.items()},
+        TIER_LABELS=TIER_LABELS,
+        Tier=Tier,
+    )
+    return env
+
+
+templates = _environment()
+
+
+def request_caller(request: Request) -> Caller:
+    """The caller the page dependency resolved for this request (anonymous before that)."""
+    return getattr(request.state, "caller", ANONYMOUS)
+
+
+def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    """Render ``template`` in the site layout, with the security headers of every bibia page."""
+    caller = context.pop("caller", None) or request_caller(request)
+    here = request.url.path
+    if request.url.query:
+        here = f"{here}?{request.url.query}"
+    body = templates.get_template(template).render(
+        request=request,
+        caller=caller,
+        path=request.url.path,
+        here=here,
+        session_expired=getattr(request.state, "session_expired", False),
+        **context,
+    )
+    response = HTMLResponse(body, status_code=status, headers=_security_headers())
+    if getattr(request.state, "session_expired", False):
+        response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+TITLES = {
+    400: "Requête invalide",
+    401: "Connexion nécessaire",
+    403: "Accès refusé",
+    404: "Page introuvable",
+    405: "Méthode non autorisée",
+    409: "Action impossible pour le moment",
+    413: "Envoi trop volumineux",
+    422: "Données invalides",
+    429: "Quota atteint",
+    500: "Erreur interne",
+    502: "Service indisponible",
+    503: "Service indisponible",
+}
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """A friendly French error page (never a traceback)."""
+    title = TITLES.get(status, "Erreur")
+    return render(request, "erreur.html", status=status, title=title, message=message, code=status)
+
+
+class PageRoute(APIRoute):
+    """A route whose errors become French HTML pages instead of JSON.
+
+    Bibia errors keep their HTTP status and message; invalid parameters are a
+    400 page; anything unexpected is logged and answered with a plain 500 page.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except BibiaError as exc:
+                return error_page(request, exc.http_status, exc.message)
+            except RequestValidationError as exc:
+                fields = ", ".join(
+                    ".".join(str(p) for p in err.get("loc", ()) if p not in {"body", "query", "path"}) or "(requête)"
+                    for err in exc.errors()
+                )
+                return error_page(request, 400, f"paramètres manquants ou invalides : {fields}")
+            except Exception:
+                log.exception("unexpected error on page %s %s", request.method, request.url.path)
+                return error_page(request, 500, "une erreur interne est survenue ; elle a été journalisée. Réessayez plus tard.")
+
+        return page_handler
