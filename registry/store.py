@@ -237,8 +237,7 @@ class Registry:
         if ref.version is not None:
             return self.version(ref.name, ref.version)
         if ref.alias is not None:
-            with _translated(f"alias « {ref.alias} » de « {ref.name} »"):
-                return self._version(self._client.get_model_version_by_alias(ref.name, ref.alias))
+            return self._version(self._by_alias(ref.name, ref.alias))
         versions = self.versions(ref.name)
         if not versions:
             raise NotFound(f"le modèle « {ref.name} » n'a encore aucune version")
@@ -429,11 +428,25 @@ class Registry:
         return self._rest_version(mv, source)
 
     def rest_version_by_alias(self, name: str, alias: str, source_for: Callable[[int], str]) -> dict[str, Any]:
-        with _translated(f"alias « {alias} » de « {name} »"):
-            mv = self._client.get_model_version_by_alias(check_name(name), check_alias(alias))
+        mv = self._by_alias(check_name(name), check_alias(alias))
         return self._rest_version(mv, source_for(int(mv.version)))
 
     # ---------------------------------------------------------------- helpers
+
+    def _by_alias(self, name: str, alias: str) -> ModelVersion:
+        """The version ``alias`` points at; NotFound for an unknown model or alias.
+
+        MLflow answers an unknown alias with INVALID_PARAMETER_VALUE (a 400),
+        but for the caller it is a missing resource.
+        """
+        what = f"alias « {alias} » de « {name} »"
+        with _translated(what):
+            try:
+                return self._client.get_model_version_by_alias(name, alias)
+            except MlflowException as exc:
+                if exc.error_code == ErrorCode.Name(INVALID_PARAMETER_VALUE) and "not found" in exc.message:
+                    raise NotFound(f"{what} introuvable") from exc
+                raise
 
     @staticmethod
     def _rest_version(mv: ModelVersion, source: str) -> dict[str, Any]:
