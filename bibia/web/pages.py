@@ -17,7 +17,7 @@ from bibia import catalogue
 from bibia.auth import ANONYMOUS, Caller
 from bibia.deps import COOKIE, RegistryDep, ServicesDep, SessionDep, browser_caller
 from bibia.proxy import _security_headers
-from bibia.web.render import STATUSES, TASKS, THEMES, PageRoute, render
+from bibia.web.render import LABELS, PageRoute, render
 from demos.reference import CHART_FILE
 from registry.errors import InvalidInput, NotFound, Unauthorized
 from registry.refs import check_name, check_version
@@ -25,6 +25,8 @@ from registry.store import CatalogueQuery, Registry
 from registry.tiers import Tier
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
+
+THEMES, STATUSES, TASKS = LABELS["theme"], LABELS["status"], LABELS["task"]  # value -> French label
 
 ALL = 10_000  # "every item" for the small catalogue-wide reads (figures, filter choices)
 PER_PAGE = 12
