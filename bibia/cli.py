@@ -538,15 +538,15 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err.print("interrompu")
         sys.exit(130)
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        raise
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.TyperException as exc:  # usage errors (typer's own click) carry their own exit code
+        show = getattr(exc, "show", None)
+        if show is None:
+            err.print(f"[bold red]erreur[/] : {exc.message}", highlight=False)
+        else:
+            show()
+        sys.exit(exc.exit_code)
 
 
 if __name__ == "__main__":
