@@ -1,0 +1,183 @@
+"""Launch → ready → page, JSON predictions, CSV upload → stop, through the service, on Docker.
+
+One app per module (SQLite + local artifacts in a short tmp dir), seeded with
+the cantine and velo reference models and the small ``ok`` fixture model.
+The three demonstrators start once, concurrently; the tests read them, and the
+last test stops them. Every container is removed in the module finaliser.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterator
+
+import pytest
+
+from tests.conftest import World
+from tests.demos_service.conftest import (
+    container_ids,
+    docker_settings,
+    launch,
+    open_world,
+    register_model,
+    seed_reference,
+    wait_demo,
+)
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+MODELS = {
+    "cantine-nantes": "Prévision de la fréquentation des cantines scolaires de Nantes",
+    "velo-anomalies-nantes": "Détection d'anomalies des compteurs vélo de Nantes Métropole",
+    "double-x": "Modèle d'essai : le double de x",
+}
+
+
+@pytest.fixture(scope="module")
+def world(demo_image, reference_builds, fixture_models, tmp_path_factory) -> Iterator[World]:
+    import tempfile
+    from pathlib import Path
+
+    data = Path(tempfile.mkdtemp(prefix="bds-life-", dir="/tmp"))
+    with open_world(docker_settings(data, demo_image)) as w:
+        seed_reference(w.services, reference_builds)
+        register_model(w, "double-x", fixture_models("ok"), MODELS["double-x"])
+        yield w
+
+
+@pytest.fixture(scope="module")
+def demos(world: World) -> dict[str, dict]:
+    """One launched demonstrator per model: ``{model: first answer of POST}``."""
+    launched = {}
+    for model in MODELS:
+        response = launch(world, model, alias="production")
+        assert response.status_code == 202, response.text
+        assert response.headers["location"] == f"/api/v1/demos/{response.json()['id']}"
+        launched[model] = response.json()
+    return launched
+
+
+@pytest.fixture(scope="module")
+def ready(world: World, demos: dict[str, dict]) -> dict[str, dict]:
+    """The demonstrators once ready, with the states each went through."""
+    out = {}
+    for model, first in demos.items():
+        demo, seen = wait_demo(world, first["id"], timeout=150)
+        assert demo["state"] == "ready", (model, seen, demo)
+        out[model] = {**demo, "seen": seen}
+    return out
+
+
+def _sample(model_dir, rows: int = 5) -> list[dict]:
+    with open(model_dir / "bibia" / "sample.csv", encoding="utf-8") as handle:
+        return [row for _, row in zip(range(rows), csv.DictReader(handle))]
+
+
+def test_launch_answers_202_with_id_state_and_url(demos: dict[str, dict]) -> None:
+    for model, demo in demos.items():
+        assert re.fullmatch(r"[0-9a-f]{16}", demo["id"])
+        assert demo["state"] == "pending"
+        assert demo["url"] == f"/demos/{demo['id']}/"
+        assert demo["model"] == model and demo["version"] == 1
+        assert demo["error"] is None
+
+
+def test_each_demo_goes_through_starting_to_ready_with_its_url(ready: dict[str, dict], world: World) -> None:
+    for demo in ready.values():
+        assert demo["seen"][-1] == "ready"
+        assert set(demo["seen"]) <= {"pending", "starting", "ready"}
+        assert demo["url"] == f"/demos/{demo['id']}/"
+    listed = world.client.get("/api/v1/demos", headers=world.headers("member")).json()
+    assert {d["id"] for d in listed} >= {d["id"] for d in ready.values()}
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_page_with_bearer_shows_french_title_and_a_table(world: World, ready: dict[str, dict], model: str) -> None:
+    page = world.client.get(ready[model]["url"], headers={**world.headers("member"), "Accept": "text/html"})
+    assert page.status_code == 200, page.text
+    assert page.headers["content-type"].startswith("text/html")
+    assert MODELS[model] in page.text.replace("&#x27;", "'")
+    assert "<table>" in page.text
+    assert 'lang="fr"' in page.text
+    assert "script-src 'none'" in page.headers["content-security-policy"]
+
+
+def test_page_with_the_session_cookie_from_connexion(world: World, ready: dict[str, dict]) -> None:
+    from fastapi.testclient import TestClient
+
+    url = ready["cantine-nantes"]["url"]
+    with TestClient(world.app) as browser:
+        anonymous = browser.get(url, headers={"Accept": "text/html"}, follow_redirects=False)
+        assert anonymous.status_code == 303
+        assert anonymous.headers["location"].startswith("/connexion?next=")
+        login = browser.post("/connexion", data={"token": world.tokens["member"], "next": url}, follow_redirects=False)
+        assert login.status_code == 303 and login.headers["location"] == url
+        assert "bibia_session" in browser.cookies
+        page = browser.get(url, headers={"Accept": "text/html"})
+        assert page.status_code == 200
+        assert MODELS["cantine-nantes"] in page.text and "<table>" in page.text
+        # The cookie is for pages and the proxy only: the JSON API does not read it.
+        assert browser.get(f"/api/v1/demos/{ready['cantine-nantes']['id']}").status_code == 401
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_json_predictions_records_and_split(world: World, ready: dict[str, dict], model: str) -> None:
+    version = world.services.registry.version(model, 1)
+    model_dir = world.services.registry.local_copy(model, version.version)
+    inputs = [c["name"] for c in version.signature["inputs"]]
+    rows = [{k: v for k, v in row.items() if k in inputs} for row in _sample(model_dir)]
+    url = ready[model]["url"]
+    headers = world.headers("member")
+
+    records = world.client.post(f"{url}predict", headers=headers, json={"dataframe_records": rows})
+    assert records.status_code == 200, records.text
+    predictions = records.json()["predictions"]
+    assert len(predictions) == len(rows)
+
+    split = world.client.post(
+        f"{url}predict",
+        headers=headers,
+        json={"dataframe_split": {"columns": inputs, "data": [[row[c] for c in inputs] for row in rows]}},
+    )
+    assert split.status_code == 200, split.text
+    assert split.json()["predictions"] == predictions
+    if model == "double-x":
+        assert predictions == [{"y": 2.0 * float(r["x"])} for r in rows]
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_upload_of_the_sample_csv_shows_predictions_and_a_download(world: World, ready: dict[str, dict], model: str) -> None:
+    url = ready[model]["url"]
+    headers = world.headers("member")
+    sample = world.client.get(f"{url}sample.csv", headers=headers)
+    assert sample.status_code == 200
+    assert sample.headers["content-type"].startswith("text/csv")
+    result = world.client.post(f"{url}upload", headers=headers, files={"file": ("exemple.csv", sample.content, "text/csv")})
+    assert result.status_code == 200, result.text
+    assert "<table>" in result.text
+    link = re.search(r'href="(predictions/[A-Za-z0-9_-]+\.csv)"', result.text)
+    assert link, result.text[:2000]
+    download = world.client.get(f"{url}{link.group(1)}", headers=headers)
+    assert download.status_code == 200
+    assert "attachment" in download.headers["content-disposition"]
+    table = list(csv.DictReader(io.StringIO(download.text)))
+    assert len(table) == min(len(sample.text.strip().splitlines()) - 1, 10_000)
+
+
+def test_stop_removes_the_container(world: World, ready: dict[str, dict]) -> None:
+    for demo in ready.values():
+        assert container_ids(demo["id"]), "the demonstrator runs in a container"
+        stopped = world.client.delete(f"/api/v1/demos/{demo['id']}", headers=world.headers("member"))
+        assert stopped.status_code == 200, stopped.text
+        assert stopped.json()["state"] == "stopped" and stopped.json()["url"] is None
+        assert container_ids(demo["id"]) == []
+        after = world.client.get(f"/api/v1/demos/{demo['id']}", headers=world.headers("member")).json()
+        assert after["state"] == "stopped"
+        gone = world.client.post(f"{demo['url']}predict", headers=world.headers("member"), json={"dataframe_records": [{"x": 1}]})
+        assert gone.status_code == 409
+        assert "n'est pas prêt" in gone.json()["message"]
+    # Stopping twice is harmless.
+    again = world.client.delete(f"/api/v1/demos/{ready['double-x']['id']}", headers=world.headers("member"))
+    assert again.status_code == 200 and again.json()["state"] == "stopped"
