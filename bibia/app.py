@@ -71,17 +71,35 @@ class BodyLimit:
             await _too_large(limit)(scope, receive, send)
             return
         received = 0
+        exceeded = False
+        started = False
 
         async def bounded() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    exceeded = True
                     raise PayloadTooLarge(f"requête trop volumineuse : {limit} octets au plus")
             return message
 
-        await self.app(scope, bounded, send)
+        async def guarded(message: Message) -> None:
+            # Body parsers may turn the error into a vague 400: once over the limit,
+            # whatever the app answers is replaced by the 413 below.
+            nonlocal started
+            if exceeded and not started:
+                return
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, bounded, guarded)
+        except PayloadTooLarge:
+            if started:
+                raise
+        if exceeded and not started:
+            await _too_large(limit)(scope, receive, send)
 
 
 def _too_large(limit: int) -> JSONResponse:

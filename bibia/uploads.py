@@ -29,7 +29,7 @@ def parse_card_text(text: bytes | str, max_bytes: int) -> Card:
     """
     raw = text.encode() if isinstance(text, str) else text
     if len(raw) > max_bytes:
-        raise PayloadTooLarge(f"fiche trop volumineuse : {len(raw)} octets pour {max_bytes} au plus")
+        raise PayloadTooLarge(f"fiche trop volumineuse : {max_bytes} octets au plus")
     try:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
