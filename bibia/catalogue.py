@@ -64,9 +64,9 @@ def _version_out(info: VersionInfo) -> VersionOut:
 
 
 def list_models(registry: Registry, caller: Caller, query: CatalogueQuery, page: int, per_page: int) -> dict[str, Any]:
-    found = registry.search(query)
-    items = [visible(_model_out(s), caller.tier) for s in paginate(found, page, per_page)]
-    return {"items": items, "total": len(found), "page": page, "per_page": per_page}
+    found, total = registry.search_page(query, page, per_page)
+    items = [visible(_model_out(s), caller.tier) for s in found]
+    return {"items": items, "total": total, "page": page, "per_page": per_page}
 
 
 def model_detail(registry: Registry, caller: Caller, name: str) -> dict[str, Any]:

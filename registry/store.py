@@ -37,9 +37,14 @@ from mlflow.protos.databricks_pb2 import (
     RESOURCE_DOES_NOT_EXIST,
     ErrorCode,
 )
+from mlflow.prompt.registry_utils import add_prompt_filter_string
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as SqlAlchemyModelRegistryStore
 from mlflow.tracking import MlflowClient
 from mlflow.utils.proto_json_utils import message_to_json
+from mlflow.utils.search_utils import SearchModelUtils, SearchUtils
+from sqlalchemy import func as sa_func
+from sqlalchemy import select as sa_select
 
 from registry.card import Card, fold
 from registry.errors import BibiaError, Conflict, InvalidInput, InvalidModel, NotFound, RegistryUnavailable
@@ -202,6 +207,51 @@ class Registry:
                 if not token:
                     break
         return found
+
+    def search_page(self, query: CatalogueQuery, page: int, per_page: int) -> tuple[list[ModelSummary], int]:
+        """One page of the models matching ``query`` (sorted by name) and how many match in all.
+
+        Reads ``per_page`` models and counts the rest without loading them, so
+        its cost does not grow with the catalogue (``search`` reads every match).
+
+        Args:
+            page: page number, from 1.
+            per_page: models per page (at most 1,000, MLflow's threshold).
+        """
+        if page < 1 or not 1 <= per_page <= PAGE:
+            raise InvalidInput(f"pagination invalide : page ≥ 1 et 1 ≤ par page ≤ {PAGE}")
+        filter_string = _filter_string(query) or None
+        offset = (page - 1) * per_page
+        with _translated("catalogue"):
+            found = self._client.search_registered_models(
+                filter_string=filter_string,
+                max_results=per_page,
+                order_by=["name ASC"],
+                page_token=SearchUtils.create_page_token(offset) if offset else None,
+            )
+            total = self._count(filter_string)
+        return [self._summary(rm) for rm in found], total
+
+    def _count(self, filter_string: str | None) -> int:
+        """How many registered models match ``filter_string`` (prompts excluded, as the client does).
+
+        MLflow has no count call. On a database store, one COUNT over the
+        query MLflow itself builds from the filter; on a tracking server,
+        by paging through the matches.
+        """
+        store = self._client._get_registry_client().store
+        if isinstance(store, SqlAlchemyModelRegistryStore):
+            parsed = SearchModelUtils.parse_search_filter(add_prompt_filter_string(filter_string, False))
+            with store.ManagedSessionMaker() as session:
+                matches = store._get_search_registered_model_filter_query(session, parsed, store.engine.dialect.name)
+                return int(session.execute(sa_select(sa_func.count()).select_from(matches.subquery())).scalar_one())
+        total, token = 0, None
+        while True:
+            page = self._client.search_registered_models(filter_string=filter_string, max_results=PAGE, page_token=token)
+            total += len(page)
+            token = page.token
+            if not token:
+                return total
 
     def get(self, name: str) -> ModelSummary:
         check_name(name)
