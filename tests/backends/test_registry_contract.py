@@ -132,10 +132,16 @@ def test_unknown_model_version_and_alias_are_not_found(registry: Registry, catal
     ],
 )
 def test_search_filters(registry: Registry, catalogue_models: dict, query: CatalogueQuery, expected: list[str]) -> None:
-    found = [s for s in registry.search(query) if s.name in catalogue_models]
+    everything = registry.search(query)
+    found = [s for s in everything if s.name in catalogue_models]
     assert names(found) == expected
     for summary in found:
         assert summary.card == catalogue_models[summary.name]
+    # the paged search agrees with the full one: same order, same total (counted, not loaded)
+    first, total = registry.search_page(query, 1, 2)
+    assert total == len(everything)
+    assert [s.name for s in first] == [s.name for s in everything[:2]]
+    assert all(s.card is not None for s in first)
 
 
 def test_search_is_sorted_by_name_and_pages_count_every_match(registry: Registry, catalogue_models: dict) -> None:
@@ -144,11 +150,13 @@ def test_search_is_sorted_by_name_and_pages_count_every_match(registry: Registry
     query = CatalogueQuery(owner="244400404")
     total = len(registry.search(query))
     assert total >= 3
-    pages = [catalogue.list_models(registry, ANONYMOUS, query, page, 2) for page in (1, 2, 3)]
+    pages = [catalogue.list_models(registry, ANONYMOUS, query, page, 2) for page in range(1, total // 2 + 3)]
     assert all(p["total"] == total for p in pages)
     seen = [item["name"] for p in pages for item in p["items"]]
-    assert len(seen) == total and len(set(seen)) == total
-    assert [len(p["items"]) for p in pages][:1] == [2]
+    assert seen == [s.name for s in registry.search(query)]  # every match once, in order
+    assert len(pages[0]["items"]) == 2 and pages[-1]["items"] == []  # past the end: empty, same total
+    with pytest.raises(InvalidInput):
+        registry.search_page(query, 0, 20)
     # a public caller never sees restricted fields
     first = pages[0]["items"][0]
     assert "lessons_learned" not in first["card"]["accountability"]
