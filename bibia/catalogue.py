@@ -19,7 +19,7 @@ from bibia.db.models import ProjectRecord
 from bibia.schemas import ModelOut, ProjectOut, VersionOut
 from registry.card import Card, Project, fold
 from registry.errors import Forbidden, InvalidInput, NotFound
-from registry.store import CatalogueQuery, ModelSummary, Registry, VersionInfo
+from registry.store import PAGE, CatalogueQuery, ModelSummary, Registry, VersionInfo
 from registry.tiers import Tier, visible
 
 
@@ -64,7 +64,11 @@ def _version_out(info: VersionInfo) -> VersionOut:
 
 
 def list_models(registry: Registry, caller: Caller, query: CatalogueQuery, page: int, per_page: int) -> dict[str, Any]:
-    found, total = registry.search_page(query, page, per_page)
+    if per_page > PAGE:  # "every model" reads (the web pages' figures): one full search
+        everything = registry.search(query)
+        found, total = paginate(everything, page, per_page), len(everything)
+    else:
+        found, total = registry.search_page(query, page, per_page)
     items = [visible(_model_out(s), caller.tier) for s in found]
     return {"items": items, "total": total, "page": page, "per_page": per_page}
 
