@@ -216,6 +216,18 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/demos/{demo_id}"): Case("/demos/inconnu", _tiered("public", 307)),
     ("GET", "/demos/{demo_id}/{path:path}"): Case("/demos/inconnu/", _tiered("member", 404)),
     ("POST", "/demos/{demo_id}/{path:path}"): Case("/demos/inconnu/predict", _tiered("member", 404)),
+    # web pages (French HTML; a bearer token or the session cookie says who is reading)
+    ("GET", "/"): Case("/", _tiered("public", 200)),
+    ("GET", "/catalogue"): Case("/catalogue", _tiered("public", 200)),
+    ("GET", "/modeles/{name}"): Case(f"/modeles/{NAME}", _tiered("public", 200)),
+    ("GET", "/modeles/{name}/versions/{version}/evaluation.png"): Case(f"/modeles/{NAME}/versions/1/evaluation.png", _tiered("public", 404)),
+    ("GET", "/projets"): Case("/projets", _tiered("public", 200)),
+    ("GET", "/projets/{slug}"): Case(f"/projets/{SLUG}", _tiered("public", 200)),
+    ("POST", "/modeles/{name}/demonstrateur"): Case(
+        f"/modeles/{NAME}/demonstrateur", {None: 303, "member": 502, "expert": 502, "other_expert": 502, "admin": 502},
+        lambda env, role: {"data": {"version": "alias:production"}},
+    ),
+    ("GET", "/demonstrateurs/{demo_id}"): Case("/demonstrateurs/inconnu", {None: 303, "member": 404, "expert": 404, "other_expert": 404, "admin": 404}),
 }
 
 # The MLflow-compatible gateway: expert tier for every route, present and future.
