@@ -293,6 +293,8 @@ class DemoManager:
             logs = ""
         code = getattr(status, "exit_code", None)
         head = "le démonstrateur s'est arrêté" + (f" (code {code})" if code is not None else "")
+        if getattr(status, "oom_killed", False):
+            head += f" : il a dépassé sa limite de mémoire ({self.settings.demo_memory_mb} Mio) et le bac à sable l'a interrompu"
         return f"{head} :\n{logs}".strip()
 
     def _runner_status(self, demo_id: str) -> Any:
