@@ -1,0 +1,144 @@
+"""Fixture models through the whole service: failing, slow, wrong answers, escape attempts.
+
+Each behaviour model (``tests/fixtures/models.py``) is registered through the
+API like any expert upload and launched by a member; the service must show
+what happened (state, error, expert logs), stay healthy, and contain
+whatever the model tries. All demonstrators start at once (module fixture)
+to keep the run short; every container is removed when the module ends.
+"""
+
+from __future__ import annotations
+
+import socket
+import tempfile
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import World
+from tests.demos_service.conftest import container_ids, docker_settings, launch, open_world, register_model, wait_demo
+
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
+ESCAPES = ("escape_fs", "escape_net", "fork_bomb", "memory_hog")
+KINDS = ("raises_on_load", "slow_load", "wrong_shape", *ESCAPES)
+
+
+@pytest.fixture(scope="module")
+def host_listener() -> Iterator[tuple[int, list]]:
+    """A TCP server on the host's 127.0.0.1 recording every connection (the sandbox must reach none)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    connections: list = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, peer = server.accept()
+            except OSError:
+                continue
+            connections.append(peer)
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], connections
+    stop.set()
+    thread.join(timeout=2)
+    server.close()
+
+
+@pytest.fixture(scope="module")
+def world(demo_image, fixture_models, host_listener) -> Iterator[World]:
+    data = Path(tempfile.mkdtemp(prefix="bds-fix-", dir="/tmp"))
+    settings = docker_settings(data, demo_image, demo_memory_mb=256, demo_pids=64, demo_start_timeout_s=60.0)
+    params = {"slow_load": {"delay": 5}, "escape_net": {"port": host_listener[0]}, "memory_hog": {"max_bytes": 2 << 30}}
+    with open_world(settings) as w:
+        for kind in KINDS:
+            register_model(w, kind.replace("_", "-"), fixture_models(kind, **params.get(kind, {})), f"Modèle d'essai « {kind} »")
+        yield w
+
+
+@pytest.fixture(scope="module")
+def outcomes(world: World) -> dict[str, dict]:
+    """Launch every kind at once, then wait for each: ``{kind: last answer + states seen}``."""
+    ids = {}
+    for kind in KINDS:
+        response = launch(world, kind.replace("_", "-"))
+        assert response.status_code == 202, response.text
+        ids[kind] = response.json()["id"]
+    out = {}
+    for kind, demo_id in ids.items():
+        demo, seen = wait_demo(world, demo_id, timeout=120)
+        out[kind] = {**demo, "seen": seen}
+    return out
+
+
+def _healthy(world: World) -> None:
+    response = world.client.get("/healthz")
+    assert response.status_code == 200 and response.json()["status"] == "ok"
+
+
+def test_raises_on_load_is_failed_with_the_error_shown(world: World, outcomes: dict[str, dict]) -> None:
+    demo = outcomes["raises_on_load"]
+    assert demo["state"] == "failed", demo
+    assert demo["url"] is None
+    assert "le démonstrateur s'est arrêté (code 3)" in demo["error"]
+    assert "échec volontaire au chargement" in demo["error"]
+    logs = world.client.get(f"/api/v1/demos/{demo['id']}/logs", headers=world.headers("expert"))
+    assert logs.status_code == 200
+    assert "échec volontaire au chargement" in logs.text
+    assert world.client.get(f"/api/v1/demos/{demo['id']}/logs", headers=world.headers("member")).status_code == 403
+    proxied = world.client.get(f"/demos/{demo['id']}/", headers=world.headers("member"))
+    assert proxied.status_code == 409 and "n'est pas prêt (état : failed)" in proxied.json()["message"]
+    assert container_ids(demo["id"]) == []
+    _healthy(world)
+
+
+def test_slow_load_is_starting_then_ready(world: World, outcomes: dict[str, dict]) -> None:
+    demo = outcomes["slow_load"]
+    assert demo["state"] == "ready", demo
+    assert "starting" in demo["seen"] and demo["seen"].index("starting") < demo["seen"].index("ready")
+    response = world.client.post(f"{demo['url']}predict", headers=world.headers("member"), json={"dataframe_records": [{"x": 2}]})
+    assert response.json() == {"predictions": [{"y": 4.0}]}
+
+
+def test_wrong_shape_is_a_clear_json_error_and_nothing_crashes(world: World, outcomes: dict[str, dict]) -> None:
+    demo = outcomes["wrong_shape"]
+    assert demo["state"] == "ready", demo
+    headers = world.headers("member")
+    for _ in range(2):
+        response = world.client.post(f"{demo['url']}predict", headers=headers, json={"dataframe_records": [{"x": 1}, {"x": 2}]})
+        assert 400 <= response.status_code < 600, response.text
+        body = response.json()
+        assert "Traceback" not in response.text
+        assert body["message"] and "prédiction" in body["message"].lower(), body
+    upload = world.client.post(f"{demo['url']}upload", headers=headers, files={"file": ("d.csv", b"x\n1\n2\n", "text/csv")})
+    assert 400 <= upload.status_code < 600 and 'role="alert"' in upload.text
+    assert world.client.get(f"{demo['url']}health", headers=headers).status_code == 200
+    assert world.client.get(f"/api/v1/demos/{demo['id']}", headers=headers).json()["state"] == "ready"
+    _healthy(world)
+
+
+@pytest.mark.parametrize("kind", ESCAPES)
+def test_escape_attempts_are_contained(world: World, outcomes: dict[str, dict], host_listener, kind: str) -> None:
+    demo = outcomes[kind]
+    assert demo["state"] == "failed", demo
+    error = demo["error"] or ""
+    assert "SUCCEEDED" not in error, error
+    if kind == "memory_hog":
+        assert "dépassé sa limite de mémoire (256 Mio)" in error or "BIBIA-ESCAPE memory_hog blocked" in error, error
+    else:
+        assert f"BIBIA-ESCAPE {kind} blocked" in error, error
+    logs = world.client.get(f"/api/v1/demos/{demo['id']}/logs", headers=world.headers("expert")).text
+    assert "SUCCEEDED" not in logs
+    assert container_ids(demo["id"]) == []
+    assert host_listener[1] == [], "the sandbox reached the host's loopback"
+    data_dir = world.services.settings.data_dir
+    assert not list(data_dir.rglob("bibia-escape")), "a file appeared outside the sandbox"
+    for target in ("/bibia-escape", "/etc/bibia-escape", "/usr/lib/bibia-escape"):
+        assert not Path(target).exists()
+    _healthy(world)
