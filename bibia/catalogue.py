@@ -200,9 +200,12 @@ def _project_out(row: ProjectRecord, models: list[str]) -> ProjectOut:
 def upsert_project(session: Session, caller: Caller, project: Project) -> tuple[ProjectRecord, bool]:
     """Create or replace a project record; returns ``(row, created)``."""
     row = session.get(ProjectRecord, project.slug)
-    owners = {o.siren for o in project.owners}
+    # Who may write: the owners on record (so that nobody takes a project over by naming
+    # their own collectivité), or the owners named by a new record.
     if row is not None:
-        owners |= {o["siren"] for o in row.data.get("owners", [])}
+        owners = {o["siren"] for o in row.data.get("owners", [])}
+    else:
+        owners = {o.siren for o in project.owners}
     if caller.tier < Tier.ADMIN and (caller.tier < Tier.EXPERT or caller.organisation_siren not in owners):
         raise Forbidden(
             f"accès refusé : seuls les experts d'une collectivité porteuse du projet « {project.slug} » "
