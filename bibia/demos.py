@@ -249,15 +249,22 @@ class DemoManager:
             row = session.get(DemoSession, demo_id)
             if row is None or not transition(row, DemoState.STARTING):
                 return
-            name, version, expires = row.model_name, row.model_version, _aware(row.expires_at)
+            name, version = row.model_name, row.model_version
+            # The sandbox stops by itself at the latest expiry an extension can reach;
+            # the reaper enforces the actual one.
+            deadline = _aware(row.created_at) + dt.timedelta(minutes=self.settings.demo_max_ttl_minutes)
         try:
-            spec = self._spec(demo_id, name, version, expires)
+            spec = self._spec(demo_id, name, version, deadline)
             handle = self.runner.start(spec)
             with self.services.db.session() as session:
                 row = session.get(DemoSession, demo_id)
                 row.runner_ref = getattr(handle, "runner_id", None) or str(handle)[:128]
+                ended = DemoState(row.state).is_terminal
         except Exception as exc:  # any failure to start is the demonstrator's state, shown to the user
             self._fail(demo_id, f"échec du lancement : {exc}")
+            self._teardown(demo_id)
+            return
+        if ended:  # stopped or expired while the runner was starting it: its teardown found nothing yet
             self._teardown(demo_id)
             return
         self._wait_ready(demo_id)
@@ -318,7 +325,7 @@ class DemoManager:
                 log.warning("runner stop failed for %s", demo_id, exc_info=True)
         shutil.rmtree(self.demo_dir(demo_id) / "model", ignore_errors=True)
 
-    def _spec(self, demo_id: str, name: str, version: int, expires: dt.datetime) -> DemoSpec:
+    def _spec(self, demo_id: str, name: str, version: int, deadline: dt.datetime) -> DemoSpec:
         registry = self.services.registry
         source = registry.local_copy(name, version)
         root = self.demo_dir(demo_id)
@@ -334,7 +341,7 @@ class DemoManager:
         card_path.write_text(json.dumps(card, ensure_ascii=False, default=str), encoding="utf-8")
         _readable_by_sandbox(model_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
-        ttl = max(60, int((expires - utcnow()).total_seconds()))
+        ttl = max(60, int((deadline - utcnow()).total_seconds()))
         reference = any(v.version == version and v.tags.get("bibia.reference") == "true" for v in registry.versions(name))
         return DemoSpec(
             demo_id=demo_id,
