@@ -255,7 +255,7 @@ def list_projects(
     if status:
         query = query.where(ProjectRecord.status == status)
     if territory:
-        query = query.where(ProjectRecord.search_text.contains(fold(territory)))
+        query = query.where(ProjectRecord.territory.ilike(f"%{territory.replace('%', ' ').replace('_', ' ')}%"))
     if owner:
         query = query.where(ProjectRecord.search_text.contains(fold(owner)))
     for word in fold(q or "").split()[:8]:
