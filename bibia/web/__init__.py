@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 from fastapi.exception_handlers import http_exception_handler
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -23,6 +23,12 @@ router.include_router(account.router)
 MESSAGES = {
     404: "cette adresse ne correspond à aucune page de bibia. Vérifiez-la, ou repartez du catalogue.",
     405: "cette adresse existe, mais pas pour ce type de requête.",
+}
+
+
+JSON_ERRORS = {
+    404: ("introuvable", "aucune route ne correspond à {path} ; la liste des routes est sur /docs"),
+    405: ("methode_non_permise", "{path} existe, mais pas pour cette méthode HTTP ; voir /docs"),
 }
 
 
@@ -41,4 +47,7 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     """Routing errors (unknown address, wrong method): a French page for browsers, JSON otherwise."""
     if _wants_html(request) and exc.status_code in MESSAGES:
         return error_page(request, exc.status_code, MESSAGES[exc.status_code])
+    if exc.status_code in JSON_ERRORS:
+        code, message = JSON_ERRORS[exc.status_code]
+        return JSONResponse({"error": code, "message": message.format(path=request.url.path)}, status_code=exc.status_code)
     return await http_exception_handler(request, exc)
