@@ -35,12 +35,13 @@ from bibia.services import Services
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound, QuotaExceeded, RunnerError
 from registry.refs import ModelRef
 from registry.tiers import Tier, visible
-from runners.base import SOCKET_NAME, DemoMissing, DemoSpec, RunState
+from runners.base import SOCKET_NAME, DemoMissing, DemoSpec, RunState, UntrustedModel
 
 log = logging.getLogger("bibia.demos")
 
 LABEL_MODEL = "bibia.model"
 LABEL_INSTANCE = "bibia.instance"
+REFERENCE_TAG = "bibia.reference"  # version tag set by `bibia seed` on the reference models it built
 
 
 class DemoState(str, enum.Enum):
@@ -158,6 +159,7 @@ class DemoManager:
             raise InvalidInput(
                 f"le modèle {ref} n'a pas de signature par colonnes : le démonstrateur ne saurait pas quelles données lui donner"
             )
+        self._check_trusted(info)
         demo_id = secrets.token_hex(8)
         with self.services.db.session() as session:
             self._check_quotas(session, caller)
@@ -342,7 +344,7 @@ class DemoManager:
         _readable_by_sandbox(model_dir)
         run_dir.mkdir(parents=True, exist_ok=True)
         ttl = max(60, int((deadline - utcnow()).total_seconds()))
-        reference = any(v.version == version and v.tags.get("bibia.reference") == "true" for v in registry.versions(name))
+        reference = registry.version(name, version).tags.get(REFERENCE_TAG) == "true"
         return DemoSpec(
             demo_id=demo_id,
             image=self.settings.demo_image,
@@ -354,6 +356,16 @@ class DemoManager:
             ttl_seconds=ttl,
             labels={LABEL_MODEL: f"{name}/{version}", LABEL_INSTANCE: self.services.instance},
             trusted=reference,
+        )
+
+    def _check_trusted(self, info: Any) -> None:
+        """Refuse at once what a runner without sandbox would refuse in the background."""
+        if getattr(self.runner, "allow_untrusted", True) or info.tags.get(REFERENCE_TAG) == "true":
+            return
+        raise UntrustedModel(
+            f"ce service lance les démonstrateurs sans bac à sable (mode développement) : seuls les modèles de "
+            f"référence y sont lancés, pas « {info.name} » version {info.version}. Pour les modèles déposés, "
+            "l'administrateur doit activer Docker (BIBIA_RUNNER=docker)"
         )
 
     # ------------------------------------------------------------- quotas
