@@ -9,6 +9,7 @@ graceful shutdown once serving).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import signal
 import stat
@@ -32,6 +33,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: os._exit(143))
     # The sandbox is exactly where untrusted (pickled) models may be loaded.
     os.environ.setdefault("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+    _limit_native_threads()
 
     from demos.server.settings import Settings, SettingsError
 
@@ -75,6 +77,42 @@ def main() -> int:
     logger.info("Démonstrateur prêt sur %s", settings.socket_path)
     server.run()
     return 0
+
+
+def cpu_budget() -> int | None:
+    """Whole CPUs this process may use: its CPU quota (cgroup v2 or v1) and affinity, or None if unlimited."""
+    quota = None
+    try:
+        limit, period = open("/sys/fs/cgroup/cpu.max").read().split()[:2]
+        if limit != "max":
+            quota = int(limit) / int(period)
+    except (OSError, ValueError):
+        try:
+            limit = int(open("/sys/fs/cgroup/cpu/cpu.cfs_quota_us").read())
+            period = int(open("/sys/fs/cgroup/cpu/cpu.cfs_period_us").read())
+            if limit > 0 and period > 0:
+                quota = limit / period
+        except (OSError, ValueError):
+            pass
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if quota is None and cpus >= (os.cpu_count() or 1):
+        return None
+    return max(1, min(cpus, math.ceil(quota) if quota is not None else cpus))
+
+
+def _limit_native_threads() -> None:
+    """Size OpenMP/BLAS thread pools to the sandbox's CPU quota, before numpy loads.
+
+    They size themselves from the host's cores: with a one-CPU quota, a
+    single-row prediction of a tree ensemble otherwise pays an OpenMP barrier
+    per tree across threads that the quota throttles (measured: 2 to 4 times
+    slower under load, benchmarks/demos.py). An explicit setting wins.
+    """
+    budget = cpu_budget()
+    if budget is None:
+        return
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, str(budget))
 
 
 def _prepare_socket(path) -> None:
