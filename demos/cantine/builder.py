@@ -56,7 +56,8 @@ def build(out_dir: Path) -> ReferenceBuild:
         staging = Path(tmp)
         skops.io.dump(fitted.central, staging / "central.skops")
         skops.io.dump(fitted.upper, staging / "upper.skops")
-        params = {"facteur_commande": fitted.factor, "quantile_commande": train.UPPER_QUANTILE,
+        params = {"facteur_commande": fitted.factor, "facteurs_par_cantine": fitted.factors,
+                  "quantile_commande": train.UPPER_QUANTILE,
                   "part_deficit_visee": train.TARGET_SHORT_SHARE, "calage_2016_2017": fitted.calibration}
         (staging / "params.json").write_text(json.dumps(params, indent=2), encoding="utf-8")
         artifacts = {"central": str(staging / "central.skops"), "upper": str(staging / "upper.skops"),

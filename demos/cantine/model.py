@@ -28,7 +28,8 @@ FEATURES = [
     "jour_semaine", "mois", "jours_depuis_vacances", "jours_avant_vacances", "jours_ferie_proche",
     "greve", "type", "secteur", "cantine", "effectif", "ratio_effectif", "anciennete_niveau",
     "niveau_recent", "rapport_meme_jour", "rapport_niveau_30j", "rapport_annee_prec",
-    "volatilite", "rapport_dernier", "jour_annee_scolaire",
+    "volatilite", "rapport_dernier", "jour_annee_scolaire", "jours_avant_noel", "jours_avant_ete",
+    "rapport_semaine_annee_prec",
 ]
 CATEGORICAL = ["jour_semaine", "type", "secteur", "cantine"]
 TYPES = {"M": 0, "E": 1, "M/E": 2}
@@ -115,6 +116,8 @@ def _history_stats(hist: pd.DataFrame) -> pd.DataFrame:
     h["vol"] = (rolling(by, 20, 5).std() / rolling(by, 20, 5).mean()).reset_index(level=0, drop=True)
     by_day = h.groupby(["cantine_nom", "jour_semaine"])["reel"]
     h["rdow"] = rolling(by_day, 4, 1).mean().reset_index(level=[0, 1], drop=True)
+    # Centred 9-day mean: the canteen's level around a day, looked up a year later.
+    h["r9c"] = by.transform(lambda s: s.rolling(9, center=True, min_periods=3).mean())
     return h.sort_values("date").reset_index(drop=True)
 
 
@@ -146,6 +149,11 @@ def features(df: pd.DataFrame, tables: Tables) -> pd.DataFrame:
     after = _days(fer[np.clip(k, None, len(fer) - 1)] - values)
     before = _days(values - fer[np.clip(k - 1, 0, None)])
     out["jours_ferie_proche"] = np.clip(np.minimum(np.abs(after), np.abs(before)), 0, 10)
+    names = tables.vacances["vacances_nom"].astype(str)
+    for column, key in (("jours_avant_noel", "Noel"), ("jours_avant_ete", "Ete")):
+        starts_k = np.sort(tables.vacances.loc[names.str.contains(key), "date_debut"].to_numpy())
+        nxt = starts_k[np.clip(np.searchsorted(starts_k, values), None, len(starts_k) - 1)]
+        out[column] = np.clip(_days(nxt - values), 0, 30)
     out["greve"] = d["greve"].astype(int)
     info = tables.cantines.set_index("cantine_nom")
     out["type"] = d["cantine_nom"].map(info["cantine_type"]).map(TYPES).fillna(-1).astype(int)
@@ -181,6 +189,12 @@ def features(df: pd.DataFrame, tables: Tables) -> pd.DataFrame:
     year_mean = h.assign(annee=tables.school_year(h["date"])).groupby(["cantine_nom", "annee"])["reel"].mean()
     prev_mean = pd.MultiIndex.from_arrays([d["cantine_nom"], previous]).map(year_mean).astype(float)
     out["rapport_annee_prec"] = prev_mean.to_numpy() * np.nan_to_num(out["ratio_effectif"].to_numpy(), nan=1.0) / level
+    # Same week one year earlier (52 weeks, so the same weekday), relative to that year's mean.
+    d["cle_an"] = dates - pd.Timedelta(days=364)
+    b = pd.merge_asof(d.sort_values("cle_an"), h[["cantine_nom", "date", "r9c"]].rename(columns={"date": "hdate3"}),
+                      left_on="cle_an", right_on="hdate3", by="cantine_nom", tolerance=pd.Timedelta(days=7))
+    b = b.set_index("_row").reindex(d["_row"])
+    out["rapport_semaine_annee_prec"] = b["r9c"].to_numpy() / prev_mean.to_numpy()
     return out[FEATURES]
 
 
@@ -237,8 +251,14 @@ def _as_bool(value) -> bool:
     return bool(value)
 
 
-def predict_frame(rows: pd.DataFrame, tables: Tables, central, upper, factor: float) -> pd.DataFrame:
-    """Expected meals and recommended order for prepared rows (see :func:`prepare`)."""
+def predict_frame(rows: pd.DataFrame, tables: Tables, central, upper, factor: float,
+                  factors: dict[str, float] | None = None) -> pd.DataFrame:
+    """Expected meals and recommended order for prepared rows (see :func:`prepare`).
+
+    The order is the quantile forecast times the canteen's factor in
+    ``factors``, or times ``factor`` for a canteen it does not list, and
+    never below the expected meals.
+    """
     school = tables.is_school_day(rows["date"]).to_numpy()
     expected = np.zeros(len(rows))
     order = np.zeros(len(rows))
@@ -246,9 +266,11 @@ def predict_frame(rows: pd.DataFrame, tables: Tables, central, upper, factor: fl
         x = features(rows[school], tables)
         level = x["niveau_recent"].to_numpy()
         expected[school] = np.clip(central.predict(x), 0, None) * level
-        order[school] = np.ceil(np.clip(upper.predict(x), 0, None) * level * factor)
+        scale = rows.loc[school, "cantine_nom"].map(factors or {}).fillna(factor).to_numpy(float)
+        order[school] = np.ceil(np.clip(upper.predict(x), 0, None) * level * scale)
     expected = np.nan_to_num(expected)
-    order = np.nan_to_num(order)
+    # A recommended order is an upper bound: never below the meals expected.
+    order = np.maximum(np.nan_to_num(order), np.round(expected))
     return pd.DataFrame({"repas_prevus": np.round(expected).astype("int64"),
                          "commande_recommandee": order.astype("int64")})
 
@@ -264,10 +286,11 @@ class CantineModel(mlflow.pyfunc.PythonModel):
         self.upper = skops.io.load(context.artifacts["upper"], trusted=SKOPS_TRUSTED)
         params = json.loads(Path(context.artifacts["params"]).read_text(encoding="utf-8"))
         self.factor = float(params["facteur_commande"])
+        self.factors = {k: float(v) for k, v in params.get("facteurs_par_cantine", {}).items()}
 
     def predict(self, context, model_input, params=None):
         rows = prepare(model_input, self.tables)
-        return predict_frame(rows, self.tables, self.central, self.upper, self.factor)
+        return predict_frame(rows, self.tables, self.central, self.upper, self.factor, self.factors)
 
 
 mlflow.models.set_model(CantineModel())
