@@ -112,11 +112,12 @@ def reference_builds(request: pytest.FixtureRequest) -> dict[str, object]:
     cache_root = Path(request.config.cache.mkdir("bibia-reference-models"))
     builds = {}
     for package in REFERENCE_PACKAGES:
-        slot = cache_root / fingerprint(package)
+        slot = cache_root / package / fingerprint(package)
         meta = slot / "build.pickle"
         if not meta.is_file():
-            shutil.rmtree(slot, ignore_errors=True)
-            tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=cache_root))
+            shutil.rmtree(slot.parent, ignore_errors=True)  # builds of older code or data go too
+            slot.parent.mkdir(parents=True)
+            tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=slot.parent))
             build = importlib.import_module(package).build(tmp / "model")
             (tmp / "build.pickle").write_bytes(pickle.dumps(replace(build, model_dir=Path("model"))))
             os.replace(tmp, slot)
