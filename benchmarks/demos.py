@@ -172,16 +172,22 @@ class Latency:
     n: int
 
 
-def latency(client: httpx.Client, url: str, payload: dict[str, Any], n: int, headers: dict[str, str] | None = None) -> Latency:
-    """Sequential single-row predictions on one keep-alive connection (after a short warm-up)."""
-    for _ in range(min(20, n)):
-        client.post(url, json=payload, headers=headers).raise_for_status()
-    samples = []
+def latencies(targets: dict[str, tuple[httpx.Client, str, dict[str, str] | None]], payload: dict[str, Any], n: int) -> dict[str, Latency]:
+    """Sequential single-row predictions, ``n`` per target, interleaved round-robin.
+
+    Each target keeps one keep-alive connection; interleaving spreads any
+    change of the machine's load evenly over the targets (after a warm-up).
+    """
+    for client, url, headers in targets.values():
+        for _ in range(min(20, n)):
+            client.post(url, json=payload, headers=headers).raise_for_status()
+    samples: dict[str, list[float]] = {name: [] for name in targets}
     for _ in range(n):
-        started = time.perf_counter()
-        client.post(url, json=payload, headers=headers).raise_for_status()
-        samples.append((time.perf_counter() - started) * 1000)
-    return Latency(statistics.median(samples), quantile(samples, 0.99), n)
+        for name, (client, url, headers) in targets.items():
+            started = time.perf_counter()
+            client.post(url, json=payload, headers=headers).raise_for_status()
+            samples[name].append((time.perf_counter() - started) * 1000)
+    return {name: Latency(statistics.median(s), quantile(s, 0.99), n) for name, s in samples.items()}
 
 
 def throughput(make_client: Callable[[], httpx.Client], url: str, payload: dict[str, Any], total: int, headers: dict[str, str] | None = None) -> tuple[float, int]:
@@ -316,15 +322,64 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str, process: subp
     raise RuntimeError(f"{what} did not answer within {timeout:.0f} s")
 
 
-def bibia_first_prediction(service: Service, model: str, payload: dict[str, Any]) -> tuple[float, str]:
-    """Seconds from ``POST /api/v1/demos`` to the first successful prediction through the proxy."""
+PHASES = (
+    ("service: launch request → container created", "created"),
+    ("docker: created → started", "started"),
+    ("python: started → imports, model loading", "loading"),
+    ("model loaded", "loaded"),
+    ("server listening", "listening"),
+    ("service saw it healthy, client saw it ready", "ready"),
+    ("first prediction through the proxy", "first"),
+)
+
+
+def bibia_first_prediction(service: Service, model: str, payload: dict[str, Any]) -> tuple[float, str, dict[str, float]]:
+    """Seconds from ``POST /api/v1/demos`` to the first successful prediction through the proxy.
+
+    Also returns the wall-clock instants of each phase (see ``PHASES``), read
+    from the container's inspect data and its timestamped log.
+    """
     with httpx.Client(timeout=60) as client:
-        started = time.perf_counter()
+        wall, started = time.time(), time.perf_counter()
         demo_id = service.launch(client, model)
         service.wait_ready(client, demo_id)
+        ready = time.time()
         while client.post(service.predict_url(demo_id), json=payload, headers=service.headers).status_code != 200:
             time.sleep(0.05)
-        return time.perf_counter() - started, demo_id
+        seconds = time.perf_counter() - started
+    marks = {"post": wall, "ready": ready, "first": wall + seconds}
+    with contextlib.suppress(RuntimeError, ValueError, KeyError, IndexError):
+        marks.update(container_marks(container_of(demo_id)))
+    return seconds, demo_id, marks
+
+
+def _instant(stamp: str) -> float:
+    head, _, frac = stamp.rstrip("Z").partition(".")
+    return dt.datetime.fromisoformat(f"{head}.{(frac or '0')[:6].ljust(6, '0')}+00:00").timestamp()
+
+
+def container_marks(container_id: str) -> dict[str, float]:
+    """When the container was created and started, and when its server logged each start-up step."""
+    state = json.loads(docker("inspect", container_id))[0]
+    marks = {"created": _instant(state["Created"]), "started": _instant(state["State"]["StartedAt"])}
+    result = subprocess.run(["docker", "logs", "-t", container_id], capture_output=True, text=True, timeout=60)
+    lines = (result.stdout + result.stderr).splitlines()
+    for key, needle in (("loading", "Chargement du modèle"), ("loaded", "Modèle chargé"), ("listening", "Uvicorn running")):
+        for line in lines:
+            if needle in line:
+                marks[key] = _instant(line.split(" ", 1)[0])
+                break
+    return marks
+
+
+def phases(marks: dict[str, float]) -> list[tuple[str, float]]:
+    """Durations of the launch phases that could be timed, in order."""
+    out, previous = [], marks["post"]
+    for label, key in PHASES:
+        if key in marks:
+            out.append((label, marks[key] - previous))
+            previous = marks[key]
+    return out
 
 
 def stop_demo(service: Service, demo_id: str) -> None:
@@ -372,6 +427,7 @@ _payload_holder: dict[str, Any] = {}
 @dataclass
 class Side:
     launch_s: list[float] = field(default_factory=list)
+    launch_phases: list[list[tuple[str, float]]] = field(default_factory=list)
     latency: Latency | None = None
     socket_latency: Latency | None = None
     rps: float = 0.0
@@ -431,9 +487,10 @@ def run(args: argparse.Namespace) -> int:
 
         # 1. launch → first prediction, alternating both sides
         for i in range(args.launches):
-            seconds, demo_id = bibia_first_prediction(service, name, payload)
+            seconds, demo_id, marks = bibia_first_prediction(service, name, payload)
             side_b.launch_s.append(seconds)
-            log(f"bibia launch {i + 1}: {seconds:.2f} s")
+            side_b.launch_phases.append(phases(marks))
+            log(f"bibia launch {i + 1}: {seconds:.2f} s (" + ", ".join(f"{k.split(':')[0]} {v:.2f}" for k, v in side_b.launch_phases[-1]) + ")")
             if i < args.launches - 1:
                 stop_demo(service, demo_id)
             with mlflow_serve(model_dir, work / "mlflow.log") as (process, url, m_seconds):
@@ -459,13 +516,22 @@ def run(args: argparse.Namespace) -> int:
 
 def measure_both(args, service: Service, demo_id: str, url: str, process: subprocess.Popen, payload, side_b: Side, side_m: Side) -> None:  # noqa: ANN001
     n = args.requests
-    log(f"latency over {n} sequential requests each")
-    with httpx.Client(timeout=60) as client:
-        side_b.latency = latency(client, service.predict_url(demo_id), payload, n, service.headers)
-    with httpx.Client(transport=httpx.HTTPTransport(uds=str(service.socket(demo_id))), timeout=60) as client:
-        side_b.socket_latency = latency(client, "http://demo/predict", payload, n)
-    with httpx.Client(timeout=60) as client:
-        side_m.latency = latency(client, f"{url}/invocations", payload, n)
+    log(f"latency over {n} sequential requests each, interleaved")
+    with (
+        httpx.Client(timeout=60) as proxied,
+        httpx.Client(transport=httpx.HTTPTransport(uds=str(service.socket(demo_id))), timeout=60) as direct,
+        httpx.Client(timeout=60) as baseline,
+    ):
+        found = latencies(
+            {
+                "proxy": (proxied, service.predict_url(demo_id), service.headers),
+                "socket": (direct, "http://demo/predict", None),
+                "mlflow": (baseline, f"{url}/invocations", None),
+            },
+            payload,
+            n,
+        )
+    side_b.latency, side_b.socket_latency, side_m.latency = found["proxy"], found["socket"], found["mlflow"]
 
     log(f"throughput: {CLIENTS} clients, {n} requests each side")
     side_b.rps, errors_b = throughput(lambda: httpx.Client(timeout=60), service.predict_url(demo_id), payload, n, service.headers)
@@ -573,6 +639,11 @@ def print_report(args, name: str, b: Side, m: Side, many_result: dict[str, Any])
         if i == 0:
             print("-+-".join("-" * w for w in widths))
     print(f"\nlancements bibia : {', '.join(f'{x:.2f}' for x in b.launch_s)} s ; mlflow : {', '.join(f'{x:.2f}' for x in m.launch_s)} s")
+    if b.launch_phases:
+        print("\nlancement bibia, étape par étape (médiane, s) :")
+        for label, _ in b.launch_phases[-1]:
+            values = [d for run_phases in b.launch_phases for name_, d in run_phases if name_ == label]
+            print(f"  {label:<48} {statistics.median(values):6.2f}")
     if b.errors or m.errors:
         print(f"erreurs pendant le débit : bibia {b.errors}, mlflow {m.errors}")
     for failure in many_result["failures"][:10]:
