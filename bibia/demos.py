@@ -428,15 +428,22 @@ class DemoManager:
         running = {info.demo_id: info for info in self.runner.list() if info.labels.get(LABEL_INSTANCE) == mine}
         with self.services.db.session() as session:
             rows = {r.id: r for r in session.scalars(select(DemoSession).where(DemoSession.state.not_in([s.value for s in TERMINAL])))}
+            stale = utcnow() - dt.timedelta(seconds=self.settings.demo_start_timeout_s)
             for demo_id, row in rows.items():
                 info = running.get(demo_id)
                 if info is not None and info.status.state == RunState.RUNNING:
                     result["adopted"].append(demo_id)
-                elif row.state == DemoState.PENDING.value and info is None:
-                    continue  # not started yet: the launch that created it is still on its way
+                    continue
+                if info is not None:  # it ended while the service was down: say how, with its last logs
+                    error = self._failure_text(demo_id, info.status)
+                elif row.state != DemoState.PENDING.value:
+                    error = "démonstrateur disparu pendant l'arrêt du service"
+                elif _aware(row.created_at) < stale:
+                    error = "lancement interrompu par l'arrêt du service : relancez le démonstrateur"
                 else:
-                    transition(row, DemoState.FAILED, "démonstrateur disparu pendant l'arrêt du service")
-                    result["failed"].append(demo_id)
+                    continue  # not started yet: another replica's launch may still be on its way
+                transition(row, DemoState.FAILED, error)
+                result["failed"].append(demo_id)
             known = set(rows)
         for demo_id in running:
             if demo_id not in known:
