@@ -1,10 +1,12 @@
 """A service restart loses and orphans nothing: reconciliation against the real Docker engine.
 
 The first app launches demonstrators and stops WITHOUT stopping them (as a
-redeploy would); behind its back one container is removed, an orphan of this
+redeploy would); behind its back one container is removed, one killed, an orphan of this
 instance (no database row) and a container of ANOTHER instance appear. A new
 app on the same data directory must adopt what runs, fail what vanished,
-remove the orphan, and leave the other instance's container alone.
+fail what vanished or died (keeping its last logs) and the launches the
+restart interrupted, remove the orphan, and leave the other instance's
+container alone.
 """
 
 from __future__ import annotations
@@ -47,6 +49,32 @@ def _start_labelled(model_dir: Path, socket_root: Path, instance: str, image: st
     return demo_id
 
 
+def _pending_row(settings, minutes_ago: int) -> str:  # noqa: ANN001
+    """A demonstrator row of Nantes in state pending, created ``minutes_ago``, written straight to the database."""
+    import datetime as dt
+
+    from sqlalchemy import select
+
+    from bibia.db import Database
+    from bibia.db.models import DemoSession, Organisation
+
+    demo_id = secrets.token_hex(8)
+    created = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes_ago)
+    db = Database(settings.database_uri)
+    try:
+        with db.session() as session:
+            org = session.scalar(select(Organisation).where(Organisation.slug == "nantes-metropole"))
+            session.add(
+                DemoSession(
+                    id=demo_id, organisation_id=org.id, model_name="double-x", model_version=1, state="pending",
+                    runner="DockerRunner", created_at=created, expires_at=created + dt.timedelta(minutes=90),
+                )
+            )
+    finally:
+        db.dispose()
+    return demo_id
+
+
 def test_restart_adopts_fails_the_vanished_and_removes_orphans_of_its_own_instance_only(demo_image, fixture_models) -> None:
     data = Path(tempfile.mkdtemp(prefix="bds-rec-", dir="/tmp"))
     settings = docker_settings(data, demo_image)
@@ -61,6 +89,7 @@ def test_restart_adopts_fails_the_vanished_and_removes_orphans_of_its_own_instan
             register_model(first, "lent", fixture_models("slow_load", delay=6), "Modèle d'essai lent")
             kept = launch_ready(first, "double-x")
             removed = launch_ready(first, "double-x")
+            killed = launch_ready(first, "double-x")
             slow = launch(first, "lent").json()
             deadline = time.monotonic() + 30
             while not container_ids(slow["id"]):  # its container exists; it is still loading
@@ -70,6 +99,9 @@ def test_restart_adopts_fails_the_vanished_and_removes_orphans_of_its_own_instan
 
         # Behind the service's back.
         subprocess.run(["docker", "rm", "-f", f"bibia-demo-{removed['id']}"], capture_output=True, check=True)
+        subprocess.run(["docker", "kill", f"bibia-demo-{killed['id']}"], capture_output=True, check=True)
+        interrupted = _pending_row(settings, minutes_ago=60)  # its launch died with the old process
+        fresh = _pending_row(settings, minutes_ago=0)  # maybe another replica's launch on its way
         orphan = _start_labelled(fixture_models("ok"), settings.demos_dir, instance, demo_image)
         foreign = _start_labelled(fixture_models("ok"), foreign_root, "another-instance", demo_image)
         assert container_ids(kept["id"]) and container_ids(orphan) and container_ids(foreign)
@@ -85,13 +117,23 @@ def test_restart_adopts_fails_the_vanished_and_removes_orphans_of_its_own_instan
             assert gone["state"] == "failed"
             assert gone["error"] == "démonstrateur disparu pendant l'arrêt du service"
 
+            dead = second.client.get(f"/api/v1/demos/{killed['id']}", headers=headers).json()
+            assert dead["state"] == "failed"
+            assert dead["error"].startswith("le démonstrateur s'est arrêté (code 137)"), dead["error"]
+            assert "Démonstrateur prêt" in dead["error"], "its last logs are kept before the container goes"
+            assert container_ids(killed["id"]) == []
+
+            late = second.client.get(f"/api/v1/demos/{interrupted}", headers=headers).json()
+            assert late["state"] == "failed" and "lancement interrompu" in late["error"]
+            assert second.client.get(f"/api/v1/demos/{fresh}", headers=headers).json()["state"] == "pending"
+
             adopted, seen = wait_demo(second, slow["id"], timeout=60)
             assert adopted["state"] == "ready", (seen, adopted)
 
             assert container_ids(orphan) == [], "an orphan of this instance is removed"
             assert container_ids(foreign), "another instance's demonstrator is not ours to remove"
             listed = {d["id"] for d in second.client.get("/api/v1/demos", headers=headers).json()}
-            assert listed == {kept["id"], slow["id"]}
+            assert listed == {kept["id"], slow["id"], fresh}
     finally:
         if instance is not None:
             remove_instance_containers(instance)
