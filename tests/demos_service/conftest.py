@@ -104,12 +104,14 @@ def container_ids(demo_id: str) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def reference_builds(request: pytest.FixtureRequest) -> dict[str, object]:
+def reference_builds(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
     """``{package: ReferenceBuild}`` for cantine and velo, trained once (cached by fingerprint)."""
-    from bibia.seed import fingerprint
     import importlib
 
-    cache_root = Path(request.config.cache.mkdir("bibia-reference-models"))
+    from bibia.seed import fingerprint
+
+    cache = getattr(request.config, "cache", None)  # absent with -p no:cacheprovider: build in this session only
+    cache_root = Path(cache.mkdir("bibia-reference-models")) if cache is not None else tmp_path_factory.mktemp("reference")
     builds = {}
     for package in REFERENCE_PACKAGES:
         slot = cache_root / package / fingerprint(package)

@@ -36,7 +36,7 @@ MODELS = {
 
 
 @pytest.fixture(scope="module")
-def world(demo_image, reference_builds, fixture_models, tmp_path_factory) -> Iterator[World]:
+def world(demo_image, reference_builds, fixture_models) -> Iterator[World]:
     import tempfile
     from pathlib import Path
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import World
-from tests.demos_service.conftest import launch, launch_ready, open_world, register_model, seed_reference, wait_demo
+from tests.demos_service.conftest import launch, launch_ready, open_world, register_model, seed_reference
 
 pytestmark = pytest.mark.slow
 
