@@ -22,8 +22,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def world(demo_image, fixture_models) -> Iterator[World]:
-    data = Path(tempfile.mkdtemp(prefix="bds-acc-", dir="/tmp"))
+def world(demo_image, fixture_models, short_tmp) -> Iterator[World]:
+    data = Path(tempfile.mkdtemp(prefix="bds-acc-", dir=short_tmp))
     with open_world(docker_settings(data, demo_image)) as w:
         register_model(w, "double-x", fixture_models("ok"), "Modèle d'essai : le double de x")
         yield w

@@ -52,8 +52,8 @@ def host_listener() -> Iterator[tuple[int, list]]:
 
 
 @pytest.fixture(scope="module")
-def world(demo_image, fixture_models, host_listener) -> Iterator[World]:
-    data = Path(tempfile.mkdtemp(prefix="bds-fix-", dir="/tmp"))
+def world(demo_image, fixture_models, host_listener, short_tmp) -> Iterator[World]:
+    data = Path(tempfile.mkdtemp(prefix="bds-fix-", dir=short_tmp))
     settings = docker_settings(data, demo_image, demo_memory_mb=256, demo_pids=64, demo_start_timeout_s=60.0)
     params = {"slow_load": {"delay": 5}, "escape_net": {"port": host_listener[0]}, "memory_hog": {"max_bytes": 2 << 30}}
     with open_world(settings) as w:

@@ -36,11 +36,11 @@ MODELS = {
 
 
 @pytest.fixture(scope="module")
-def world(demo_image, reference_builds, fixture_models) -> Iterator[World]:
+def world(demo_image, reference_builds, fixture_models, short_tmp) -> Iterator[World]:
     import tempfile
     from pathlib import Path
 
-    data = Path(tempfile.mkdtemp(prefix="bds-life-", dir="/tmp"))
+    data = Path(tempfile.mkdtemp(prefix="bds-life-", dir=short_tmp))
     with open_world(docker_settings(data, demo_image)) as w:
         seed_reference(w.services, reference_builds)
         register_model(w, "double-x", fixture_models("ok"), MODELS["double-x"])

@@ -22,8 +22,8 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def world(demo_image, fixture_models) -> Iterator[World]:
-    data = Path(tempfile.mkdtemp(prefix="bds-lim-", dir="/tmp"))
+def world(demo_image, fixture_models, short_tmp) -> Iterator[World]:
+    data = Path(tempfile.mkdtemp(prefix="bds-lim-", dir=short_tmp))
     settings = docker_settings(
         data, demo_image, demo_quota_per_org=2, demo_quota_global=3, demo_ttl_minutes=30, demo_max_ttl_minutes=60
     )

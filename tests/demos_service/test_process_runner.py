@@ -27,8 +27,8 @@ def _settings(data: Path, **overrides: object):  # noqa: ANN202
 
 
 @pytest.fixture(scope="module")
-def world(reference_builds, fixture_models) -> Iterator[World]:
-    data = Path(tempfile.mkdtemp(prefix="bds-proc-", dir="/tmp"))
+def world(reference_builds, fixture_models, short_tmp) -> Iterator[World]:
+    data = Path(tempfile.mkdtemp(prefix="bds-proc-", dir=short_tmp))
     with open_world(_settings(data)) as w:
         seed_reference(w.services, reference_builds)
         register_model(w, "double-x", fixture_models("ok"), "Modèle d'essai : le double de x")
@@ -75,8 +75,8 @@ def test_an_uploaded_model_is_refused_with_a_clear_message(world: World) -> None
     assert world.client.get("/api/v1/demos?all=true", headers=world.headers("member")).json() == before
 
 
-def test_allow_untrusted_process_runner_lets_it_run(fixture_models) -> None:
-    data = Path(tempfile.mkdtemp(prefix="bds-proc2-", dir="/tmp"))
+def test_allow_untrusted_process_runner_lets_it_run(fixture_models, short_tmp) -> None:
+    data = Path(tempfile.mkdtemp(prefix="bds-proc2-", dir=short_tmp))
     with open_world(_settings(data, allow_untrusted_process_runner=True)) as world:
         register_model(world, "double-x", fixture_models("ok"), "Modèle d'essai : le double de x")
         try:

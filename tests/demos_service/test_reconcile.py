@@ -75,10 +75,10 @@ def _pending_row(settings, minutes_ago: int) -> str:  # noqa: ANN001
     return demo_id
 
 
-def test_restart_adopts_fails_the_vanished_and_removes_orphans_of_its_own_instance_only(demo_image, fixture_models) -> None:
-    data = Path(tempfile.mkdtemp(prefix="bds-rec-", dir="/tmp"))
+def test_restart_adopts_fails_the_vanished_and_removes_orphans_of_its_own_instance_only(demo_image, fixture_models, short_tmp) -> None:
+    data = Path(tempfile.mkdtemp(prefix="bds-rec-", dir=short_tmp))
     settings = docker_settings(data, demo_image)
-    foreign_root = Path(tempfile.mkdtemp(prefix="bds-other-", dir="/tmp"))
+    foreign_root = Path(tempfile.mkdtemp(prefix="bds-other-", dir=short_tmp))
     foreign = orphan = None
     instance = None
     try:
