@@ -132,6 +132,8 @@ def create_app(settings: Settings, *, registry: Registry | None = None, runner: 
         manager.start_background()
         yield
         manager.shutdown()
+        if hasattr(app.state, "demo_clients"):
+            await app.state.demo_clients.aclose()
         services.db.dispose()
 
     app = FastAPI(

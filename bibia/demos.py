@@ -29,7 +29,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bibia.accounts import audit
-from bibia.auth import Caller
+from bibia.auth import ANONYMOUS, Caller, authenticate
 from bibia.db.models import DemoSession, utcnow
 from bibia.services import Services
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound, QuotaExceeded, RunnerError
@@ -238,8 +238,19 @@ class DemoManager:
     def socket_for(self, caller: Caller, demo_id: str) -> Path:
         """The socket to proxy to, after checking the caller may use this demonstrator now."""
         with self.services.db.session() as session:
-            row = self._row_for(session, caller, demo_id)
-            state = DemoState(row.state)
+            return self._ready_socket(session, caller, demo_id)
+
+    def proxy_target(self, token: str | None, demo_id: str) -> Path:
+        """Who calls (from their token) and whether they may reach ``demo_id``, in one unit of work.
+
+        The proxy calls this on every request: one database session instead of two.
+        """
+        with self.services.db.session() as session:
+            caller = ANONYMOUS if not token else authenticate(session, token)
+            return self._ready_socket(session, caller, demo_id)
+
+    def _ready_socket(self, session: Session, caller: Caller, demo_id: str) -> Path:
+        state = DemoState(self._row_for(session, caller, demo_id).state)
         if state != DemoState.READY:
             raise Conflict(f"le démonstrateur {demo_id} n'est pas prêt (état : {state.value})")
         return self.socket_path(demo_id)

@@ -10,7 +10,11 @@ limits forms to the demonstrator's own path.
 
 from __future__ import annotations
 
+import asyncio
 import html
+import http.cookiejar
+from collections import OrderedDict
+from pathlib import Path
 from typing import Annotated
 from urllib.parse import quote
 
@@ -21,7 +25,7 @@ from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from bibia.demos import DemoManager
-from bibia.deps import ServicesDep, browser_caller
+from bibia.deps import COOKIE, bearer_token
 from registry.errors import BibiaError, Forbidden, RunnerError, Unauthorized
 
 router = APIRouter(include_in_schema=False)
@@ -80,11 +84,11 @@ def add_slash(demo_id: str) -> RedirectResponse:
 
 
 @router.api_route("/demos/{demo_id}/{path:path}", methods=["GET", "HEAD", "POST"])
-async def proxy(demo_id: str, path: str, request: Request, services: ServicesDep, manager: ManagerDep) -> Response:
+async def proxy(demo_id: str, path: str, request: Request, manager: ManagerDep) -> Response:
     wants_html = "text/html" in request.headers.get("accept", "")
     try:
-        caller = await run_in_threadpool(browser_caller, request, services)
-        socket = await run_in_threadpool(manager.socket_for, caller, demo_id)
+        token = bearer_token(request) or request.cookies.get(COOKIE)
+        socket = await run_in_threadpool(manager.proxy_target, token, demo_id)
     except Unauthorized as exc:
         if wants_html:
             return RedirectResponse(f"/connexion?next={quote(request.url.path)}", status_code=303)
@@ -100,10 +104,7 @@ async def proxy(demo_id: str, path: str, request: Request, services: ServicesDep
 
     headers = {k: v for k, v in request.headers.items() if k.lower() not in NEVER_FORWARDED}
     headers["x-forwarded-prefix"] = f"/demos/{demo_id}"
-    # Plain HTTP over a Unix socket: no TLS, so no certificate store to load
-    # (building the default SSL context costs ~20 ms on every request).
-    transport = httpx.AsyncHTTPTransport(uds=str(socket), verify=False)
-    client = httpx.AsyncClient(transport=transport, timeout=httpx.Timeout(120.0, connect=5.0))
+    client = _clients(request).get(socket)
     upstream = client.build_request(
         request.method,
         f"http://demo/{path}",
@@ -114,7 +115,6 @@ async def proxy(demo_id: str, path: str, request: Request, services: ServicesDep
     try:
         reply = await client.send(upstream, stream=True)
     except httpx.HTTPError as exc:
-        await client.aclose()
         error = RunnerError(f"le démonstrateur {demo_id} ne répond pas : {type(exc).__name__}")
         if wants_html:
             return _page("Démonstrateur indisponible", f"<p>{html.escape(error.message)}</p>", status=error.http_status)
@@ -122,9 +122,43 @@ async def proxy(demo_id: str, path: str, request: Request, services: ServicesDep
 
     out_headers = {k: v for k, v in reply.headers.items() if k.lower() not in NEVER_RETURNED}
     out_headers.update(_security_headers(form_action=f"{request.base_url}demos/{demo_id}/"))
+    return StreamingResponse(reply.aiter_raw(), status_code=reply.status_code, headers=out_headers, background=BackgroundTask(reply.aclose))
 
-    async def close() -> None:
-        await reply.aclose()
-        await client.aclose()
 
-    return StreamingResponse(reply.aiter_raw(), status_code=reply.status_code, headers=out_headers, background=BackgroundTask(close))
+class SocketClients:
+    """One pooled HTTP client per demonstrator socket, so requests reuse their connection.
+
+    Plain HTTP over a Unix socket: no TLS, so no certificate store to load
+    (building the default SSL context costs ~20 ms). Bounded: the least
+    recently used client is closed beyond ``size``.
+    """
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._clients: OrderedDict[Path, httpx.AsyncClient] = OrderedDict()
+
+    def get(self, socket: Path) -> httpx.AsyncClient:
+        client = self._clients.pop(socket, None)
+        if client is None:
+            transport = httpx.AsyncHTTPTransport(uds=str(socket), verify=False)
+            # A shared client must never keep what one sandbox answer set (Set-Cookie)
+            # and replay it on another user's request: a jar that accepts nothing.
+            jar = http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
+            client = httpx.AsyncClient(transport=transport, cookies=jar, timeout=httpx.Timeout(120.0, connect=5.0))
+        self._clients[socket] = client
+        while len(self._clients) > self.size:
+            _, oldest = self._clients.popitem(last=False)
+            asyncio.get_running_loop().create_task(oldest.aclose())
+        return client
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+
+def _clients(request: Request) -> SocketClients:
+    state = request.app.state
+    if not hasattr(state, "demo_clients"):
+        state.demo_clients = SocketClients()
+    return state.demo_clients

@@ -43,7 +43,8 @@ if ! pgrep -x dockerd >/dev/null 2>&1; then
     fi
     say "starting dockerd (log: $log_file)"
     mkdir -p "$(dirname "$log_file")"
-    nohup dockerd >>"$log_file" 2>&1 </dev/null &
+    # its own session: the engine must outlive the shell (and process group) that started it
+    setsid nohup dockerd >>"$log_file" 2>&1 </dev/null &
 fi
 
 deadline=$((SECONDS + max_wait))
