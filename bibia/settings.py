@@ -49,6 +49,11 @@ class Settings(BaseSettings):
     demo_pids: int = Field(128, ge=16)
     demo_start_timeout_s: float = Field(120.0, gt=0)
     demo_reap_interval_s: float = Field(15.0, gt=0)
+    demo_pool_size: int = Field(
+        2, ge=0, le=50,
+        description="Warm sandboxes kept ready with the heavy imports done (Docker runner only; 0: none). "
+        "Each one holds about 200 MiB of memory while it waits",
+    )
     allow_untrusted_process_runner: bool = Field(
         False, description="Let ProcessRunner run models that are not reference models (development only)"
     )

@@ -1,9 +1,15 @@
 """``python -m demos.server``: load the model, then serve on the Unix socket.
 
+With ``BIBIA_WAIT_FOR_MODEL=1`` (a warm sandbox of the service's pool) it
+first imports what loading a model needs, then waits for the service to
+place a model in its model directory (``.bibia-ready`` written last), and
+only then loads and serves it as usual.
+
 Exit codes: 0 its time to live ran out, 2 bad settings, 3 the model could
 not be loaded (the error is in the log, in French, with the exception),
-4 the socket could not be prepared, 143 stopped by SIGTERM (after a
-graceful shutdown once serving).
+4 the socket could not be prepared, 5 a warm sandbox received no model
+within its idle limit, 143 stopped by SIGTERM (after a graceful shutdown
+once serving).
 """
 
 from __future__ import annotations
@@ -21,6 +27,8 @@ import time
 EXIT_SETTINGS = 2
 EXIT_MODEL = 3
 EXIT_SOCKET = 4
+EXIT_IDLE = 5
+MODEL_POLL_SECONDS = 0.02
 
 logger = logging.getLogger("demos.server")
 
@@ -46,12 +54,19 @@ def main() -> int:
 
     from demos.server.model import DemoModel, ModelLoadError
 
-    logger.info("Chargement du modèle depuis %s", settings.model_dir)
-    started = time.monotonic()
     # Loading imports mlflow, pandas, scikit-learn... and creates only
     # long-lived objects: collecting garbage meanwhile is wasted work (~10 % of
     # the load, benchmarks/demos.py). Frozen afterwards, they are never rescanned.
     gc.disable()
+    if settings.wait_for_model:
+        started = time.monotonic()
+        warm_up()
+        logger.info("Bac à sable préparé en %.1f s : en attente d'un modèle", time.monotonic() - started)
+        if not wait_for_model(settings):
+            logger.info("Aucun modèle reçu en %d s : arrêt du bac à sable inoccupé", settings.pool_idle_seconds)
+            return EXIT_IDLE
+    logger.info("Chargement du modèle depuis %s", settings.model_dir)
+    started = time.monotonic()
     try:
         demo = DemoModel.load(settings.model_dir)
     except ModelLoadError as exc:
@@ -85,6 +100,61 @@ def main() -> int:
     logger.info("Démonstrateur prêt sur %s", settings.socket_path)
     server.run()
     return 0
+
+
+def warm_up() -> None:
+    """Import, before any model is there, what loading and serving one costs.
+
+    ``mlflow.pyfunc`` imports scikit-learn and scipy; the sklearn flavour
+    loads skops files, and ``import skops.io`` walks every scikit-learn
+    estimator (``all_estimators``): about 2 s of a cold start, paid here
+    instead. The app, uvicorn and matplotlib (the page's charts) follow.
+    Nothing here runs a model's code.
+    """
+    import numpy  # noqa: F401
+    import pandas  # noqa: F401
+
+    import mlflow.pyfunc  # noqa: F401
+    import mlflow.sklearn  # noqa: F401
+
+    try:
+        import skops.io  # noqa: F401
+        from sklearn.utils import all_estimators
+
+        all_estimators()
+    except ImportError:  # an image without skops still serves pickled models
+        pass
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.dates  # noqa: F401
+    import matplotlib.figure  # noqa: F401
+    import uvicorn  # noqa: F401
+
+    import demos.server.app  # noqa: F401
+
+
+def wait_for_model(settings) -> bool:
+    """Wait until the service marks the model directory complete; False after the idle limit.
+
+    The limit is the idle limit, or the time to live when that is shorter.
+    """
+    limit = settings.pool_idle_seconds
+    if settings.ttl_seconds > 0:
+        limit = min(limit, settings.ttl_seconds)
+    deadline = time.monotonic() + limit
+    while not _exists(settings.ready_marker):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(MODEL_POLL_SECONDS)
+    return True
+
+
+def _exists(path) -> bool:
+    try:
+        return path.exists()
+    except OSError:  # the service is still setting the directory's permissions
+        return False
 
 
 def cpu_budget() -> int | None:

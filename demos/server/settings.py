@@ -10,7 +10,14 @@ environment contract and on nothing else:
 - ``BIBIA_MAX_UPLOAD_BYTES``: largest accepted upload (default 5 MiB);
 - ``BIBIA_MAX_ROWS``: most rows predicted in one request (default 10 000);
 - ``BIBIA_TTL_SECONDS``: when set and > 0, the server stops by itself after
-  that long (a backstop: the service reaps demonstrators anyway).
+  that long (a backstop: the service reaps demonstrators anyway);
+- ``BIBIA_WAIT_FOR_MODEL``: ``1`` for a warm sandbox of the service's pool:
+  the server imports what loading a model needs, then waits until
+  ``<model dir>/.bibia-ready`` exists (the service writes the model, then
+  that marker, into the bind-mounted directory) and only then loads it and
+  listens; the time to live counts from the model's arrival;
+- ``BIBIA_POOL_IDLE_SECONDS``: how long a warm sandbox waits for a model
+  before stopping by itself (default 600).
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ DEFAULT_MODEL_DIR = "/model"
 DEFAULT_SOCKET = "/run/bibia/demo.sock"
 DEFAULT_MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 DEFAULT_MAX_ROWS = 10_000
+DEFAULT_POOL_IDLE_SECONDS = 600
+READY_MARKER = ".bibia-ready"
 
 
 class SettingsError(ValueError):
@@ -39,6 +48,13 @@ class Settings:
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     max_rows: int = DEFAULT_MAX_ROWS
     ttl_seconds: float = 0.0
+    wait_for_model: bool = False
+    pool_idle_seconds: int = DEFAULT_POOL_IDLE_SECONDS
+
+    @property
+    def ready_marker(self) -> Path:
+        """The file whose existence tells a warm sandbox that its model is complete."""
+        return self.model_dir / READY_MARKER
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -54,6 +70,8 @@ class Settings:
             max_upload_bytes=_positive_int(env, "BIBIA_MAX_UPLOAD_BYTES", DEFAULT_MAX_UPLOAD_BYTES),
             max_rows=_positive_int(env, "BIBIA_MAX_ROWS", DEFAULT_MAX_ROWS),
             ttl_seconds=_ttl(env),
+            wait_for_model=_flag(env, "BIBIA_WAIT_FOR_MODEL"),
+            pool_idle_seconds=_positive_int(env, "BIBIA_POOL_IDLE_SECONDS", DEFAULT_POOL_IDLE_SECONDS),
         )
 
 
@@ -81,3 +99,12 @@ def _ttl(env: Mapping[str, str]) -> float:
     if value < 0:
         raise SettingsError(f"BIBIA_TTL_SECONDS doit être positif, pas « {raw} »")
     return value
+
+
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw in ("", "0", "false", "non", "no"):
+        return False
+    if raw in ("1", "true", "oui", "yes"):
+        return True
+    raise SettingsError(f"{name} doit valoir 1 ou 0, pas « {env.get(name)} »")
