@@ -173,7 +173,8 @@ def test_errors_are_french_pages_for_browsers_and_json_for_the_api(site: World) 
     assert response.status_code == 404 and "ne correspond à aucune page de bibia" in response.text.lower()
     assert "traceback" not in response.text.lower()
     api = site.client.get("/api/v1/inconnu", headers=HTML)
-    assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
+    assert api.status_code == 404 and api.json()["error"] == "introuvable"
+    assert "/api/v1/inconnu" in api.json()["message"] and "/docs" in api.json()["message"]
     assert site.client.get("/une/adresse/inconnue").headers["content-type"].startswith("application/json")
 
 
