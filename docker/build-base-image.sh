@@ -59,8 +59,17 @@ fi
 
 rootfs="$build_dir/rootfs"
 mkdir -p "$build_dir"
-rm -rf "$rootfs"
-trap 'rm -rf "$rootfs"' EXIT
+# debootstrap mounts /proc (and sometimes /sys) inside the tree: unmount whatever
+# is below it before removing it, and never cross into another file system.
+cleanup_rootfs() {
+    if [ -d "$rootfs" ]; then
+        awk -v root="$rootfs" 'index($2, root "/") == 1 { print $2 }' /proc/mounts | sort -r |
+            while read -r mountpoint; do umount -l "$mountpoint" 2>/dev/null || true; done
+        rm -rf --one-file-system "$rootfs"
+    fi
+}
+cleanup_rootfs
+trap cleanup_rootfs EXIT
 
 say "debootstrap bookworm from $mirror"
 debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
@@ -78,7 +87,7 @@ find "$rootfs"/usr/lib/python3* -name '__pycache__' -type d -prune -exec rm -rf 
 echo "deb $mirror bookworm main" >"$rootfs/etc/apt/sources.list"
 
 say "importing the root filesystem as $image"
-tar --numeric-owner -C "$rootfs" -c . | docker import \
+tar --numeric-owner --one-file-system -C "$rootfs" -c . | docker import \
     --change 'ENV LANG=C.UTF-8' \
     --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
     --change 'CMD ["python3"]' \
