@@ -466,8 +466,10 @@ class DemoManager:
     def _warm_spec(self, demo_id: str) -> DemoSpec:
         """An ordinary demonstrator spec with an empty model directory, waiting for its model.
 
-        The server's time to live counts from the model's arrival, and
-        ``demo_max_ttl_minutes`` is what the cold path gives a new demonstrator.
+        Its time to live is the idle limit plus ``demo_max_ttl_minutes`` (what
+        the cold path gives a new demonstrator): claimed before its idle limit,
+        it never stops before its demonstrator's latest possible expiry, and
+        its ``bibia.expires_at`` label says when it stops by itself.
         """
         root = self.demo_dir(demo_id)
         model_dir = root / "model"
@@ -482,7 +484,7 @@ class DemoManager:
             memory_bytes=self.settings.demo_memory_mb * 1024 * 1024,
             cpus=self.settings.demo_cpus,
             pids_limit=self.settings.demo_pids,
-            ttl_seconds=self.settings.demo_max_ttl_minutes * 60,
+            ttl_seconds=POOL_IDLE_SECONDS + self.settings.demo_max_ttl_minutes * 60,
             labels={
                 LABEL_INSTANCE: self.services.instance,
                 LABEL_POOL: POOL_WARM,

@@ -58,6 +58,7 @@ def main() -> int:
     # long-lived objects: collecting garbage meanwhile is wasted work (~10 % of
     # the load, benchmarks/demos.py). Frozen afterwards, they are never rescanned.
     gc.disable()
+    waited = 0.0
     if settings.wait_for_model:
         started = time.monotonic()
         warm_up()
@@ -65,6 +66,7 @@ def main() -> int:
         if not wait_for_model(settings):
             logger.info("Aucun modèle reçu en %d s : arrêt du bac à sable inoccupé", settings.pool_idle_seconds)
             return EXIT_IDLE
+        waited = time.monotonic() - started
     logger.info("Chargement du modèle depuis %s", settings.model_dir)
     started = time.monotonic()
     try:
@@ -96,7 +98,10 @@ def main() -> int:
     )
     server = uvicorn.Server(config)
     if settings.ttl_seconds > 0:
-        _stop_after(server, settings.ttl_seconds)
+        # A warm sandbox's time to live counts from its start, waiting included:
+        # it then ends when its runner's label says (the service gives it its
+        # idle limit on top of a demonstrator's time to live).
+        _stop_after(server, max(1.0, settings.ttl_seconds - waited))
     logger.info("Démonstrateur prêt sur %s", settings.socket_path)
     server.run()
     return 0

@@ -15,7 +15,8 @@ environment contract and on nothing else:
   the server imports what loading a model needs, then waits until
   ``<model dir>/.bibia-ready`` exists (the service writes the model, then
   that marker, into the bind-mounted directory) and only then loads it and
-  listens; the time to live counts from the model's arrival;
+  listens; the time to live still counts from the server's start (the
+  service adds the idle limit to it);
 - ``BIBIA_POOL_IDLE_SECONDS``: how long a warm sandbox waits for a model
   before stopping by itself (default 600).
 """

@@ -7,6 +7,7 @@ keeps today's behaviour. Every container is removed in the finalisers.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import subprocess
 import tempfile
@@ -113,6 +114,10 @@ def test_a_launch_claims_a_warm_sandbox_reaches_ready_and_predicts(world: World)
     demo, seen = wait_demo(world, demo_id, timeout=60)
     assert demo["state"] == "ready", (seen, demo["error"])
     assert predict(world, demo) == {"predictions": [{"y": 8.0}]}
+    # The sandbox's own deadline never cuts the demonstrator short of its maximum time to live.
+    created = dt.datetime.fromisoformat(demo["created_at"])
+    limit = created + dt.timedelta(minutes=world.services.settings.demo_max_ttl_minutes)
+    assert int(inspect(before[demo_id])["Config"]["Labels"]["bibia.expires_at"]) >= limit.timestamp()
     page = world.client.get(demo["url"], headers={**world.headers("member"), "Accept": "text/html"})
     assert page.status_code == 200 and "Modèle d'essai" in page.text.replace("&#x27;", "'")
     logs = manager(world).runner.logs(demo_id)
@@ -252,7 +257,6 @@ def test_restart_keeps_pool_members_adopts_claimed_ones_and_removes_true_orphans
 
 
 def test_a_warm_sandbox_has_the_same_sandbox_policy_as_a_cold_one(world: World) -> None:
-    import datetime as dt
     import secrets
 
     demos = manager(world)
