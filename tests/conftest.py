@@ -16,6 +16,7 @@ import sys
 import tarfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,41 +160,39 @@ class LiveServer:
     log: Path
 
 
-@pytest.fixture
-def live_server(tmp_path: Path) -> Iterator[LiveServer]:
-    """A real bibia service (uvicorn in a subprocess) on a free loopback port, empty catalogue.
+@contextmanager
+def running_service(data_dir: Path, log: Path, env: dict[str, str] | None = None, *, timeout: float = 90) -> Iterator[LiveServer]:
+    """Start ``bibia serve`` in a subprocess on a free loopback port; stop it afterwards.
 
-    Use the CLI (``python -m bibia.cli`` with ``BIBIA_DATA_DIR``) to create
-    organisations and tokens against ``data_dir``.
+    ``env`` overrides the environment (defaults: no seeding, no demonstrator runner).
     """
     port = free_port()
-    data_dir = tmp_path / "live"
-    env = {
+    full_env = {
         **os.environ,
         "BIBIA_DATA_DIR": str(data_dir),
         "BIBIA_PORT": str(port),
         "BIBIA_SEED_ON_START": "false",
         "BIBIA_RUNNER": "none",
+        **(env or {}),
     }
-    log = tmp_path / "server.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bibia.cli", "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
+            [sys.executable, "-m", "bibia.cli", "serve", "--port", str(port)], env=full_env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
         )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the service exited early:\n{log.read_text()}")
-        try:
-            if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.3)
-    else:
-        process.kill()
-        raise RuntimeError(f"the service did not become ready:\n{log.read_text()}")
     try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"the service exited early:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the service did not become ready:\n{log.read_text()}")
+            time.sleep(0.3)
         yield LiveServer(url=url, data_dir=data_dir, process=process, log=log)
     finally:
         process.terminate()
@@ -201,6 +200,17 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@pytest.fixture
+def live_server(tmp_path: Path) -> Iterator[LiveServer]:
+    """A real bibia service (uvicorn in a subprocess) on a free loopback port, empty catalogue.
+
+    Use the CLI (``python -m bibia.cli`` with ``BIBIA_DATA_DIR``) to create
+    organisations and tokens against ``data_dir``.
+    """
+    with running_service(tmp_path / "live", tmp_path / "server.log") as server:
+        yield server
 
 
 def cli(data_dir: Path, *args: str, env: dict | None = None, input: str | None = None) -> subprocess.CompletedProcess:

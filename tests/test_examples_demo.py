@@ -6,14 +6,13 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import ROOT, LiveServer, cli, free_port
+from tests.conftest import ROOT, LiveServer, cli, running_service
 from tests.demos_service.conftest import container_ids, demo_image, reference_builds, remove_instance_containers  # noqa: F401 - fixtures
 
 SCRIPT = ROOT / "examples" / "run_demo.py"
@@ -28,40 +27,12 @@ def docker_live_server(demo_image: str) -> Iterator[LiveServer]:  # noqa: F811
     from bibia.settings import Settings
 
     root = Path(tempfile.mkdtemp(prefix="bds-live-", dir="/tmp"))
-    data_dir, log = root / "data", root / "server.log"
-    port = free_port()
-    env = {
-        **os.environ,
-        "BIBIA_DATA_DIR": str(data_dir),
-        "BIBIA_SEED_ON_START": "false",
-        "BIBIA_RUNNER": "docker",
-        "BIBIA_DEMO_IMAGE": demo_image,
-    }
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bibia.cli", "serve", "--port", str(port)], env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
-        )
-    url = f"http://127.0.0.1:{port}"
+    data_dir = root / "data"
+    env = {"BIBIA_RUNNER": "docker", "BIBIA_DEMO_IMAGE": demo_image}
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"the service exited early:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"the service did not become ready:\n{log.read_text()}")
-            time.sleep(0.3)
-        yield LiveServer(url=url, data_dir=data_dir, process=process, log=log)
+        with running_service(data_dir, root / "server.log", env) as server:
+            yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
         remove_instance_containers(instance_id(Settings(data_dir=data_dir)))
         subprocess.run(["rm", "-rf", str(root)], check=False)
 

@@ -10,14 +10,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, running_service
 
 pytestmark = pytest.mark.slow
 
@@ -32,28 +29,10 @@ def tour_block() -> str:
 
 @pytest.fixture
 def seeded_server(tmp_path: Path):
-    port = free_port()
-    env = {**os.environ, "BIBIA_DATA_DIR": str(tmp_path / "data"), "BIBIA_PORT": str(port), "BIBIA_RUNNER": "none"}
-    log = open(tmp_path / "server.log", "wb")
-    process = subprocess.Popen([sys.executable, "-m", "bibia.cli", "serve"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 240  # the first start trains the reference models
-    try:
-        while time.monotonic() < deadline:
-            assert process.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail("the service did not start:\n" + (tmp_path / "server.log").read_text())
-        yield url, env
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-        log.close()
+    env = {"BIBIA_SEED_ON_START": "true"}
+    # the first start trains the reference models
+    with running_service(tmp_path / "data", tmp_path / "server.log", env, timeout=300) as server:
+        yield server.url, {**os.environ, "BIBIA_DATA_DIR": str(server.data_dir)}
 
 
 def test_readme_tour_runs_as_written(seeded_server, tmp_path: Path):
