@@ -59,16 +59,23 @@ def build_chart(task: str | None, data: pd.DataFrame, predictions: pd.DataFrame,
 
 
 def _one_series(data: pd.DataFrame, predictions: pd.DataFrame, input_names: list[str]):
-    for name in input_names or list(data.columns):
-        if name not in data.columns:
-            continue
-        column = data[name]
-        if pd.api.types.is_numeric_dtype(column) or pd.api.types.is_datetime64_any_dtype(column):
-            continue
-        counts = column.astype(str).value_counts()
-        if 1 < len(counts) <= MAX_GROUPS:
+    """Keep the most frequent series when the rows hold several (e.g. one per counter or canteen).
+
+    The series key is an input that is neither the time column nor a flag: a
+    text column first, else an integer identifier, with 2 to ``MAX_GROUPS``
+    values, each repeated (a key that differs on every row is not a key).
+    """
+    time_column = _time_column(data)
+    candidates = [n for n in (input_names or list(data.columns)) if n in data.columns and n != time_column]
+    text = [n for n in candidates if not pd.api.types.is_numeric_dtype(data[n]) and not pd.api.types.is_datetime64_any_dtype(data[n])]
+    integers = [n for n in candidates if pd.api.types.is_integer_dtype(data[n]) and not pd.api.types.is_bool_dtype(data[n])]
+    for name in text + integers:
+        column = data[name].astype(str)
+        counts = column.value_counts()
+        few = len(counts) * 3 <= len(column) if name in integers else True  # an id repeats; a count does not
+        if 1 < len(counts) <= MAX_GROUPS and counts.iloc[0] > 1 and few:
             value = counts.index[0]
-            mask = (column.astype(str) == value).to_numpy()
+            mask = (column == value).to_numpy()
             note = f"Série affichée : {name} = « {value} » ({len(counts)} séries dans les données)."
             return data[mask].reset_index(drop=True), predictions[mask].reset_index(drop=True), note
     return data, predictions, ""
