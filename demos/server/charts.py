@@ -44,7 +44,10 @@ def build_chart(task: str | None, data: pd.DataFrame, predictions: pd.DataFrame,
     """
     data = data.reset_index(drop=True).head(MAX_POINTS)
     predictions = predictions.reset_index(drop=True).head(MAX_POINTS)
-    data, predictions, group_note = _one_series(data, predictions, input_names)
+    data, predictions, key, group_note = _one_series(data, predictions, input_names)
+    if key is not None:  # the series' identifier is constant now: never plot it as a value
+        data = data.drop(columns=[key])
+        input_names = [n for n in input_names if n != key]
     time_column = _time_column(data)
     if task == "prevision-serie-temporelle":
         chart = _forecast(data, predictions, input_names, time_column)
@@ -77,8 +80,8 @@ def _one_series(data: pd.DataFrame, predictions: pd.DataFrame, input_names: list
             value = counts.index[0]
             mask = (column == value).to_numpy()
             note = f"Série affichée : {name} = « {value} » ({len(counts)} séries dans les données)."
-            return data[mask].reset_index(drop=True), predictions[mask].reset_index(drop=True), note
-    return data, predictions, ""
+            return data[mask].reset_index(drop=True), predictions[mask].reset_index(drop=True), name, note
+    return data, predictions, None, ""
 
 
 def _time_column(data: pd.DataFrame) -> str | None:

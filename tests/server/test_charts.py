@@ -25,6 +25,7 @@ def test_an_integer_identifier_splits_the_series_not_the_dates() -> None:
     chart = build_chart("detection-anomalies", data, predictions, ["compteur", "jour", "comptage"])
     assert chart is not None
     assert "compteur = « 664 »" in chart.caption and "3 séries" in chart.caption
+    assert "« comptage »" in chart.caption  # the observed values, not the constant identifier
 
 
 def test_a_text_identifier_wins_and_a_count_is_never_a_key() -> None:
