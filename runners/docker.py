@@ -145,7 +145,8 @@ class DockerRunner:
 
     def list(self) -> list[RunInfo]:
         with self._translate("lister les démonstrateurs"):
-            containers = self._docker().containers.list(all=True, filters={"label": f"{LABEL_MANAGED}=true"})
+            # ignore_removed: a container removed between the listing and its inspection is simply gone
+            containers = self._docker().containers.list(all=True, ignore_removed=True, filters={"label": f"{LABEL_MANAGED}=true"})
         return [
             RunInfo(c.labels.get(LABEL_DEMO_ID, ""), c.id, _status(c), dict(c.labels))
             for c in containers
@@ -161,7 +162,7 @@ class DockerRunner:
     def _find(self, demo_id: str) -> Any:
         with self._translate(f"chercher le démonstrateur {demo_id}"):
             found = self._docker().containers.list(
-                all=True, filters={"label": [f"{LABEL_MANAGED}=true", f"{LABEL_DEMO_ID}={demo_id}"]}
+                all=True, ignore_removed=True, filters={"label": [f"{LABEL_MANAGED}=true", f"{LABEL_DEMO_ID}={demo_id}"]}
             )
         return found[0] if found else None
 
