@@ -3,7 +3,7 @@
 Run by hand, on a machine with a Docker engine and the image ``bibia/demo:latest``
 (``docker/build-demo-image.sh``)::
 
-    .venv/bin/python benchmarks/demos.py [--model cantine] [--concurrent 20] [--requests 300]
+    .venv/bin/python benchmarks/demos.py [--model cantine] [--concurrent 20] [--requests 300] [--pool 2]
 
 In one run it builds (or reuses, ``--model-dir``) the reference model, starts a
 real bibia service in a subprocess (``BIBIA_RUNNER=docker``) on a free loopback
@@ -13,7 +13,11 @@ It then measures, for both:
 
 1. launch to first successful prediction (bibia: ``POST /api/v1/demos``,
    polling, ``POST /demos/{id}/predict``; mlflow: process start to the first
-   ``POST /invocations`` that answers 200), median of ``--launches`` runs;
+   ``POST /invocations`` that answers 200), median of ``--launches`` runs:
+   bibia with its warm pool (``--pool`` sandboxes, every one started and
+   waiting for a model before each timed launch), and a second bibia
+   service with no pool (``BIBIA_DEMO_POOL_SIZE=0``: the cold launch),
+   alternated with mlflow;
 2. single-row latency, median and p99 (bibia through its proxy with a bearer
    token, and straight on the demonstrator's Unix socket);
 3. throughput with 8 concurrent clients;
@@ -229,6 +233,7 @@ class Service:
 
     data_dir: Path
     quota: int
+    pool: int = 0
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
     token: str = ""
@@ -248,7 +253,27 @@ class Service:
             "BIBIA_DEMO_QUOTA_PER_ORG": str(self.quota),
             "BIBIA_DEMO_QUOTA_GLOBAL": str(self.quota),
             "BIBIA_DEMO_START_TIMEOUT_S": "600",
+            "BIBIA_DEMO_POOL_SIZE": str(self.pool),
         }
+
+    @property
+    def instance(self) -> str:
+        from bibia.services import instance_id
+        from bibia.settings import Settings
+
+        return instance_id(Settings(data_dir=self.data_dir))
+
+    def wait_pool(self, timeout: float = 300) -> None:
+        """Wait until the pool is full and every member has done its imports (not timed)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            rows = docker("ps", "--filter", f"label=bibia.instance={self.instance}", "--filter", "label=bibia.pool=warm",
+                          "--format", '{{.ID}} {{.Label "bibia.demo_id"}}').split("\n")
+            members = [line.split()[0] for line in rows if line.strip() and line.split()[1] not in self.launched]
+            if len(members) == self.pool and all("en attente d'un modèle" in container_logs(m) for m in members):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"the warm pool did not fill ({self.pool}) within {timeout:.0f} s")
 
     def cli(self, *args: str) -> str:
         result = subprocess.run([PYTHON, "-m", "bibia.cli", *args], env=self.env, capture_output=True, text=True, cwd=ROOT, timeout=300)
@@ -310,6 +335,11 @@ class Service:
                 self.process.kill()
 
 
+def container_logs(container: str) -> str:
+    result = subprocess.run(["docker", "logs", container], capture_output=True, text=True, timeout=60)
+    return result.stdout + result.stderr
+
+
 def wait_for(check: Callable[[], bool], timeout: float, what: str, process: subprocess.Popen | None = None, interval: float = 0.05) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -325,7 +355,7 @@ def wait_for(check: Callable[[], bool], timeout: float, what: str, process: subp
 PHASES = (
     ("service: launch request → container created", "created"),
     ("docker: created → started", "started"),
-    ("python: started → imports, model loading", "loading"),
+    ("→ server starts loading (cold: Python, imports; warm: model placed, seen)", "loading"),
     ("model loaded", "loaded"),
     ("server listening", "listening"),
     ("service saw it healthy, client saw it ready", "ready"),
@@ -373,10 +403,10 @@ def container_marks(container_id: str) -> dict[str, float]:
 
 
 def phases(marks: dict[str, float]) -> list[tuple[str, float]]:
-    """Durations of the launch phases that could be timed, in order."""
+    """Durations of the launch phases that could be timed, in order (a warm sandbox was created before the launch)."""
     out, previous = [], marks["post"]
     for label, key in PHASES:
-        if key in marks:
+        if key in marks and marks[key] >= marks["post"]:
             out.append((label, marks[key] - previous))
             previous = marks[key]
     return out
@@ -428,6 +458,8 @@ _payload_holder: dict[str, Any] = {}
 class Side:
     launch_s: list[float] = field(default_factory=list)
     launch_phases: list[list[tuple[str, float]]] = field(default_factory=list)
+    cold_s: list[float] = field(default_factory=list)
+    cold_phases: list[list[tuple[str, float]]] = field(default_factory=list)
     latency: Latency | None = None
     socket_latency: Latency | None = None
     rps: float = 0.0
@@ -458,7 +490,8 @@ def reference_card(package: str, model_dir: Path) -> dict[str, Any]:
 def run(args: argparse.Namespace) -> int:
     package = MODEL_PACKAGES.get(args.model, args.model)
     work = Path(tempfile.mkdtemp(prefix="bibia-bench-demos-"))
-    service = Service(work / "data", quota=max(args.concurrent + 2, 5))
+    service = Service(work / "data", quota=max(args.concurrent + 2, 5), pool=args.pool)
+    cold = Service(work / "cold" / "data", quota=5, pool=0)
     side_b, side_m = Side(), Side()
     concurrent = {"asked": args.concurrent, "ready": 0, "answered": 0, "rss_mib": 0.0, "stats_mib": 0.0, "ready_s": 0.0, "failures": []}
     try:
@@ -477,22 +510,33 @@ def run(args: argparse.Namespace) -> int:
         _payload_holder["payload"] = payload
         owner = card["identification"]["owner"]
 
-        log(f"starting the bibia service (docker runner) in {work}")
-        service.start(owner["siren"], owner["name"])
         from bibia.client import BibiaClient
 
-        with BibiaClient(service.url, service.token) as client:
-            client.register(name, model_dir, card, alias="production")
-        log(f"{name} registered")
+        for each in (service, cold):
+            log(f"starting a bibia service (docker runner, pool {each.pool}) in {each.data_dir.parent}")
+            each.data_dir.parent.mkdir(parents=True, exist_ok=True)
+            each.start(owner["siren"], owner["name"])
+            with BibiaClient(each.url, each.token) as client:
+                client.register(name, model_dir, card, alias="production")
+        log(f"{name} registered on both")
 
-        # 1. launch → first prediction, alternating both sides
+        # 1. launch → first prediction, alternating the three
+        # Before each timed launch the pool is full and idle: its refill (imports) never competes with a launch.
         for i in range(args.launches):
+            service.wait_pool()
+            seconds, demo_id, marks = bibia_first_prediction(cold, name, payload)
+            side_b.cold_s.append(seconds)
+            side_b.cold_phases.append(phases(marks))
+            log(f"bibia cold launch {i + 1}: {seconds:.2f} s")
+            stop_demo(cold, demo_id)
+            service.wait_pool()
             seconds, demo_id, marks = bibia_first_prediction(service, name, payload)
             side_b.launch_s.append(seconds)
             side_b.launch_phases.append(phases(marks))
             log(f"bibia launch {i + 1}: {seconds:.2f} s (" + ", ".join(f"{k.split(':')[0]} {v:.2f}" for k, v in side_b.launch_phases[-1]) + ")")
             if i < args.launches - 1:
                 stop_demo(service, demo_id)
+            service.wait_pool()
             with mlflow_serve(model_dir, work / "mlflow.log") as (process, url, m_seconds):
                 side_m.launch_s.append(m_seconds)
                 log(f"mlflow serve launch {i + 1}: {m_seconds:.2f} s")
@@ -504,10 +548,11 @@ def run(args: argparse.Namespace) -> int:
         if args.concurrent > 0:
             many(service, name, payload, args.concurrent, concurrent)
     finally:
-        log("stopping every demonstrator, the service and mlflow")
-        service.stop_demos()
-        service.stop()
-        remove_leftovers(service)
+        log("stopping every demonstrator, the services and mlflow")
+        for each in (service, cold):
+            each.stop_demos()
+            each.stop()
+            remove_leftovers(each)
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
     print_report(args, name, side_b, side_m, concurrent)
@@ -581,10 +626,7 @@ def many(service: Service, name: str, payload, count: int, result: dict[str, Any
 
 def remove_leftovers(service: Service) -> None:
     """Backstop: remove any container this run's service started (its instance label), never others."""
-    from bibia.services import instance_id
-    from bibia.settings import Settings
-
-    instance = instance_id(Settings(data_dir=service.data_dir))
+    instance = service.instance
     with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
         left = docker("ps", "-aq", "--filter", f"label=bibia.instance={instance}").split()
         if left:
@@ -607,9 +649,13 @@ def print_report(args, name: str, b: Side, m: Side, many_result: dict[str, Any])
     rows = [("métrique", "bibia", "mlflow models serve", "ratio", "objectif")]
     if launch_b and launch_m:
         rows.append((
-            f"lancement → 1re prédiction (médiane de {len(b.launch_s)})", f"{launch_b:.2f} s", f"{launch_m:.2f} s",
-            ratio(launch_b, launch_m), f"{GOALS['launch']} : {verdict(launch_b <= launch_m / 3)}",
+            f"lancement → 1re prédiction, réserve chaude de {args.pool} (médiane de {len(b.launch_s)})", f"{launch_b:.2f} s",
+            f"{launch_m:.2f} s", ratio(launch_b, launch_m), f"{GOALS['launch']} : {verdict(launch_b <= launch_m / 3)}",
         ))
+    if b.cold_s and launch_m:
+        cold_b = statistics.median(b.cold_s)
+        rows.append((f"lancement → 1re prédiction, à froid (sans réserve, médiane de {len(b.cold_s)})", f"{cold_b:.2f} s",
+                     f"{launch_m:.2f} s", ratio(cold_b, launch_m), ""))
     if b.latency and m.latency:
         rows.append(("latence 1 ligne, médiane (via le proxy)", f"{b.latency.median_ms:.1f} ms", f"{m.latency.median_ms:.1f} ms",
                      ratio(b.latency.median_ms, m.latency.median_ms), f"{GOALS['latency']} : {verdict(b.latency.median_ms <= m.latency.median_ms)}"))
@@ -638,12 +684,14 @@ def print_report(args, name: str, b: Side, m: Side, many_result: dict[str, Any])
         print(" | ".join(cell.ljust(widths[j]) for j, cell in enumerate(row)))
         if i == 0:
             print("-+-".join("-" * w for w in widths))
-    print(f"\nlancements bibia : {', '.join(f'{x:.2f}' for x in b.launch_s)} s ; mlflow : {', '.join(f'{x:.2f}' for x in m.launch_s)} s")
-    if b.launch_phases:
-        print("\nlancement bibia, étape par étape (médiane, s) :")
-        for label, _ in b.launch_phases[-1]:
-            values = [d for run_phases in b.launch_phases for name_, d in run_phases if name_ == label]
-            print(f"  {label:<48} {statistics.median(values):6.2f}")
+    print(f"\nlancements bibia (réserve chaude) : {', '.join(f'{x:.2f}' for x in b.launch_s)} s ; à froid : "
+          f"{', '.join(f'{x:.2f}' for x in b.cold_s)} s ; mlflow : {', '.join(f'{x:.2f}' for x in m.launch_s)} s")
+    for title, runs in (("réserve chaude", b.launch_phases), ("à froid", b.cold_phases)):
+        if runs:
+            print(f"\nlancement bibia ({title}), étape par étape (médiane, s) :")
+            for label, _ in runs[-1]:
+                values = [d for run_phases in runs for name_, d in run_phases if name_ == label]
+                print(f"  {label:<72} {statistics.median(values):6.2f}")
     if b.errors or m.errors:
         print(f"erreurs pendant le débit : bibia {b.errors}, mlflow {m.errors}")
     for failure in many_result["failures"][:10]:
@@ -664,7 +712,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model-dir", help="reuse an MLflow model directory already built by the model's build()")
     parser.add_argument("--concurrent", type=int, default=20, help="demonstrators launched at once (0 to skip)")
     parser.add_argument("--requests", type=int, default=300, help="sequential requests for latency; requests per throughput run")
-    parser.add_argument("--launches", type=int, default=3, help="cold starts measured on each side (median reported)")
+    parser.add_argument("--launches", type=int, default=3, help="launches measured on each side (median reported)")
+    parser.add_argument("--pool", type=int, default=2, help="warm sandboxes of the measured service (BIBIA_DEMO_POOL_SIZE)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) under /tmp")
     args = parser.parse_args(argv)
     if shutil.which("docker") is None:
