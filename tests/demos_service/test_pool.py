@@ -291,3 +291,20 @@ def test_pool_size_0_keeps_todays_behaviour(demo_image, fixture_models, short_tm
             "bibia.pool" not in info.labels for info in demos.runner.list() if info.labels.get("bibia.instance") == w.services.instance
         )
         assert predict(w, demo) == {"predictions": [{"y": 8.0}]}
+
+
+def test_a_warm_server_with_no_model_stops_by_itself_after_its_idle_limit(tmp_path) -> None:
+    import os
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "model").mkdir()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(root), "HOME": str(tmp_path),
+        "BIBIA_MODEL_DIR": str(tmp_path / "model"), "BIBIA_SOCKET": str(tmp_path / "demo.sock"),
+        "BIBIA_WAIT_FOR_MODEL": "1", "BIBIA_POOL_IDLE_SECONDS": "1",
+    }
+    done = subprocess.run([sys.executable, "-m", "demos.server"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 5, done.stderr
+    assert "Aucun modèle reçu en 1 s" in done.stderr
+    assert not (tmp_path / "demo.sock").exists()
