@@ -8,23 +8,21 @@ socket, and proxies users to it. A reaper expires what outlived its time to
 live; at start-up :meth:`DemoManager.reconcile` adopts what still runs and
 marks what vanished as failed, so a restart loses and orphans nothing.
 
-Warm pool (Docker runner, ``demo_pool_size``): the reaper keeps that many
-ordinary sandboxes started ahead, with an empty model directory and
-``BIBIA_WAIT_FOR_MODEL=1``; their server has done its heavy imports and
-waits for a model. Membership lives in the runner's labels (``bibia.pool``),
-never in the database: a launch CLAIMS a member by inserting the demonstrator
-row with the member's id (the primary key makes a double claim impossible),
-writes the model into its directory, ``.bibia-ready`` last, and waits for
-health as usual. No member free: the cold path, unchanged. A member that
-vanishes before its model arrives (idle limit, trimmed by a reaper) makes
-the launch fall back to the cold path under the same id.
+Warm pool (:mod:`bibia.pool`, Docker runner, ``demo_pool_size``): the reaper
+keeps that many sandboxes started ahead, waiting for a model. A launch CLAIMS
+a member by inserting the demonstrator row with the member's id, places the
+model into its directory (``.bibia-ready`` last) and waits for health as
+usual. No member free: the cold path. A member that vanishes before its
+model arrives (idle limit, trimmed by a reaper) makes the launch fall back
+to the cold path under the same id. Both paths place the model with
+:meth:`DemoManager._place_model` and build the sandbox with
+:meth:`DemoManager._sandbox_spec`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
-import hashlib
 import json
 import logging
 import os
@@ -38,12 +36,12 @@ from typing import Any
 
 import httpx
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from bibia.accounts import audit
 from bibia.auth import ANONYMOUS, Caller, authenticate
 from bibia.db.models import DemoSession, utcnow
+from bibia.pool import READY_MARKER, WARM_GONE_EXIT_CODES, WarmPool, stop_quietly
 from bibia.services import Services
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound, QuotaExceeded, RunnerError
 from registry.refs import ModelRef
@@ -55,16 +53,6 @@ log = logging.getLogger("bibia.demos")
 LABEL_MODEL = "bibia.model"
 LABEL_INSTANCE = "bibia.instance"
 REFERENCE_TAG = "bibia.reference"  # version tag set by `bibia seed` on the reference models it built
-LABEL_POOL = "bibia.pool"  # "warm": a pool member while no database row holds its id
-LABEL_POOL_KEY = "bibia.pool_key"  # the sandbox settings it was started with (see _pool_key)
-LABEL_POOL_SINCE = "bibia.pool_since"  # Unix time it was started
-POOL_WARM = "warm"
-POOL_IDLE_SECONDS = 900  # a warm sandbox with no model stops by itself after this long
-READY_MARKER = ".bibia-ready"  # written last into a warm sandbox's model directory (demos/server/settings.py)
-# Exit codes of a warm sandbox that ended before its model arrived: idle limit
-# (demos/server: 5), stopped (143) or ended cleanly (0). A launch that claimed
-# it starts cold instead; any other code is the model's failure.
-WARM_GONE_EXIT_CODES = frozenset({0, 5, 143})
 
 
 class DemoState(str, enum.Enum):
@@ -143,7 +131,9 @@ class DemoManager:
         self._stop = threading.Event()
         self._reaper: threading.Thread | None = None
         self._watchers: dict[str, threading.Thread] = {}
-        self._pool_lock = threading.Lock()
+        self.pool = WarmPool(
+            services, sandbox_spec=self._sandbox_spec, mine=self._mine, demo_dir=self.demo_dir, stopping=self._stop
+        )
 
     # ------------------------------------------------------------ paths
 
@@ -184,11 +174,8 @@ class DemoManager:
                 f"le modèle {ref} n'a pas de signature par colonnes : le démonstrateur ne saurait pas quelles données lui donner"
             )
         self._check_trusted(info)
-        for member in self._free_members():
-            try:
-                view = self._insert(caller, info, ttl, member.demo_id, member.runner_id)
-            except IntegrityError:  # another launch (maybe another replica) claimed it first
-                continue
+        view = self.pool.claim(lambda demo_id, runner_id: self._insert(caller, info, ttl, demo_id, runner_id))
+        if view is not None:
             self._watch(view.id, self._start_and_wait, view.id, True)
             return view
         view = self._insert(caller, info, ttl, secrets.token_hex(8), None)
@@ -303,17 +290,17 @@ class DemoManager:
             deadline = _aware(row.created_at) + dt.timedelta(minutes=self.settings.demo_max_ttl_minutes)
         if warm:
             try:
-                self._write_model(self.demo_dir(demo_id) / "model", name, version, fresh=False)
+                self._place_model(demo_id, name, version, warm=True)
             except Exception as exc:  # as on the cold path: the demonstrator's state, shown to the user
                 self._fail(demo_id, f"échec du lancement : {exc}")
                 self._teardown(demo_id)
                 return
             settled = self._wait_ready(demo_id, warm=True)
-            self._refill_later()
+            self.pool.refill_later()
             if settled:
                 return
             log.info("warm sandbox %s ended before its model arrived: starting it cold", demo_id)
-            self._stop_runner(demo_id)
+            stop_quietly(self.runner, demo_id)
         try:
             spec = self._spec(demo_id, name, version, deadline)
             handle = self.runner.start(spec)
@@ -389,26 +376,21 @@ class DemoManager:
                 transition(row, DemoState.FAILED, error)
 
     def _teardown(self, demo_id: str) -> None:
-        self._stop_runner(demo_id)
+        stop_quietly(self.runner, demo_id)
         shutil.rmtree(self.demo_dir(demo_id) / "model", ignore_errors=True)
 
-    def _stop_runner(self, demo_id: str) -> None:
-        if self.runner is not None:
-            try:
-                self.runner.stop(demo_id)
-            except Exception:  # noqa: BLE001 - stopping is idempotent; the reaper retries
-                log.warning("runner stop failed for %s", demo_id, exc_info=True)
+    def _place_model(self, demo_id: str, name: str, version: int, *, warm: bool) -> None:
+        """Hard-link the cached model into the demonstrator's model directory, readable by the sandbox.
 
-    def _write_model(self, model_dir: Path, name: str, version: int, *, fresh: bool) -> None:
-        """Hard-link the cached model into ``model_dir`` with its tier-filtered card, readable by the sandbox.
-
-        ``fresh`` replaces the directory; otherwise it is filled in place
-        (a warm sandbox has it bind-mounted: replacing it would hide the
-        model from the sandbox), and ``.bibia-ready`` is written last.
+        The card beside it is filtered to what members may read. Cold, the
+        directory is replaced; ``warm``, it is filled in place (the sandbox
+        has it bind-mounted: replacing it would hide the model from the
+        sandbox) and ``.bibia-ready`` is written last, once all is readable.
         """
         registry = self.services.registry
+        model_dir = self.demo_dir(demo_id) / "model"
         source = registry.local_copy(name, version)
-        if fresh:
+        if not warm:
             shutil.rmtree(model_dir, ignore_errors=True)
             shutil.copytree(source, model_dir, copy_function=_link_or_copy)
         else:  # entry by entry: copytree would give the mounted directory the cache's mode for a while
@@ -424,161 +406,62 @@ class DemoManager:
         card = visible(summary.card, Tier.RESTRICTED) if summary.card is not None else {}
         card_path.write_text(json.dumps(card, ensure_ascii=False, default=str), encoding="utf-8")
         _readable_by_sandbox(model_dir)
-        if not fresh:
+        if warm:
             marker = model_dir / READY_MARKER
             marker.write_bytes(b"")
             marker.chmod(0o644)
 
     def _spec(self, demo_id: str, name: str, version: int, deadline: dt.datetime) -> DemoSpec:
-        root = self.demo_dir(demo_id)
-        model_dir = root / "model"
-        run_dir = root / "run"
-        self._write_model(model_dir, name, version, fresh=True)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        ttl = max(60, int((deadline - utcnow()).total_seconds()))
+        """A cold demonstrator: its model placed, its sandbox alive until ``deadline`` (at least a minute)."""
+        self._place_model(demo_id, name, version, warm=False)
         reference = self.services.registry.version(name, version).tags.get(REFERENCE_TAG) == "true"
+        return self._sandbox_spec(
+            demo_id,
+            ttl_seconds=max(60, int((deadline - utcnow()).total_seconds())),
+            labels={LABEL_MODEL: f"{name}/{version}"},
+            trusted=reference,
+        )
+
+    def _sandbox_spec(
+        self,
+        demo_id: str,
+        *,
+        ttl_seconds: int,
+        labels: dict[str, str],
+        env: dict[str, str] | None = None,
+        trusted: bool = False,
+    ) -> DemoSpec:
+        """The sandbox every demonstrator gets, cold or warm: image, limits, directories, this instance's label."""
+        root = self.demo_dir(demo_id)
+        (root / "run").mkdir(parents=True, exist_ok=True)
         return DemoSpec(
             demo_id=demo_id,
             image=self.settings.demo_image,
-            model_dir=model_dir,
-            socket_dir=run_dir,
+            model_dir=root / "model",
+            socket_dir=root / "run",
             memory_bytes=self.settings.demo_memory_mb * 1024 * 1024,
             cpus=self.settings.demo_cpus,
             pids_limit=self.settings.demo_pids,
-            ttl_seconds=ttl,
-            labels={LABEL_MODEL: f"{name}/{version}", LABEL_INSTANCE: self.services.instance},
-            trusted=reference,
+            ttl_seconds=ttl_seconds,
+            labels={LABEL_INSTANCE: self.services.instance, **labels},
+            env=env or {},
+            trusted=trusted,
         )
+
+    def _mine(self) -> list[RunInfo]:
+        """The runner's sandboxes of this service instance (demonstrators and warm pool members)."""
+        return [info for info in self.runner.list() if info.labels.get(LABEL_INSTANCE) == self.services.instance]
 
     # ------------------------------------------------------------- warm pool
 
     @property
     def pool_enabled(self) -> bool:
         """Whether this manager keeps a warm pool: a pool size and a sandboxing runner (Docker)."""
-        return self.settings.demo_pool_size > 0 and _sandboxes(self.runner)
-
-    def _pool_key(self) -> str:
-        """What a warm sandbox must match to be claimed: the image and the sandbox limits."""
-        s = self.settings
-        raw = f"{s.demo_image}|{s.demo_memory_mb}|{s.demo_cpus}|{s.demo_pids}|{s.demo_max_ttl_minutes}"
-        return hashlib.sha256(raw.encode()).hexdigest()[:16]
-
-    def _warm_spec(self, demo_id: str) -> DemoSpec:
-        """An ordinary demonstrator spec with an empty model directory, waiting for its model.
-
-        Its time to live is the idle limit plus ``demo_max_ttl_minutes`` (what
-        the cold path gives a new demonstrator): claimed before its idle limit,
-        it never stops before its demonstrator's latest possible expiry, and
-        its ``bibia.expires_at`` label says when it stops by itself.
-        """
-        root = self.demo_dir(demo_id)
-        model_dir = root / "model"
-        model_dir.mkdir(parents=True, exist_ok=True)
-        model_dir.chmod(0o755)
-        (root / "run").mkdir(exist_ok=True)
-        return DemoSpec(
-            demo_id=demo_id,
-            image=self.settings.demo_image,
-            model_dir=model_dir,
-            socket_dir=root / "run",
-            memory_bytes=self.settings.demo_memory_mb * 1024 * 1024,
-            cpus=self.settings.demo_cpus,
-            pids_limit=self.settings.demo_pids,
-            ttl_seconds=POOL_IDLE_SECONDS + self.settings.demo_max_ttl_minutes * 60,
-            labels={
-                LABEL_INSTANCE: self.services.instance,
-                LABEL_POOL: POOL_WARM,
-                LABEL_POOL_KEY: self._pool_key(),
-                LABEL_POOL_SINCE: str(int(time.time())),
-            },
-            env={"BIBIA_WAIT_FOR_MODEL": "1", "BIBIA_POOL_IDLE_SECONDS": str(POOL_IDLE_SECONDS)},
-        )
-
-    def _pool_members(self) -> list[RunInfo]:
-        """This instance's warm containers that no database row claims (any state), oldest first."""
-        if not _sandboxes(self.runner):
-            return []
-        mine = self.services.instance
-        warm = [
-            info for info in self.runner.list()
-            if info.labels.get(LABEL_INSTANCE) == mine and info.labels.get(LABEL_POOL) == POOL_WARM
-        ]
-        if not warm:
-            return []
-        with self.services.db.session() as session:
-            claimed = set(session.scalars(select(DemoSession.id).where(DemoSession.id.in_([i.demo_id for i in warm]))))
-        members = [info for info in warm if info.demo_id not in claimed]
-        return sorted(members, key=lambda info: _since(info))
-
-    def _free_members(self) -> list[RunInfo]:
-        """Members a launch may claim now (running, started with today's settings); empty without a pool."""
-        if not self.pool_enabled:
-            return []
-        try:
-            members = self._pool_members()
-        except Exception:  # noqa: BLE001 - no pool this time: the cold path works without it
-            log.warning("listing the warm pool failed", exc_info=True)
-            return []
-        key = self._pool_key()
-        return [m for m in members if m.status.state == RunState.RUNNING and m.labels.get(LABEL_POOL_KEY) == key]
+        return self.pool.enabled
 
     def maintain_pool(self) -> dict[str, list[str]]:
-        """Bring the warm pool to ``demo_pool_size``: remove dead, stale or surplus members, start the missing ones.
-
-        Starts at most the missing count per call (members still starting
-        count as present). Returns ``{"started": [...], "removed": [...]}``.
-        """
-        result: dict[str, list[str]] = {"started": [], "removed": []}
-        if not _sandboxes(self.runner):
-            return result
-        with self._pool_lock:
-            size = self.settings.demo_pool_size
-            key, now = self._pool_key(), time.time()
-            keep, drop = [], []
-            for member in self._pool_members():
-                stale = member.labels.get(LABEL_POOL_KEY) != key or now - _since(member) > POOL_IDLE_SECONDS + 60
-                if member.status.state != RunState.RUNNING or stale:
-                    drop.append(member)
-                else:
-                    keep.append(member)
-            drop.extend(keep[size:])  # the newest go first: the oldest have finished warming up
-            for member in drop:
-                if self._retire(member.demo_id):
-                    result["removed"].append(member.demo_id)
-            for _ in range(max(0, size - len(keep))):
-                if self._stop.is_set():
-                    break
-                demo_id = secrets.token_hex(8)
-                try:
-                    self.runner.start(self._warm_spec(demo_id))
-                except Exception:  # noqa: BLE001 - the next pass retries; launches go cold meanwhile
-                    log.warning("starting a warm sandbox failed", exc_info=True)
-                    shutil.rmtree(self.demo_dir(demo_id), ignore_errors=True)
-                    break
-                result["started"].append(demo_id)
-        return result
-
-    def _retire(self, demo_id: str) -> bool:
-        """Remove a pool member, unless a launch claimed it since it was listed."""
-        with self.services.db.session() as session:
-            if session.get(DemoSession, demo_id) is not None:
-                return False
-        self._stop_runner(demo_id)
-        shutil.rmtree(self.demo_dir(demo_id), ignore_errors=True)
-        return True
-
-    def _refill_later(self) -> None:
-        """Refill the pool in the background (after a claimed sandbox is ready: not competing with its load)."""
-        if not self.pool_enabled or self._stop.is_set():
-            return
-
-        def refill() -> None:
-            try:
-                self.maintain_pool()
-            except Exception:  # noqa: BLE001 - the reaper retries
-                log.warning("refilling the warm pool failed", exc_info=True)
-
-        threading.Thread(target=refill, name="bibia-demo-pool", daemon=True).start()
+        """Bring the warm pool to ``demo_pool_size`` (see :meth:`bibia.pool.WarmPool.maintain`)."""
+        return self.pool.maintain()
 
     def _check_trusted(self, info: Any) -> None:
         """Refuse at once what a runner without sandbox would refuse in the background."""
@@ -651,8 +534,7 @@ class DemoManager:
         result: dict[str, list[str]] = {"adopted": [], "failed": [], "orphans": []}
         if self.runner is None:
             return result
-        mine = self.services.instance
-        running = {info.demo_id: info for info in self.runner.list() if info.labels.get(LABEL_INSTANCE) == mine}
+        running = {info.demo_id: info for info in self._mine()}
         with self.services.db.session() as session:
             rows = {r.id: r for r in session.scalars(select(DemoSession).where(DemoSession.state.not_in([s.value for s in TERMINAL])))}
             stale = utcnow() - dt.timedelta(seconds=self.settings.demo_start_timeout_s)
@@ -672,7 +554,7 @@ class DemoManager:
                 transition(row, DemoState.FAILED, error)
                 result["failed"].append(demo_id)
             known = set(rows)
-        members = {info.demo_id for info in self._pool_members()} if _sandboxes(self.runner) else set()
+        members = {info.demo_id for info in self.pool.members()}
         for demo_id in running:
             if demo_id not in known and demo_id not in members:  # pool members wait for a launch
                 result["orphans"].append(demo_id)
@@ -757,22 +639,6 @@ class DemoManager:
             expires_at=_aware(row.expires_at),
             error=row.error,
         )
-
-
-def _sandboxes(runner: Any) -> bool:
-    """Whether ``runner`` isolates what it runs (a warm sandbox gets its model, untrusted or not, later)."""
-    try:
-        from runners.docker import DockerRunner
-    except ImportError:
-        return False
-    return isinstance(runner, DockerRunner)
-
-
-def _since(info: RunInfo) -> int:
-    try:
-        return int(info.labels.get(LABEL_POOL_SINCE, "0"))
-    except ValueError:
-        return 0
 
 
 def _valid_id(demo_id: str) -> bool:

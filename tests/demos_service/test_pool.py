@@ -57,7 +57,7 @@ def warm_members(world: World, count: int = POOL, timeout: float = 60.0, *, reap
         demos.maintain_pool()
     deadline = time.monotonic() + timeout
     while True:
-        members = [m for m in demos._pool_members() if m.status.state.value == "running"]
+        members = [m for m in demos.pool.members() if m.status.state.value == "running"]
         waiting = [m for m in members if "en attente d'un modèle" in demos.runner.logs(m.demo_id, tail=20)]
         if len(members) == count and len(waiting) == count:
             return {m.demo_id: m.runner_id for m in members}
@@ -186,7 +186,7 @@ def test_the_primary_key_refuses_a_second_claim(world: World) -> None:
     try:
         with pytest.raises(IntegrityError):
             demos._insert(caller, info, 5, member, "second")
-        assert member not in {m.demo_id for m in demos._pool_members()}, "claimed: no longer a pool member"
+        assert member not in {m.demo_id for m in demos.pool.members()}, "claimed: no longer a pool member"
     finally:
         demos._fail(member, "essai")
         demos._teardown(member)
@@ -206,14 +206,14 @@ def test_a_warm_sandbox_cannot_be_reached_before_being_claimed(world: World) -> 
 def test_a_claimed_sandbox_that_vanished_starts_cold_under_the_same_id(world: World, monkeypatch) -> None:
     demos = manager(world)
     before = warm_members(world)
-    write_model = demos._write_model
+    place_model = demos._place_model
 
-    def trimmed_meanwhile(model_dir, name, version, *, fresh):  # noqa: ANN001 - as another replica's reaper would
-        if not fresh:
-            subprocess.run(["docker", "rm", "-f", f"bibia-demo-{model_dir.parent.name}"], capture_output=True, check=True)
-        return write_model(model_dir, name, version, fresh=fresh)
+    def trimmed_meanwhile(demo_id, name, version, *, warm):  # noqa: ANN001 - as another replica's reaper would
+        if warm:
+            subprocess.run(["docker", "rm", "-f", f"bibia-demo-{demo_id}"], capture_output=True, check=True)
+        return place_model(demo_id, name, version, warm=warm)
 
-    monkeypatch.setattr(demos, "_write_model", trimmed_meanwhile)
+    monkeypatch.setattr(demos, "_place_model", trimmed_meanwhile)
     demo_id = launch(world, "double-x").json()["id"]
     assert demo_id in before
     demo, seen = wait_demo(world, demo_id, timeout=90)
@@ -246,7 +246,7 @@ def test_restart_keeps_pool_members_adopts_claimed_ones_and_removes_true_orphans
         result = restarted.reconcile()
         assert result["orphans"] == [orphan] and container_ids(orphan) == []
         assert claimed in result["adopted"]
-        assert set(members) - {claimed} <= {m.demo_id for m in restarted._pool_members()}
+        assert set(members) - {claimed} <= {m.demo_id for m in restarted.pool.members()}
         for demo_id in set(members) - {claimed}:
             assert container_ids(demo_id), "a pool member is not an orphan"
         demo, seen = wait_demo(world, claimed, timeout=60)
@@ -273,7 +273,7 @@ def test_a_warm_sandbox_has_the_same_sandbox_policy_as_a_cold_one(world: World) 
         assert "BIBIA_WAIT_FOR_MODEL=1" in env
     finally:
         demos._teardown(cold)
-    assert member in {m.demo_id for m in demos._pool_members()}
+    assert member in {m.demo_id for m in demos.pool.members()}
 
 
 def test_pool_size_0_keeps_todays_behaviour(demo_image, fixture_models, short_tmp) -> None:
