@@ -11,6 +11,8 @@
 - ``open_world(settings)``: a service app (in-process, lifespan running)
   with organisations and tokens; every container it started is removed when
   the context exits.
+- ``docker_settings(data, image, **overrides)``: its settings on Docker,
+  with no warm pool (``demo_pool_size=0``) unless a test asks for one.
 
 Data directories live under a short ``/tmp/bds-*`` directory: the socket
 path ``<data>/demos/<id>/run/demo.sock`` must stay under 108 bytes.
@@ -236,9 +238,18 @@ def open_world(settings, *, tokens: dict[str, str] | None = None, runner=None, c
 
 
 def docker_settings(data_dir: Path, image: str, **overrides: object):  # noqa: ANN201
+    """Settings of a Docker-backed test app, without a warm pool unless ``demo_pool_size`` is given.
+
+    Most tests launch cold: warm sandboxes they never claim would only hold
+    memory and CPU on a shared machine. The pool tests, and one lifecycle
+    module (the default path of a real deployment), turn it on.
+    """
     from bibia.settings import Settings
 
-    values = {"demo_start_timeout_s": 90.0, "demo_reap_interval_s": 3600.0, "demo_quota_per_org": 10, "demo_quota_global": 20}
+    values = {
+        "demo_start_timeout_s": 90.0, "demo_reap_interval_s": 3600.0, "demo_quota_per_org": 10, "demo_quota_global": 20,
+        "demo_pool_size": 0,
+    }
     values.update(overrides)
     return Settings(data_dir=data_dir, seed_on_start=False, runner="docker", demo_image=image, **values)
 

@@ -4,6 +4,10 @@ One app per module (SQLite + local artifacts in a short tmp dir), seeded with
 the cantine and velo reference models and the small ``ok`` fixture model.
 The three demonstrators start once, concurrently; the tests read them, and the
 last test stops them. Every container is removed in the module finaliser.
+
+The app keeps one warm sandbox, as a real deployment does (pool on by
+default): the first launch (cantine) runs through it, the others start cold,
+so every test below covers both paths.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -33,6 +38,7 @@ MODELS = {
     "velo-anomalies-nantes": "Détection d'anomalies des compteurs vélo de Nantes Métropole",
     "double-x": "Modèle d'essai : le double de x",
 }
+POOL = 1  # the first launch claims it; the refill waits for that demonstrator to be ready
 
 
 @pytest.fixture(scope="module")
@@ -41,14 +47,27 @@ def world(demo_image, reference_builds, fixture_models, short_tmp) -> Iterator[W
     from pathlib import Path
 
     data = Path(tempfile.mkdtemp(prefix="bds-life-", dir=short_tmp))
-    with open_world(docker_settings(data, demo_image)) as w:
+    with open_world(docker_settings(data, demo_image, demo_pool_size=POOL)) as w:
         seed_reference(w.services, reference_builds)
         register_model(w, "double-x", fixture_models("ok"), MODELS["double-x"])
         yield w
 
 
 @pytest.fixture(scope="module")
-def demos(world: World) -> dict[str, dict]:
+def warm(world: World) -> dict[str, str]:
+    """The warm sandbox running before the launches: ``{demo_id: container id}``."""
+    deadline = time.monotonic() + 60
+    while True:
+        members = [m for m in world.app.state.demos.pool.members() if m.status.state.value == "running"]
+        if len(members) == POOL:
+            return {m.demo_id: m.runner_id for m in members}
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the warm pool did not fill in 60 s ({len(members)} member(s) running)")
+        time.sleep(0.2)
+
+
+@pytest.fixture(scope="module")
+def demos(world: World, warm: dict[str, str]) -> dict[str, dict]:
     """One launched demonstrator per model: ``{model: first answer of POST}``."""
     launched = {}
     for model in MODELS:
@@ -82,6 +101,13 @@ def test_launch_answers_202_with_id_state_and_url(demos: dict[str, dict]) -> Non
         assert demo["url"] == f"/demos/{demo['id']}/"
         assert demo["model"] == model and demo["version"] == 1
         assert demo["error"] is None
+
+
+def test_the_first_launch_runs_in_the_warm_sandbox(demos: dict[str, dict], warm: dict[str, str], ready: dict[str, dict]) -> None:
+    first = demos["cantine-nantes"]["id"]
+    assert first in warm, "the launch took the warm sandbox's id"
+    assert container_ids(first) == [warm[first][:12]], "and runs in the container started before it"
+    assert ready["cantine-nantes"]["state"] == "ready"
 
 
 def test_each_demo_goes_through_starting_to_ready_with_its_url(ready: dict[str, dict], world: World) -> None:
