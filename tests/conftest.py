@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import tarfile
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -144,6 +145,31 @@ def registered(world: World, sklearn_model_dir: Path, card_data: dict) -> World:
     response = register(world, sklearn_model_dir, card_data)
     assert response.status_code == 201, response.text
     return world
+
+
+@pytest.fixture(scope="module")
+def host_listener() -> Iterator[tuple[int, list]]:
+    """A TCP server on the host's 127.0.0.1 recording every connection (a sandbox must reach none)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    connections: list = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, peer = server.accept()
+            except OSError:  # includes the accept timeout
+                continue
+            connections.append(peer)
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], connections
+    stop.set()
+    thread.join(timeout=2)
+    server.close()
 
 
 def free_port() -> int:

@@ -9,9 +9,7 @@ to keep the run short; every container is removed when the module ends.
 
 from __future__ import annotations
 
-import socket
 import tempfile
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,31 +22,6 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
 ESCAPES = ("escape_fs", "escape_net", "fork_bomb", "memory_hog")
 KINDS = ("raises_on_load", "slow_load", "wrong_shape", *ESCAPES)
-
-
-@pytest.fixture(scope="module")
-def host_listener() -> Iterator[tuple[int, list]]:
-    """A TCP server on the host's 127.0.0.1 recording every connection (the sandbox must reach none)."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    connections: list = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, peer = server.accept()
-            except OSError:
-                continue
-            connections.append(peer)
-            conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1], connections
-    stop.set()
-    thread.join(timeout=2)
-    server.close()
 
 
 @pytest.fixture(scope="module")

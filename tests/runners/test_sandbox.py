@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import socket
 import subprocess
-import threading
 import time
 
 import pytest
@@ -77,31 +76,6 @@ def test_writes_outside_tmp_are_refused(docker_runner, make_spec, demo_image) ->
     assert "SUCCEEDED" not in logs
     assert status.exit_code == 3
     assert not (spec.model_dir / "bibia-escape").exists()
-
-
-@pytest.fixture
-def host_listener():
-    """A TCP server on the host's 127.0.0.1 that records every connection."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.2)
-    connections: list[tuple] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, peer = server.accept()
-            except (TimeoutError, OSError):
-                continue
-            connections.append(peer)
-            conn.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield server.getsockname()[1], connections
-    stop.set()
-    thread.join(timeout=2)
-    server.close()
 
 
 def test_no_network_but_loopback_and_the_host_is_unreachable(docker_runner, make_spec, demo_image, host_listener) -> None:
