@@ -506,18 +506,24 @@ class DemoManager:
     def reap(self) -> list[str]:
         """Expire demonstrators past their time to live, fail those whose sandbox died, keep the pool full."""
         now = utcnow()
-        expired, died = [], []
+        # A launch waits at most demo_start_timeout_s; twice that with no outcome means the
+        # process that drove it is gone (a crashed replica): nobody else will finish it.
+        abandoned = now - dt.timedelta(seconds=2 * self.settings.demo_start_timeout_s)
+        expired, died, stuck = [], [], []
         with self.services.db.session() as session:
             rows = session.scalars(select(DemoSession).where(DemoSession.state.not_in([s.value for s in TERMINAL]))).all()
             for row in rows:
                 if _aware(row.expires_at) <= now:
                     if transition(row, DemoState.EXPIRED):
                         expired.append(row.id)
+                elif row.state in (DemoState.PENDING.value, DemoState.STARTING.value) and _aware(row.created_at) <= abandoned:
+                    if transition(row, DemoState.FAILED, "lancement abandonné : le service qui le menait s'est arrêté ; relancez le démonstrateur"):
+                        stuck.append(row.id)
                 elif row.state == DemoState.READY.value:
                     status = self._runner_status(row.id)
                     if status is not None and status.state != RunState.RUNNING:
                         died.append((row.id, status))
-        for demo_id in expired:
+        for demo_id in expired + stuck:
             self._teardown(demo_id)
         for demo_id, status in died:
             self._fail(demo_id, self._failure_text(demo_id, status))

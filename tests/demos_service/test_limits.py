@@ -169,3 +169,28 @@ def test_extension_by_the_owner_within_the_maximum(world: World, stop_all: list[
     assert world.app.state.demos.reap() == []
     demo_now, _ = wait_demo(world, demo["id"])
     assert demo_now["state"] == "ready"
+
+
+def test_a_launch_abandoned_by_a_crashed_replica_is_failed_by_the_reaper(world: World) -> None:
+    """A row left pending/starting by a process that died is not owned by anyone: the reaper ends it."""
+    from bibia.accounts import get_organisation
+    from bibia.db.models import DemoSession
+
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2 * world.services.settings.demo_start_timeout_s + 60)
+    recent = dt.datetime.now(dt.UTC)
+    with world.services.db.session() as session:
+        org = get_organisation(session, "nantes-metropole")
+        for demo_id, state, created in (("a0a0a0a0a0a0a0a0", "starting", long_ago), ("b1b1b1b1b1b1b1b1", "pending", recent)):
+            session.add(
+                DemoSession(
+                    id=demo_id, organisation_id=org.id, model_name="double-x", model_version=1, state=state,
+                    runner="DockerRunner", created_at=created, expires_at=recent + dt.timedelta(minutes=30),
+                )
+            )
+    world.app.state.demos.reap()
+    stuck = world.client.get("/api/v1/demos/a0a0a0a0a0a0a0a0", headers=world.headers("member")).json()
+    assert stuck["state"] == "failed" and "lancement abandonné" in stuck["error"]
+    fresh = world.client.get("/api/v1/demos/b1b1b1b1b1b1b1b1", headers=world.headers("member")).json()
+    assert fresh["state"] == "pending"  # a launch still on its way is left alone
+    with world.services.db.session() as session:
+        session.get(DemoSession, "b1b1b1b1b1b1b1b1").state = "stopped"
