@@ -93,7 +93,8 @@ class DemoSession(Base):
     state: Mapped[str] = mapped_column(String(16))
     runner: Mapped[str] = mapped_column(String(32))
     runner_ref: Mapped[str | None] = mapped_column(String(128))
-    error: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)  # a fixed French message, shown to members
+    failure_logs: Mapped[str | None] = mapped_column(Text)  # the sandbox's last log lines: experts only
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column()
