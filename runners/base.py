@@ -45,7 +45,7 @@ LABEL_KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
 
 __all__ = [
     "DemoSpec", "RunState", "RunStatus", "RunInfo", "Runner",
-    "RunnerError", "RunnerUnavailable", "DemoConflict", "DemoMissing", "UntrustedModel",
+    "RunnerError", "RunnerUnavailable", "DemoConflict", "DemoMissing", "UntrustedModel", "SandboxTampered",
     "SOCKET_NAME", "SANDBOX_UID", "LABEL_MANAGED", "LABEL_DEMO_ID", "LABEL_EXPIRES_AT",
 ]
 
@@ -71,6 +71,13 @@ class DemoMissing(RunnerError):
     code = "demonstrateur_introuvable"
 
 
+class SandboxTampered(RunnerError):
+    """The sandbox replaced what the service connects to (its socket): the demonstrator must be failed."""
+
+    http_status = 502
+    code = "bac_a_sable_compromis"
+
+
 class UntrustedModel(RunnerError):
     """ProcessRunner refuses a model not marked trusted (no sandbox on the host)."""
 
@@ -92,7 +99,8 @@ class DemoSpec:
         socket_dir: host path of a directory mounted read-write at
             ``/run/bibia``; the server listens on ``socket_dir/demo.sock``
             (:attr:`socket_path`). The runner creates it and makes it
-            writable by the sandbox user.
+            writable by the sandbox user; DockerRunner mounts a tiny tmpfs
+            there, so nothing the sandbox writes lands on the host's disk.
         memory_bytes: memory limit (swap included).
         cpus: CPU limit, in cores.
         pids_limit: most processes and threads.
@@ -221,7 +229,17 @@ class RunInfo:
 @runtime_checkable
 class Runner(Protocol):
     """Starts, watches and stops demonstrators. Every method may raise
-    :class:`RunnerError` (or a subclass); none returns a vendor object."""
+    :class:`RunnerError` (or a subclass); none returns a vendor object.
+
+    ``socket_owner`` is the host uid that owns a genuine demonstrator socket
+    (the sandbox user); the service connects to nothing else
+    (:mod:`runners.sockets`).
+    """
+
+    @property
+    def socket_owner(self) -> int:
+        """The host uid a demonstrator's socket must belong to."""
+        ...
 
     def start(self, spec: DemoSpec) -> RunInfo:
         """Start the demonstrator; return at once (health is the caller's to wait for).

@@ -6,7 +6,11 @@ one function, :func:`_run_args`: non-root user, read-only root filesystem
 with a small ``/tmp`` tmpfs, every capability dropped, no-new-privileges,
 memory (swap included), CPU and PID limits, and no network at all: the
 server listens on a Unix socket in ``spec.socket_dir``, mounted at
-``/run/bibia``. Containers carry ``bibia.managed=true``, ``bibia.demo_id``
+``/run/bibia``. That directory is a tmpfs of a few pages that the runner
+mounts before the container starts and unmounts when it stops
+(:mod:`runners.hostfs`): the sandbox's one writable host directory holds its
+socket and nothing that could fill the host's disk. The service connects to
+the socket only through :mod:`runners.sockets`. Containers carry ``bibia.managed=true``, ``bibia.demo_id``
 and the spec's labels, so a restarted service finds them with :meth:`list`.
 """
 
@@ -16,6 +20,7 @@ import contextlib
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -23,6 +28,7 @@ import docker.errors
 import requests.exceptions
 from docker.types import LogConfig, Ulimit
 
+from runners import hostfs
 from runners.base import (
     LABEL_DEMO_ID,
     LABEL_MANAGED,
@@ -84,10 +90,23 @@ class DockerRunner:
             the service instance), under the spec's and the runner's own.
     """
 
-    def __init__(self, client: Any = None, *, name_prefix: str = NAME_PREFIX, labels: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        client: Any = None,
+        *,
+        name_prefix: str = NAME_PREFIX,
+        labels: dict[str, str] | None = None,
+        sandbox_host_uid: int = SANDBOX_UID,
+    ) -> None:
         self._client = client
         self.name_prefix = name_prefix
         self.extra_labels = dict(labels or {})
+        self._sandbox_host_uid = sandbox_host_uid
+
+    @property
+    def socket_owner(self) -> int:
+        """The host uid of the sandbox user (uid 10001 inside; the same outside without user namespaces)."""
+        return self._sandbox_host_uid
 
     def start(self, spec: DemoSpec) -> RunInfo:
         """Start ``spec`` in a new container (see :class:`runners.base.Runner`).
@@ -102,7 +121,7 @@ class DockerRunner:
             raise RunnerError(f"Le dossier du modèle {spec.model_dir} n'existe pas.")
         if self._find(spec.demo_id) is not None:
             raise DemoConflict(f"Le démonstrateur {spec.demo_id} existe déjà : arrêtez-le d'abord.")
-        _prepare_socket_dir(spec)
+        _prepare_socket_dir(spec, self._sandbox_host_uid)
         labels = {**self.extra_labels, **spec.all_labels(time.time() + spec.ttl_seconds)}
         name = self.name_prefix + spec.demo_id
         try:
@@ -110,6 +129,7 @@ class DockerRunner:
                 container = self._docker().containers.run(**_run_args(spec, name=name, labels=labels))
         except RunnerError:
             self._remove_by_name(name)  # a container created but not started
+            hostfs.unmount(spec.socket_dir)
             raise
         return RunInfo(spec.demo_id, container.id, _status(container), dict(container.labels))
 
@@ -132,16 +152,21 @@ class DockerRunner:
         container = self._find(demo_id)
         if container is None:
             return
+        socket_dirs = [
+            Path(m["Source"]) for m in container.attrs.get("Mounts") or [] if m.get("Destination") == SOCKET_MOUNT and m.get("Source")
+        ]
         with self._translate(f"arrêter le démonstrateur {demo_id}"):
             try:
                 if container.status in ("running", "restarting", "paused"):
                     container.stop(timeout=max(0, int(timeout)))
                 container.remove(force=True)
             except docker.errors.NotFound:
-                return
+                pass
             except docker.errors.APIError as exc:
                 if exc.status_code != 409:  # 409: removal already in progress
                     raise
+        for path in socket_dirs:  # what the sandbox wrote there goes with its tmpfs
+            hostfs.unmount(path)
 
     def list(self) -> list[RunInfo]:
         with self._translate("lister les démonstrateurs"):
@@ -207,21 +232,19 @@ def _status(container: Any) -> RunStatus:
     )
 
 
-def _prepare_socket_dir(spec: DemoSpec) -> None:
-    """Make the socket directory writable by the sandbox user, and no one else.
+def _prepare_socket_dir(spec: DemoSpec, uid: int) -> None:
+    """Mount a fresh tmpfs of a few pages on the socket directory, writable by the sandbox user only.
 
-    As root: owned by the sandbox uid and the service's group, mode 0770.
-    Otherwise chown is not allowed: mode 0777, so the parent directory must
-    be private to the service (0700) for no other local user to get in.
+    Owned by the sandbox uid and the service's group, mode 0770. Whatever an
+    earlier sandbox of this id left mounted there is detached first.
     """
     try:
+        if spec.socket_dir.is_symlink():
+            raise RunnerError(f"Le dossier du socket {spec.socket_dir} est un lien symbolique : refusé.")
         spec.socket_dir.mkdir(parents=True, exist_ok=True)
-        try:
-            os.chown(spec.socket_dir, SANDBOX_UID, os.getgid())
-            os.chmod(spec.socket_dir, 0o770)
-        except PermissionError:
-            os.chmod(spec.socket_dir, 0o777)
-        with contextlib.suppress(FileNotFoundError):
-            spec.socket_path.unlink()
+        for point in hostfs.mounts_under(spec.socket_dir):
+            hostfs.unmount(point)
+        os.chmod(spec.socket_dir, 0o750)  # the directory under the mount: the sandbox never sees it
     except OSError as exc:
         raise RunnerError(f"Impossible de préparer le dossier du socket {spec.socket_dir} : {exc}") from exc
+    hostfs.mount_tmpfs(spec.socket_dir, uid=uid, gid=os.getgid())

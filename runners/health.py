@@ -1,8 +1,10 @@
-"""Waiting for a demonstrator to answer on its Unix socket.
+"""Whether a demonstrator answers on its Unix socket: the one health probe.
 
 Shared by every runner's caller: the service (before it marks a
-demonstrator ready) and the tests. It only speaks HTTP over the socket file
-and asks the runner for the status; it never loads the model.
+demonstrator ready, and the reaper) and the tests. It only speaks HTTP over
+the socket, connecting through :mod:`runners.sockets` (never following what
+the sandbox put in its socket directory), and asks the runner for the
+status; it never loads the model.
 """
 
 from __future__ import annotations
@@ -13,34 +15,40 @@ from pathlib import Path
 import httpx
 
 from runners.base import RunnerError, Runner, RunState
+from runners.sockets import SandboxTransport
 
 HEALTH_URL = "http://demo/health"
 
 
-def probe(socket_path: Path, *, timeout: float = 2.0) -> bool:
-    """Whether the server on ``socket_path`` answers ``GET /health`` with status ok."""
-    if not Path(socket_path).exists():
-        return False
+def probe(socket_dir: Path, owner_uid: int, *, timeout: float = 2.0) -> bool:
+    """Whether the server in ``socket_dir`` answers ``GET /health`` with status ok.
+
+    Raises:
+        SandboxTampered: the socket was replaced (a symlink, a file, another
+            user's socket): the caller fails the demonstrator.
+    """
     try:
-        with httpx.Client(transport=httpx.HTTPTransport(uds=str(socket_path)), timeout=timeout) as client:
+        with httpx.Client(transport=SandboxTransport(socket_dir, owner_uid), timeout=timeout) as client:
             response = client.get(HEALTH_URL)
         return response.status_code == 200 and response.json().get("status") == "ok"
-    except (httpx.HTTPError, ValueError, OSError):
+    except (httpx.HTTPError, ValueError, OSError, AttributeError):
+        # AttributeError: a JSON body that is not an object
         return False
 
 
 def wait_until_healthy(
-    runner: Runner, demo_id: str, socket_path: Path, *, timeout: float = 60.0, interval: float = 0.2
+    runner: Runner, demo_id: str, socket_dir: Path, *, timeout: float = 60.0, interval: float = 0.2
 ) -> None:
     """Wait until the demonstrator answers its health check.
 
     Raises:
+        SandboxTampered: its socket was replaced.
         RunnerError: it exited first (the message has the end of its log),
             disappeared, or did not answer within ``timeout`` seconds.
     """
     deadline = time.monotonic() + timeout
     while True:
-        if probe(socket_path):
+        if probe(socket_dir, runner.socket_owner):
             return
         status = runner.status(demo_id)
         if status.state is RunState.MISSING:

@@ -79,6 +79,11 @@ class ProcessRunner:
         self.allow_untrusted = allow_untrusted
         self._children: dict[str, subprocess.Popen] = {}
 
+    @property
+    def socket_owner(self) -> int:
+        """The server runs as the service's own user, so its socket is the service's."""
+        return os.getuid()
+
     def start(self, spec: DemoSpec) -> RunInfo:
         """Start the server for ``spec`` as a host process.
 

@@ -15,6 +15,7 @@ import pytest
 
 from runners.base import DemoConflict, DemoMissing, DemoSpec, Runner, RunnerError, RunState
 from runners.health import probe, wait_until_healthy
+from runners.sockets import SandboxTransport
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -41,8 +42,8 @@ def case(request, make_spec) -> Case:
     return Case(runner, make_spec, lambda: ProcessRunner(runner.state_dir, pythonpath=runner.pythonpath))
 
 
-def _client(spec: DemoSpec) -> httpx.Client:
-    return httpx.Client(transport=httpx.HTTPTransport(uds=str(spec.socket_path)), base_url="http://demo", timeout=30)
+def _client(spec: DemoSpec, runner: Runner) -> httpx.Client:
+    return httpx.Client(transport=SandboxTransport(spec.socket_dir, runner.socket_owner), base_url="http://demo", timeout=30)
 
 
 def _wait_exited(runner: Runner, demo_id: str, timeout: float = 90.0):
@@ -59,9 +60,9 @@ def test_start_serve_list_and_stop(case: Case) -> None:
     spec = case.spec("ok")
     info = case.runner.start(spec)
     assert info.demo_id == spec.demo_id and info.runner_id
-    wait_until_healthy(case.runner, spec.demo_id, spec.socket_path, timeout=90)
+    wait_until_healthy(case.runner, spec.demo_id, spec.socket_dir, timeout=90)
 
-    with _client(spec) as client:
+    with _client(spec, case.runner) as client:
         health = client.get("/health").json()
         predictions = client.post("/predict", json={"dataframe_records": [{"x": 1.5}, {"x": -2}]}).json()
     assert health["status"] == "ok"
@@ -80,7 +81,7 @@ def test_start_serve_list_and_stop(case: Case) -> None:
     case.runner.stop(spec.demo_id, timeout=2)  # idempotent
     assert case.runner.status(spec.demo_id).state is RunState.MISSING
     assert spec.demo_id not in {i.demo_id for i in case.runner.list()}
-    assert not probe(spec.socket_path)
+    assert not probe(spec.socket_dir, case.runner.socket_owner)
     with pytest.raises(DemoMissing):
         case.runner.logs(spec.demo_id)
 
@@ -96,7 +97,7 @@ def test_model_that_raises_on_load_exits_non_zero_with_the_error_in_logs(case: C
     spec = case.spec("raises_on_load")
     case.runner.start(spec)
     with pytest.raises(RunnerError, match="arrêté avant d'être prêt") as caught:
-        wait_until_healthy(case.runner, spec.demo_id, spec.socket_path, timeout=90)
+        wait_until_healthy(case.runner, spec.demo_id, spec.socket_dir, timeout=90)
     status = _wait_exited(case.runner, spec.demo_id)
     assert status.exit_code == 3
     logs = case.runner.logs(spec.demo_id)
@@ -110,9 +111,9 @@ def test_model_that_raises_on_load_exits_non_zero_with_the_error_in_logs(case: C
 def test_slow_model_is_not_healthy_at_first_then_healthy(case: Case) -> None:
     spec = case.spec("slow_load", model_params={"delay": 5})
     case.runner.start(spec)
-    assert not probe(spec.socket_path)
+    assert not probe(spec.socket_dir, case.runner.socket_owner)
     assert case.runner.status(spec.demo_id).state is RunState.RUNNING
-    wait_until_healthy(case.runner, spec.demo_id, spec.socket_path, timeout=90)
+    wait_until_healthy(case.runner, spec.demo_id, spec.socket_dir, timeout=90)
     assert "Chargement du modèle" in case.runner.logs(spec.demo_id)
 
 
@@ -126,7 +127,7 @@ def test_starting_the_same_demo_twice_conflicts(case: Case) -> None:
 def test_a_new_runner_object_finds_what_an_earlier_one_started(case: Case) -> None:
     spec = case.spec("ok")
     case.runner.start(spec)
-    wait_until_healthy(case.runner, spec.demo_id, spec.socket_path, timeout=90)
+    wait_until_healthy(case.runner, spec.demo_id, spec.socket_dir, timeout=90)
 
     restarted = case.fresh()
     assert restarted.status(spec.demo_id).state is RunState.RUNNING
@@ -138,7 +139,7 @@ def test_a_new_runner_object_finds_what_an_earlier_one_started(case: Case) -> No
 def test_time_to_live_stops_the_server(case: Case) -> None:
     spec = case.spec("ok", ttl_seconds=6)
     case.runner.start(spec)
-    wait_until_healthy(case.runner, spec.demo_id, spec.socket_path, timeout=90)
+    wait_until_healthy(case.runner, spec.demo_id, spec.socket_dir, timeout=90)
     status = _wait_exited(case.runner, spec.demo_id, timeout=30)
     assert status.exit_code == 0
     assert "Durée de vie écoulée" in case.runner.logs(spec.demo_id)

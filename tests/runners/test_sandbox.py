@@ -40,7 +40,7 @@ def _wait_exited(runner, demo_id: str, timeout: float = 120.0) -> RunStatus:
 def test_docker_reports_the_whole_sandbox_policy(docker_runner, make_spec, demo_image) -> None:
     spec = make_spec("ok", image=demo_image, memory_bytes=640 * MiB, cpus=0.5, pids_limit=96, tmpfs_bytes=32 * MiB)
     info = docker_runner.start(spec)
-    wait_until_healthy(docker_runner, spec.demo_id, spec.socket_path, timeout=90)
+    wait_until_healthy(docker_runner, spec.demo_id, spec.socket_dir, timeout=90)
     attrs = _inspect(info.runner_id)
     host = attrs["HostConfig"]
     assert host["ReadonlyRootfs"] is True

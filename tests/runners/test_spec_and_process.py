@@ -60,6 +60,6 @@ def test_process_runner_built_to_allow_untrusted_models_runs_them(process_runner
     spec = make_spec("ok", trusted=False)
     permissive.start(spec)
     try:
-        wait_until_healthy(permissive, spec.demo_id, spec.socket_path, timeout=90)
+        wait_until_healthy(permissive, spec.demo_id, spec.socket_dir, timeout=90)
     finally:
         permissive.stop(spec.demo_id, timeout=2)
