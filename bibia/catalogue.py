@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bibia import ownership
 from bibia.accounts import audit
 from bibia.auth import Caller
 from bibia.db.models import ProjectRecord
@@ -118,13 +119,47 @@ def _check_can_write_model(registry: Registry, caller: Caller, name: str, card: 
     return existing
 
 
-def _check_project(session: Session, card: Card) -> None:
+def _owned_card(registry: Registry, session: Session, caller: Caller, name: str, card: Card) -> Card:
+    """``card`` once ``caller`` may write it as ``name``, with its owner as bibia records it.
+
+    The owner written to the catalogue (card, ``bibia.owner*`` tags) is the
+    organisation on record with the card's SIREN, whatever name the card gives.
+    """
+    _check_can_write_model(registry, caller, name, card)
+    owned = ownership.with_record_owner(session, card)
+    _check_project(session, caller, owned)
+    return owned
+
+
+def _check_project(session: Session, caller: Caller, card: Card) -> None:
+    """A model joins a project only if its owner is one of the project's owners."""
     slug = card.identification.project
-    if slug and session.get(ProjectRecord, slug) is None:
+    if not slug:
+        return
+    row = session.get(ProjectRecord, slug)
+    if row is None:
         raise InvalidInput(
             f"projet inconnu : « {slug} » (identification.project) ; créez d'abord le projet "
             "ou laissez ce champ vide (liste : GET /api/v1/projects)"
         )
+    owner = card.identification.owner
+    if owner.siren in ownership.owner_sirens(row.data):
+        return
+    owners = ownership.owner_names(row.data)
+    if caller.tier >= Tier.ADMIN:
+        raise InvalidInput(
+            f"le modèle appartient à {owner.name} (SIREN {owner.siren}), qui ne porte pas le projet « {slug} » "
+            f"(porteurs : {owners}) : ajoutez d'abord cette collectivité aux porteurs du projet, "
+            "ou laissez identification.project vide"
+        )
+    if owner.siren in ownership.invitation_sirens(row.data):
+        ask = f"votre collectivité y est invitée : acceptez d'abord l'invitation (POST /api/v1/projects/{slug}/invitations/accept)"
+    else:
+        ask = f"demandez à un expert de {owners} d'inviter votre collectivité parmi les porteurs du projet, puis acceptez l'invitation"
+    raise Forbidden(
+        f"accès refusé : seuls les experts d'une collectivité porteuse du projet « {slug} » peuvent y rattacher "
+        f"un modèle ; {ask} ; ou laissez identification.project vide"
+    )
 
 
 def check_can_register(registry: Registry, session: Session, caller: Caller, name: str, card: Card) -> None:
@@ -133,8 +168,7 @@ def check_can_register(registry: Registry, session: Session, caller: Caller, nam
     Called before an uploaded archive is even extracted, so that a caller
     without the right costs the service nothing.
     """
-    _check_can_write_model(registry, caller, name, card)
-    _check_project(session, card)
+    _owned_card(registry, session, caller, name, card)
 
 
 def register_version(
@@ -150,9 +184,11 @@ def register_version(
     baseline_metrics: dict[str, float] | None = None,
     version_tags: dict[str, str] | None = None,
 ) -> dict[str, Any]:
-    """Register a new version with its card: checks, then all-or-nothing, then audit."""
-    _check_can_write_model(registry, caller, name, card)
-    _check_project(session, card)
+    """Register a new version with its card: checks, then all-or-nothing, then audit.
+
+    The card is stored with its owner as bibia records it (see :func:`_owned_card`).
+    """
+    card = _owned_card(registry, session, caller, name, card)
     info = registry.register(
         name,
         model_dir,
@@ -163,7 +199,10 @@ def register_version(
         baseline_metrics=baseline_metrics,
         version_tags=version_tags,
     )
-    audit(session, caller, "model.register", f"{name}/{info.version}", alias=alias, project=card.identification.project)
+    audit(
+        session, caller, "model.register", f"{name}/{info.version}",
+        alias=alias, project=card.identification.project, owner=card.identification.owner.siren,
+    )
     return visible(_version_out(info), caller.tier)
 
 
@@ -183,10 +222,9 @@ def delete_alias(registry: Registry, session: Session, caller: Caller, name: str
 
 
 def update_card(registry: Registry, session: Session, caller: Caller, name: str, card: Card) -> dict[str, Any]:
-    _check_can_write_model(registry, caller, name, card)
-    _check_project(session, card)
+    card = _owned_card(registry, session, caller, name, card)
     summary = registry.update_card(name, card)
-    audit(session, caller, "model.card", name)
+    audit(session, caller, "model.card", name, project=card.identification.project, owner=card.identification.owner.siren)
     return visible(_model_out(summary), caller.tier)
 
 
@@ -197,41 +235,109 @@ def _project_out(row: ProjectRecord, models: list[str]) -> ProjectOut:
     return ProjectOut.model_validate({**row.data, "models": models})
 
 
-def upsert_project(session: Session, caller: Caller, project: Project) -> tuple[ProjectRecord, bool]:
-    """Create or replace a project record; returns ``(row, created)``."""
-    row = session.get(ProjectRecord, project.slug)
-    # Who may write: the owners on record (so that nobody takes a project over by naming
-    # their own collectivité), or the owners named by a new record.
-    if row is not None:
-        owners = {o["siren"] for o in row.data.get("owners", [])}
-    else:
-        owners = {o.siren for o in project.owners}
-    if caller.tier < Tier.ADMIN and (caller.tier < Tier.EXPERT or caller.organisation_siren not in owners):
+def _check_can_write_project(caller: Caller, project: Project, current: dict[str, Any] | None) -> None:
+    """Experts of an owner on record may write a project; a new one, experts of an organisation it names."""
+    if caller.tier >= Tier.ADMIN:
+        return
+    # The owners on record, never those a request names (nobody takes a project over by naming
+    # their own collectivité); naming an organisation only invites it (bibia.ownership).
+    owners = ownership.owner_sirens(current) if current is not None else [o.siren for o in project.owners]
+    if caller.tier < Tier.EXPERT or caller.organisation_siren not in owners:
+        invited = current is not None and caller.organisation_siren in ownership.invitation_sirens(current)
+        hint = (
+            f" ; votre collectivité y est invitée : acceptez d'abord l'invitation (POST /api/v1/projects/{project.slug}/invitations/accept)"
+            if invited
+            else ""
+        )
         raise Forbidden(
             f"accès refusé : seuls les experts d'une collectivité porteuse du projet « {project.slug} » "
-            "(ou un administrateur) peuvent le modifier"
+            f"(ou un administrateur) peuvent le modifier{hint}"
         )
-    data = project.model_dump(mode="json")
-    words = [project.title, project.summary, project.territory, *project.keywords]
-    words += [f"{o.name} {o.siren}" for o in project.owners]
+
+
+def _store(row: ProjectRecord, data: dict[str, Any]) -> None:
+    """Write ``data`` (a project's JSON, owners and invitations included) and its indexed columns."""
+    words = [data["title"], data["summary"], data["territory"], *data.get("keywords", [])]
+    # Owners only: an organisation that is merely invited is not found under its name.
+    words += [f"{o['name']} {o['siren']}" for o in data["owners"]]
+    row.title, row.theme, row.status = data["title"], data["theme"], data["status"]
+    row.territory, row.search_text, row.data = data["territory"], fold(" ".join(words)), data
+
+
+def upsert_project(session: Session, caller: Caller, project: Project) -> tuple[ProjectRecord, bool]:
+    """Create or replace a project record; returns ``(row, created)``.
+
+    Owners are organisations on record, named by SIREN (with their recorded
+    names). An admin sets them directly; an expert's own organisation must be an
+    owner, the other organisations it names are invited (see
+    :func:`bibia.ownership.project_ownership`).
+
+    Raises:
+        Forbidden: the caller may not write this project, or would remove another owner.
+        InvalidInput: a SIREN of no organisation, or no owner left.
+    """
+    row = session.get(ProjectRecord, project.slug)
+    current = None if row is None else dict(row.data)
+    _check_can_write_project(caller, project, current)
+    owned = ownership.project_ownership(session, caller, project.owners, current)
+    data = {
+        **project.model_dump(mode="json"),
+        "owners": [o.model_dump(mode="json") for o in owned.owners],
+        "invitations": owned.invitations,
+    }
     created = row is None
-    changed = created or row.data != data
+    changed = created or current != data
     if created:
         row = ProjectRecord(slug=project.slug)
         session.add(row)
-    row.title, row.theme, row.status = project.title, project.theme.value, project.status.value
-    row.territory, row.search_text, row.data = project.territory, fold(" ".join(words)), data
+    _store(row, data)
     session.flush()
     if changed:
-        audit(session, caller, "project.create" if created else "project.update", project.slug)
+        audit(
+            session, caller, "project.create" if created else "project.update", project.slug,
+            owners=ownership.owner_sirens(data), invitations=ownership.invitation_sirens(data),
+        )
     return row, created
 
 
-def _models_by_project(registry: Registry, slug: str | None = None) -> dict[str, list[str]]:
+def answer_invitation(session: Session, caller: Caller, slug: str, *, accept: bool, siren: str | None = None) -> ProjectRecord:
+    """Accept (the organisation becomes an owner) or decline an invitation to co-own project ``slug``.
+
+    ``siren``: the invited organisation; by default the caller's (only an admin may name another).
+
+    Raises:
+        NotFound: no such project, or no pending invitation for that organisation.
+        Forbidden: below the expert tier, or answering for another organisation.
+    """
+    invited = ownership.invited_siren(caller, siren)
+    row = session.get(ProjectRecord, slug)
+    if row is None:
+        raise NotFound(f"projet inconnu : « {slug} » (liste : GET /api/v1/projects)")
+    data = dict(row.data)
+    if invited not in ownership.invitation_sirens(data):
+        raise NotFound(f"aucune invitation en attente pour la collectivité de SIREN {invited} sur le projet « {slug} »")
+    data["invitations"] = [i for i in data["invitations"] if i["siren"] != invited]
+    if accept:
+        owner = ownership.record_owner(session, invited, "invitation")
+        data["owners"] = [*data["owners"], owner.model_dump(mode="json")]
+    _store(row, data)
+    session.flush()
+    audit(session, caller, "project.invitation.accept" if accept else "project.invitation.decline", slug, organisation=invited)
+    return row
+
+
+def _models_by_project(registry: Registry, rows: list[ProjectRecord], slug: str | None = None) -> dict[str, list[str]]:
+    """Registered models per project, only those whose owner is one of the project's owners.
+
+    A model's card names a project, but belonging needs the project's consent:
+    a model of another organisation (written before ownership was checked, or
+    since its organisation left the project) is not listed.
+    """
+    owners = {r.slug: set(ownership.owner_sirens(r.data)) for r in rows}
     grouped: dict[str, list[str]] = {}
     for summary in registry.search(CatalogueQuery(project=slug)):
         project = summary.tags.get("bibia.project")
-        if project:
+        if project and summary.owner_siren in owners.get(project, ()):
             grouped.setdefault(project, []).append(summary.name)
     return grouped
 
@@ -262,7 +368,7 @@ def list_projects(
         query = query.where(ProjectRecord.search_text.contains(word))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(query.order_by(ProjectRecord.slug).offset((page - 1) * per_page).limit(per_page)).all()
-    models = _models_by_project(registry) if rows else {}
+    models = _models_by_project(registry, list(rows)) if rows else {}
     items = [visible(_project_out(r, models.get(r.slug, [])), caller.tier) for r in rows]
     return {"items": items, "total": total, "page": page, "per_page": per_page}
 
@@ -277,5 +383,5 @@ def project_detail(session: Session, registry: Registry, caller: Caller, slug: s
     row = session.get(ProjectRecord, slug)
     if row is None:
         raise NotFound(f"projet inconnu : « {slug} » (liste : GET /api/v1/projects)")
-    models = _models_by_project(registry, slug).get(slug, [])
+    models = _models_by_project(registry, [row], slug).get(slug, [])
     return visible(_project_out(row, models), caller.tier)

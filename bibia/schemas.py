@@ -46,7 +46,20 @@ class ModelDetail(ModelOut):
     versions: list[VersionOut]
 
 
+class Invitation(BaseModel):
+    """An organisation named as co-owner of a project, which has not accepted (yet)."""
+
+    name: str = Field(examples=["Ville de Lyon"])
+    siren: str = Field(examples=["216901231"])
+    invited_by: str = Field(description="Collectivité porteuse qui a envoyé l'invitation", examples=["Nantes Métropole"])
+
+
 class ProjectOut(Project):
+    invitations: list[Invitation] = tiered(
+        Tier.RESTRICTED,
+        default_factory=list,
+        description="Collectivités invitées à porter le projet, qui n'ont pas encore accepté (accès restreint)",
+    )
     models: list[str] = Field(default_factory=list, description="Modèles enregistrés rattachés au projet")
 
 

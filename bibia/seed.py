@@ -76,10 +76,12 @@ def seed(services: Services, log: Callable[[str], None] = lambda _: None) -> See
                     accounts.create_organisation(session, SYSTEM, slug, owner.name, owner.siren)
                     report.organisations_created.append(slug)
             before = catalogue.project_detail_raw(session, project.slug)
-            catalogue.upsert_project(session, SYSTEM, project)
-            if before is None:
+            # As the platform's operator (an admin): the owners are set directly, with the
+            # organisations' recorded names, so compare with what was stored, not with the file.
+            row, created = catalogue.upsert_project(session, SYSTEM, project)
+            if created:
                 report.projects_created.append(project.slug)
-            elif before != project.model_dump(mode="json"):
+            elif before != row.data:
                 report.projects_updated.append(project.slug)
 
     for package in REFERENCE_MODELS:

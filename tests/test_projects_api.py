@@ -50,6 +50,9 @@ def w(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             role = "other_expert" if record["owners"] == [LILLE] else "expert"
             response = world.client.put(f"/api/v1/projects/{record['slug']}", json=record, headers=world.headers(role))
             assert response.status_code == 201, response.text
+        # Naming Lille invited it; it co-owns the project once one of its experts accepts.
+        accepted = world.client.post("/api/v1/projects/eau-commune/invitations/accept", headers=world.headers("other_expert"))
+        assert accepted.status_code == 200, accepted.text
         yield world
 
 

@@ -187,6 +187,9 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/projects"): Case("/api/v1/projects", _tiered("public", 200)),
     ("GET", "/api/v1/projects/{slug}"): Case(f"/api/v1/projects/{SLUG}", _tiered("public", 200)),
     ("PUT", "/api/v1/projects/{slug}"): Case(f"/api/v1/projects/{SLUG}", _tiered("owner", 200), lambda env, role: {"json": PROJECT}),
+    # (404: nobody is invited to this project; the tier check comes first)
+    ("POST", "/api/v1/projects/{slug}/invitations/accept"): Case(f"/api/v1/projects/{SLUG}/invitations/accept", _tiered("expert", 404)),
+    ("POST", "/api/v1/projects/{slug}/invitations/decline"): Case(f"/api/v1/projects/{SLUG}/invitations/decline", _tiered("expert", 404)),
     ("GET", "/api/v1/orgs"): Case("/api/v1/orgs", _tiered("public", 200)),
     ("POST", "/api/v1/orgs"): Case(
         "/api/v1/orgs", _tiered("admin", 409), lambda env, role: {"json": {"slug": "lille", "name": "Lille", "siren": "200093201"}}

@@ -53,7 +53,13 @@ def get_project(slug: str, caller: CallerDep, registry: RegistryDep, session: Se
 @router.put(
     "/{slug}",
     summary="Créer ou remplacer un projet",
-    description="Réservé aux experts d'une collectivité porteuse du projet, et aux administrateurs.",
+    description=(
+        "Réservé aux experts d'une collectivité porteuse du projet, et aux administrateurs. Les porteurs sont des "
+        "organisations de bibia, désignées par leur SIREN (leur nom est celui qu'enregistre bibia). Une autre "
+        "collectivité nommée parmi `owners` est invitée : elle ne devient porteuse qu'en acceptant "
+        "(`POST /api/v1/projects/{slug}/invitations/accept`). Seul un administrateur, ou la collectivité "
+        "elle-même, retire un porteur."
+    ),
     responses={200: {"model": ProjectOut}, 201: {"model": ProjectOut}, **ERRORS},
 )
 def put_project(slug: str, body: dict, caller: ExpertDep, registry: RegistryDep, session: SessionDep) -> JSONResponse:
@@ -63,3 +69,28 @@ def put_project(slug: str, body: dict, caller: ExpertDep, registry: RegistryDep,
     _, created = catalogue.upsert_project(session, caller, project)
     session.flush()
     return JSONResponse(catalogue.project_detail(session, registry, caller, slug), status_code=201 if created else 200)
+
+
+@router.post(
+    "/{slug}/invitations/accept",
+    summary="Accepter l'invitation à porter un projet",
+    description=(
+        "Réservé aux experts de la collectivité invitée : elle devient porteuse du projet "
+        "(ses experts peuvent alors le modifier et y rattacher leurs modèles)."
+    ),
+    responses={200: {"model": ProjectOut}, **ERRORS},
+)
+def accept_invitation(slug: str, caller: ExpertDep, registry: RegistryDep, session: SessionDep) -> JSONResponse:
+    catalogue.answer_invitation(session, caller, slug, accept=True)
+    return JSONResponse(catalogue.project_detail(session, registry, caller, slug))
+
+
+@router.post(
+    "/{slug}/invitations/decline",
+    summary="Décliner l'invitation à porter un projet",
+    description="Réservé aux experts de la collectivité invitée : l'invitation est retirée du projet.",
+    responses={200: {"model": ProjectOut}, **ERRORS},
+)
+def decline_invitation(slug: str, caller: ExpertDep, registry: RegistryDep, session: SessionDep) -> JSONResponse:
+    catalogue.answer_invitation(session, caller, slug, accept=False)
+    return JSONResponse(catalogue.project_detail(session, registry, caller, slug))
