@@ -4,6 +4,12 @@ Token format: ``bibia_<prefix>_<secret>``. ``prefix`` (8 hex chars) names the
 token in lists and logs; the whole token is only ever stored as SHA-256 (a
 token carries 256 bits of randomness, so a fast hash is the right tool, as
 for GitHub's tokens: nothing to brute-force).
+
+Refused credentials are noted for the brake on failed authentication
+(:class:`bibia.guards.FailedAuthBrake`): every refusal is built with
+:func:`refused`, which records it for the request being served (a context
+variable the brake sets around each request; outside a request, e.g. in the
+CLI, nothing is recorded).
 """
 
 from __future__ import annotations
@@ -12,6 +18,9 @@ import datetime as dt
 import hashlib
 import re
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -21,7 +30,7 @@ from bibia.db.models import ApiToken, User, utcnow
 from registry.errors import Unauthorized
 from registry.tiers import Role, Tier
 
-TOKEN_RE = re.compile(r"^bibia_([0-9a-f]{8})_([A-Za-z0-9_-]{43})$")
+TOKEN_RE = re.compile(r"bibia_([0-9a-f]{8})_([A-Za-z0-9_-]{43})")  # always fullmatch
 
 
 @dataclass(frozen=True)
@@ -35,13 +44,15 @@ class Caller:
     user: str | None = None
     user_id: int | None = None
     token_prefix: str | None = None
+    session_id: int | None = None  # set when the caller is a browser's web session (opened with that token)
 
     @property
     def actor(self) -> str:
         """How the audit log names this caller (never a secret)."""
         if self.user is None:
             return "anonyme"
-        return f"{self.user}@{self.organisation} (jeton {self.token_prefix})"
+        via = f", session {self.session_id}" if self.session_id is not None else ""
+        return f"{self.user}@{self.organisation} (jeton {self.token_prefix}{via})"
 
     @property
     def is_authenticated(self) -> bool:
@@ -50,6 +61,32 @@ class Caller:
 
 ANONYMOUS = Caller(tier=Tier.PUBLIC)
 SYSTEM = Caller(tier=Tier.ADMIN, user="systeme", organisation="bibia")
+
+
+_failures: ContextVar[list[str] | None] = ContextVar("bibia_auth_failures", default=None)
+
+
+@contextmanager
+def watching_failures() -> Iterator[list[str]]:
+    """Collect the credentials refused while serving one request (see :func:`refused`)."""
+    noted: list[str] = []
+    reset = _failures.set(noted)
+    try:
+        yield noted
+    finally:
+        _failures.reset(reset)
+
+
+def refused(message: str) -> Unauthorized:
+    """The error for presented credentials that were refused, noted for the current request's brake.
+
+    Only for credentials that were presented and refused; a request that
+    simply has none is not a failure (use ``Unauthorized`` directly).
+    """
+    noted = _failures.get()
+    if noted is not None:
+        noted.append(message)
+    return Unauthorized(message)
 
 
 def hash_token(token: str) -> str:
@@ -68,19 +105,31 @@ def authenticate(session: Session, token: str) -> Caller:
     Raises:
         Unauthorized: malformed, unknown, expired or revoked token.
     """
-    if not TOKEN_RE.match(token):
-        raise Unauthorized("jeton mal formé : attendu « bibia_<8 caractères>_<secret> », tel qu'affiché à sa création")
+    if not TOKEN_RE.fullmatch(token):
+        raise refused("jeton mal formé : attendu « bibia_<8 caractères>_<secret> », tel qu'affiché à sa création")
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
     if row is None:
-        raise Unauthorized("jeton inconnu : vérifiez qu'il a été copié en entier, ou demandez-en un nouveau")
+        raise refused("jeton inconnu : vérifiez qu'il a été copié en entier, ou demandez-en un nouveau")
     now = utcnow()
-    if row.revoked_at is not None:
-        raise Unauthorized(f"jeton {row.prefix} révoqué : demandez-en un nouveau à votre administrateur")
-    if row.expires_at is not None and _aware(row.expires_at) <= now:
-        raise Unauthorized(f"jeton {row.prefix} expiré : demandez-en un nouveau à votre administrateur")
-    user: User = row.user
-    if row.last_used_at is None or now - _aware(row.last_used_at) > dt.timedelta(minutes=1):
+    problem = token_problem(row, now)
+    if problem is not None:
+        raise refused(problem)
+    if row.last_used_at is None or now - aware(row.last_used_at) > dt.timedelta(minutes=1):
         row.last_used_at = now
+    return caller_for(row.user, row)
+
+
+def token_problem(row: ApiToken, now: dt.datetime) -> str | None:
+    """Why ``row`` may no longer be used (revoked, expired), or None."""
+    if row.revoked_at is not None:
+        return f"jeton {row.prefix} révoqué : demandez-en un nouveau à votre administrateur"
+    if row.expires_at is not None and aware(row.expires_at) <= now:
+        return f"jeton {row.prefix} expiré : demandez-en un nouveau à votre administrateur"
+    return None
+
+
+def caller_for(user: User, token: ApiToken, *, session_id: int | None = None) -> Caller:
+    """The caller ``user`` is, through ``token`` (and the web session opened with it, if any)."""
     return Caller(
         tier=Role(user.role).tier,
         organisation=user.organisation.slug,
@@ -88,9 +137,11 @@ def authenticate(session: Session, token: str) -> Caller:
         organisation_siren=user.organisation.siren,
         user=user.name,
         user_id=user.id,
-        token_prefix=row.prefix,
+        token_prefix=token.prefix,
+        session_id=session_id,
     )
 
 
-def _aware(value: dt.datetime) -> dt.datetime:
+def aware(value: dt.datetime) -> dt.datetime:
+    """``value`` as an aware UTC datetime (SQLite hands back naive ones)."""
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

@@ -12,7 +12,8 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from bibia.auth import ANONYMOUS, Caller, authenticate
+from bibia import sessions
+from bibia.auth import ANONYMOUS, Caller, authenticate, refused
 from bibia.services import Services
 from bibia.settings import Settings
 from registry.errors import Forbidden, Unauthorized
@@ -52,8 +53,25 @@ def bearer_token(request: Request) -> str | None:
         return None
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("en-tête Authorization invalide : attendu « Authorization: Bearer <jeton> »")
+        raise refused("en-tête Authorization invalide : attendu « Authorization: Bearer <jeton> »")
     return token.strip()
+
+
+def caller_from_credentials(session: Session, bearer: str | None, cookie: str | None) -> Caller:
+    """Who presents these credentials: the bearer token if given, else the web session the cookie names.
+
+    Args:
+        bearer: the token of an ``Authorization: Bearer`` header (see :func:`bearer_token`).
+        cookie: the value of the ``bibia_session`` cookie (only browser-facing routes pass it).
+
+    Raises:
+        Unauthorized: a bad, unknown, expired or revoked token or session (noted as a failed authentication).
+    """
+    if bearer is not None:
+        return authenticate(session, bearer)
+    if cookie:
+        return sessions.resolve(session, cookie)
+    return ANONYMOUS
 
 
 def get_caller(request: Request, services: ServicesDep) -> Caller:
@@ -61,7 +79,7 @@ def get_caller(request: Request, services: ServicesDep) -> Caller:
     if token is None:
         return ANONYMOUS
     with services.db.session() as session:
-        return authenticate(session, token)
+        return caller_from_credentials(session, token, None)
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
@@ -75,11 +93,12 @@ def browser_caller(request: Request, services: ServicesDep) -> Caller:
     Only web pages and the demonstrator proxy use this; the JSON API reads the
     Authorization header alone.
     """
-    token = bearer_token(request) or request.cookies.get(COOKIE)
-    if not token:
+    bearer = bearer_token(request)
+    cookie = request.cookies.get(COOKIE)
+    if bearer is None and not cookie:
         return ANONYMOUS
     with services.db.session() as session:
-        return authenticate(session, token)
+        return caller_from_credentials(session, bearer, cookie)
 
 
 BrowserCallerDep = Annotated[Caller, Depends(browser_caller)]
