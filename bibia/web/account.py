@@ -1,31 +1,38 @@
-"""Pages of a session: log in and out (the ``bibia_session`` cookie), launch and wait for a demonstrator.
+"""Pages of a session: sign in and out, the sessions page, launching and waiting for a demonstrator.
 
-The cookie is HttpOnly, SameSite=Lax, Secure over HTTPS, and only web pages
-and the demonstrator proxy read it (the JSON API never does). Launching is a
-POST from our own form: SameSite=Lax keeps the cookie off cross-site POSTs,
-and a foreign ``Origin`` is refused as well.
+Signing in with a token opens a server-side session (:mod:`bibia.sessions`)
+named by the ``bibia_session`` cookie (HttpOnly, SameSite=Lax, Path=/,
+Secure over HTTPS or behind an https ``public_url``); the token itself never
+goes into the browser. Every sign-in opens a new session and closes the one
+the browser had; signing out closes it. Only web pages and the demonstrator
+proxy read the cookie (the JSON API never does), and every form here carries
+a CSRF token (:mod:`bibia.web.csrf`).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from typing import Annotated
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from bibia import sessions
 from bibia.auth import ANONYMOUS, authenticate
 from bibia.deps import COOKIE, ServicesDep
+from bibia.web.csrf import CSRF_COOKIE
 from bibia.web.pages import PageCallerDep, _model_name
-from bibia.web.render import PageRoute, render
-from registry.errors import Forbidden, InvalidInput, Unauthorized
+from bibia.web.render import PageRoute, cookie_secure, forget_session, render
+from registry.errors import InvalidInput, NotFound, Unauthorized
 from registry.refs import ModelRef, check_alias, check_version
 from registry.tiers import Tier
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
-SESSION_SECONDS = 12 * 3600
 WAITING_STATES = {"pending", "starting"}
+SESSION_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
 def safe_next(target: str | None) -> str:
@@ -36,7 +43,16 @@ def safe_next(target: str | None) -> str:
 
 
 def _login(request: Request, next_url: str, error: str | None = None, status: int = 200) -> HTMLResponse:
-    return render(request, "connexion.html", status=status, title="Connexion", next_url=next_url, error=error, caller=ANONYMOUS)
+    hours = request.app.state.services.settings.session_hours
+    return render(
+        request, "connexion.html", status=status, title="Connexion", next_url=next_url, error=error, caller=ANONYMOUS,
+        session_hours=hours,
+    )
+
+
+def _new_csrf_token(response: Response, request: Request) -> None:
+    """Drop the CSRF cookie: the next page gets a fresh token (none survives a change of identity)."""
+    response.delete_cookie(CSRF_COOKIE, path="/", secure=cookie_secure(request), httponly=True, samesite="lax")
 
 
 @router.get("/connexion", response_class=HTMLResponse)
@@ -47,37 +63,69 @@ def login_page(request: Request, next: str | None = None) -> HTMLResponse:
 @router.post("/connexion")
 def login(request: Request, services: ServicesDep, token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "") -> Response:
     target = safe_next(next)
+    settings = services.settings
     try:
         with services.db.session() as session:
             caller = authenticate(session, token.strip())
+            if caller.tier < Tier.RESTRICTED:
+                return _login(request, target, "ce jeton ne donne pas accès aux contenus réservés", status=403)
+            opened = sessions.open_session(
+                session,
+                caller,
+                lifetime=dt.timedelta(hours=settings.session_hours),
+                user_agent=request.headers.get("user-agent"),
+                replacing=request.cookies.get(COOKIE),
+            )
     except Unauthorized as exc:
         return _login(request, target, exc.message, status=401)
-    if caller.tier < Tier.RESTRICTED:
-        return _login(request, target, "ce jeton ne donne pas accès aux contenus réservés", status=403)
     response = RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
     response.set_cookie(
         COOKIE,
-        token.strip(),
+        opened.secret,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=cookie_secure(request),
         path="/",
-        max_age=SESSION_SECONDS,
+        max_age=int(settings.session_hours * 3600),
     )
+    _new_csrf_token(response, request)
     return response
 
 
 @router.post("/deconnexion", response_class=HTMLResponse)
-def logout(request: Request) -> HTMLResponse:
+def logout(request: Request, services: ServicesDep) -> HTMLResponse:
+    cookie = request.cookies.get(COOKIE)
+    if cookie:
+        with services.db.session() as session:
+            sessions.close_session(session, cookie)
     response = render(request, "message.html", title="Déconnexion", message="Vous êtes déconnecté.", caller=ANONYMOUS)
-    response.delete_cookie(COOKIE, path="/")
+    forget_session(request, response)
+    _new_csrf_token(response, request)
     return response
 
 
-def _check_origin(request: Request) -> None:
-    origin = request.headers.get("origin")
-    if origin and origin != "null" and urlsplit(origin).netloc != request.url.netloc:
-        raise Forbidden("requête refusée : elle ne vient pas d'une page de bibia")
+@router.get("/compte/sessions", response_class=HTMLResponse)
+def sessions_page(request: Request, caller: PageCallerDep, services: ServicesDep) -> Response:
+    if not caller.is_authenticated:
+        return RedirectResponse(f"/connexion?next={quote(request.url.path)}", status_code=303)
+    with services.db.session() as session:
+        items = [sessions.describe(row, caller.session_id) for row in sessions.active_sessions(session, caller)]
+    return render(request, "sessions.html", title="Mes sessions", items=items)
+
+
+@router.post("/compte/sessions/{number}/revoquer", response_class=HTMLResponse)
+def revoke_session(request: Request, number: str, caller: PageCallerDep, services: ServicesDep) -> Response:
+    if not caller.is_authenticated:
+        return RedirectResponse(f"/connexion?next={quote('/compte/sessions')}", status_code=303)
+    if not SESSION_NUMBER.fullmatch(number):
+        raise NotFound(f"aucune session n° {number[:20]} parmi les vôtres")
+    with services.db.session() as session:
+        sessions.revoke(session, caller, int(number))
+    if caller.session_id == int(number):
+        response = render(request, "message.html", title="Session fermée", message="Cette session est fermée : vous êtes déconnecté.", caller=ANONYMOUS)
+        forget_session(request, response)
+        return response
+    return RedirectResponse("/compte/sessions", status_code=303)
 
 
 def _launch_ref(name: str, choice: str) -> ModelRef:
@@ -92,7 +140,6 @@ def _launch_ref(name: str, choice: str) -> ModelRef:
 
 @router.post("/modeles/{name}/demonstrateur")
 def launch(request: Request, name: str, caller: PageCallerDep, version: Annotated[str, Form()] = "") -> Response:
-    _check_origin(request)
     if not caller.is_authenticated:
         return RedirectResponse(f"/connexion?next={quote(f'/modeles/{name}')}", status_code=303)
     view = request.app.state.demos.launch(caller, _launch_ref(_model_name(name), version))

@@ -25,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 from bibia.auth import ANONYMOUS, Caller
 from bibia.deps import COOKIE
 from bibia.proxy import _security_headers
+from bibia.web.csrf import hidden_field
 from registry.card import Automation, Status, Task, Theme
 from registry.errors import BibiaError
 from registry.tiers import Tier
@@ -175,12 +176,22 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         path=request.url.path,
         here=here,
         session_expired=getattr(request.state, "session_expired", False),
+        csrf_field=lambda: hidden_field(request),
         **context,
     )
     response = HTMLResponse(body, status_code=status, headers=_security_headers())
     if getattr(request.state, "session_expired", False):
-        response.delete_cookie(COOKIE, path="/")
+        forget_session(request, response)
     return response
+
+
+def cookie_secure(request: Request) -> bool:
+    return request.app.state.services.settings.cookies_secure(request.url.scheme)
+
+
+def forget_session(request: Request, response: Response) -> None:
+    """Tell the browser to drop its session cookie (same attributes as when it was set)."""
+    response.delete_cookie(COOKIE, path="/", secure=cookie_secure(request), httponly=True, samesite="lax")
 
 
 TITLES = {
@@ -199,9 +210,9 @@ TITLES = {
 }
 
 
-def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+def error_page(request: Request, status: int, message: str, title: str | None = None) -> HTMLResponse:
     """A friendly French error page (never a traceback)."""
-    title = TITLES.get(status, "Erreur")
+    title = title or TITLES.get(status, "Erreur")
     return render(request, "erreur.html", status=status, title=title, message=message, code=status)
 
 

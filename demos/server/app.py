@@ -40,6 +40,7 @@ from demos.server.settings import Settings
 logger = logging.getLogger("demos.server")
 
 MULTIPART_OVERHEAD = 64 * 1024
+CSRF_HEADER = "x-bibia-csrf-token"  # set by bibia's proxy: the token its CSRF check expects in our forms
 STORE_ENTRIES = 32
 STORE_BYTES = 64 * 1024 * 1024
 SAMPLE_ROWS = 2000  # the sample is shown, not scored in bulk
@@ -92,19 +93,19 @@ def create_app(demo: DemoModel, settings: Settings, *, card: CardInfo | None = N
                 sample_cache.update(_run_sample(demo, card, settings, sample_path))
             return sample_cache
 
-    def index(error: str | None = None, status_code: int = 200) -> HTMLResponse:
+    def index(csrf_token: str | None, error: str | None = None, status_code: int = 200) -> HTMLResponse:
         view = sample_view()
         html = pages.index_page(
             card, demo.columns, chart=view.get("chart"), table=view.get("table"),
             sample_error=view.get("error"), has_sample=sample_path.is_file(),
             has_evaluation=evaluation_path.is_file(), max_upload_bytes=settings.max_upload_bytes,
-            max_rows=settings.max_rows, error=error,
+            max_rows=settings.max_rows, error=error, csrf_token=csrf_token,
         )
         return HTMLResponse(html, status_code=status_code)
 
     @app.get("/", response_class=HTMLResponse)
-    async def home() -> HTMLResponse:
-        return await run_in_threadpool(index)
+    async def home(request: Request) -> HTMLResponse:
+        return await run_in_threadpool(index, request.headers.get(CSRF_HEADER))
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -129,7 +130,7 @@ def create_app(demo: DemoModel, settings: Settings, *, card: CardInfo | None = N
             data = await _read_upload(request, settings.max_upload_bytes)
             return await run_in_threadpool(_upload_result, demo, card, store, settings, data)
         except DemoError as exc:
-            return await run_in_threadpool(index, exc.message, exc.status_code)
+            return await run_in_threadpool(index, request.headers.get(CSRF_HEADER), exc.message, exc.status_code)
 
     @app.get("/predictions/{token}.csv")
     async def download(token: str) -> Response:

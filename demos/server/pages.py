@@ -72,8 +72,13 @@ def index_page(
     max_upload_bytes: int,
     max_rows: int,
     error: str | None = None,
+    csrf_token: str | None = None,
 ) -> str:
-    """The home page: what the model does, the model on its sample, the upload form."""
+    """The home page: what the model does, the model on its sample, the upload form.
+
+    ``csrf_token`` (from bibia's proxy) becomes the form's first field: bibia's
+    CSRF check reads the fields of a multipart body only until that one.
+    """
     parts = [
         f'<section id="erreur"><h2>Votre fichier n\'a pas pu être utilisé</h2><p class="error" role="alert">{escape(error)}</p>'
         '<p><a href="#essayer">Corriger et renvoyer le fichier ↓</a></p></section>'
@@ -95,7 +100,7 @@ def index_page(
         )
     sample.append("</section>")
     parts.append("".join(sample))
-    parts.append(_upload_form(columns, has_sample, max_upload_bytes, max_rows))
+    parts.append(_upload_form(columns, has_sample, max_upload_bytes, max_rows, csrf_token))
     parts.append(_api_help(columns))
     return layout(card, "".join(parts))
 
@@ -160,7 +165,7 @@ def _about(card: CardInfo, columns: list[Column]) -> str:
     return '<section id="modele"><h2>Ce que fait le modèle</h2>' + "".join(rows) + "</section>"
 
 
-def _upload_form(columns: list[Column], has_sample: bool, max_upload_bytes: int, max_rows: int) -> str:
+def _upload_form(columns: list[Column], has_sample: bool, max_upload_bytes: int, max_rows: int, csrf_token: str | None) -> str:
     expected = (
         "Le fichier doit avoir une ligne d'en-tête avec les colonnes "
         + ", ".join(f"<code>{escape(c.name)}</code>" for c in columns)
@@ -175,10 +180,17 @@ def _upload_form(columns: list[Column], has_sample: bool, max_upload_bytes: int,
         f'<p class="note">Fichier CSV encodé en UTF-8, séparateur virgule ou point-virgule, {size} et {max_rows} lignes au plus. '
         "Vos données restent dans ce démonstrateur isolé, sans accès au réseau, et disparaissent à son arrêt.</p>"
         '<form action="upload" method="post" enctype="multipart/form-data">'
+        f"{_csrf_field(csrf_token)}"
         '<label for="file">Fichier CSV :</label> '
         '<input id="file" type="file" name="file" accept=".csv,text/csv" required> '
         "<button type=\"submit\">Calculer les prédictions</button></form></section>"
     )
+
+
+def _csrf_field(token: str | None) -> str:
+    if not token:
+        return ""
+    return f'<input type="hidden" name="csrftoken" value="{escape(token)}">'
 
 
 def _api_help(columns: list[Column]) -> str:
