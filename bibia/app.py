@@ -1,8 +1,10 @@
 """The FastAPI application: ``create_app(settings, *, registry=None, runner=None)``.
 
 Cross-cutting behaviour is visible here and nowhere else: the error tree is
-mapped to HTTP once, request bodies are bounded, and unexpected errors are
-logged server-side and answered without a traceback.
+mapped to HTTP once, the guards of :mod:`bibia.guards` and the CSRF check of
+:mod:`bibia.web.csrf` wrap every request (in the order listed at the end of
+:func:`create_app`), and unexpected errors are logged server-side and answered
+without a traceback.
 """
 
 from __future__ import annotations
@@ -17,17 +19,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bibia import __version__
 from bibia import gateway
 from bibia import proxy
 from bibia import web
-from bibia.api import admin, demos, models, projects
+from bibia.api import admin, demos, models, projects, sessions
 from bibia.demos import DemoManager
+from bibia.guards import BodyLimit, BodyReadTimeout, FailedAuthBrake, SECURITY_HEADERS, SecurityHeaders
 from bibia.services import Services
 from bibia.settings import Settings
-from registry.errors import BibiaError, PayloadTooLarge
+from bibia.web.csrf import CsrfProtect
+from registry.errors import BibiaError
 from registry.store import Registry
 
 log = logging.getLogger("bibia")
@@ -44,67 +47,6 @@ enregistrement). Authentification : `Authorization: Bearer <jeton>`.
 Les experts récupèrent les modèles avec le client MLflow qu'ils utilisent
 déjà : `MLFLOW_TRACKING_URI=<cette adresse>` et `MLFLOW_TRACKING_TOKEN=<jeton>`.
 """
-
-
-class BodyLimit:
-    """Refuse request bodies over a size limit (413) before they are read whole."""
-
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
-        self.app = app
-        self.settings = settings
-
-    def _limit(self, scope: Scope) -> int:
-        path: str = scope.get("path", "")
-        if scope.get("method") == "POST" and path.startswith("/api/v1/models/") and path.endswith("/versions"):
-            return self.settings.max_model_bytes + self.settings.max_card_bytes + 64 * 1024
-        if path.startswith("/demos/") and path.rstrip("/").endswith("/upload"):
-            return self.settings.max_request_bytes
-        return self.settings.max_request_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        limit = self._limit(scope)
-        declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            await _too_large(limit)(scope, receive, send)
-            return
-        received = 0
-        exceeded = False
-        started = False
-
-        async def bounded() -> Message:
-            nonlocal received, exceeded
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    exceeded = True
-                    raise PayloadTooLarge(f"requête trop volumineuse : {limit} octets au plus")
-            return message
-
-        async def guarded(message: Message) -> None:
-            # Body parsers may turn the error into a vague 400: once over the limit,
-            # whatever the app answers is replaced by the 413 below.
-            nonlocal started
-            if exceeded and not started:
-                return
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, bounded, guarded)
-        except PayloadTooLarge:
-            if started:
-                raise
-        if exceeded and not started:
-            await _too_large(limit)(scope, receive, send)
-
-
-def _too_large(limit: int) -> JSONResponse:
-    error = PayloadTooLarge(f"requête trop volumineuse : {limit} octets au plus")
-    return JSONResponse(error.to_dict(), status_code=error.http_status)
 
 
 def _validation_message(exc: RequestValidationError) -> dict[str, Any]:
@@ -156,8 +98,11 @@ def create_app(settings: Settings, *, registry: Registry | None = None, runner: 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
+        # Answered outside the middleware stack (Starlette's last resort): the headers are set here.
         return JSONResponse(
-            {"error": "erreur_interne", "message": "erreur interne du service ; elle a été journalisée"}, status_code=500
+            {"error": "erreur_interne", "message": "erreur interne du service ; elle a été journalisée"},
+            status_code=500,
+            headers=SECURITY_HEADERS,
         )
 
     @app.get("/healthz", tags=["service"], summary="Le service est prêt")
@@ -170,13 +115,19 @@ def create_app(settings: Settings, *, registry: Registry | None = None, runner: 
     app.include_router(models.router)
     app.include_router(projects.router)
     app.include_router(admin.router)
+    app.include_router(sessions.router)
     app.include_router(gateway.router)
     app.include_router(demos.router)
     app.include_router(proxy.router)
     app.include_router(web.router)  # the French web pages (no scripts), and their error pages for browsers
     app.mount("/static", web.static_files(), name="static")
     app.add_exception_handler(StarletteHTTPException, web.http_error)
-    app.add_middleware(BodyLimit, settings=settings)
+    # Innermost first: the CSRF check reads form bodies that BodyLimit and BodyReadTimeout already bound.
+    app.add_middleware(CsrfProtect, settings=settings)
+    app.add_middleware(BodyLimit, settings=settings, services=services)
+    app.add_middleware(FailedAuthBrake, settings=settings)
+    app.add_middleware(BodyReadTimeout, settings=settings)
+    app.add_middleware(SecurityHeaders)
     return app
 
 

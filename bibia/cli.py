@@ -95,8 +95,7 @@ def serve(
     seed: Annotated[bool | None, typer.Option("--seed/--no-seed", help="Peupler le catalogue au premier démarrage")] = None,
 ) -> None:
     """Lancer le service (initialise le stockage, puis sert l'API)."""
-    import uvicorn
-
+    from bibia import server
     from bibia.app import create_app
 
     settings = _settings()
@@ -114,7 +113,7 @@ def serve(
 
         seed(application.state.services, log=err.print)
     err.print(f"bibia écoute sur http://{settings.host}:{settings.port} (documentation : /docs)")
-    uvicorn.run(application, host=settings.host, port=settings.port, log_level="info", proxy_headers=False)
+    server.run(application, settings)
 
 
 @app.command("seed")

@@ -6,6 +6,9 @@ environment at import time. Tests build ``Settings(data_dir=tmp_path)``.
 
 from __future__ import annotations
 
+import ipaddress
+import os
+import secrets
 from pathlib import Path
 from typing import Literal
 
@@ -33,8 +36,23 @@ class Settings(BaseSettings):
 
     max_card_bytes: int = 256 * 1024
     max_model_bytes: int = 512 * 1024 * 1024
-    max_request_bytes: int = 8 * 1024 * 1024
+    max_request_bytes: int = Field(8 * 1024 * 1024, description="Largest body from an authenticated caller")
+    anonymous_max_request_bytes: int = Field(
+        64 * 1024, ge=1024, description="Largest body from a caller without valid credentials (any route)"
+    )
     per_page_max: int = 100
+
+    secret_key: SecretStr | None = Field(
+        None, description="Signs the CSRF cookies; default: generated once into <data_dir>/secret_key (mode 0600)"
+    )
+    session_hours: float = Field(12.0, gt=0, le=24 * 31, description="Lifetime of a web session from sign-in")
+    trusted_proxies: str = Field(
+        "", description="Comma-separated IPs or networks of reverse proxies whose X-Forwarded-For/-Proto are believed"
+    )
+    auth_failure_limit: int = Field(20, ge=1, description="Refused credentials allowed per client and window")
+    auth_failure_window_s: int = Field(60, ge=1, description="The moving window of auth_failure_limit, in seconds")
+    header_timeout_s: float = Field(10.0, gt=0, description="Time a connection has to send complete request headers")
+    body_timeout_s: float = Field(30.0, gt=0, description="Longest pause allowed between two chunks of a request body")
 
     seed_on_start: bool = True
 
@@ -62,6 +80,35 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for entry in _entries(value):
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError as exc:
+                raise ValueError(
+                    f"BIBIA_TRUSTED_PROXIES : « {entry} » n'est ni une adresse IP ni un réseau (ex. 10.0.0.0/8)"
+                ) from exc
+        return value
+
+    @property
+    def trusted_proxy_list(self) -> list[str]:
+        return _entries(self.trusted_proxies)
+
+    def cookies_secure(self, scheme: str) -> bool:
+        """Cookies get ``Secure`` over HTTPS, and always when users reach the service by an https address."""
+        return scheme == "https" or (self.public_url or "").lower().startswith("https://")
+
+    def signing_secret(self) -> str:
+        """``secret_key``, or the one generated once in ``<data_dir>/secret_key`` (shared by replicas and restarts)."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            _create_secret(path)
+        return path.read_text(encoding="ascii").strip()
 
     @property
     def database_uri(self) -> str:
@@ -92,3 +139,23 @@ class Settings(BaseSettings):
             path.mkdir(parents=True, exist_ok=True)
         if self.mlflow_artifact_root is None:
             (self.data_dir / "artifacts").mkdir(parents=True, exist_ok=True)
+
+
+def _entries(value: str) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()]
+
+
+def _create_secret(path: Path) -> None:
+    """Write a new secret to ``path`` unless another process wins the race; never half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    draft = path.with_name(f".{path.name}.{secrets.token_hex(8)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as out:
+            out.write(secrets.token_urlsafe(48))
+        try:
+            os.link(draft, path)  # atomic, and refuses to replace the file a replica wrote first
+        except FileExistsError:
+            pass
+    finally:
+        draft.unlink(missing_ok=True)
