@@ -25,6 +25,7 @@ from bibia.schemas import VersionOut
 from registry.card import Card, Project
 from registry.tiers import Tier, hidden_paths
 from tests.conftest import World, make_world, register
+from tests.web.webdata import csrf_token
 
 NAME = "eau-batiments"
 SLUG = "eau-nantes"
@@ -105,7 +106,10 @@ def _keys(node: Any) -> Iterator[str]:
 def env(tmp_path_factory: pytest.TempPathFactory, sklearn_model_dir: Path) -> Iterator[Env]:
     from bibia.settings import Settings
 
-    settings = Settings(data_dir=tmp_path_factory.mktemp("tiers") / "data", seed_on_start=False, runner="none")
+    # every route is called with bad tokens below: the brake on failed authentication must not step in
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("tiers") / "data", seed_on_start=False, runner="none", auth_failure_limit=100_000
+    )
     world = make_world(settings)
     with world.client:
         put = world.client.put(f"/api/v1/projects/{SLUG}", json=PROJECT, headers=world.headers("expert"))
@@ -160,8 +164,13 @@ def _register_request(env: Env, role: str | None) -> Request:
     return {"files": {"card": ("fiche.yaml", card, "application/yaml"), "model": ("m.tar.gz", b"pas une archive", "application/gzip")}}
 
 
+def _form(env: Env, data: dict[str, str] | None = None) -> Request:
+    """A form as a page of bibia posts it: with the CSRF token of the client's ``bibia_csrf`` cookie."""
+    return {"data": {"csrftoken": csrf_token(env.world.client), **(data or {})}}
+
+
 def _login_request(env: Env, role: str | None) -> Request:
-    return {"data": {"token": env.world.tokens[role] if role else "pas-un-jeton", "next": "/demos/x/"}}
+    return _form(env, {"token": env.world.tokens[role] if role else "pas-un-jeton", "next": "/demos/x/"})
 
 
 M = f"/api/v1/models/{NAME}"
@@ -215,10 +224,17 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/connexion"): Case(
         "/connexion", {None: 401, "member": 303, "expert": 303, "other_expert": 303, "admin": 303}, _login_request
     ),
-    ("POST", "/deconnexion"): Case("/deconnexion", _tiered("public", 200)),
+    ("POST", "/deconnexion"): Case("/deconnexion", _tiered("public", 200), lambda env, role: _form(env)),
+    ("GET", "/api/v1/sessions"): Case("/api/v1/sessions", _tiered("member", 200)),
+    ("DELETE", "/api/v1/sessions/{session_id}"): Case("/api/v1/sessions/999999", _tiered("member", 404)),
+    ("GET", "/compte/sessions"): Case("/compte/sessions", {None: 303, "member": 200, "expert": 200, "other_expert": 200, "admin": 200}),
+    ("POST", "/compte/sessions/{number}/revoquer"): Case(
+        "/compte/sessions/999999/revoquer", {None: 303, "member": 404, "expert": 404, "other_expert": 404, "admin": 404},
+        lambda env, role: _form(env),
+    ),
     ("GET", "/demos/{demo_id}"): Case("/demos/inconnu", _tiered("public", 307)),
     ("GET", "/demos/{demo_id}/{path:path}"): Case("/demos/inconnu/", _tiered("member", 404)),
-    ("POST", "/demos/{demo_id}/{path:path}"): Case("/demos/inconnu/predict", _tiered("member", 404)),
+    ("POST", "/demos/{demo_id}/{path:path}"): Case("/demos/inconnu/predict", _tiered("member", 404), lambda env, role: _form(env)),
     # web pages (French HTML; a bearer token or the session cookie says who is reading)
     ("GET", "/"): Case("/", _tiered("public", 200)),
     ("GET", "/catalogue"): Case("/catalogue", _tiered("public", 200)),
@@ -228,7 +244,7 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/projets/{slug}"): Case(f"/projets/{SLUG}", _tiered("public", 200)),
     ("POST", "/modeles/{name}/demonstrateur"): Case(
         f"/modeles/{NAME}/demonstrateur", {None: 303, "member": 502, "expert": 502, "other_expert": 502, "admin": 502},
-        lambda env, role: {"data": {"version": "alias:production"}},
+        lambda env, role: _form(env, {"version": "alias:production"}),
     ),
     ("GET", "/demonstrateurs/{demo_id}"): Case("/demonstrateurs/inconnu", {None: 303, "member": 404, "expert": 404, "other_expert": 404, "admin": 404}),
 }

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from bibia.db.models import DemoSession, Organisation
 from tests.conftest import World
-from tests.web.webdata import EXPERT, MODEL, OTHER, PROJECT_SLUG, RESTRICTED, tiny_png
+from tests.web.webdata import EXPERT, MODEL, OTHER, PROJECT_SLUG, RESTRICTED, csrf_token, sign_in, tiny_png
 
 HTML = {"accept": "text/html"}
 PAGES = [
@@ -44,7 +44,7 @@ def get(world: World, path: str, role: str | None = None):
 
 
 def login(client: TestClient, world: World, role: str, next_url: str = "/"):
-    return client.post("/connexion", data={"token": world.tokens[role], "next": next_url}, follow_redirects=False)
+    return sign_in(client, world.tokens[role], next_url)
 
 
 @pytest.mark.parametrize("path", PAGES)
@@ -136,26 +136,31 @@ def test_every_page_has_the_security_headers_and_no_script(site: World) -> None:
 def test_login_form_sets_the_session_cookie_and_shows_who_is_logged_in(site: World, browser: TestClient) -> None:
     response = login(browser, site, "member", f"/modeles/{MODEL}")
     assert response.status_code == 303 and response.headers["location"] == f"/modeles/{MODEL}"
-    cookie = response.headers["set-cookie"]
-    assert "bibia_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+    cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith("bibia_session="))
+    assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/" in cookie
+    assert site.tokens["member"] not in cookie  # the cookie names a server-side session, not the token
     page = browser.get(f"/modeles/{MODEL}", headers=HTML).text  # the cookie, no header
     assert shows(page, RESTRICTED[0])
     assert "<strong>agent</strong>" in page and "niveau membre" in page and 'action="/deconnexion"' in page
-    response = browser.post("/deconnexion")
+    response = browser.post("/deconnexion", data={"csrftoken": csrf_token(browser, f"/modeles/{MODEL}")})
     assert response.status_code == 200 and "Vous êtes déconnecté" in response.text
     assert RESTRICTED[0] not in browser.get(f"/modeles/{MODEL}", headers=HTML).text
 
 
 def test_login_errors_are_french_pages_and_next_stays_local(site: World, browser: TestClient) -> None:
-    response = browser.post("/connexion", data={"token": "pas-un-jeton", "next": "/"})
+    response = sign_in(browser, "pas-un-jeton")
     assert response.status_code == 401 and "jeton mal formé" in response.text.lower() and 'id="token"' in response.text
-    assert browser.post("/connexion", data={}).status_code == 401  # an empty form is a bad token, not a 422
+    empty = browser.post("/connexion", data={"csrftoken": csrf_token(browser)})
+    assert empty.status_code == 401  # an empty form is a bad token, not a 422
     response = login(browser, site, "member", "//malveillant.example/piege")
     assert response.status_code == 303 and response.headers["location"] == "/"
 
 
 def test_a_revoked_session_falls_back_to_public(site: World, browser: TestClient) -> None:
-    browser.cookies.set("bibia_session", "bibia_00000000_" + "x" * 43)
+    login(browser, site, "member")
+    revoked = browser.cookies["bibia_session"]
+    browser.post("/deconnexion", data={"csrftoken": csrf_token(browser, "/")})
+    browser.cookies.set("bibia_session", revoked)  # a browser that kept the closed session's cookie
     response = browser.get(f"/modeles/{MODEL}", headers=HTML)
     assert response.status_code == 200 and "Votre session a expiré" in response.text
     assert RESTRICTED[0] not in response.text
@@ -198,10 +203,11 @@ def test_launching_a_demonstrator_from_the_page(site: World, browser: TestClient
     login(browser, site, "member")
     foreign = browser.post(path, data={"version": "alias:production"}, headers={"origin": "https://ailleurs.example"})
     assert foreign.status_code == 403 and "ne vient pas d&#39;une page de bibia" in foreign.text.lower()
+    token = csrf_token(browser, f"/modeles/{MODEL}")
     # this service has no runner: the member gets the manager's refusal as a French page
-    response = browser.post(path, data={"version": "alias:production"}, headers={"origin": "http://testserver"})
+    response = browser.post(path, data={"csrftoken": token, "version": "alias:production"}, headers={"origin": "http://testserver"})
     assert response.status_code == 502 and "démonstrateurs sont désactivés" in response.text.lower()
-    response = browser.post(path, data={"version": "n'importe quoi"})
+    response = browser.post(path, data={"csrftoken": token, "version": "n'importe quoi"})
     assert response.status_code == 400 and "choisissez une version" in response.text.lower()
 
 

@@ -3,10 +3,29 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import struct
 import zlib
 from pathlib import Path
+
+CSRF_INPUT = re.compile(r'<input type="hidden" name="csrftoken" value="([^"]+)">')
+
+
+def csrf_token(client, page: str = "/connexion") -> str:  # noqa: ANN001 - a TestClient or an httpx.Client
+    """The CSRF token of ``page``'s first form, as a browser reads it (the ``bibia_csrf`` cookie lands in ``client``)."""
+    response = client.get(page, headers={"accept": "text/html"})
+    found = CSRF_INPUT.search(response.text)
+    assert found, f"no CSRF field on {page}: {response.status_code} {response.text[:300]}"
+    return found.group(1)
+
+
+def sign_in(client, token: str, next_url: str = "/"):  # noqa: ANN001, ANN201
+    """Sign in through the form, as a browser does: read the form's CSRF token, then post it."""
+    return client.post(
+        "/connexion", data={"csrftoken": csrf_token(client), "token": token, "next": next_url}, follow_redirects=False
+    )
+
 
 PROJECT_SLUG = "eau-nantes"
 MODEL = "eau-batiments"
