@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Session
 
 from bibia import ownership
@@ -255,13 +255,25 @@ def _check_can_write_project(caller: Caller, project: Project, current: dict[str
         )
 
 
+# Marks an owner's SIREN in ``search_text``: the ``owner`` filter matches these tokens only, so
+# a project is never found under a collectivité that its title or keywords merely name. The
+# mark is removed from the free text, where nobody can plant a token.
+OWNER_MARK = "§"
+
+
+def _owner_token(siren: str) -> str:
+    return f"{OWNER_MARK}{siren}{OWNER_MARK}"
+
+
 def _store(row: ProjectRecord, data: dict[str, Any]) -> None:
     """Write ``data`` (a project's JSON, owners and invitations included) and its indexed columns."""
     words = [data["title"], data["summary"], data["territory"], *data.get("keywords", [])]
     # Owners only: an organisation that is merely invited is not found under its name.
     words += [f"{o['name']} {o['siren']}" for o in data["owners"]]
+    text = fold(" ".join(words)).replace(OWNER_MARK, " ")
+    tokens = " ".join(_owner_token(siren) for siren in ownership.owner_sirens(data))
     row.title, row.theme, row.status = data["title"], data["theme"], data["status"]
-    row.territory, row.search_text, row.data = data["territory"], fold(" ".join(words)), data
+    row.territory, row.search_text, row.data = data["territory"], f"{text} {tokens}", data
 
 
 def upsert_project(session: Session, caller: Caller, project: Project) -> tuple[ProjectRecord, bool]:
@@ -363,7 +375,8 @@ def list_projects(
     if territory:
         query = query.where(ProjectRecord.territory.ilike(f"%{territory.replace('%', ' ').replace('_', ' ')}%"))
     if owner:
-        query = query.where(ProjectRecord.search_text.contains(fold(owner)))
+        tokens = [ProjectRecord.search_text.contains(_owner_token(s)) for s in ownership.sirens_matching(session, owner)]
+        query = query.where(or_(*tokens) if tokens else false())
     for word in fold(q or "").split()[:8]:
         query = query.where(ProjectRecord.search_text.contains(word))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0

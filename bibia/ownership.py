@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from bibia.accounts import organisation_by_siren
+from bibia.accounts import list_organisations, organisation_by_siren
 from bibia.auth import Caller
-from registry.card import Card, Owner
+from registry.card import Card, Owner, fold
 from registry.errors import Forbidden, InvalidInput
 from registry.tiers import Tier
 
@@ -42,6 +42,15 @@ def with_record_owner(session: Session, card: Card) -> Card:
     owner = record_owner(session, card.identification.owner.siren, "identification.owner.siren")
     identification = card.identification.model_copy(update={"owner": owner})
     return card.model_copy(update={"identification": identification})
+
+
+def sirens_matching(session: Session, text: str) -> list[str]:
+    """The SIRENs an ``owner`` search means: a SIREN, or organisations whose recorded name contains ``text``."""
+    wanted = fold(text)
+    found = [o.siren for o in list_organisations(session) if o.siren and (wanted == o.siren or wanted in fold(o.name))]
+    if len(wanted) == 9 and wanted.isascii() and wanted.isdigit() and wanted not in found:
+        found.append(wanted)  # an owner not (or no longer) on record is still found by its SIREN
+    return found
 
 
 def owner_sirens(data: dict[str, Any]) -> list[str]:

@@ -245,3 +245,21 @@ def test_only_the_invited_organisations_experts_answer(w: World) -> None:
     assert answer(w, "inexistant", "lyon_expert").status_code == 404
     member = w.client.get("/api/v1/projects/bati-invite", headers=w.headers("member")).json()
     assert member["owners"] == [NANTES] and [i["siren"] for i in member["invitations"]] == [LYON["siren"]]
+
+
+def test_a_project_is_found_under_its_owners_only_not_under_a_name_it_quotes(w: World) -> None:
+    decoy = project(
+        "cantines-officiel", [LILLE], title="Cantines de Nantes Métropole", territory="Nantes Métropole",
+        keywords=["Nantes Métropole", "§244400404§", "244400404"],
+    )
+    assert put_project(w, decoy, "other_expert").status_code == 201
+
+    def owned_by(owner: str) -> set[str]:
+        response = w.client.get("/api/v1/projects", params={"owner": owner, "per_page": 100})
+        assert response.status_code == 200, response.text
+        return {p["slug"] for p in response.json()["items"]}
+
+    for nantes in ("Nantes Métropole", "nantes", NANTES["siren"]):
+        assert "cantines-officiel" not in owned_by(nantes), nantes
+    assert "cantines-officiel" in owned_by("Européenne") and "cantines-officiel" in owned_by(LILLE["siren"])
+    assert "cantines-officiel" in {p["slug"] for p in w.client.get("/api/v1/projects", params={"q": "cantines nantes"}).json()["items"]}
