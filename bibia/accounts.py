@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,10 +12,9 @@ from sqlalchemy.orm import Session
 from bibia.auth import Caller, hash_token, new_token
 from bibia.db.models import ApiToken, AuditEvent, Organisation, User, utcnow
 from registry.errors import Conflict, InvalidInput, NotFound
+from registry.refs import check_siren, check_slug
 from registry.tiers import Role
 
-ORG_SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")
-SIREN_RE = re.compile(r"^\d{9}$")
 
 
 def audit(session: Session, caller: Caller, action: str, target: str, **details: Any) -> None:
@@ -39,12 +37,11 @@ def create_organisation(session: Session, caller: Caller, slug: str, name: str, 
         InvalidInput: bad slug or SIREN.
         Conflict: the slug or the SIREN is already taken.
     """
-    if not ORG_SLUG_RE.match(slug or ""):
-        raise InvalidInput(f"identifiant d'organisation invalide : {slug!r} ; attendu : minuscules, chiffres et tirets")
+    check_slug(slug, "d'organisation")
     if not (name or "").strip():
         raise InvalidInput("le nom de l'organisation est obligatoire (--name)")
-    if siren is not None and not SIREN_RE.match(siren):
-        raise InvalidInput(f"SIREN invalide : {siren!r} ; attendu : 9 chiffres, sans espace")
+    if siren is not None:
+        check_siren(siren)
     if session.scalar(select(Organisation).where(Organisation.slug == slug)):
         raise Conflict(f"l'organisation « {slug} » existe déjà")
     if siren and session.scalar(select(Organisation).where(Organisation.siren == siren)):

@@ -20,17 +20,18 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
 
 from registry.errors import InvalidCard
+from registry.refs import SIREN_PATTERN, SLUG_PATTERN, anchored
 from registry.tiers import Tier, tiered
 
 SUMMARY_MAX = 350
-SLUG_PATTERN = r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$"
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^https?://\S+$", max_length=2_000)]
 Email = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320)]
-Siren = Annotated[str, StringConstraints(pattern=r"^\d{9}$")]
-Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
+# Identifiers follow the one grammar of registry.refs (ASCII only: "\d" would accept "٢٤٤٤٠٠٤٠٤").
+Siren = Annotated[str, StringConstraints(pattern=anchored(SIREN_PATTERN))]
+Slug = Annotated[str, StringConstraints(pattern=anchored(SLUG_PATTERN))]
 
 
 class Theme(str, enum.Enum):

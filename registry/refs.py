@@ -1,4 +1,11 @@
-"""Model identifiers as value objects: one grammar for routes, CLI and store."""
+"""Identifiers as value objects: one grammar for routes, CLI, store, cards and accounts.
+
+Every identifier is checked by a FULL match against an ASCII pattern
+(``re.fullmatch``): ``re.match`` with ``$`` accepts a final newline
+(``"cantine-nantes\\n"``), and ``str.isdigit`` or ``\\d`` accept digits that
+``int`` refuses or reads differently (``"²"``, ``"٣"``). Other modules import
+their patterns and checks from here rather than writing their own.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +14,98 @@ from dataclasses import dataclass
 
 from registry.errors import InvalidInput
 
-NAME_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
-ALIAS_RE = re.compile(r"^[a-z](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
+# The bare patterns, without anchors: Python checks use re.fullmatch, and
+# pydantic fields use anchored() (character classes are ASCII ranges, so no
+# Unicode digit or letter slips in whatever the regex engine).
+NAME_PATTERN = r"[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?"
+ALIAS_PATTERN = r"[a-z](?:[a-z0-9_-]{0,62}[a-z0-9])?"
+VERSION_PATTERN = r"[0-9]{1,9}"
+SLUG_PATTERN = r"[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?"  # projects and organisations
+SIREN_PATTERN = r"[0-9]{9}"
+PAGE_PATTERN = r"[0-9]{1,6}"
+
+NAME_RE = re.compile(NAME_PATTERN)
+ALIAS_RE = re.compile(ALIAS_PATTERN)
+VERSION_RE = re.compile(VERSION_PATTERN)
+SLUG_RE = re.compile(SLUG_PATTERN)
+SIREN_RE = re.compile(SIREN_PATTERN)
+PAGE_RE = re.compile(PAGE_PATTERN)
+_RESERVED_ALIAS_RE = re.compile(r"latest|v[0-9]+")
+
+MAX_PAGE = 100_000
 
 NAME_HELP = "minuscules, chiffres et tirets (2 à 100 caractères), par exemple « cantine-nantes »"
 ALIAS_HELP = "une lettre minuscule puis minuscules, chiffres, « - » ou « _ », par exemple « production »"
+SLUG_HELP = "minuscules, chiffres et tirets (64 caractères au plus), par exemple « nantes-metropole »"
+SIREN_HELP = "9 chiffres, sans espace, par exemple 244400404"
+
+
+def anchored(pattern: str) -> str:
+    """``pattern`` anchored for a pydantic field (whose default Rust engine has ``$`` at the very end only)."""
+    return f"^(?:{pattern})$"
+
+
+def _full(regex: re.Pattern[str], value: object) -> bool:
+    return isinstance(value, str) and regex.fullmatch(value) is not None
+
+
+def _shown(value: object) -> str:
+    """``value`` for an error message: quoted with escapes (a newline shows as ``\\n``), never too long."""
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def check_name(name: str) -> str:
     """Return ``name`` if it is a valid registered-model name, else raise InvalidInput."""
-    if not isinstance(name, str) or not NAME_RE.match(name):
-        raise InvalidInput(f"nom de modèle invalide : {name!r} ; attendu : {NAME_HELP}")
+    if not _full(NAME_RE, name):
+        raise InvalidInput(f"nom de modèle invalide : {_shown(name)} ; attendu : {NAME_HELP}")
     return name
 
 
 def check_alias(alias: str) -> str:
-    if not isinstance(alias, str) or not ALIAS_RE.match(alias) or alias in {"latest"} or alias.startswith("v") and alias[1:].isdigit():
+    """Return ``alias`` if it is a valid alias (``latest`` and ``v1``, ``v2``... are MLflow's), else raise."""
+    if not _full(ALIAS_RE, alias) or _RESERVED_ALIAS_RE.fullmatch(alias):
         raise InvalidInput(
-            f"alias invalide : {alias!r} ; attendu : {ALIAS_HELP} (« latest » et « v1 », « v2 »... sont réservés)"
+            f"alias invalide : {_shown(alias)} ; attendu : {ALIAS_HELP} (« latest » et « v1 », « v2 »... sont réservés)"
         )
     return alias
 
 
 def check_version(version: str | int) -> int:
-    text = str(version)
-    if not text.isdigit() or int(text) < 1 or len(text) > 9:
-        raise InvalidInput(f"version invalide : {version!r} ; attendu : un entier positif, par exemple 3")
+    """A version number (``3`` or ``"3"``, from 1 to 999,999,999) as an int, else raise InvalidInput."""
+    if isinstance(version, bool) or not isinstance(version, (int, str)):
+        text = None
+    else:
+        text = str(version)
+    if text is None or not VERSION_RE.fullmatch(text) or int(text) < 1:
+        raise InvalidInput(f"version invalide : {_shown(version)} ; attendu : un entier positif, par exemple 3")
+    return int(text)
+
+
+def check_slug(slug: str, what: str = "de projet") -> str:
+    """Return ``slug`` if it is a valid identifier of a project or an organisation (``what``: « de projet »...), else raise."""
+    if not _full(SLUG_RE, slug):
+        raise InvalidInput(f"identifiant {what} invalide : {_shown(slug)} ; attendu : {SLUG_HELP}")
+    return slug
+
+
+def check_siren(siren: str) -> str:
+    """Return ``siren`` if it is nine ASCII digits, else raise InvalidInput."""
+    if not _full(SIREN_RE, siren):
+        raise InvalidInput(f"SIREN invalide : {_shown(siren)} ; attendu : {SIREN_HELP}")
+    return siren
+
+
+def is_siren(text: str) -> bool:
+    """Whether ``text`` is a SIREN (nine ASCII digits), for inputs that may be a SIREN or a name."""
+    return _full(SIREN_RE, text)
+
+
+def check_page(page: str | int) -> int:
+    """A page number (from 1 to 100,000) as an int, else raise InvalidInput."""
+    text = None if isinstance(page, bool) or not isinstance(page, (int, str)) else str(page)
+    if text is None or not PAGE_RE.fullmatch(text) or not 1 <= int(text) <= MAX_PAGE:
+        raise InvalidInput(f"numéro de page invalide : {_shown(page)} ; attendu : un entier de 1 à {MAX_PAGE}")
     return int(text)
 
 
@@ -57,7 +130,8 @@ class ModelRef:
         if self.alias is not None:
             check_alias(self.alias)
         if self.version is not None:
-            check_version(self.version)
+            # A str or bool given by a caller becomes the int the grammar reads (frozen: set through object).
+            object.__setattr__(self, "version", check_version(self.version))
 
     @classmethod
     def parse(cls, text: str) -> ModelRef:

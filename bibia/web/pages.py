@@ -20,7 +20,7 @@ from bibia.proxy import _security_headers
 from bibia.web.render import LABELS, PageRoute, render
 from demos.reference import CHART_FILE
 from registry.errors import InvalidInput, NotFound, Unauthorized
-from registry.refs import check_name, check_version
+from registry.refs import check_name, check_page, check_version
 from registry.store import CatalogueQuery, Registry
 from registry.tiers import Tier
 
@@ -50,7 +50,11 @@ PageCallerDep = Annotated[Caller, Depends(page_caller)]
 
 
 def _page_number(raw: str | None) -> int:
-    return int(raw) if raw and raw.isdigit() and 0 < int(raw) <= 100_000 else 1
+    """The page asked for in a link or a form; anything that is not a page number shows the first page."""
+    try:
+        return check_page(raw) if raw else 1
+    except InvalidInput:
+        return 1
 
 
 def _choice(value: str | None, allowed: dict[str, str], what: str, notes: list[str]) -> str | None:
