@@ -34,23 +34,33 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bibia.accounts import audit
-from bibia.auth import ANONYMOUS, Caller, authenticate
+from bibia.auth import SYSTEM, Caller
+from bibia.deps import caller_from_credentials
 from bibia.db.models import DemoSession, utcnow
 from bibia.pool import READY_MARKER, WARM_GONE_EXIT_CODES, WarmPool, stop_quietly
 from bibia.services import Services
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound, QuotaExceeded, RunnerError
 from registry.refs import ModelRef
 from registry.tiers import Tier, visible
-from runners.base import SOCKET_NAME, DemoMissing, DemoSpec, RunInfo, RunState, UntrustedModel
+from runners import hostfs
+from runners.base import SANDBOX_UID, DemoMissing, DemoSpec, RunInfo, RunState, SandboxTampered, UntrustedModel
+from runners.health import probe
+from runners.sockets import check_socket
 
 log = logging.getLogger("bibia.demos")
 
 LABEL_MODEL = "bibia.model"
+# What members read when a demonstrator failed: fixed French text, never what the sandbox printed
+# (a model's output is hostile and may hold secrets); experts read the logs (``failure_logs``).
+TAMPERED = (
+    "démonstrateur arrêté : son bac à sable a tenté de rediriger les connexions du service (socket remplacé) ; "
+    "signalez-le aux experts de la collectivité propriétaire du modèle"
+)
+LAUNCH_FAILED = "échec du lancement du bac à sable ; les experts en lisent le détail dans le journal du démonstrateur"
 LABEL_INSTANCE = "bibia.instance"
 REFERENCE_TAG = "bibia.reference"  # version tag set by `bibia seed` on the reference models it built
 
@@ -140,8 +150,14 @@ class DemoManager:
     def demo_dir(self, demo_id: str) -> Path:
         return self.settings.demos_dir / demo_id
 
-    def socket_path(self, demo_id: str) -> Path:
-        return self.demo_dir(demo_id) / "run" / SOCKET_NAME
+    def socket_dir(self, demo_id: str) -> Path:
+        """The directory the sandbox's socket is in (a tiny tmpfs the sandbox writes; see runners.sockets)."""
+        return self.demo_dir(demo_id) / "run"
+
+    @property
+    def socket_owner(self) -> int:
+        """The host uid a genuine demonstrator socket belongs to (the sandbox user's)."""
+        return self.runner.socket_owner if self.runner is not None else SANDBOX_UID
 
     @property
     def runner_name(self) -> str:
@@ -247,35 +263,48 @@ class DemoManager:
             raise Forbidden("accès refusé : les journaux des démonstrateurs sont réservés aux experts")
         with self.services.db.session() as session:
             row = self._row_for(session, caller, demo_id)
-            error = row.error
+            error, failure_logs = row.error, row.failure_logs
         self._require_runner()
         try:
             text = self.runner.logs(demo_id, tail=tail)
         except DemoMissing:
             text = ""
-        if not text and error:
-            return error
+        if not text:
+            return failure_logs or error or ""
         return text
 
-    def socket_for(self, caller: Caller, demo_id: str) -> Path:
-        """The socket to proxy to, after checking the caller may use this demonstrator now."""
-        with self.services.db.session() as session:
-            return self._ready_socket(session, caller, demo_id)
+    def proxy_target(self, bearer: str | None, cookie: str | None, demo_id: str) -> Path:
+        """Who calls (bearer token, else web session) and whether they may reach ``demo_id`` now; its socket directory.
 
-    def proxy_target(self, token: str | None, demo_id: str) -> Path:
-        """Who calls (from their token) and whether they may reach ``demo_id``, in one unit of work.
+        The proxy calls this on every request (one database session), and it
+        re-checks the socket entry each time, so a socket the sandbox swapped
+        is caught even when the proxy would reuse a pooled connection.
 
-        The proxy calls this on every request: one database session instead of two.
+        Raises:
+            SandboxTampered: the socket was replaced; the demonstrator is now failed.
         """
         with self.services.db.session() as session:
-            caller = ANONYMOUS if not token else authenticate(session, token)
-            return self._ready_socket(session, caller, demo_id)
-
-    def _ready_socket(self, session: Session, caller: Caller, demo_id: str) -> Path:
-        state = DemoState(self._row_for(session, caller, demo_id).state)
+            caller = caller_from_credentials(session, bearer, cookie)
+            state = DemoState(self._row_for(session, caller, demo_id).state)
         if state != DemoState.READY:
             raise Conflict(f"le démonstrateur {demo_id} n'est pas prêt (état : {state.value})")
-        return self.socket_path(demo_id)
+        socket_dir = self.socket_dir(demo_id)
+        try:
+            check_socket(socket_dir, self.socket_owner)
+        except SandboxTampered as exc:
+            self.quarantine(demo_id, exc)
+            raise
+        return socket_dir
+
+    def quarantine(self, demo_id: str, exc: SandboxTampered) -> None:
+        """Fail and tear down a demonstrator whose sandbox tampered with its socket; audited."""
+        log.warning("demonstrator %s tampered with its socket: %s", demo_id, exc.message)
+        with self.services.db.session() as session:
+            row = session.get(DemoSession, demo_id)
+            if row is not None and transition(row, DemoState.FAILED, TAMPERED):
+                row.failure_logs = exc.message
+                audit(session, SYSTEM, "demo.tampered", demo_id, reason=exc.message)
+        self._teardown(demo_id)
 
     # -------------------------------------------------------- lifecycle work
 
@@ -292,7 +321,7 @@ class DemoManager:
             try:
                 self._place_model(demo_id, name, version, warm=True)
             except Exception as exc:  # as on the cold path: the demonstrator's state, shown to the user
-                self._fail(demo_id, f"échec du lancement : {exc}")
+                self._fail(demo_id, *_launch_failure(exc))
                 self._teardown(demo_id)
                 return
             settled = self._wait_ready(demo_id, warm=True)
@@ -309,7 +338,7 @@ class DemoManager:
                 row.runner_ref = getattr(handle, "runner_id", None) or str(handle)[:128]
                 ended = DemoState(row.state).is_terminal
         except Exception as exc:  # any failure to start is the demonstrator's state, shown to the user
-            self._fail(demo_id, f"échec du lancement : {exc}")
+            self._fail(demo_id, *_launch_failure(exc))
             self._teardown(demo_id)
             return
         if ended:  # stopped or expired while the runner was starting it: its teardown found nothing yet
@@ -325,7 +354,7 @@ class DemoManager:
         """
         started = time.monotonic()
         deadline = started + self.settings.demo_start_timeout_s
-        socket = self.socket_path(demo_id)
+        socket_dir = self.socket_dir(demo_id)
         while time.monotonic() < deadline and not self._stop.is_set():
             with self.services.db.session() as session:
                 row = session.get(DemoSession, demo_id)
@@ -335,10 +364,15 @@ class DemoManager:
             if status is not None and status.state != RunState.RUNNING:
                 if warm and (status.state == RunState.MISSING or status.exit_code in WARM_GONE_EXIT_CODES):
                     return False
-                self._fail(demo_id, self._failure_text(demo_id, status))
+                self._fail(demo_id, *self._failure_text(demo_id, status))
                 self._teardown(demo_id)
                 return True
-            if health(socket):
+            try:
+                healthy = probe(socket_dir, self.socket_owner, timeout=1.0)
+            except SandboxTampered as exc:
+                self.quarantine(demo_id, exc)
+                return True
+            if healthy:
                 with self.services.db.session() as session:
                     row = session.get(DemoSession, demo_id)
                     if row is not None:
@@ -347,20 +381,29 @@ class DemoManager:
             # A warm sandbox answers within a second of its model: poll closely at first.
             time.sleep(0.05 if time.monotonic() - started < 3 else 0.2)
         if not self._stop.is_set():
-            self._fail(demo_id, f"le démonstrateur n'a pas répondu en {self.settings.demo_start_timeout_s:.0f} s")
+            self._fail(
+                demo_id, f"le démonstrateur n'a pas répondu en {self.settings.demo_start_timeout_s:.0f} s", self._logs_tail(demo_id)
+            )
             self._teardown(demo_id)
         return True
 
-    def _failure_text(self, demo_id: str, status: Any) -> str:
+    def _logs_tail(self, demo_id: str) -> str:
         try:
-            logs = self.runner.logs(demo_id, tail=60)
-        except Exception:  # logs are a best effort once the sandbox is gone
-            logs = ""
+            return self.runner.logs(demo_id, tail=60)
+        except Exception:  # noqa: BLE001 - logs are a best effort once the sandbox is gone
+            return ""
+
+    def _failure_text(self, demo_id: str, status: Any) -> tuple[str, str]:
+        """``(message, logs)``: a fixed French message for members, the sandbox's last lines for experts."""
+        logs = self._logs_tail(demo_id)
         code = getattr(status, "exit_code", None)
-        head = "le démonstrateur s'est arrêté" + (f" (code {code})" if code is not None else "")
+        head = "le démonstrateur s'est arrêté" + (f" (code {code})" if isinstance(code, int) else "")
         if getattr(status, "oom_killed", False):
             head += f" : il a dépassé sa limite de mémoire ({self.settings.demo_memory_mb} Mio) et le bac à sable l'a interrompu"
-        return f"{head} :\n{logs}".strip()
+        elif code == 3:
+            head += " : le modèle n'a pas pu être chargé"
+        head += " ; les experts en lisent le détail dans le journal du démonstrateur"
+        return head, logs
 
     def _runner_status(self, demo_id: str) -> Any:
         try:
@@ -369,15 +412,17 @@ class DemoManager:
             log.warning("runner status failed for %s", demo_id, exc_info=True)
             return None
 
-    def _fail(self, demo_id: str, error: str) -> None:
+    def _fail(self, demo_id: str, error: str, logs: str | None = None) -> None:
+        """Fail the demonstrator: ``error`` is what members read (fixed text), ``logs`` is for experts."""
         with self.services.db.session() as session:
             row = session.get(DemoSession, demo_id)
-            if row is not None:
-                transition(row, DemoState.FAILED, error)
+            if row is not None and transition(row, DemoState.FAILED, error) and logs:
+                row.failure_logs = logs[-20_000:]
 
     def _teardown(self, demo_id: str) -> None:
+        """Stop the sandbox and remove everything of the demonstrator on the host (tmpfs included)."""
         stop_quietly(self.runner, demo_id)
-        shutil.rmtree(self.demo_dir(demo_id) / "model", ignore_errors=True)
+        hostfs.remove_tree(self.demo_dir(demo_id))
 
     def _place_model(self, demo_id: str, name: str, version: int, *, warm: bool) -> None:
         """Hard-link the cached model into the demonstrator's model directory, readable by the sandbox.
@@ -509,7 +554,7 @@ class DemoManager:
         # A launch waits at most demo_start_timeout_s; twice that with no outcome means the
         # process that drove it is gone (a crashed replica): nobody else will finish it.
         abandoned = now - dt.timedelta(seconds=2 * self.settings.demo_start_timeout_s)
-        expired, died, stuck = [], [], []
+        expired, died, stuck, ready = [], [], [], []
         with self.services.db.session() as session:
             rows = session.scalars(select(DemoSession).where(DemoSession.state.not_in([s.value for s in TERMINAL]))).all()
             for row in rows:
@@ -523,11 +568,18 @@ class DemoManager:
                     status = self._runner_status(row.id)
                     if status is not None and status.state != RunState.RUNNING:
                         died.append((row.id, status))
+                    else:
+                        ready.append(row.id)
         for demo_id in expired + stuck:
             self._teardown(demo_id)
         for demo_id, status in died:
-            self._fail(demo_id, self._failure_text(demo_id, status))
+            self._fail(demo_id, *self._failure_text(demo_id, status))
             self._teardown(demo_id)
+        for demo_id in ready:  # a socket swapped while nobody used the demonstrator
+            try:
+                check_socket(self.socket_dir(demo_id), self.socket_owner)
+            except SandboxTampered as exc:
+                self.quarantine(demo_id, exc)
         self.maintain_pool()
         return expired
 
@@ -549,8 +601,9 @@ class DemoManager:
                 if info is not None and info.status.state == RunState.RUNNING:
                     result["adopted"].append(demo_id)
                     continue
+                logs = None
                 if info is not None:  # it ended while the service was down: say how, with its last logs
-                    error = self._failure_text(demo_id, info.status)
+                    error, logs = self._failure_text(demo_id, info.status)
                 elif row.state != DemoState.PENDING.value:
                     error = "démonstrateur disparu pendant l'arrêt du service"
                 elif _aware(row.created_at) < stale:
@@ -558,6 +611,7 @@ class DemoManager:
                 else:
                     continue  # not started yet: another replica's launch may still be on its way
                 transition(row, DemoState.FAILED, error)
+                row.failure_logs = logs[-20_000:] if logs else None
                 result["failed"].append(demo_id)
             known = set(rows)
         members = {info.demo_id for info in self.pool.members()}
@@ -666,13 +720,9 @@ def _link_or_copy(src: str, dst: str) -> str:
     return dst
 
 
-def health(socket: Path, timeout: float = 1.0) -> bool:
-    """Whether the demonstrator behind ``socket`` answers its health check."""
-    if not socket.exists():
-        return False
-    try:
-        with httpx.Client(transport=httpx.HTTPTransport(uds=str(socket)), timeout=timeout) as client:
-            return client.get("http://demo/health").status_code == 200
-    except httpx.HTTPError:
-        return False
-
+def _launch_failure(exc: Exception) -> tuple[str, str]:
+    """``(message, logs)`` for a launch that raised: our own French message when it is one of ours."""
+    detail = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, (UntrustedModel, NotFound)):
+        return f"échec du lancement : {exc.message}", detail
+    return LAUNCH_FAILED, detail

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bibia.db.models import DemoSession
 from bibia.services import Services
+from runners import hostfs
 from runners.base import DemoSpec, RunInfo, RunState
 
 log = logging.getLogger("bibia.demos")
@@ -176,7 +176,7 @@ class WarmPool:
                     self.runner.start(self._warm_spec(demo_id))
                 except Exception:  # noqa: BLE001 - the next pass retries; launches go cold meanwhile
                     log.warning("starting a warm sandbox failed", exc_info=True)
-                    shutil.rmtree(self._demo_dir(demo_id), ignore_errors=True)
+                    hostfs.remove_tree(self._demo_dir(demo_id))
                     break
                 result["started"].append(demo_id)
         return result
@@ -218,7 +218,7 @@ class WarmPool:
             if session.get(DemoSession, demo_id) is not None:
                 return False
         stop_quietly(self.runner, demo_id)
-        shutil.rmtree(self._demo_dir(demo_id), ignore_errors=True)
+        hostfs.remove_tree(self._demo_dir(demo_id))
         return True
 
 

@@ -14,9 +14,10 @@ import asyncio
 import html
 import http.cookiejar
 from collections import OrderedDict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import quote
+from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 from fastapi import APIRouter, Depends, Request
@@ -24,28 +25,27 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from bibia.demos import DemoManager
+from bibia.demos import TAMPERED, DemoManager
 from bibia.deps import COOKIE, bearer_token
 from registry.errors import BibiaError, Forbidden, RunnerError, Unauthorized
+from runners.base import SandboxTampered
+from runners.sockets import AsyncSandboxTransport
 
 router = APIRouter(include_in_schema=False)
 
-HOP_BY_HOP = {
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailers",
-    "transfer-encoding",
-    "upgrade",
-    "host",
-    "content-length",
+# Request headers never sent to the sandbox: hop-by-hop ones, the caller's credentials, what
+# a client could use to pass itself off as the service (x-forwarded-*, x-bibia-*).
+NEVER_FORWARDED = {
+    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers", "transfer-encoding",
+    "upgrade", "host", "content-length", "authorization", "cookie", "forwarded",
 }
-NEVER_FORWARDED = HOP_BY_HOP | {"authorization", "cookie", "x-forwarded-for", "x-forwarded-host", "x-forwarded-prefix"}
-NEVER_RETURNED = HOP_BY_HOP | {"date", "server", "set-cookie", "content-security-policy", "access-control-allow-origin", "access-control-allow-credentials"}
+NEVER_FORWARDED_PREFIXES = ("x-forwarded-", "x-real-ip", "x-bibia-")
 
-
+# Response headers a sandbox may set, and nothing else: it answers on bibia's own origin, so a
+# header it picked could redirect users away, clear their site data, cache a page publicly,
+# turn off HSTS or pull a stylesheet. Location is checked on its own (same demonstrator only).
+RETURNED = {"content-type", "content-language", "content-disposition", "content-encoding", "etag", "last-modified", "location"}
+CONTENT_ENCODINGS = {"gzip", "deflate", "br", "identity"}
 def _manager(request: Request) -> DemoManager:
     return request.app.state.demos
 
@@ -87,8 +87,7 @@ def add_slash(demo_id: str) -> RedirectResponse:
 async def proxy(demo_id: str, path: str, request: Request, manager: ManagerDep) -> Response:
     wants_html = "text/html" in request.headers.get("accept", "")
     try:
-        token = bearer_token(request) or request.cookies.get(COOKIE)
-        socket = await run_in_threadpool(manager.proxy_target, token, demo_id)
+        socket = await run_in_threadpool(manager.proxy_target, bearer_token(request), request.cookies.get(COOKIE), demo_id)
     except Unauthorized as exc:
         if wants_html:
             return RedirectResponse(f"/connexion?next={quote(request.url.path)}", status_code=303)
@@ -97,14 +96,15 @@ async def proxy(demo_id: str, path: str, request: Request, manager: ManagerDep) 
         if wants_html:
             return _page("Accès refusé", f"<p>{html.escape(exc.message)}</p>", status=exc.http_status)
         return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+    except SandboxTampered:
+        await _clients(request).discard(demo_id)
+        return _error(SandboxTampered(TAMPERED), wants_html, "Démonstrateur arrêté")
     except BibiaError as exc:
-        if wants_html:
-            return _page("Démonstrateur indisponible", f"<p>{html.escape(exc.message)}</p>", status=exc.http_status)
-        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+        return _error(exc, wants_html)
 
-    headers = {k: v for k, v in request.headers.items() if k.lower() not in NEVER_FORWARDED}
+    headers = {k: v for k, v in request.headers.items() if _forwarded(k)}
     headers["x-forwarded-prefix"] = f"/demos/{demo_id}"
-    client = _clients(request).get(socket)
+    client = _clients(request).get(demo_id, socket, manager.socket_owner)
     upstream = client.build_request(
         request.method,
         f"http://demo/{path}",
@@ -114,15 +114,77 @@ async def proxy(demo_id: str, path: str, request: Request, manager: ManagerDep) 
     )
     try:
         reply = await client.send(upstream, stream=True)
+    except SandboxTampered as exc:  # swapped between the check and a new connection
+        await run_in_threadpool(manager.quarantine, demo_id, exc)
+        await _clients(request).discard(demo_id)
+        return _error(SandboxTampered(TAMPERED), wants_html, "Démonstrateur arrêté")
     except httpx.HTTPError as exc:
-        error = RunnerError(f"le démonstrateur {demo_id} ne répond pas : {type(exc).__name__}")
-        if wants_html:
-            return _page("Démonstrateur indisponible", f"<p>{html.escape(error.message)}</p>", status=error.http_status)
-        return JSONResponse(error.to_dict(), status_code=error.http_status)
+        return _error(RunnerError(f"le démonstrateur {demo_id} ne répond pas : {type(exc).__name__}"), wants_html)
 
-    out_headers = {k: v for k, v in reply.headers.items() if k.lower() not in NEVER_RETURNED}
+    if not 200 <= reply.status_code <= 599:
+        await reply.aclose()
+        return _error(RunnerError(f"le démonstrateur {demo_id} a répondu un statut invalide ({reply.status_code})"), wants_html)
+    out_headers, refused = returned_headers(reply.headers.multi_items(), request, demo_id)
+    if refused and 300 <= reply.status_code < 400:
+        await reply.aclose()
+        return _error(RunnerError(f"le démonstrateur {demo_id} a tenté une redirection hors de son adresse : refusée"), wants_html)
     out_headers.update(_security_headers(form_action=f"{request.base_url}demos/{demo_id}/"))
     return StreamingResponse(reply.aiter_raw(), status_code=reply.status_code, headers=out_headers, background=BackgroundTask(reply.aclose))
+
+
+def _forwarded(name: str) -> bool:
+    lower = name.lower()
+    return lower not in NEVER_FORWARDED and not lower.startswith(NEVER_FORWARDED_PREFIXES)
+
+
+def _error(error: BibiaError, wants_html: bool, title: str = "Démonstrateur indisponible") -> Response:
+    if wants_html:
+        return _page(title, f"<p>{html.escape(error.message)}</p>", status=error.http_status)
+    return JSONResponse(error.to_dict(), status_code=error.http_status)
+
+
+def returned_headers(items: Iterable[tuple[str, str]], request: Request, demo_id: str) -> tuple[dict[str, str], bool]:
+    """The sandbox's response headers a user may receive, and whether a Location was refused.
+
+    Only :data:`RETURNED`, once each (the first wins); ``Content-Disposition``
+    only as a download (``attachment``); ``Location`` only inside this
+    demonstrator, rewritten as a path on our origin.
+    """
+    out: dict[str, str] = {}
+    refused = False
+    for name, value in items:
+        key = name.lower()
+        if key not in RETURNED or key in out or any(c in value for c in "\r\n\x00"):
+            continue
+        if key == "content-disposition" and not value.strip().lower().startswith("attachment"):
+            continue
+        if key == "content-encoding" and value.strip().lower() not in CONTENT_ENCODINGS:
+            continue
+        if key == "location":
+            safe = _inside(value, request, demo_id)
+            if safe is None:
+                refused = True
+                continue
+            value = safe
+        out[key] = value
+    return out, refused
+
+
+def _inside(location: str, request: Request, demo_id: str) -> str | None:
+    """``location`` as a path on our origin if it stays inside ``/demos/{demo_id}/``, else None."""
+    if not location.isascii() or any(c in location for c in "\\\t ") or not location.strip():
+        return None
+    prefix = f"/demos/{demo_id}/"
+    here = f"{request.base_url}demos/{demo_id}/"
+    target = urlsplit(urljoin(here, location))
+    ours = urlsplit(here)
+    if (target.scheme, target.netloc) != (ours.scheme, ours.netloc):
+        return None
+    # urljoin resolves "..", browsers also resolve "%2e%2e": refuse any encoded dot or slash
+    lowered = target.path.lower()
+    if not target.path.startswith(prefix) or "%2e" in lowered or "%2f" in lowered or "//" in target.path:
+        return None
+    return target.path + (f"?{target.query}" if target.query else "")
 
 
 class SocketClients:
@@ -135,21 +197,28 @@ class SocketClients:
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
-        self._clients: OrderedDict[Path, httpx.AsyncClient] = OrderedDict()
+        self._clients: OrderedDict[tuple[str, Path], httpx.AsyncClient] = OrderedDict()
 
-    def get(self, socket: Path) -> httpx.AsyncClient:
-        client = self._clients.pop(socket, None)
+    def get(self, demo_id: str, socket_dir: Path, owner_uid: int) -> httpx.AsyncClient:
+        """The client of ``demo_id``; every new connection it makes goes through :mod:`runners.sockets`."""
+        key = (demo_id, socket_dir)
+        client = self._clients.pop(key, None)
         if client is None:
-            transport = httpx.AsyncHTTPTransport(uds=str(socket), verify=False)
+            transport = AsyncSandboxTransport(socket_dir, owner_uid)
             # A shared client must never keep what one sandbox answer set (Set-Cookie)
             # and replay it on another user's request: a jar that accepts nothing.
             jar = http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
             client = httpx.AsyncClient(transport=transport, cookies=jar, timeout=httpx.Timeout(120.0, connect=5.0))
-        self._clients[socket] = client
+        self._clients[key] = client
         while len(self._clients) > self.size:
             _, oldest = self._clients.popitem(last=False)
             asyncio.get_running_loop().create_task(oldest.aclose())
         return client
+
+    async def discard(self, demo_id: str) -> None:
+        """Close the client of a demonstrator that must not be reached again."""
+        for key in [k for k in self._clients if k[0] == demo_id]:
+            await self._clients.pop(key).aclose()
 
     async def aclose(self) -> None:
         for client in self._clients.values():

@@ -40,8 +40,9 @@ LABEL_MANAGED = "bibia.managed"
 LABEL_DEMO_ID = "bibia.demo_id"
 LABEL_EXPIRES_AT = "bibia.expires_at"
 RESERVED_ENV = frozenset({"BIBIA_MODEL_DIR", "BIBIA_SOCKET", "BIBIA_TTL_SECONDS"})
-DEMO_ID_PATTERN = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-LABEL_KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}$")
+# Matched whole (fullmatch): "$" would also accept a final newline.
+DEMO_ID_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+LABEL_KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")
 
 __all__ = [
     "DemoSpec", "RunState", "RunStatus", "RunInfo", "Runner",
@@ -129,7 +130,7 @@ class DemoSpec:
     trusted: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.demo_id, str) or not DEMO_ID_PATTERN.match(self.demo_id):
+        if not isinstance(self.demo_id, str) or not DEMO_ID_PATTERN.fullmatch(self.demo_id):
             raise ValueError(
                 f"demo_id {self.demo_id!r} is invalid: use 1 to 63 lowercase letters, digits or dashes"
             )
@@ -147,7 +148,7 @@ class DemoSpec:
         if not (0 < float(self.cpus) <= 64):
             raise ValueError(f"cpus must be in (0, 64], not {self.cpus!r}")
         for key, value in self.labels.items():
-            if not LABEL_KEY_PATTERN.match(str(key)) or not isinstance(value, str):
+            if not LABEL_KEY_PATTERN.fullmatch(str(key)) or not isinstance(value, str):
                 raise ValueError(f"label {key!r}={value!r} is invalid: string keys and values")
         reserved = RESERVED_ENV.intersection(self.env)
         if reserved:

@@ -30,6 +30,7 @@ from tests.demos_service.conftest import (
     seed_reference,
     wait_demo,
 )
+from tests.web.webdata import sign_in
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -138,7 +139,7 @@ def test_page_with_the_session_cookie_from_connexion(world: World, ready: dict[s
         anonymous = browser.get(url, headers={"Accept": "text/html"}, follow_redirects=False)
         assert anonymous.status_code == 303
         assert anonymous.headers["location"].startswith("/connexion?next=")
-        login = browser.post("/connexion", data={"token": world.tokens["member"], "next": url}, follow_redirects=False)
+        login = sign_in(browser, world.tokens["member"], url)
         assert login.status_code == 303 and login.headers["location"] == url
         assert "bibia_session" in browser.cookies
         page = browser.get(url, headers={"Accept": "text/html"})

@@ -120,7 +120,9 @@ def test_restart_adopts_fails_the_vanished_and_removes_orphans_of_its_own_instan
             dead = second.client.get(f"/api/v1/demos/{killed['id']}", headers=headers).json()
             assert dead["state"] == "failed"
             assert dead["error"].startswith("le démonstrateur s'est arrêté (code 137)"), dead["error"]
-            assert "Démonstrateur prêt" in dead["error"], "its last logs are kept before the container goes"
+            assert "Démonstrateur prêt" not in dead["error"], "members read a fixed message, not the sandbox's output"
+            logs = second.client.get(f"/api/v1/demos/{killed['id']}/logs", headers=second.headers("expert")).text
+            assert "Démonstrateur prêt" in logs, "its last logs are kept for experts before the container goes"
             assert container_ids(killed["id"]) == []
 
             late = second.client.get(f"/api/v1/demos/{interrupted}", headers=headers).json()

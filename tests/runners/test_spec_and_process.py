@@ -17,7 +17,7 @@ def _spec(tmp: Path, **fields) -> DemoSpec:
     return DemoSpec(**values)
 
 
-@pytest.mark.parametrize("demo_id", ["", "Demo", "a_b", "-a", "a" * 64, "../x"])
+@pytest.mark.parametrize("demo_id", ["", "Demo", "a_b", "-a", "a" * 64, "../x", "demo-1\n", "d²"])
 def test_demo_id_must_be_a_short_slug(tmp_path, demo_id) -> None:
     with pytest.raises(ValueError, match="demo_id"):
         _spec(tmp_path, demo_id=demo_id)
