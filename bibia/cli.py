@@ -386,6 +386,25 @@ def project_put(file: Annotated[Path, typer.Argument(help="Projet (YAML ou JSON)
     out.print(f"projet {project['slug']} enregistré")
 
 
+SlugArg = Annotated[str, typer.Argument(help="Identifiant du projet, ex. prevision-frequentation-cantines")]
+
+
+@project_app.command("accept")
+def project_accept(slug: SlugArg, url: UrlOpt = None, token: TokenOpt = None) -> None:
+    """Accepter l'invitation de votre collectivité à porter un projet (experts de la collectivité invitée)."""
+    with _client(url, token) as client:
+        project = client.answer_invitation(slug, accept=True)
+    out.print(f"invitation acceptée : {project['slug']} est porté par {', '.join(o['name'] for o in project['owners'])}")
+
+
+@project_app.command("decline")
+def project_decline(slug: SlugArg, url: UrlOpt = None, token: TokenOpt = None) -> None:
+    """Décliner l'invitation de votre collectivité à porter un projet."""
+    with _client(url, token) as client:
+        project = client.answer_invitation(slug, accept=False)
+    out.print(f"invitation déclinée : {project['slug']} reste porté par {', '.join(o['name'] for o in project['owners'])}")
+
+
 @card_app.command("validate")
 def card_validate(file: Annotated[Path, typer.Argument(help="Fiche (YAML ou JSON)")]) -> None:
     """Valider une fiche sans rien enregistrer."""

@@ -151,6 +151,11 @@ class BibiaClient:
     def put_project(self, project: dict[str, Any]) -> dict[str, Any]:
         return self._request("PUT", f"/api/v1/projects/{project['slug']}", json=project).json()
 
+    def answer_invitation(self, slug: str, *, accept: bool) -> dict[str, Any]:
+        """Accept (or decline) the invitation of the caller's organisation to co-own project ``slug``."""
+        verb = "accept" if accept else "decline"
+        return self._request("POST", f"/api/v1/projects/{slug}/invitations/{verb}").json()
+
     # -------------------------------------------------------- demonstrators
 
     def launch_demo(self, ref: str, *, ttl_minutes: int | None = None) -> dict[str, Any]:

@@ -98,6 +98,8 @@ def _project(slug: str, **changes) -> Project:
 
 def test_projects_upsert_and_list(db: Database, registry: Registry) -> None:
     with db.session() as session:
+        # A project's owners are organisations on record (finding 5 of issue 7).
+        accounts.create_organisation(session, SYSTEM, "angers", "Angers Loire Métropole", "244900015")
         _, created = catalogue.upsert_project(session, SYSTEM, _project("biodechets-angers"))
         assert created
         catalogue.upsert_project(session, SYSTEM, _project("voirie-angers", title="Nids-de-poule", summary="Repérer les nids-de-poule.", theme="maintenance",

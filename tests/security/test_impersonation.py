@@ -263,3 +263,38 @@ def test_a_project_is_found_under_its_owners_only_not_under_a_name_it_quotes(w: 
         assert "cantines-officiel" not in owned_by(nantes), nantes
     assert "cantines-officiel" in owned_by("Européenne") and "cantines-officiel" in owned_by(LILLE["siren"])
     assert "cantines-officiel" in {p["slug"] for p in w.client.get("/api/v1/projects", params={"q": "cantines nantes"}).json()["items"]}
+
+
+# --------------------------------------------------------------------- CLI
+
+
+def test_the_cli_accepts_and_declines_invitations(tmp_path: Path) -> None:
+    from tests.conftest import cli, running_service
+
+    def run(*args: str, token: str | None = None):  # noqa: ANN202
+        env = {"BIBIA_URL": server.url, **({"BIBIA_TOKEN": token} if token else {})}
+        return cli(server.data_dir, *args, env=env)
+
+    data = tmp_path / "data"
+    data.mkdir()
+    with running_service(data, tmp_path / "service.log") as server:
+        for slug, org in (("nantes-metropole", NANTES), ("lille", LILLE), ("lyon", LYON)):
+            assert cli(data, "org", "create", slug, "--name", org["name"], "--siren", org["siren"]).returncode == 0
+        tokens = {
+            slug: cli(data, "token", "create", "--org", slug, "--role", "expert").stdout.strip().splitlines()[-1]
+            for slug in ("nantes-metropole", "lille", "lyon")
+        }
+        record = tmp_path / "projet.json"
+        record.write_text(json.dumps(project("eau-cli", [NANTES, LILLE, LYON])), encoding="utf-8")
+        assert run("project", "put", str(record), token=tokens["nantes-metropole"]).returncode == 0
+
+        accepted = run("project", "accept", "eau-cli", token=tokens["lille"])
+        assert accepted.returncode == 0, accepted.stderr
+        assert "porté par Nantes Métropole, Métropole Européenne de Lille" in " ".join(accepted.stdout.split())
+        declined = run("project", "decline", "eau-cli", token=tokens["lyon"])
+        assert declined.returncode == 0, declined.stderr
+        again = run("project", "accept", "eau-cli", token=tokens["lyon"])
+        assert again.returncode == 4 and "aucune invitation en attente" in " ".join(again.stderr.split()), again.stderr
+        assert "Traceback" not in again.stderr
+        shown = json.loads(run("project", "ls", "--json").stdout)
+        assert next(p for p in shown["items"] if p["slug"] == "eau-cli")["owners"] == [NANTES, LILLE]
