@@ -123,7 +123,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None, runner: 
     app.mount("/static", web.static_files(), name="static")
     app.add_exception_handler(StarletteHTTPException, web.http_error)
     # Innermost first: the CSRF check reads form bodies that BodyLimit and BodyReadTimeout already bound.
-    app.add_middleware(CsrfProtect, settings=settings)
+    app.add_middleware(CsrfProtect, settings=settings, secret=settings.signing_secret())
     app.add_middleware(BodyLimit, settings=settings, services=services)
     app.add_middleware(FailedAuthBrake, settings=settings)
     app.add_middleware(BodyReadTimeout, settings=settings)

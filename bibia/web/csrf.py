@@ -16,11 +16,15 @@ that its upload form carries the token as well. A refused check is a French
 from __future__ import annotations
 
 import logging
+from types import SimpleNamespace
 from typing import Any
 
+import asgi_csrf as _asgi_csrf
 from asgi_csrf import Errors, asgi_csrf
 from fastapi import Request
 from markupsafe import Markup, escape
+from python_multipart import MultipartParser
+from python_multipart.multipart import parse_options_header
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request as StarletteRequest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -39,6 +43,74 @@ REFUSED = (
     "Rechargez la page, puis recommencez."
 )
 _MARK = "bibia.csrf"  # per-request record, shared with the scope asgi-csrf hands on
+
+
+class _MultipartForm:
+    """The ``FormParser(…, FileClass=…)`` that asgi-csrf 0.11 calls, on today's python-multipart.
+
+    python-multipart dropped ``FileClass`` (0.0.34 raises TypeError), so asgi-csrf
+    cannot read a multipart body at all. This keeps its contract: every field
+    is handed to ``on_field`` (``field_name``, ``value``), and a file part
+    writes to ``FileClass``, whose ``write`` raises when a file comes before
+    the token. Nothing is buffered but the fields before the token.
+    """
+
+    def __init__(self, content_type: str, on_field: Any, on_end: Any, *, boundary: bytes, FileClass: Any) -> None:  # noqa: N803 - asgi-csrf's name
+        self._on_field = on_field
+        self._file_class = FileClass
+        self._headers: dict[bytes, bytes] = {}
+        self._header: list[bytes] = [b"", b""]
+        self._field: tuple[bytes, bytearray] | None = None
+        self._file: Any = None
+        self._parser = MultipartParser(
+            boundary,
+            callbacks={
+                "on_part_begin": self._part_begin,
+                "on_header_field": lambda data, start, end: self._extend(0, data[start:end]),
+                "on_header_value": lambda data, start, end: self._extend(1, data[start:end]),
+                "on_header_end": self._header_end,
+                "on_headers_finished": self._headers_finished,
+                "on_part_data": self._part_data,
+                "on_part_end": self._part_end,
+            },
+        )
+
+    def write(self, data: bytes) -> int:
+        return self._parser.write(data)
+
+    def _extend(self, index: int, chunk: bytes) -> None:
+        self._header[index] += chunk
+
+    def _part_begin(self) -> None:
+        self._headers, self._field, self._file = {}, None, None
+
+    def _header_end(self) -> None:
+        name, value = self._header
+        self._headers[name.lower()] = value.strip(b" \t")
+        self._header = [b"", b""]
+
+    def _headers_finished(self) -> None:
+        _, options = parse_options_header(self._headers.get(b"content-disposition"))
+        name, filename = options.get(b"name", b""), options.get(b"filename")
+        if filename is not None:
+            self._file = self._file_class(filename, name, {})
+        else:
+            self._field = (name, bytearray())
+
+    def _part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._file is not None:
+            self._file.write(data[start:end])
+        elif self._field is not None:
+            self._field[1].extend(data[start:end])
+
+    def _part_end(self) -> None:
+        if self._file is not None:
+            self._file.write(b"")  # an empty file before the token is still a file before the token
+        elif self._field is not None:
+            self._on_field(SimpleNamespace(field_name=self._field[0], value=bytes(self._field[1])))
+
+
+_asgi_csrf.FormParser = _MultipartForm  # the one place asgi-csrf is used; see _MultipartForm
 
 
 def token_for(request: Request) -> str:
@@ -77,14 +149,14 @@ class CsrfProtect:
     not a 500. Errors of the body guards (size, read time) pass through.
     """
 
-    def __init__(self, app: ASGIApp, settings: Settings) -> None:
+    def __init__(self, app: ASGIApp, settings: Settings, secret: str) -> None:
         self.app = app
         self.settings = settings
         self.protected = asgi_csrf(
             self._reached,
             cookie_name=CSRF_COOKIE,
             http_header=CSRF_HEADER,
-            signing_secret=settings.signing_secret(),
+            signing_secret=secret,
             always_protect=set(ALWAYS_PROTECT),
             skip_if_scope=_exempt,
             cookie_samesite="Lax",
