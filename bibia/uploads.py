@@ -8,17 +8,23 @@ is ever imported or unpickled here.
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
 import json
+import lzma
 import tarfile
+import zlib
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
-import yaml
-
 from registry.card import Card, parse_card
 from registry.errors import InvalidCard, InvalidModel, PayloadTooLarge
+from registry.untrusted import load_yaml
 
 MAX_MEMBERS = 10_000
+MAX_STRUCTURED_CHARS = 1024 * 1024  # a card or a project record: hundreds of times what a real one needs
 
 
 def parse_card_text(text: bytes | str, max_bytes: int) -> Card:
@@ -37,59 +43,171 @@ def parse_card_text(text: bytes | str, max_bytes: int) -> Card:
     return parse_card(load_structured(decoded, "fiche"))
 
 
-def load_structured(text: str, what: str) -> Any:
-    """Parse JSON, or YAML (safe loader only)."""
+def load_structured(text: str, what: str, max_chars: int = MAX_STRUCTURED_CHARS) -> Any:
+    """Parse untrusted JSON, or YAML without anchors or aliases (see :func:`registry.untrusted.load_yaml`).
+
+    Raises:
+        PayloadTooLarge: more than ``max_chars`` characters.
+        InvalidCard: neither JSON nor acceptable YAML, saying where.
+    """
+    if len(text) > max_chars:
+        raise PayloadTooLarge(f"{what} : contenu trop volumineux ({max_chars} caractères au plus)")
     try:
         return json.loads(text)
     except json.JSONDecodeError:
-        pass
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (ligne {mark.line + 1}, colonne {mark.column + 1})" if mark else ""
-        raise InvalidCard(f"{what} illisible : ni JSON ni YAML valide{where}") from exc
+        pass  # not JSON: perhaps YAML
+    except (ValueError, RecursionError) as exc:  # JSON, but an integer of thousands of digits or nested too deep
+        raise InvalidCard(f"{what} illisible : JSON aux valeurs impossibles ou trop imbriqué") from exc
+    return load_yaml(text, what=what, max_chars=max_chars, error=InvalidCard, syntax="ni JSON ni YAML valide")
 
 
-def extract_model_archive(fileobj: BinaryIO, dest: Path, max_bytes: int) -> Path:
+def extract_model_archive(fileobj: BinaryIO, dest: Path, max_bytes: int, *, max_members: int = MAX_MEMBERS) -> Path:
     """Safely extract a model archive into ``dest``; return the MLflow model directory.
 
     The archive may hold the model files at its root or inside one top folder.
+    Members are checked one header at a time as the archive is read, and the
+    first bad one (or the one past a limit) stops the reading: nothing is
+    written before every member passed. ``dest`` is the caller's temporary
+    directory; the caller removes it.
 
     Raises:
-        InvalidModel: not a tar archive, or a member that is not a plain file/dir.
+        InvalidModel: not a tar archive, a member that is not a plain file/dir, too many members.
         PayloadTooLarge: more than ``max_bytes`` once extracted.
     """
-    try:
-        archive = tarfile.open(fileobj=fileobj, mode="r:*")
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise InvalidModel("archive du modèle illisible : envoyez un .tar.gz du dossier du modèle MLflow") from exc
-    with archive:
+    with _decompressed(fileobj, max_bytes + (max_members + 2) * _HEADER_ALLOWANCE) as stream:
         try:
-            members = archive.getmembers()
-        except (tarfile.TarError, EOFError, OSError) as exc:
-            raise InvalidModel("archive du modèle corrompue ou tronquée") from exc
-        if len(members) > MAX_MEMBERS:
-            raise InvalidModel(f"archive du modèle : trop de fichiers ({len(members)} pour {MAX_MEMBERS} au plus)")
-        total = 0
-        for member in members:
-            path = PurePosixPath(member.name)
-            if path.is_absolute() or ".." in path.parts:
-                raise InvalidModel(f"archive du modèle : chemin refusé « {member.name} »")
-            if not (member.isfile() or member.isdir()):
-                raise InvalidModel(
-                    f"archive du modèle : « {member.name} » n'est ni un fichier ni un dossier (liens et périphériques refusés)"
-                )
-            total += member.size
-            if total > max_bytes:
-                raise PayloadTooLarge(f"modèle trop volumineux une fois décompressé (plus de {max_bytes} octets)")
-        try:
-            archive.extractall(dest, filter="data")
-        except (tarfile.TarError, OSError) as exc:
-            raise InvalidModel(f"archive du modèle : extraction impossible ({exc})") from exc
+            archive = tarfile.open(fileobj=stream, mode="r:")
+        except _ArchiveTooLarge as exc:
+            raise PayloadTooLarge(f"modèle trop volumineux une fois décompressé (plus de {max_bytes} octets)") from exc
+        except _ARCHIVE_ERRORS as exc:
+            raise InvalidModel("archive du modèle illisible : envoyez un .tar.gz du dossier du modèle MLflow") from exc
+        with archive:
+            members = _checked_members(archive, max_bytes, max_members)
+            try:
+                archive.extractall(dest, members=members, filter="data")
+            except _ArchiveTooLarge as exc:
+                raise PayloadTooLarge(f"modèle trop volumineux une fois décompressé (plus de {max_bytes} octets)") from exc
+            except _ARCHIVE_ERRORS as exc:  # includes tarfile.FilterError, a TarError
+                raise InvalidModel(f"archive du modèle : extraction impossible ({exc})") from exc
     if (dest / "MLmodel").is_file():
         return dest
     children = [p for p in dest.iterdir() if not p.name.startswith(".")]
     if len(children) == 1 and (children[0] / "MLmodel").is_file():
         return children[0]
     raise InvalidModel("archive du modèle : aucun fichier MLmodel à la racine ni dans un unique dossier")
+
+
+def _checked_members(archive: tarfile.TarFile, max_bytes: int, max_members: int) -> list[tarfile.TarInfo]:
+    """Every member of ``archive``, read header by header (never ``getmembers()`` on a whole bomb).
+
+    Raises:
+        InvalidModel: at the first member that is not a plain file or directory, or past ``max_members``.
+        PayloadTooLarge: as soon as the declared sizes add up to more than ``max_bytes``.
+    """
+    members: list[tarfile.TarInfo] = []
+    total = 0
+    while True:
+        try:
+            member = archive.next()
+        except _ArchiveTooLarge as exc:
+            raise PayloadTooLarge(f"modèle trop volumineux une fois décompressé (plus de {max_bytes} octets)") from exc
+        except _ARCHIVE_ERRORS as exc:
+            raise InvalidModel("archive du modèle corrompue ou tronquée") from exc
+        if member is None:
+            return members
+        if len(members) == max_members:
+            raise InvalidModel(f"archive du modèle : trop de fichiers (plus de {max_members})")
+        _check_member(member)
+        total += member.size
+        if total > max_bytes:
+            raise PayloadTooLarge(f"modèle trop volumineux une fois décompressé (plus de {max_bytes} octets)")
+        members.append(member)
+
+
+def _check_member(member: tarfile.TarInfo) -> None:
+    path = PurePosixPath(member.name)
+    if path.is_absolute() or ".." in path.parts:
+        raise InvalidModel(f"archive du modèle : chemin refusé « {member.name[:200]} »")
+    # Sparse files are refused too: their declared size is not what they take once written.
+    if not (member.isdir() or (member.isfile() and not member.issparse())):
+        raise InvalidModel(
+            f"archive du modèle : « {member.name[:200]} » n'est ni un fichier ni un dossier (liens et périphériques refusés)"
+        )
+
+
+# ---------------------------------------------------------- decompression
+
+
+# tarfile reads a member's header whole (a PAX or GNU long-name header can declare any size)
+# and seeks over its data; each header gets this allowance on top of the declared data.
+_HEADER_ALLOWANCE = 4 * 1024
+# tarfile reads file data in 16 KiB blocks and headers in one read: a read larger than this
+# is a header far beyond any real one, refused before anything is decompressed for it.
+_MAX_READ = 1024 * 1024
+
+_ARCHIVE_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, ValueError)
+
+_MAGIC: list[tuple[bytes, Callable[[BinaryIO], BinaryIO]]] = [
+    (b"\x1f\x8b", lambda raw: gzip.GzipFile(fileobj=raw, mode="rb")),
+    (b"BZh", lambda raw: bz2.BZ2File(raw, mode="rb")),
+    (b"\xfd7zXZ\x00", lambda raw: lzma.LZMAFile(raw, mode="rb")),
+]
+
+
+class _ArchiveTooLarge(Exception):
+    """The decompressed archive went past its bound."""
+
+
+class _Bounded(io.RawIOBase):
+    """A decompressed archive, readable and seekable up to ``limit`` bytes only.
+
+    A tar.gz of a few kilobytes can expand to gigabytes; bounding the
+    decompressed stream itself (not only the sizes members declare) also
+    stops a bomb hidden in a single header.
+    """
+
+    def __init__(self, inner: BinaryIO, limit: int, *, owns: bool) -> None:
+        super().__init__()
+        self._inner = inner
+        self._limit = limit
+        self._owns = owns  # a decompressor opened here (closed with this); never the caller's upload
+
+    def close(self) -> None:
+        if self._owns and not self.closed:
+            self._inner.close()
+        super().close()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._inner.tell()
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence == io.SEEK_SET and offset > self._limit or whence != io.SEEK_SET and self._inner.tell() + offset > self._limit:
+            raise _ArchiveTooLarge()
+        return self._inner.seek(offset, whence)
+
+    def read(self, size: int | None = -1) -> bytes:
+        if size is None or size < 0 or size > _MAX_READ or self._inner.tell() + size > self._limit:
+            raise _ArchiveTooLarge()
+        return self._inner.read(size)
+
+    def readinto(self, buffer: Any) -> int:
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _decompressed(fileobj: BinaryIO, limit: int) -> _Bounded:
+    """``fileobj`` decompressed (gzip, bzip2, xz, or a plain tar), bounded to ``limit`` bytes."""
+    start = fileobj.tell()
+    magic = fileobj.read(6)
+    fileobj.seek(start)
+    for prefix, opener in _MAGIC:
+        if magic.startswith(prefix):
+            return _Bounded(opener(fileobj), limit, owns=True)
+    return _Bounded(fileobj, limit, owns=False)

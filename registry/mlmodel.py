@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from registry.errors import InvalidModel
+from registry.untrusted import load_yaml
+
+# MLflow writes a few kilobytes (the signature is one JSON string); checked before reading.
+MAX_MLMODEL_BYTES = 1024 * 1024
 
 
 def read_mlmodel(model_dir: Path) -> dict[str, Any]:
     """Parse ``MLmodel`` as YAML (never loading the model) and check it is usable.
 
+    The file is untrusted: bounded in size before it is read, parsed without
+    YAML anchors or aliases (see :mod:`registry.untrusted`).
+
     Raises:
-        InvalidModel: no MLmodel, bad YAML, no flavour.
+        InvalidModel: no MLmodel, too large, bad YAML, no flavour.
     """
     path = model_dir / "MLmodel"
     if not path.is_file():
@@ -23,10 +29,16 @@ def read_mlmodel(model_dir: Path) -> dict[str, Any]:
             "ce dossier n'est pas un modèle MLflow : le fichier MLmodel est absent "
             "(enregistrez le modèle avec mlflow.<saveur>.save_model ou log_model)"
         )
+    with path.open("rb") as file:
+        size = os.fstat(file.fileno()).st_size
+        raw = file.read(MAX_MLMODEL_BYTES + 1) if size <= MAX_MLMODEL_BYTES else b""
+    if size > MAX_MLMODEL_BYTES or len(raw) > MAX_MLMODEL_BYTES:
+        raise InvalidModel(f"fichier MLmodel trop volumineux : {MAX_MLMODEL_BYTES} octets au plus (MLflow en écrit quelques kilo-octets)")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as exc:
-        raise InvalidModel(f"fichier MLmodel illisible : {exc}") from exc
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidModel("fichier MLmodel illisible : il doit être encodé en UTF-8") from exc
+    data = load_yaml(text, what="fichier MLmodel", max_chars=MAX_MLMODEL_BYTES, error=InvalidModel)
     if not isinstance(data, dict) or not isinstance(data.get("flavors"), dict) or not data["flavors"]:
         raise InvalidModel("fichier MLmodel sans saveur (« flavors ») : ce n'est pas un modèle MLflow utilisable")
     return data
@@ -43,7 +55,7 @@ def signature_of(mlmodel: dict[str, Any]) -> dict[str, Any] | None:
         if isinstance(value, str):
             try:
                 out[key] = json.loads(value)
-            except json.JSONDecodeError:
+            except (ValueError, RecursionError):  # not JSON, an integer of thousands of digits, nested too deep
                 out[key] = None
         else:
             out[key] = value

@@ -118,9 +118,11 @@ async def register_version(
     check_name(name)
     if alias:
         check_alias(alias)
-    parsed = parse_card_text(await card.read(settings.max_card_bytes + 1), settings.max_card_bytes)
 
+    # Everything that reads the untrusted uploads (card, archive, MLmodel) runs here, in the
+    # threadpool: a costly upload slows its own request, never the event loop (nor /healthz).
     def work() -> dict:
+        parsed = parse_card_text(card.file.read(settings.max_card_bytes + 1), settings.max_card_bytes)
         catalogue.check_can_register(registry, session, caller, name, parsed)
         with tempfile.TemporaryDirectory(prefix="bibia-upload-", dir=settings.cache_dir) as tmp:
             model_dir = extract_model_archive(model.file, Path(tmp), settings.max_model_bytes)
