@@ -150,11 +150,11 @@ def _expert_logs(world: World, demo_id: str, tail: int = 200) -> str:
 
 def _gone(world: World, demo_id: str) -> None:
     """Nothing of the demonstrator is left: no container, no directory, no mount (teardown follows the failed state)."""
+    demo_dir = world.app.state.demos.demo_dir(demo_id)
     deadline = time.monotonic() + 30
-    while container_ids(demo_id) and time.monotonic() < deadline:
+    while (container_ids(demo_id) or demo_dir.exists()) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert container_ids(demo_id) == []
-    demo_dir = world.app.state.demos.demo_dir(demo_id)
     assert not demo_dir.exists(), list(demo_dir.rglob("*"))
     assert hostfs.mounts_under(demo_dir) == []
 
