@@ -226,10 +226,12 @@ class BodyLimit:
         self.app = app
         self.settings = settings
         self.services = services
+        # the smallest bound of all: anonymous callers never get more than members
+        self.floor = min(settings.anonymous_max_request_bytes, settings.max_request_bytes)
 
     def _bound(self, scope: Scope, caller: Caller) -> int:
         if not caller.is_authenticated:
-            return self.settings.anonymous_max_request_bytes
+            return self.floor
         if caller.tier >= Tier.EXPERT and scope.get("method") == "POST" and MODEL_UPLOAD.fullmatch(scope.get("path", "")):
             return self.settings.max_model_bytes + self.settings.max_card_bytes + 64 * 1024
         return self.settings.max_request_bytes
@@ -253,10 +255,8 @@ class BodyLimit:
         headers = Headers(scope=scope)
         declared_text = headers.get("content-length")
         declared = int(declared_text) if declared_text is not None and DIGITS.fullmatch(declared_text) else None
-        may_be_large = (declared is not None and declared > self.settings.anonymous_max_request_bytes) or (
-            declared is None and "transfer-encoding" in headers
-        )
-        limit = self.settings.anonymous_max_request_bytes
+        may_be_large = (declared is not None and declared > self.floor) or (declared is None and "transfer-encoding" in headers)
+        limit = self.floor
         if may_be_large:
             try:
                 limit = self._bound(scope, await self._caller(scope))
