@@ -34,6 +34,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.routing import APIRoute
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from bibia.deps import RegistryDep, require
 from registry import errors
@@ -44,6 +45,10 @@ from registry.tiers import Tier
 log = logging.getLogger("bibia.gateway")
 
 ARTIFACTS_PREFIX = "bibia-models"
+# MLflow's own page limits (registered models) and the MLflow client's default page of versions:
+# a larger max_results is a 400 saying so, never a value handed to MLflow.
+MAX_MODELS_PER_PAGE = 1_000
+MAX_VERSIONS_PER_PAGE = 10_000
 ARTIFACTS_ROUTE = "/api/2.0/mlflow-artifacts/artifacts"
 
 EXPERT_ONLY = (
@@ -92,10 +97,48 @@ class MlflowRoute(APIRoute):
             except errors.BibiaError as exc:
                 return mlflow_error(exc)
             except RequestValidationError as exc:
-                fields = ", ".join(str(e.get("loc", ("?",))[-1]) for e in exc.errors())
-                return mlflow_error(errors.InvalidInput(f"paramètres invalides ou manquants : {fields}"))
+                if any(e.get("type") == "json_invalid" for e in exc.errors()):
+                    return mlflow_error(errors.InvalidInput(UNREADABLE_BODY))
+                return mlflow_error(errors.InvalidInput(f"paramètres invalides ou manquants : {_problems(exc)}"))
+            except HTTPException as exc:
+                if exc.status_code != 400:
+                    raise
+                # FastAPI's answer to a body it cannot decode at all ("There was an error parsing the body"):
+                # not UTF-8, nested too deep, an integer of thousands of digits.
+                return mlflow_error(errors.InvalidInput(UNREADABLE_BODY))
 
         return route
+
+
+UNREADABLE_BODY = "corps de la requête illisible : un objet JSON est attendu"
+
+# What a query parameter fails on, in French (pydantic's own messages are English).
+_PROBLEMS = {
+    "missing": "manquant",
+    "int_parsing": "un entier est attendu",
+    "int_type": "un entier est attendu",
+    "less_than_equal": "{le} au plus",
+    "greater_than_equal": "{ge} au moins",
+    "string_too_long": "{max_length} caractères au plus",
+    "string_type": "un texte est attendu",
+    "list_type": "une liste est attendue",
+    "model_attributes_type": "un objet JSON est attendu",
+    "dict_type": "un objet JSON est attendu",
+}
+
+
+def _problems(exc: RequestValidationError) -> str:
+    """``max_results (1000 au plus), name (manquant)``: each field with what it fails on."""
+    parts = []
+    for error in exc.errors():
+        field = str(error.get("loc", ("?",))[-1])
+        template = _PROBLEMS.get(str(error.get("type")))
+        try:
+            why = template.format(**(error.get("ctx") or {})) if template else "valeur invalide"
+        except (KeyError, IndexError):
+            why = "valeur invalide"
+        parts.append(f"{field} ({why})")
+    return ", ".join(parts)
 
 
 router = APIRouter(
@@ -179,7 +222,7 @@ def search_registered_models(
     filter_: FilterQ = None,
     order_by: OrderByQ = None,
     page_token: PageTokenQ = None,
-    max_results: Annotated[int, Query(ge=1, description="Modèles par page (1 000 au plus)")] = 100,
+    max_results: Annotated[int, Query(ge=1, le=MAX_MODELS_PER_PAGE, description="Modèles par page (1 000 au plus)")] = 100,
 ) -> dict[str, Any]:
     body = registry.rest_search("registered_models", filter_, order_by, max_results, page_token, _artifacts_uri_of)
     body["registered_models"] = [_public_model(m) for m in body["registered_models"]]
@@ -263,7 +306,7 @@ def search_model_versions(
     filter_: FilterQ = None,
     order_by: OrderByQ = None,
     page_token: PageTokenQ = None,
-    max_results: Annotated[int, Query(ge=1, description="Versions par page (10 000 au plus)")] = 10_000,
+    max_results: Annotated[int, Query(ge=1, le=MAX_VERSIONS_PER_PAGE, description="Versions par page (10 000 au plus)")] = 10_000,
 ) -> dict[str, Any]:
     body = registry.rest_search("model_versions", filter_, order_by, max_results, page_token, _artifacts_uri_of)
     body["model_versions"] = [_public_version(v) for v in body["model_versions"]]

@@ -27,11 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from mlflow.entities import Metric as MlflowMetric
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
 from mlflow.protos.databricks_pb2 import (
+    BAD_REQUEST,
+    INTERNAL_ERROR,
     INVALID_PARAMETER_VALUE,
     RESOURCE_ALREADY_EXISTS,
     RESOURCE_DOES_NOT_EXIST,
@@ -45,6 +46,7 @@ from mlflow.utils.proto_json_utils import message_to_json
 from mlflow.utils.search_utils import SearchModelUtils, SearchUtils
 from sqlalchemy import func as sa_func
 from sqlalchemy import select as sa_select
+from sqlalchemy.exc import IntegrityError
 
 from registry.card import Card, fold
 from registry.errors import BibiaError, Conflict, InvalidInput, InvalidModel, NotFound, RegistryUnavailable
@@ -135,9 +137,45 @@ def _translated(what: str) -> Iterator[None]:
             raise Conflict(f"{what} existe déjà") from exc
         if code == ErrorCode.Name(INVALID_PARAMETER_VALUE):
             raise InvalidInput(f"{what} : {exc.message}") from exc
+        if _refused_value(exc):
+            # MLflow's message quotes the SQL it built: say what is wrong, not how it failed.
+            if isinstance(exc.__cause__, IntegrityError):
+                raise Conflict(f"{what} : modifié en même temps par une autre requête ; réessayez") from exc
+            raise InvalidInput(f"{what} : valeur refusée par le registre (nombre trop grand ou valeur d'un type inattendu)") from exc
         raise RegistryUnavailable(f"registre MLflow indisponible ({what}) : {exc.message}") from exc
     except OSError as exc:
         raise RegistryUnavailable(f"stockage des artefacts indisponible ({what}) : {exc}") from exc
+
+
+def _refused_value(exc: MlflowException) -> bool:
+    """Whether MLflow failed on a value the caller sent rather than on the backend.
+
+    MLflow's database store reports a statement the database refuses
+    (a tuple bound as a value, a number beyond 64 bits on PostgreSQL, a
+    unique key taken by a concurrent write) as BAD_REQUEST, and a number
+    beyond 64 bits on SQLite as an INTERNAL_ERROR caused by an
+    OverflowError; a lost database is TEMPORARILY_UNAVAILABLE.
+    """
+    if exc.error_code == ErrorCode.Name(BAD_REQUEST):
+        return True
+    return exc.error_code == ErrorCode.Name(INTERNAL_ERROR) and isinstance(exc.__cause__, OverflowError)
+
+
+@contextlib.contextmanager
+def _caller_grammar(what: str) -> Iterator[None]:
+    """MLflow's parsers over a caller's filter, ordering or page token: what they choke on is a 400.
+
+    Some inputs make them fail with a plain Python error instead of an
+    MlflowException (``name IS NULL`` a ValueError, a page token that decodes
+    to ``null`` an AttributeError); those are the caller's mistakes, not the service's.
+    """
+    try:
+        yield
+    except (ValueError, TypeError, AttributeError, KeyError, IndexError) as exc:
+        raise InvalidInput(
+            f"{what} : filtre, tri ou jeton de page illisible (voir la syntaxe des filtres de MLflow, "
+            "par exemple « name = 'cantine-nantes' »)"
+        ) from exc
 
 
 def _q(value: str) -> str:
@@ -424,7 +462,8 @@ class Registry:
 
     def update_card(self, name: str, card: Card) -> ModelSummary:
         """Replace the card of ``name`` (the catalogue entry; versions keep theirs)."""
-        previous = self._existing_tags(name)
+        with _translated(f"fiche de « {name} »"):
+            previous = self._existing_tags(name)
         if previous is None:
             raise NotFound(f"modèle « {name} » introuvable")
         undo: list[Callable[[], None]] = []
@@ -620,7 +659,7 @@ class Registry:
         if any("source" in clause.lower() for clause in [filter_string or "", *(order_by or [])]):
             raise InvalidInput("filtre ou tri sur « source » refusé : l'emplacement réel des artefacts reste privé")
         args = {"filter_string": filter_string or None, "order_by": order_by or None, "page_token": page_token or None}
-        with _translated("recherche"):
+        with _translated("recherche"), _caller_grammar("recherche"):
             if kind == "registered_models":
                 page: Any = self._client.search_registered_models(max_results=min(max_results, PAGE), **args)
             elif kind == "model_versions":
