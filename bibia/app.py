@@ -29,7 +29,7 @@ from bibia.demos import DemoManager
 from bibia.guards import BodyLimit, BodyReadTimeout, FailedAuthBrake, SECURITY_HEADERS, SecurityHeaders
 from bibia.services import Services
 from bibia.settings import Settings
-from bibia.web.csrf import CsrfProtect
+from bibia.web.csrf import CsrfProtect, DemoFormTokens
 from registry.errors import BibiaError
 from registry.store import Registry
 
@@ -123,7 +123,9 @@ def create_app(settings: Settings, *, registry: Registry | None = None, runner: 
     app.mount("/static", web.static_files(), name="static")
     app.add_exception_handler(StarletteHTTPException, web.http_error)
     # Innermost first: the CSRF check reads form bodies that BodyLimit and BodyReadTimeout already bound.
-    app.add_middleware(CsrfProtect, settings=settings, secret=settings.signing_secret())
+    secret = settings.signing_secret()
+    app.state.demo_form_tokens = DemoFormTokens(secret, int(settings.session_hours * 3600))
+    app.add_middleware(CsrfProtect, settings=settings, secret=secret)
     app.add_middleware(BodyLimit, settings=settings, services=services)
     app.add_middleware(FailedAuthBrake, settings=settings)
     app.add_middleware(BodyReadTimeout, settings=settings)

@@ -282,3 +282,16 @@ class BodyLimit:
 def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"requête trop volumineuse : {limit} octets au plus")
 
+
+def security_headers(form_action: str = "'self'") -> dict[str, str]:
+    """The headers of every page bibia serves (the CSP of a demonstrator limits its forms to its own path)."""
+    return {
+        "Content-Security-Policy": (
+            "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
+            f"style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action {form_action}; frame-ancestors 'none'"
+        ),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "X-Frame-Options": "DENY",
+        "Cache-Control": "no-store",
+    }

@@ -1,10 +1,14 @@
 """``/demos/{id}/…``: the only way into a demonstrator, through the service.
 
 Every proxied request is authenticated and tier-checked (a bearer token, or
-for browsers the session cookie set by ``/connexion`` in :mod:`bibia.web.account`; the JSON API under
-``/api`` never reads that cookie, so it cannot be forged cross-site). What goes to the sandbox never carries the caller's token or
-cookies; what comes back is untrusted content served on our origin, so it
-cannot set cookies, and a strict Content-Security-Policy forbids scripts and
+for browsers the web session of :mod:`bibia.sessions`); a browser's POST must
+also carry this demonstrator's form token (:class:`bibia.web.csrf.DemoFormTokens`,
+in the form action's query, stripped before forwarding). The sandbox is
+reached only through :mod:`runners.sockets`, its socket checked on every
+request. What goes to the sandbox never carries the caller's token or
+cookies; what comes back is untrusted content served on our origin: only an
+allowlist of its headers passes (no cookies, no redirect out of the
+demonstrator), and a strict Content-Security-Policy forbids scripts and
 limits forms to the demonstrator's own path.
 """
 
@@ -27,6 +31,8 @@ from starlette.concurrency import run_in_threadpool
 
 from bibia.demos import TAMPERED, DemoManager
 from bibia.deps import COOKIE, bearer_token
+from bibia.guards import security_headers
+from bibia.web.csrf import REFUSED, DemoFormTokens
 from registry.errors import BibiaError, Forbidden, RunnerError, Unauthorized
 from runners.base import SandboxTampered
 from runners.sockets import AsyncSandboxTransport
@@ -44,6 +50,7 @@ NEVER_FORWARDED_PREFIXES = ("x-forwarded-", "x-real-ip", "x-bibia-")
 # Response headers a sandbox may set, and nothing else: it answers on bibia's own origin, so a
 # header it picked could redirect users away, clear their site data, cache a page publicly,
 # turn off HSTS or pull a stylesheet. Location is checked on its own (same demonstrator only).
+CSRF_TO_SANDBOX = "x-bibia-csrf-token"  # this demonstrator's form token, for the sandbox's form actions
 RETURNED = {"content-type", "content-language", "content-disposition", "content-encoding", "etag", "last-modified", "location"}
 CONTENT_ENCODINGS = {"gzip", "deflate", "br", "identity"}
 def _manager(request: Request) -> DemoManager:
@@ -62,20 +69,7 @@ label{{display:block;margin:1rem 0 .3rem}}input[type=password]{{width:100%;paddi
 button{{margin-top:1rem;padding:.5rem 1.2rem;background:#000091;color:#fff;border:0;border-radius:4px;cursor:pointer}}
 .erreur{{color:#ce0500}}</style></head>
 <body><header><strong>bibia</strong> — Bibliothèque IA territorialisée</header><main><h1>{html.escape(title)}</h1>{body}</main></body></html>"""
-    return HTMLResponse(document, status_code=status, headers=_security_headers())
-
-
-def _security_headers(form_action: str = "'self'") -> dict[str, str]:
-    return {
-        "Content-Security-Policy": (
-            "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
-            f"style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action {form_action}; frame-ancestors 'none'"
-        ),
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "same-origin",
-        "X-Frame-Options": "DENY",
-        "Cache-Control": "no-store",
-    }
+    return HTMLResponse(document, status_code=status, headers=security_headers())
 
 
 @router.get("/demos/{demo_id}")
@@ -87,7 +81,8 @@ def add_slash(demo_id: str) -> RedirectResponse:
 async def proxy(demo_id: str, path: str, request: Request, manager: ManagerDep) -> Response:
     wants_html = "text/html" in request.headers.get("accept", "")
     try:
-        socket = await run_in_threadpool(manager.proxy_target, bearer_token(request), request.cookies.get(COOKIE), demo_id)
+        bearer, cookie = bearer_token(request), request.cookies.get(COOKIE)
+        socket = await run_in_threadpool(manager.proxy_target, bearer, cookie, demo_id)
     except Unauthorized as exc:
         if wants_html:
             return RedirectResponse(f"/connexion?next={quote(request.url.path)}", status_code=303)
@@ -102,13 +97,19 @@ async def proxy(demo_id: str, path: str, request: Request, manager: ManagerDep) 
     except BibiaError as exc:
         return _error(exc, wants_html)
 
+    forms: DemoFormTokens = request.app.state.demo_form_tokens
+    if request.method == "POST" and bearer is None and not forms.valid(request.query_params.get(forms.PARAM), cookie, demo_id):
+        # a browser's post (its session cookie) without this demonstrator's form token: maybe forged
+        return _error(Forbidden(REFUSED), wants_html, "Requête refusée")
     headers = {k: v for k, v in request.headers.items() if _forwarded(k)}
     headers["x-forwarded-prefix"] = f"/demos/{demo_id}"
+    if bearer is None and cookie:
+        headers[CSRF_TO_SANDBOX] = forms.issue(cookie, demo_id)
     client = _clients(request).get(demo_id, socket, manager.socket_owner)
     upstream = client.build_request(
         request.method,
         f"http://demo/{path}",
-        params=request.query_params.multi_items(),
+        params=[(k, v) for k, v in request.query_params.multi_items() if k != forms.PARAM],
         headers=headers,
         content=request.stream() if request.method == "POST" else None,
     )
@@ -128,7 +129,7 @@ async def proxy(demo_id: str, path: str, request: Request, manager: ManagerDep) 
     if refused and 300 <= reply.status_code < 400:
         await reply.aclose()
         return _error(RunnerError(f"le démonstrateur {demo_id} a tenté une redirection hors de son adresse : refusée"), wants_html)
-    out_headers.update(_security_headers(form_action=f"{request.base_url}demos/{demo_id}/"))
+    out_headers.update(security_headers(form_action=f"{request.base_url}demos/{demo_id}/"))
     return StreamingResponse(reply.aiter_raw(), status_code=reply.status_code, headers=out_headers, background=BackgroundTask(reply.aclose))
 
 

@@ -7,10 +7,16 @@ header. Sign-in and sign-out are checked even without cookies (login CSRF).
 Exempt: requests with an ``Authorization`` header, and the JSON API and the
 MLflow gateway (``/api/``), which never read cookies.
 
-Pages put :func:`hidden_field` first in each form; the demonstrator proxy
-hands :func:`token_for` to the sandbox (header ``X-Bibia-Csrf-Token``) so
-that its upload form carries the token as well. A refused check is a French
-403 page.
+Pages put :func:`hidden_field` first in each form. A demonstrator's forms are
+rendered by the sandbox, which is hostile: it must never learn the session's
+token (it could show one user's token to another, who could then forge that
+user's requests from any site). So ``/demos/`` is exempt here and the proxy
+checks a token of its own, :class:`DemoFormTokens`: signed with the same
+secret (itsdangerous), valid only for one demonstrator and one web session,
+handed to the sandbox (header ``X-Bibia-Csrf-Token``) for its form actions.
+A leaked one lets a forger post to that one demonstrator as that user, which
+the sandbox could make the user do anyway. A refused check is a French 403
+page.
 """
 
 from __future__ import annotations
@@ -20,7 +26,10 @@ from types import SimpleNamespace
 from typing import Any
 
 import asgi_csrf as _asgi_csrf
+import hashlib
+
 from asgi_csrf import Errors, asgi_csrf
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from fastapi import Request
 from markupsafe import Markup, escape
 from python_multipart import MultipartParser
@@ -113,6 +122,38 @@ class _MultipartForm:
 _asgi_csrf.FormParser = _MultipartForm  # the one place asgi-csrf is used; see _MultipartForm
 
 
+class DemoFormTokens:
+    """Form tokens for one demonstrator and one web session (see the module docstring).
+
+    Args:
+        secret: the service's signing secret (``Settings.signing_secret()``).
+        max_age_s: how long a token stays valid (a web session's lifetime).
+    """
+
+    PARAM = "csrftoken"  # the query parameter of a demonstrator's form action
+
+    def __init__(self, secret: str, max_age_s: int) -> None:
+        self._serializer = URLSafeTimedSerializer(secret, salt="bibia.demo-form")
+        self._max_age = max_age_s
+
+    @staticmethod
+    def _session(cookie: str) -> str:
+        return hashlib.sha256(cookie.encode()).hexdigest()[:32]
+
+    def issue(self, session_cookie: str, demo_id: str) -> str:
+        return self._serializer.dumps([demo_id, self._session(session_cookie)])
+
+    def valid(self, token: str | None, session_cookie: str | None, demo_id: str) -> bool:
+        """Whether ``token`` was issued for this demonstrator and this session, and has not expired."""
+        if not token or not session_cookie:
+            return False
+        try:
+            payload = self._serializer.loads(token, max_age=self._max_age)
+        except BadSignature:  # expired tokens raise SignatureExpired, a BadSignature
+            return False
+        return payload == [demo_id, self._session(session_cookie)]
+
+
 def token_for(request: Request) -> str:
     """The CSRF token to put in a form of this response (the ``bibia_csrf`` cookie is set if new)."""
     return request.scope["csrftoken"]()
@@ -124,7 +165,10 @@ def hidden_field(request: Request) -> Markup:
 
 
 def _exempt(scope: Scope) -> bool:
-    if scope.get("path", "").startswith("/api/"):
+    path = scope.get("path", "")
+    if path.startswith("/api/"):
+        return True
+    if path.startswith("/demos/"):  # the proxy checks its own per-demonstrator token (DemoFormTokens)
         return True
     return any(name == b"authorization" for name, _ in scope.get("headers", []))
 

@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 from bibia import catalogue
 from bibia.auth import ANONYMOUS, Caller
 from bibia.deps import COOKIE, RegistryDep, ServicesDep, SessionDep, browser_caller
-from bibia.proxy import _security_headers
+from bibia.guards import security_headers
 from bibia.web.render import LABELS, PageRoute, render
 from demos.reference import CHART_FILE
 from registry.errors import InvalidInput, NotFound, Unauthorized
@@ -214,7 +214,7 @@ def model_page(request: Request, name: str, caller: PageCallerDep, registry: Reg
 @router.get("/modeles/{name}/versions/{version}/evaluation.png")
 def chart(name: str, version: str, caller: PageCallerDep, registry: RegistryDep) -> FileResponse:
     path = evaluation_chart(registry, caller, _model_name(name), check_version(version))
-    return FileResponse(path, media_type="image/png", headers=_security_headers())
+    return FileResponse(path, media_type="image/png", headers=security_headers())
 
 
 @router.get("/projets", response_class=HTMLResponse)

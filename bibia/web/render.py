@@ -24,7 +24,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bibia.auth import ANONYMOUS, Caller
 from bibia.deps import COOKIE
-from bibia.proxy import _security_headers
+from bibia.guards import security_headers
 from bibia.web.csrf import hidden_field
 from registry.card import Automation, Status, Task, Theme
 from registry.errors import BibiaError
@@ -179,7 +179,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         csrf_field=lambda: hidden_field(request),
         **context,
     )
-    response = HTMLResponse(body, status_code=status, headers=_security_headers())
+    response = HTMLResponse(body, status_code=status, headers=security_headers())
     if getattr(request.state, "session_expired", False):
         forget_session(request, response)
     return response

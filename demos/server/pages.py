@@ -12,6 +12,7 @@ import math
 from dataclasses import dataclass
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
 import pandas as pd
 
@@ -76,8 +77,9 @@ def index_page(
 ) -> str:
     """The home page: what the model does, the model on its sample, the upload form.
 
-    ``csrf_token`` (from bibia's proxy) becomes the form's first field: bibia's
-    CSRF check reads the fields of a multipart body only until that one.
+    ``csrf_token`` (from bibia's proxy: valid for this demonstrator and this
+    browser session only) goes into the form's action, where the proxy looks
+    for it on a browser's post.
     """
     parts = [
         f'<section id="erreur"><h2>Votre fichier n\'a pas pu être utilisé</h2><p class="error" role="alert">{escape(error)}</p>'
@@ -179,18 +181,18 @@ def _upload_form(columns: list[Column], has_sample: bool, max_upload_bytes: int,
         f"<p>{expected}{template}</p>"
         f'<p class="note">Fichier CSV encodé en UTF-8, séparateur virgule ou point-virgule, {size} et {max_rows} lignes au plus. '
         "Vos données restent dans ce démonstrateur isolé, sans accès au réseau, et disparaissent à son arrêt.</p>"
-        '<form action="upload" method="post" enctype="multipart/form-data">'
-        f"{_csrf_field(csrf_token)}"
+        f'<form action="{_action("upload", csrf_token)}" method="post" enctype="multipart/form-data">'
         '<label for="file">Fichier CSV :</label> '
         '<input id="file" type="file" name="file" accept=".csv,text/csv" required> '
         "<button type=\"submit\">Calculer les prédictions</button></form></section>"
     )
 
 
-def _csrf_field(token: str | None) -> str:
+def _action(path: str, token: str | None) -> str:
+    """A form action; behind bibia, with the demonstrator's form token its proxy asks of a browser's post."""
     if not token:
-        return ""
-    return f'<input type="hidden" name="csrftoken" value="{escape(token)}">'
+        return path
+    return escape(f"{path}?{urlencode({'csrftoken': token})}")
 
 
 def _api_help(columns: list[Column]) -> str:

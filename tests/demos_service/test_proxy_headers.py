@@ -173,3 +173,39 @@ def test_only_members_of_the_owner_reach_the_socket(proxied) -> None:
     assert seen == []
     assert world.client.get(f"/demos/{DEMO_ID}/", headers=world.headers("admin")).status_code == 200
     assert len(seen) == 1
+
+
+def test_a_browser_post_needs_this_demonstrators_own_form_token(proxied) -> None:
+    """The sandbox renders the form, so it gets a token valid for itself and this session only, never the session's."""
+    from fastapi.testclient import TestClient
+
+    from tests.web.webdata import csrf_token
+
+    world, seen = proxied
+    upload = f"/demos/{DEMO_ID}/upload"
+    with TestClient(world.app) as browser, TestClient(world.app) as other:
+        sign_in(browser, world.tokens["member"])
+        sign_in(other, world.tokens["member2"])
+        page = browser.get(f"/demos/{DEMO_ID}/", headers={"Accept": "text/html", "X-Bibia-Csrf-Token": "forged"})
+        assert page.status_code == 200
+        token = {k.lower(): v for k, v in seen[-1]["headers"].items()}["x-bibia-csrf-token"]
+        assert token != "forged"
+        assert token != browser.cookies.get("bibia_csrf") and token != csrf_token(browser, "/")  # not the session's
+        seen.clear()
+
+        refused = [
+            browser.post(upload, content=b"x", headers={"Origin": "https://pirate.example"}),
+            browser.post(f"{upload}?csrftoken={csrf_token(browser, '/')}", content=b"x"),  # bibia's own form token
+            browser.post(f"{upload}?csrftoken={token}x", content=b"x"),
+            other.post(f"{upload}?csrftoken={token}", content=b"x"),  # another session's browser
+        ]
+        for response in refused:
+            assert response.status_code == 403, response.text
+            assert "jeton anti-falsification" in response.json()["message"]
+        assert seen == []
+
+        accepted = browser.post(f"{upload}?csrftoken={token}&a=1", content=b"x")
+        assert accepted.status_code == 200, accepted.text
+        assert seen[-1]["path"] == "/upload?a=1"  # the token stays with the proxy
+    with_bearer = world.client.post(upload, headers=world.headers("member"), content=b"x")
+    assert with_bearer.status_code == 200  # a script's bearer token cannot be forged cross-site

@@ -194,22 +194,6 @@ def test_the_launch_form_needs_its_token_whatever_the_origin(world: World, brows
     assert accepted.status_code == 502 and "démonstrateurs sont désactivés" in accepted.text  # past the check: no runner here
 
 
-def test_the_demonstrator_upload_through_the_proxy_needs_the_token_first(world: World, browser: TestClient) -> None:
-    sign_in(browser, world.tokens["member"])
-    token = csrf_token(browser, "/")
-    csv = ("donnees.csv", b"date,valeur\n2024-01-01,1\n", "text/csv")
-    url = "/demos/0000000000000000/upload"
-    foreign = browser.post(url, files={"file": csv}, headers={"origin": "https://pirate.example", **HTML})
-    assert foreign.status_code == 403 and REFUSED in foreign.text
-    # the token must come before the file: asgi-csrf reads a multipart body only up to it
-    file_part = ("file", 'filename="d.csv"\r\nContent-Type: text/csv', "a,b\r\n1,2")
-    token_part = ("csrftoken", "", token)
-    file_first = browser.post(url, content=_multipart([file_part, token_part]), headers={"content-type": MULTIPART, **HTML})
-    assert file_first.status_code == 403 and REFUSED in file_first.text
-    token_first = browser.post(url, content=_multipart([token_part, file_part]), headers={"content-type": MULTIPART, **HTML})
-    assert REFUSED not in token_first.text  # past the CSRF check: what the proxy answers for an unknown demonstrator
-
-
 MULTIPART = "multipart/form-data; boundary=bibia-test"
 
 
@@ -220,6 +204,19 @@ def _multipart(parts: list[tuple[str, str, str]]) -> bytes:
         disposition = f'form-data; name="{name}"' + (f"; {extra}" if extra else "")
         body += f"--bibia-test\r\nContent-Disposition: {disposition}\r\n\r\n{value}\r\n"
     return (body + "--bibia-test--\r\n").encode()
+
+
+def test_a_multipart_form_needs_the_token_as_its_first_field(world: World, browser: TestClient) -> None:
+    """asgi-csrf reads a multipart body only up to the token: a file before it is refused."""
+    sign_in(browser, world.tokens["member"])
+    token_part = ("csrftoken", "", csrf_token(browser, "/"))
+    file_part = ("file", 'filename="d.csv"\r\nContent-Type: text/csv', "a,b\r\n1,2")
+    file_first = browser.post("/deconnexion", content=_multipart([file_part, token_part]), headers={"content-type": MULTIPART, **HTML})
+    assert file_first.status_code == 403 and REFUSED in file_first.text
+    assert _whoami(browser) == "agent"
+    token_first = browser.post("/deconnexion", content=_multipart([token_part, file_part]), headers={"content-type": MULTIPART, **HTML})
+    assert token_first.status_code == 200 and REFUSED not in token_first.text
+    assert _rows(world)[0].revoked_at is not None
 
 
 def test_malformed_form_bodies_are_refused_in_french_not_a_500(world: World, browser: TestClient) -> None:
@@ -323,12 +320,10 @@ def demo_app(tmp_path_factory: pytest.TempPathFactory) -> TestClient:
     return TestClient(create_app(model, Settings(model_dir=model.model_dir)))
 
 
-def test_the_demonstrator_puts_the_proxy_token_first_in_its_upload_form(demo_app: TestClient) -> None:
+def test_the_demonstrator_puts_the_proxy_token_in_its_form_action(demo_app: TestClient) -> None:
     page = demo_app.get("/", headers={"x-bibia-csrf-token": 'jeton"<signe>'}).text
-    form = page.split('<form action="upload" method="post" enctype="multipart/form-data">', 1)[1]
-    assert form.startswith('<input type="hidden" name="csrftoken" value="jeton&quot;&lt;signe&gt;">')
-    assert 'name="csrftoken"' not in demo_app.get("/").text  # not behind bibia: no field
-    # a refused upload shows the form again, still with the token first
-    refused = demo_app.post("/upload", files={"file": ("x.csv", b"", "text/csv")}, data={"csrftoken": "t"}, headers={"x-bibia-csrf-token": "t"})
-    again = refused.text.split('<form action="upload" method="post" enctype="multipart/form-data">', 1)[1]
-    assert again.startswith('<input type="hidden" name="csrftoken" value="t">')
+    assert '<form action="upload?csrftoken=jeton%22%3Csigne%3E" method="post" enctype="multipart/form-data">' in page
+    assert '<form action="upload" method="post"' in demo_app.get("/").text  # not behind bibia: no token
+    # a refused upload shows the form again, still with the token
+    refused = demo_app.post("/upload", files={"file": ("x.csv", b"", "text/csv")}, headers={"x-bibia-csrf-token": "t"})
+    assert '<form action="upload?csrftoken=t" method="post"' in refused.text
