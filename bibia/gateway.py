@@ -45,11 +45,11 @@ from registry.tiers import Tier
 log = logging.getLogger("bibia.gateway")
 
 ARTIFACTS_PREFIX = "bibia-models"
-# MLflow's own page limits (registered models) and the MLflow client's default page of versions:
+ARTIFACTS_ROUTE = "/api/2.0/mlflow-artifacts/artifacts"
+# MLflow's own page limit (registered models) and the MLflow client's default page of versions:
 # a larger max_results is a 400 saying so, never a value handed to MLflow.
 MAX_MODELS_PER_PAGE = 1_000
 MAX_VERSIONS_PER_PAGE = 10_000
-ARTIFACTS_ROUTE = "/api/2.0/mlflow-artifacts/artifacts"
 
 EXPERT_ONLY = (
     "Passerelle compatible MLflow, en lecture seule, **réservée aux experts** "
@@ -85,31 +85,6 @@ def mlflow_error(exc: errors.BibiaError) -> JSONResponse:
     return JSONResponse({"error_code": "INTERNAL_ERROR", "message": exc.message}, status_code=exc.http_status)
 
 
-class MlflowRoute(APIRoute):
-    """A route whose errors (tier checks, validation, bibia errors) come out in MLflow's format."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def route(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except errors.BibiaError as exc:
-                return mlflow_error(exc)
-            except RequestValidationError as exc:
-                if any(e.get("type") == "json_invalid" for e in exc.errors()):
-                    return mlflow_error(errors.InvalidInput(UNREADABLE_BODY))
-                return mlflow_error(errors.InvalidInput(f"paramètres invalides ou manquants : {_problems(exc)}"))
-            except HTTPException as exc:
-                if exc.status_code != 400:
-                    raise
-                # FastAPI's answer to a body it cannot decode at all ("There was an error parsing the body"):
-                # not UTF-8, nested too deep, an integer of thousands of digits.
-                return mlflow_error(errors.InvalidInput(UNREADABLE_BODY))
-
-        return route
-
-
 UNREADABLE_BODY = "corps de la requête illisible : un objet JSON est attendu"
 
 # What a query parameter fails on, in French (pydantic's own messages are English).
@@ -139,6 +114,31 @@ def _problems(exc: RequestValidationError) -> str:
             why = "valeur invalide"
         parts.append(f"{field} ({why})")
     return ", ".join(parts)
+
+
+class MlflowRoute(APIRoute):
+    """A route whose errors (tier checks, validation, bibia errors) come out in MLflow's format."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except errors.BibiaError as exc:
+                return mlflow_error(exc)
+            except RequestValidationError as exc:
+                if any(e.get("type") == "json_invalid" for e in exc.errors()):
+                    return mlflow_error(errors.InvalidInput(UNREADABLE_BODY))
+                return mlflow_error(errors.InvalidInput(f"paramètres invalides ou manquants : {_problems(exc)}"))
+            except HTTPException as exc:
+                if exc.status_code != 400:
+                    raise
+                # FastAPI's answer to a body it cannot decode at all ("There was an error parsing the body"):
+                # not UTF-8, nested too deep, an integer of thousands of digits.
+                return mlflow_error(errors.InvalidInput(UNREADABLE_BODY))
+
+        return route
 
 
 router = APIRouter(
