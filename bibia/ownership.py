@@ -19,6 +19,7 @@ from bibia.accounts import list_organisations, organisation_by_siren
 from bibia.auth import Caller
 from registry.card import Card, Owner, fold
 from registry.errors import Forbidden, InvalidInput
+from registry.refs import is_siren
 from registry.tiers import Tier
 
 
@@ -48,7 +49,7 @@ def sirens_matching(session: Session, text: str) -> list[str]:
     """The SIRENs an ``owner`` search means: a SIREN, or organisations whose recorded name contains ``text``."""
     wanted = fold(text)
     found = [o.siren for o in list_organisations(session) if o.siren and (wanted == o.siren or wanted in fold(o.name))]
-    if len(wanted) == 9 and wanted.isascii() and wanted.isdigit() and wanted not in found:
+    if is_siren(wanted) and wanted not in found:
         found.append(wanted)  # an owner not (or no longer) on record is still found by its SIREN
     return found
 

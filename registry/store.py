@@ -52,7 +52,7 @@ from registry.card import Card, fold
 from registry.errors import BibiaError, Conflict, InvalidInput, InvalidModel, NotFound, RegistryUnavailable
 from registry.export import to_hf_readme
 from registry.mlmodel import read_mlmodel, signature_of
-from registry.refs import ModelRef, check_alias, check_name
+from registry.refs import ModelRef, check_alias, check_name, is_siren
 
 CARD_TAG = "bibia.card"
 OWNER_TAG = "bibia.owner_siren"
@@ -194,7 +194,7 @@ def _filter_string(query: CatalogueQuery) -> str:
             clauses.append(f"tags.`{tag}` = '{_q(value)}'")
     if query.owner:
         owner = _q(query.owner).strip()
-        if owner.isdigit():
+        if is_siren(owner):
             clauses.append(f"tags.`{OWNER_TAG}` = '{owner}'")
         else:
             clauses.append(f"tags.`bibia.owner` ILIKE '%{owner.replace('%', ' ')}%'")

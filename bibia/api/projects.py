@@ -12,6 +12,7 @@ from bibia.deps import CallerDep, ExpertDep, RegistryDep, SessionDep
 from bibia.schemas import ERRORS, Page, ProjectOut
 from registry.card import Status, Theme, parse_project
 from registry.errors import InvalidInput
+from registry.refs import check_slug
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projets"])
 
@@ -47,7 +48,7 @@ def list_projects(
 
 @router.get("/{slug}", summary="Un projet et ses modèles", responses={200: {"model": ProjectOut}, **ERRORS})
 def get_project(slug: str, caller: CallerDep, registry: RegistryDep, session: SessionDep) -> JSONResponse:
-    return JSONResponse(catalogue.project_detail(session, registry, caller, slug))
+    return JSONResponse(catalogue.project_detail(session, registry, caller, check_slug(slug)))
 
 
 @router.put(
@@ -82,7 +83,7 @@ def put_project(slug: str, body: dict, caller: ExpertDep, registry: RegistryDep,
 )
 def accept_invitation(slug: str, caller: ExpertDep, registry: RegistryDep, session: SessionDep) -> JSONResponse:
     catalogue.answer_invitation(session, caller, slug, accept=True)
-    return JSONResponse(catalogue.project_detail(session, registry, caller, slug))
+    return JSONResponse(catalogue.project_detail(session, registry, caller, check_slug(slug)))
 
 
 @router.post(
@@ -93,4 +94,4 @@ def accept_invitation(slug: str, caller: ExpertDep, registry: RegistryDep, sessi
 )
 def decline_invitation(slug: str, caller: ExpertDep, registry: RegistryDep, session: SessionDep) -> JSONResponse:
     catalogue.answer_invitation(session, caller, slug, accept=False)
-    return JSONResponse(catalogue.project_detail(session, registry, caller, slug))
+    return JSONResponse(catalogue.project_detail(session, registry, caller, check_slug(slug)))

@@ -27,6 +27,7 @@ MESSAGES = {
 
 
 JSON_ERRORS = {
+    400: ("requete_invalide", "corps de la requête illisible : JSON ou formulaire mal formé"),
     404: ("introuvable", "aucune route ne correspond à {path} ; la liste des routes est sur /docs"),
     405: ("methode_non_permise", "{path} existe, mais pas pour cette méthode HTTP ; voir /docs"),
 }
