@@ -12,8 +12,9 @@ alike, each over ``--requests`` sequential GETs:
   (what the proxy did before: it followed whatever the path pointed to);
 - pooled: ``AsyncSandboxTransport`` plus ``check_socket`` before each request,
   exactly what the proxy does now (keep-alive connections reused);
-- new connection each time: the same with a fresh client per request, the
-  worst case (every request pays the O_PATH open, fstat and /proc connect).
+- new connection each time, plain and checked: a fresh client per request,
+  the worst case (the checked one pays the O_PATH open, fstat and /proc
+  connect on top of a new connection).
 """
 
 from __future__ import annotations
@@ -52,7 +53,9 @@ def serve(path: Path) -> None:
 
 async def measure(socket_dir: Path, owner: int, requests: int) -> dict[str, list[float]]:
     path = socket_dir / SOCKET_NAME
-    samples: dict[str, list[float]] = {"baseline (plain uds)": [], "checked, pooled": [], "checked, new connection": []}
+    samples: dict[str, list[float]] = {
+        "baseline (plain uds)": [], "checked, pooled": [], "plain, new connection": [], "checked, new connection": [],
+    }
     plain = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(path)))
     checked = httpx.AsyncClient(transport=AsyncSandboxTransport(socket_dir, owner))
     for _ in range(requests):
@@ -64,6 +67,11 @@ async def measure(socket_dir: Path, owner: int, requests: int) -> dict[str, list
         check_socket(socket_dir, owner)
         await checked.get("http://demo/health")
         samples["checked, pooled"].append(time.perf_counter() - start)
+
+        start = time.perf_counter()
+        async with httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(path), verify=False)) as fresh:
+            await fresh.get("http://demo/health")
+        samples["plain, new connection"].append(time.perf_counter() - start)
 
         start = time.perf_counter()
         async with httpx.AsyncClient(transport=AsyncSandboxTransport(socket_dir, owner)) as fresh:
