@@ -160,7 +160,14 @@ class _AsyncBackend(httpcore.AsyncNetworkBackend):
         await self._inner.sleep(seconds)
 
 
-_LIMITS = httpx.Limits(max_connections=32, max_keepalive_connections=8, keepalive_expiry=30.0)
+def _pool_options(socket_dir: Path) -> dict[str, Any]:
+    """httpcore pool options; ``uds`` is only a label here: our backends never connect by it."""
+    return {
+        "max_connections": 32,
+        "max_keepalive_connections": 8,
+        "keepalive_expiry": 30.0,
+        "uds": str(Path(socket_dir) / SOCKET_NAME),
+    }
 
 
 class SandboxTransport(httpx.HTTPTransport):
@@ -173,13 +180,7 @@ class SandboxTransport(httpx.HTTPTransport):
     def __init__(self, socket_dir: Path, owner_uid: int) -> None:
         super().__init__(verify=False)  # plain HTTP on a Unix socket: no certificate store to load
         # httpx builds its httpcore pool without a network-backend seam: build ours the same way.
-        self._pool = httpcore.ConnectionPool(
-            max_connections=_LIMITS.max_connections,
-            max_keepalive_connections=_LIMITS.max_keepalive_connections,
-            keepalive_expiry=_LIMITS.keepalive_expiry,
-            uds=str(Path(socket_dir) / SOCKET_NAME),
-            network_backend=_SyncBackend(socket_dir, owner_uid),
-        )
+        self._pool = httpcore.ConnectionPool(**_pool_options(socket_dir), network_backend=_SyncBackend(socket_dir, owner_uid))
 
 
 class AsyncSandboxTransport(httpx.AsyncHTTPTransport):
@@ -187,10 +188,4 @@ class AsyncSandboxTransport(httpx.AsyncHTTPTransport):
 
     def __init__(self, socket_dir: Path, owner_uid: int) -> None:
         super().__init__(verify=False)
-        self._pool = httpcore.AsyncConnectionPool(
-            max_connections=_LIMITS.max_connections,
-            max_keepalive_connections=_LIMITS.max_keepalive_connections,
-            keepalive_expiry=_LIMITS.keepalive_expiry,
-            uds=str(Path(socket_dir) / SOCKET_NAME),
-            network_backend=_AsyncBackend(socket_dir, owner_uid),
-        )
+        self._pool = httpcore.AsyncConnectionPool(**_pool_options(socket_dir), network_backend=_AsyncBackend(socket_dir, owner_uid))
