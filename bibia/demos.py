@@ -581,7 +581,37 @@ class DemoManager:
             except SandboxTampered as exc:
                 self.quarantine(demo_id, exc)
         self.maintain_pool()
+        self.sweep_dirs()
         return expired
+
+    def sweep_dirs(self) -> list[str]:
+        """Remove the directories (and socket tmpfs) that nothing owns any more; returns their ids.
+
+        A sandbox removed behind the service's back (``docker rm``, an engine
+        restart), a warm one above all since no row names it, leaves its
+        directory and its mounted tmpfs. A directory is swept when no
+        container of any instance and no active row has its id, and it is older
+        than twice the start timeout (a launch or a pool start under way,
+        maybe another replica's, creates its directory just before its container).
+        """
+        if self.runner is None or not self.settings.demos_dir.is_dir():
+            return []
+        candidates = [p for p in self.settings.demos_dir.iterdir() if _valid_id(p.name) and not p.is_symlink()]
+        if not candidates:
+            return []
+        running = {info.demo_id for info in self.runner.list()}
+        with self.services.db.session() as session:
+            active = set(session.scalars(select(DemoSession.id).where(DemoSession.state.not_in([s.value for s in TERMINAL]))))
+        cutoff = time.time() - 2 * self.settings.demo_start_timeout_s
+        swept = []
+        for path in candidates:
+            if path.name in running or path.name in active or path.lstat().st_mtime > cutoff:
+                continue
+            hostfs.remove_tree(path)
+            swept.append(path.name)
+        if swept:
+            log.info("swept %d demonstrator directories nothing owned: %s", len(swept), ", ".join(swept))
+        return swept
 
     def reconcile(self) -> dict[str, list[str]]:
         """Match the database with what the runner runs: adopt, fail what vanished, stop orphans.

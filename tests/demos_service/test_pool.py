@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import subprocess
 import tempfile
 import threading
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from runners import hostfs
 from tests.conftest import World
 from tests.demos_service.conftest import (
     container_ids,
@@ -138,6 +140,15 @@ def test_reap_refills_the_pool_with_at_most_the_missing_count(world: World) -> N
     assert gone not in after and len(after) == POOL
     assert set(members) - {gone} <= set(after), "the other member is kept"
     assert demos.maintain_pool() == {"started": [], "removed": []}, "a full pool starts nothing"
+    # what the removed sandbox left on the host (its directory, its socket tmpfs) goes once it is old enough
+    leftover = demos.demo_dir(gone)
+    assert leftover.is_dir() and hostfs.mounts_under(leftover)
+    assert gone not in demos.sweep_dirs(), "too recent: it could be a launch under way"
+    old = time.time() - 3 * world.services.settings.demo_start_timeout_s
+    os.utime(leftover, (old, old))
+    assert demos.sweep_dirs() == [gone]
+    assert not leftover.exists() and hostfs.mounts_under(leftover) == []
+    assert set(after) <= {p.name for p in world.services.settings.demos_dir.iterdir()}, "live members are kept"
 
 
 def test_concurrent_launches_never_claim_the_same_sandbox(world: World) -> None:
