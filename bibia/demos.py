@@ -596,19 +596,22 @@ class DemoManager:
         """
         if self.runner is None or not self.settings.demos_dir.is_dir():
             return []
-        candidates = [p for p in self.settings.demos_dir.iterdir() if _valid_id(p.name) and not p.is_symlink()]
-        if not candidates:
+        cutoff = time.time() - 2 * self.settings.demo_start_timeout_s
+        old = [
+            p for p in self.settings.demos_dir.iterdir() if _valid_id(p.name) and not p.is_symlink() and p.lstat().st_mtime <= cutoff
+        ]
+        if old:
+            with self.services.db.session() as session:
+                active = set(session.scalars(select(DemoSession.id).where(DemoSession.state.not_in([s.value for s in TERMINAL]))))
+            old = [p for p in old if p.name not in active]
+        if not old:  # the usual pass: nothing to ask the runner
             return []
         running = {info.demo_id for info in self.runner.list()}
-        with self.services.db.session() as session:
-            active = set(session.scalars(select(DemoSession.id).where(DemoSession.state.not_in([s.value for s in TERMINAL]))))
-        cutoff = time.time() - 2 * self.settings.demo_start_timeout_s
         swept = []
-        for path in candidates:
-            if path.name in running or path.name in active or path.lstat().st_mtime > cutoff:
-                continue
-            hostfs.remove_tree(path)
-            swept.append(path.name)
+        for path in old:
+            if path.name not in running:
+                hostfs.remove_tree(path)
+                swept.append(path.name)
         if swept:
             log.info("swept %d demonstrator directories nothing owned: %s", len(swept), ", ".join(swept))
         return swept
