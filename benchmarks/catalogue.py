@@ -42,14 +42,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
 
-import httpx  # noqa: E402
-import yaml  # noqa: E402
-from mlflow.tracking import MlflowClient  # noqa: E402
-from sqlalchemy import event  # noqa: E402
-from sqlalchemy.engine import Engine  # noqa: E402
+import httpx
+import yaml
+from mlflow.tracking import MlflowClient
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
-from registry.card import Card  # noqa: E402
-from registry.store import CARD_TAG, CatalogueQuery, Registry, _filter_string  # noqa: E402
+from registry.card import Card
+from registry.store import CARD_TAG, CatalogueQuery, Registry, _filter_string
 
 OWNERS = [
     ("Nantes Métropole", "244400404", "Nantes Métropole (Loire-Atlantique)"),
@@ -108,7 +108,9 @@ def populate(tracking_uri: str, artifact_dir: Path, start: int, count: int) -> f
         name = f"modele-{i:05d}"
         tags = {**card.search_tags(), CARD_TAG: card.model_dump_json()}
         client.create_registered_model(name, tags=tags, description=card.identification.summary)
-        mv = client.create_model_version(name, source=source, tags={"bibia.metrics": '{"model": {"mae": 1.8}}'})
+        mv = client.create_model_version(
+            name, source=source, tags={"bibia.metrics": '{"model": {"mae": 1.8}}'}
+        )
         client.set_registered_model_alias(name, "production", mv.version)
     return time.perf_counter() - started
 
@@ -153,9 +155,24 @@ def service(data_dir: Path, tracking_uri: str) -> Iterator[str]:
     log = data_dir / "server.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "bibia.app:app_from_env", "--host", "127.0.0.1",
-             "--port", str(port), "--log-level", "warning", "--no-access-log"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "--factory",
+                "bibia.app:app_from_env",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+                "--no-access-log",
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -183,7 +200,9 @@ def service(data_dir: Path, tracking_uri: str) -> Iterator[str]:
 # ------------------------------------------------------------------ measures
 
 
-def timed(plans: list[tuple[str, Callable[[], object]]], repeat: int, warmup: int = 3) -> list[tuple[str, list[float]]]:
+def timed(
+    plans: list[tuple[str, Callable[[], object]]], repeat: int, warmup: int = 3
+) -> list[tuple[str, list[float]]]:
     """Milliseconds per call of each plan, interleaved (one call of each per round).
 
     Interleaving spreads the load of a shared machine evenly over the plans,
@@ -224,14 +243,22 @@ class QueryCounter:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--models", type=int, default=1000, help="registered models to create (default 1000)")
-    parser.add_argument("--repeat", type=int, default=40, help="repetitions per measure (default 40)")
-    parser.add_argument("--postgres", metavar="URL", help="PostgreSQL server URL (a fresh database is created on it)")
+    parser.add_argument(
+        "--models", type=int, default=1000, help="registered models to create (default 1000)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=40, help="repetitions per measure (default 40)"
+    )
+    parser.add_argument(
+        "--postgres",
+        metavar="URL",
+        help="PostgreSQL server URL (a fresh database is created on it)",
+    )
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bibia-bench-"))
     try:
-        with (postgres_database(args.postgres) if args.postgres else _nothing()) as pg_url:
+        with postgres_database(args.postgres) if args.postgres else _nothing() as pg_url:
             tracking_uri = pg_url or f"sqlite:///{workdir / 'mlflow.db'}"
             return run(args, workdir, tracking_uri)
     finally:
@@ -246,8 +273,12 @@ def _nothing() -> Iterator[None]:
 def run(args: argparse.Namespace, workdir: Path, tracking_uri: str) -> int:
     backend = "PostgreSQL" if tracking_uri.startswith("postgresql") else "SQLite"
     (workdir / "model").mkdir()
-    print(f"bibia catalogue benchmark — {args.models} models, MLflow on {backend}, {args.repeat} repetitions")
-    print(f"machine: {platform.node()} · {platform.machine()} · {os.cpu_count()} CPUs · Python {platform.python_version()}")
+    print(
+        f"bibia catalogue benchmark — {args.models} models, MLflow on {backend}, {args.repeat} repetitions"
+    )
+    print(
+        f"machine: {platform.node()} · {platform.machine()} · {os.cpu_count()} CPUs · Python {platform.python_version()}"
+    )
 
     # A small catalogue first, for the query count at two sizes.
     small = min(20, args.models)
@@ -261,40 +292,71 @@ def run(args: argparse.Namespace, workdir: Path, tracking_uri: str) -> int:
         return lambda: catalogue.list_models(registry, ANONYMOUS, query, 1, 20)
 
     filtered = CatalogueQuery(**FILTER)
-    queries_small = (counter.during(api_inprocess(CatalogueQuery())), counter.during(api_inprocess(filtered)))
+    queries_small = (
+        counter.during(api_inprocess(CatalogueQuery())),
+        counter.during(api_inprocess(filtered)),
+    )
     rest = args.models - small
     seconds += populate(tracking_uri, workdir, small, rest)
-    print(f"setup: {args.models} models registered directly through MlflowClient in {seconds:.1f} s (not measured)")
-    queries_full = (counter.during(api_inprocess(CatalogueQuery())), counter.during(api_inprocess(filtered)))
+    print(
+        f"setup: {args.models} models registered directly through MlflowClient in {seconds:.1f} s (not measured)"
+    )
+    queries_full = (
+        counter.during(api_inprocess(CatalogueQuery())),
+        counter.during(api_inprocess(filtered)),
+    )
 
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
     filter_string = _filter_string(filtered)
     direct_queries = counter.during(lambda: client.search_registered_models(max_results=20))
     matches = len(registry.search(filtered))
 
-    with service(workdir / "data", tracking_uri) as url, httpx.Client(base_url=url, timeout=60) as http:
+    with (
+        service(workdir / "data", tracking_uri) as url,
+        httpx.Client(base_url=url, timeout=60) as http,
+    ):
+
         def get(params: dict) -> Callable[[], object]:
             def call() -> object:
                 response = http.get("/api/v1/models", params=params)
                 response.raise_for_status()
                 return response
+
             return call
 
         listing = get({"per_page": 20}).__call__().json()
         found = get({**FILTER, "per_page": 20}).__call__().json()
         if listing["total"] != args.models or found["total"] != matches:
-            raise SystemExit(f"unexpected totals: {listing['total']} / {found['total']} (expected {args.models} / {matches})")
+            raise SystemExit(
+                f"unexpected totals: {listing['total']} / {found['total']} (expected {args.models} / {matches})"
+            )
         plans = [
             ("API  GET /api/v1/models?per_page=20", get({"per_page": 20})),
             ("API  GET /api/v1/models?q=…&theme=…&per_page=20", get({**FILTER, "per_page": 20})),
             ("API  in-process catalogue.list_models, unfiltered", api_inprocess(CatalogueQuery())),
             ("API  in-process catalogue.list_models, filtered", api_inprocess(filtered)),
-            ("MLflow search_registered_models() (100 models)", lambda: client.search_registered_models()),
-            ("MLflow search_registered_models(max_results=20)", lambda: client.search_registered_models(max_results=20)),
-            ("MLflow search_registered_models(filter_string=…)", lambda: client.search_registered_models(filter_string=filter_string)),
-            ("MLflow search_registered_models(filter_string=…, max_results=20)",
-             lambda: client.search_registered_models(filter_string=filter_string, max_results=20)),
-            ("MLflow search_registered_models(max_results=1000)", lambda: client.search_registered_models(max_results=1000)),
+            (
+                "MLflow search_registered_models() (100 models)",
+                lambda: client.search_registered_models(),
+            ),
+            (
+                "MLflow search_registered_models(max_results=20)",
+                lambda: client.search_registered_models(max_results=20),
+            ),
+            (
+                "MLflow search_registered_models(filter_string=…)",
+                lambda: client.search_registered_models(filter_string=filter_string),
+            ),
+            (
+                "MLflow search_registered_models(filter_string=…, max_results=20)",
+                lambda: client.search_registered_models(
+                    filter_string=filter_string, max_results=20
+                ),
+            ),
+            (
+                "MLflow search_registered_models(max_results=1000)",
+                lambda: client.search_registered_models(max_results=1000),
+            ),
         ]
         rows = timed(plans, args.repeat)
 
@@ -308,16 +370,31 @@ def run(args: argparse.Namespace, workdir: Path, tracking_uri: str) -> int:
     ratio_filtered = medians[rows[1][0]] / medians[rows[6][0]]
     ratio_filtered_20 = medians[rows[1][0]] / medians[rows[7][0]]
     print(f"ratio API listing / MLflow unfiltered search():        {ratio_list:5.2f}×")
-    print(f"ratio API filtered page / MLflow filtered search():     {ratio_filtered:5.2f}×  (goal: under 2×)")
+    print(
+        f"ratio API filtered page / MLflow filtered search():     {ratio_filtered:5.2f}×  (goal: under 2×)"
+    )
     print(f"ratio API filtered page / MLflow filtered, 20 results:  {ratio_filtered_20:5.2f}×")
     print(f"filter string: {filter_string}  ({matches} of {args.models} models match)")
     print()
-    print("SQL statements MLflow runs per catalogue request (in-process, SQLAlchemy event listener):")
-    print(f"  catalogue of {small:>5} models: listing {queries_small[0]}, filtered {queries_small[1]}")
-    print(f"  catalogue of {args.models:>5} models: listing {queries_full[0]}, filtered {queries_full[1]}")
+    print(
+        "SQL statements MLflow runs per catalogue request (in-process, SQLAlchemy event listener):"
+    )
+    print(
+        f"  catalogue of {small:>5} models: listing {queries_small[0]}, filtered {queries_small[1]}"
+    )
+    print(
+        f"  catalogue of {args.models:>5} models: listing {queries_full[0]}, filtered {queries_full[1]}"
+    )
     print(f"  one direct search_registered_models(max_results=20): {direct_queries}")
     grows = queries_full[0] > queries_small[0] + (args.models // 1000) * 2 + 2
-    print("  N+1: " + ("YES — the count grows with the catalogue" if grows else "no — the count does not grow per model"))
+    print(
+        "  N+1: "
+        + (
+            "YES — the count grows with the catalogue"
+            if grows
+            else "no — the count does not grow per model"
+        )
+    )
     return 0
 
 

@@ -154,14 +154,24 @@ def docker_stats_mib(container_ids: list[str]) -> dict[str, float]:
     """``docker stats --no-stream`` memory usage of each container, in MiB."""
     if not container_ids:
         return {}
-    out = docker("stats", "--no-stream", "--no-trunc", "--format", "{{.ID}}\t{{.MemUsage}}", *container_ids)
-    units = {"B": 1 / 2**20, "KiB": 1 / 1024, "kB": 1 / 1024, "MiB": 1.0, "MB": 1.0, "GiB": 1024.0, "GB": 1024.0}
+    out = docker(
+        "stats", "--no-stream", "--no-trunc", "--format", "{{.ID}}\t{{.MemUsage}}", *container_ids
+    )
+    units = {
+        "B": 1 / 2**20,
+        "KiB": 1 / 1024,
+        "kB": 1 / 1024,
+        "MiB": 1.0,
+        "MB": 1.0,
+        "GiB": 1024.0,
+        "GB": 1024.0,
+    }
     usage = {}
     for line in out.splitlines():
         cid, mem = line.split("\t")
         value = mem.split("/")[0].strip()
         number = value.rstrip("KMGiB kB")
-        unit = value[len(number):].strip()
+        unit = value[len(number) :].strip()
         usage[cid] = float(number) * units.get(unit, 1.0)
     return usage
 
@@ -176,7 +186,11 @@ class Latency:
     n: int
 
 
-def latencies(targets: dict[str, tuple[httpx.Client, str, dict[str, str] | None]], payload: dict[str, Any], n: int) -> dict[str, Latency]:
+def latencies(
+    targets: dict[str, tuple[httpx.Client, str, dict[str, str] | None]],
+    payload: dict[str, Any],
+    n: int,
+) -> dict[str, Latency]:
     """Sequential single-row predictions, ``n`` per target, interleaved round-robin.
 
     Each target keeps one keep-alive connection; interleaving spreads any
@@ -191,10 +205,18 @@ def latencies(targets: dict[str, tuple[httpx.Client, str, dict[str, str] | None]
             started = time.perf_counter()
             client.post(url, json=payload, headers=headers).raise_for_status()
             samples[name].append((time.perf_counter() - started) * 1000)
-    return {name: Latency(statistics.median(s), quantile(s, 0.99), n) for name, s in samples.items()}
+    return {
+        name: Latency(statistics.median(s), quantile(s, 0.99), n) for name, s in samples.items()
+    }
 
 
-def throughput(make_client: Callable[[], httpx.Client], url: str, payload: dict[str, Any], total: int, headers: dict[str, str] | None = None) -> tuple[float, int]:
+def throughput(
+    make_client: Callable[[], httpx.Client],
+    url: str,
+    payload: dict[str, Any],
+    total: int,
+    headers: dict[str, str] | None = None,
+) -> tuple[float, int]:
     """Requests per second of ``CLIENTS`` threads sharing ``total`` requests (bounded by time too)."""
     lock = threading.Lock()
     state = {"left": total, "ok": 0, "errors": 0}
@@ -267,49 +289,90 @@ class Service:
         """Wait until the pool is full and every member has done its imports (not timed)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            rows = docker("ps", "--filter", f"label=bibia.instance={self.instance}", "--filter", "label=bibia.pool=warm",
-                          "--format", '{{.ID}} {{.Label "bibia.demo_id"}}').split("\n")
-            members = [line.split()[0] for line in rows if line.strip() and line.split()[1] not in self.launched]
-            if len(members) == self.pool and all("en attente d'un modèle" in container_logs(m) for m in members):
+            rows = docker(
+                "ps",
+                "--filter",
+                f"label=bibia.instance={self.instance}",
+                "--filter",
+                "label=bibia.pool=warm",
+                "--format",
+                '{{.ID}} {{.Label "bibia.demo_id"}}',
+            ).split("\n")
+            members = [
+                line.split()[0]
+                for line in rows
+                if line.strip() and line.split()[1] not in self.launched
+            ]
+            if len(members) == self.pool and all(
+                "en attente d'un modèle" in container_logs(m) for m in members
+            ):
                 return
             time.sleep(0.2)
         raise RuntimeError(f"the warm pool did not fill ({self.pool}) within {timeout:.0f} s")
 
     def cli(self, *args: str) -> str:
-        result = subprocess.run([PYTHON, "-m", "bibia.cli", *args], env=self.env, capture_output=True, text=True, cwd=ROOT, timeout=300)
+        result = subprocess.run(
+            [PYTHON, "-m", "bibia.cli", *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=300,
+        )
         if result.returncode != 0:
             raise RuntimeError(f"bibia {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
         return result.stdout
 
     def start(self, siren: str, owner: str) -> None:
         self.cli("org", "create", "bench", "--name", owner, "--siren", siren)
-        self.token = self.cli("token", "create", "--org", "bench", "--role", "expert").strip().splitlines()[-1]
-        log_file = open(self.data_dir.parent / "service.log", "wb")  # noqa: SIM115 - kept open for the process
-        self.process = subprocess.Popen(
-            [PYTHON, "-m", "bibia.cli", "serve", "--port", str(self.port)], env=self.env, cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT
+        self.token = (
+            self.cli("token", "create", "--org", "bench", "--role", "expert")
+            .strip()
+            .splitlines()[-1]
         )
-        wait_for(lambda: httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200, 120, "the bibia service", self.process)
+        log_file = open(self.data_dir.parent / "service.log", "wb")
+        self.process = subprocess.Popen(
+            [PYTHON, "-m", "bibia.cli", "serve", "--port", str(self.port)],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+        wait_for(
+            lambda: httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200,
+            120,
+            "the bibia service",
+            self.process,
+        )
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
 
     def launch(self, client: httpx.Client, model: str) -> str:
-        reply = client.post(f"{self.url}/api/v1/demos", json={"model": model, "ttl_minutes": 60}, headers=self.headers)
+        reply = client.post(
+            f"{self.url}/api/v1/demos",
+            json={"model": model, "ttl_minutes": 60},
+            headers=self.headers,
+        )
         if reply.status_code != 202:
             raise RuntimeError(f"launch refused ({reply.status_code}): {reply.text}")
         demo_id = reply.json()["id"]
         self.launched.append(demo_id)
         return demo_id
 
-    def wait_ready(self, client: httpx.Client, demo_id: str, timeout: float = 600, interval: float = 0.05) -> None:
+    def wait_ready(
+        self, client: httpx.Client, demo_id: str, timeout: float = 600, interval: float = 0.05
+    ) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             demo = client.get(f"{self.url}/api/v1/demos/{demo_id}", headers=self.headers).json()
             if demo["state"] == "ready":
                 return
             if demo["state"] not in ("pending", "starting"):
-                raise RuntimeError(f"demonstrator {demo_id} is {demo['state']}: {demo.get('error')}")
+                raise RuntimeError(
+                    f"demonstrator {demo_id} is {demo['state']}: {demo.get('error')}"
+                )
             time.sleep(interval)
         raise RuntimeError(f"demonstrator {demo_id} not ready after {timeout:.0f} s")
 
@@ -336,11 +399,19 @@ class Service:
 
 
 def container_logs(container: str) -> str:
-    result = subprocess.run(["docker", "logs", container], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        ["docker", "logs", container], capture_output=True, text=True, timeout=60
+    )
     return result.stdout + result.stderr
 
 
-def wait_for(check: Callable[[], bool], timeout: float, what: str, process: subprocess.Popen | None = None, interval: float = 0.05) -> None:
+def wait_for(
+    check: Callable[[], bool],
+    timeout: float,
+    what: str,
+    process: subprocess.Popen | None = None,
+    interval: float = 0.05,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
@@ -363,7 +434,9 @@ PHASES = (
 )
 
 
-def bibia_first_prediction(service: Service, model: str, payload: dict[str, Any]) -> tuple[float, str, dict[str, float]]:
+def bibia_first_prediction(
+    service: Service, model: str, payload: dict[str, Any]
+) -> tuple[float, str, dict[str, float]]:
     """Seconds from ``POST /api/v1/demos`` to the first successful prediction through the proxy.
 
     Also returns the wall-clock instants of each phase (see ``PHASES``), read
@@ -374,7 +447,12 @@ def bibia_first_prediction(service: Service, model: str, payload: dict[str, Any]
         demo_id = service.launch(client, model)
         service.wait_ready(client, demo_id)
         ready = time.time()
-        while client.post(service.predict_url(demo_id), json=payload, headers=service.headers).status_code != 200:
+        while (
+            client.post(
+                service.predict_url(demo_id), json=payload, headers=service.headers
+            ).status_code
+            != 200
+        ):
             time.sleep(0.05)
         seconds = time.perf_counter() - started
     marks = {"post": wall, "ready": ready, "first": wall + seconds}
@@ -391,10 +469,19 @@ def _instant(stamp: str) -> float:
 def container_marks(container_id: str) -> dict[str, float]:
     """When the container was created and started, and when its server logged each start-up step."""
     state = json.loads(docker("inspect", container_id))[0]
-    marks = {"created": _instant(state["Created"]), "started": _instant(state["State"]["StartedAt"])}
-    result = subprocess.run(["docker", "logs", "-t", container_id], capture_output=True, text=True, timeout=60)
+    marks = {
+        "created": _instant(state["Created"]),
+        "started": _instant(state["State"]["StartedAt"]),
+    }
+    result = subprocess.run(
+        ["docker", "logs", "-t", container_id], capture_output=True, text=True, timeout=60
+    )
     lines = (result.stdout + result.stderr).splitlines()
-    for key, needle in (("loading", "Chargement du modèle"), ("loaded", "Modèle chargé"), ("listening", "Uvicorn running")):
+    for key, needle in (
+        ("loading", "Chargement du modèle"),
+        ("loaded", "Modèle chargé"),
+        ("listening", "Uvicorn running"),
+    ):
         for line in lines:
             if needle in line:
                 marks[key] = _instant(line.split(" ", 1)[0])
@@ -428,14 +515,38 @@ def mlflow_serve(model_dir: Path, log_file: Path) -> Iterator[tuple[subprocess.P
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     venv_bin = Path(PYTHON).parent  # as with an activated venv: mlflow runs `uvicorn` from PATH
-    env = {**os.environ, "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}", "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true"}
-    command = [str(venv_bin / "mlflow"), "models", "serve", "--env-manager", "local", "-m", str(model_dir), "-p", str(port), "-h", "127.0.0.1"]
+    env = {
+        **os.environ,
+        "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        "MLFLOW_ALLOW_PICKLE_DESERIALIZATION": "true",
+    }
+    command = [
+        str(venv_bin / "mlflow"),
+        "models",
+        "serve",
+        "--env-manager",
+        "local",
+        "-m",
+        str(model_dir),
+        "-p",
+        str(port),
+        "-h",
+        "127.0.0.1",
+    ]
     with open(log_file, "ab") as out:
         started = time.perf_counter()
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        process = subprocess.Popen(
+            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
     try:
         payload = _payload_holder["payload"]
-        wait_for(lambda: httpx.post(f"{url}/invocations", json=payload, timeout=5).status_code == 200, 180, "mlflow models serve", process, 0.05)
+        wait_for(
+            lambda: httpx.post(f"{url}/invocations", json=payload, timeout=5).status_code == 200,
+            180,
+            "mlflow models serve",
+            process,
+            0.05,
+        )
         yield process, url, time.perf_counter() - started
     finally:
         with contextlib.suppress(ProcessLookupError):
@@ -493,7 +604,15 @@ def run(args: argparse.Namespace) -> int:
     service = Service(work / "data", quota=max(args.concurrent + 2, 5), pool=args.pool)
     cold = Service(work / "cold" / "data", quota=5, pool=0)
     side_b, side_m = Side(), Side()
-    concurrent = {"asked": args.concurrent, "ready": 0, "answered": 0, "rss_mib": 0.0, "stats_mib": 0.0, "ready_s": 0.0, "failures": []}
+    concurrent = {
+        "asked": args.concurrent,
+        "ready": 0,
+        "answered": 0,
+        "rss_mib": 0.0,
+        "stats_mib": 0.0,
+        "ready_s": 0.0,
+        "failures": [],
+    }
     try:
         if args.model_dir:
             model_dir = Path(args.model_dir).resolve()
@@ -513,7 +632,9 @@ def run(args: argparse.Namespace) -> int:
         from bibia.client import BibiaClient
 
         for each in (service, cold):
-            log(f"starting a bibia service (docker runner, pool {each.pool}) in {each.data_dir.parent}")
+            log(
+                f"starting a bibia service (docker runner, pool {each.pool}) in {each.data_dir.parent}"
+            )
             each.data_dir.parent.mkdir(parents=True, exist_ok=True)
             each.start(owner["siren"], owner["name"])
             with BibiaClient(each.url, each.token) as client:
@@ -533,7 +654,11 @@ def run(args: argparse.Namespace) -> int:
             seconds, demo_id, marks = bibia_first_prediction(service, name, payload)
             side_b.launch_s.append(seconds)
             side_b.launch_phases.append(phases(marks))
-            log(f"bibia launch {i + 1}: {seconds:.2f} s (" + ", ".join(f"{k.split(':')[0]} {v:.2f}" for k, v in side_b.launch_phases[-1]) + ")")
+            log(
+                f"bibia launch {i + 1}: {seconds:.2f} s ("
+                + ", ".join(f"{k.split(':')[0]} {v:.2f}" for k, v in side_b.launch_phases[-1])
+                + ")"
+            )
             if i < args.launches - 1:
                 stop_demo(service, demo_id)
             service.wait_pool()
@@ -559,12 +684,23 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def measure_both(args, service: Service, demo_id: str, url: str, process: subprocess.Popen, payload, side_b: Side, side_m: Side) -> None:  # noqa: ANN001
+def measure_both(
+    args,
+    service: Service,
+    demo_id: str,
+    url: str,
+    process: subprocess.Popen,
+    payload,
+    side_b: Side,
+    side_m: Side,
+) -> None:
     n = args.requests
     log(f"latency over {n} sequential requests each, interleaved")
     with (
         httpx.Client(timeout=60) as proxied,
-        httpx.Client(transport=httpx.HTTPTransport(uds=str(service.socket(demo_id))), timeout=60) as direct,
+        httpx.Client(
+            transport=httpx.HTTPTransport(uds=str(service.socket(demo_id))), timeout=60
+        ) as direct,
         httpx.Client(timeout=60) as baseline,
     ):
         found = latencies(
@@ -576,14 +712,27 @@ def measure_both(args, service: Service, demo_id: str, url: str, process: subpro
             payload,
             n,
         )
-    side_b.latency, side_b.socket_latency, side_m.latency = found["proxy"], found["socket"], found["mlflow"]
+    side_b.latency, side_b.socket_latency, side_m.latency = (
+        found["proxy"],
+        found["socket"],
+        found["mlflow"],
+    )
 
     log(f"throughput: {CLIENTS} clients, {n} requests each side")
-    side_b.rps, errors_b = throughput(lambda: httpx.Client(timeout=60), service.predict_url(demo_id), payload, n, service.headers)
-    side_b.socket_rps, _ = throughput(
-        lambda: httpx.Client(transport=httpx.HTTPTransport(uds=str(service.socket(demo_id))), timeout=60), "http://demo/predict", payload, n
+    side_b.rps, errors_b = throughput(
+        lambda: httpx.Client(timeout=60), service.predict_url(demo_id), payload, n, service.headers
     )
-    side_m.rps, errors_m = throughput(lambda: httpx.Client(timeout=60), f"{url}/invocations", payload, n)
+    side_b.socket_rps, _ = throughput(
+        lambda: httpx.Client(
+            transport=httpx.HTTPTransport(uds=str(service.socket(demo_id))), timeout=60
+        ),
+        "http://demo/predict",
+        payload,
+        n,
+    )
+    side_m.rps, errors_m = throughput(
+        lambda: httpx.Client(timeout=60), f"{url}/invocations", payload, n
+    )
     side_b.errors, side_m.errors = errors_b, errors_m
 
     container = container_of(demo_id)
@@ -592,7 +741,7 @@ def measure_both(args, service: Service, demo_id: str, url: str, process: subpro
     side_m.rss_mib = rss_mib(process_tree(process.pid))
 
 
-def many(service: Service, name: str, payload, count: int, result: dict[str, Any]) -> None:  # noqa: ANN001
+def many(service: Service, name: str, payload, count: int, result: dict[str, Any]) -> None:
     log(f"launching {count} demonstrators at once")
     started = time.perf_counter()
     with httpx.Client(timeout=120) as client:
@@ -601,12 +750,16 @@ def many(service: Service, name: str, payload, count: int, result: dict[str, Any
         pending = set(ids)
         while pending and time.monotonic() < deadline:
             for demo_id in list(pending):
-                state = client.get(f"{service.url}/api/v1/demos/{demo_id}", headers=service.headers).json()
+                state = client.get(
+                    f"{service.url}/api/v1/demos/{demo_id}", headers=service.headers
+                ).json()
                 if state["state"] == "ready":
                     pending.discard(demo_id)
                 elif state["state"] not in ("pending", "starting"):
                     pending.discard(demo_id)
-                    result["failures"].append(f"{demo_id}: {state['state']} {(state.get('error') or '')[-200:]}")
+                    result["failures"].append(
+                        f"{demo_id}: {state['state']} {(state.get('error') or '')[-200:]}"
+                    )
             time.sleep(0.5)
         result["ready_s"] = time.perf_counter() - started
         result["ready"] = count - len(pending) - len(result["failures"])
@@ -616,7 +769,9 @@ def many(service: Service, name: str, payload, count: int, result: dict[str, Any
             if reply.status_code == 200 and reply.json().get("predictions"):
                 answered.append(demo_id)
             else:
-                result["failures"].append(f"{demo_id}: prediction {reply.status_code} {reply.text[:200]}")
+                result["failures"].append(
+                    f"{demo_id}: prediction {reply.status_code} {reply.text[:200]}"
+                )
         result["answered"] = len(answered)
     containers = [container_of(d) for d in answered]
     result["rss_mib"] = sum(rss_mib(container_pids(c)) for c in containers)
@@ -637,7 +792,7 @@ def remove_leftovers(service: Service) -> None:
 # ------------------------------------------------------------------ report
 
 
-def print_report(args, name: str, b: Side, m: Side, many_result: dict[str, Any]) -> None:  # noqa: ANN001
+def print_report(args, name: str, b: Side, m: Side, many_result: dict[str, Any]) -> None:
     def ratio(x: float | None, y: float | None) -> str:
         return f"{x / y:.2f}" if x and y else "—"
 
@@ -648,44 +803,122 @@ def print_report(args, name: str, b: Side, m: Side, many_result: dict[str, Any])
     launch_m = statistics.median(m.launch_s) if m.launch_s else None
     rows = [("métrique", "bibia", "mlflow models serve", "ratio", "objectif")]
     if launch_b and launch_m:
-        rows.append((
-            f"lancement → 1re prédiction, réserve chaude de {args.pool} (médiane de {len(b.launch_s)})", f"{launch_b:.2f} s",
-            f"{launch_m:.2f} s", ratio(launch_b, launch_m), f"{GOALS['launch']} : {verdict(launch_b <= launch_m / 3)}",
-        ))
+        rows.append(
+            (
+                f"lancement → 1re prédiction, réserve chaude de {args.pool} (médiane de {len(b.launch_s)})",
+                f"{launch_b:.2f} s",
+                f"{launch_m:.2f} s",
+                ratio(launch_b, launch_m),
+                f"{GOALS['launch']} : {verdict(launch_b <= launch_m / 3)}",
+            )
+        )
     if b.cold_s and launch_m:
         cold_b = statistics.median(b.cold_s)
-        rows.append((f"lancement → 1re prédiction, à froid (sans réserve, médiane de {len(b.cold_s)})", f"{cold_b:.2f} s",
-                     f"{launch_m:.2f} s", ratio(cold_b, launch_m), ""))
+        rows.append(
+            (
+                f"lancement → 1re prédiction, à froid (sans réserve, médiane de {len(b.cold_s)})",
+                f"{cold_b:.2f} s",
+                f"{launch_m:.2f} s",
+                ratio(cold_b, launch_m),
+                "",
+            )
+        )
     if b.latency and m.latency:
-        rows.append(("latence 1 ligne, médiane (via le proxy)", f"{b.latency.median_ms:.1f} ms", f"{m.latency.median_ms:.1f} ms",
-                     ratio(b.latency.median_ms, m.latency.median_ms), f"{GOALS['latency']} : {verdict(b.latency.median_ms <= m.latency.median_ms)}"))
-        rows.append(("latence 1 ligne, p99 (via le proxy)", f"{b.latency.p99_ms:.1f} ms", f"{m.latency.p99_ms:.1f} ms", ratio(b.latency.p99_ms, m.latency.p99_ms), ""))
+        rows.append(
+            (
+                "latence 1 ligne, médiane (via le proxy)",
+                f"{b.latency.median_ms:.1f} ms",
+                f"{m.latency.median_ms:.1f} ms",
+                ratio(b.latency.median_ms, m.latency.median_ms),
+                f"{GOALS['latency']} : {verdict(b.latency.median_ms <= m.latency.median_ms)}",
+            )
+        )
+        rows.append(
+            (
+                "latence 1 ligne, p99 (via le proxy)",
+                f"{b.latency.p99_ms:.1f} ms",
+                f"{m.latency.p99_ms:.1f} ms",
+                ratio(b.latency.p99_ms, m.latency.p99_ms),
+                "",
+            )
+        )
     if b.socket_latency and m.latency:
-        rows.append(("latence 1 ligne, médiane / p99 (socket direct)", f"{b.socket_latency.median_ms:.1f} / {b.socket_latency.p99_ms:.1f} ms",
-                     f"{m.latency.median_ms:.1f} / {m.latency.p99_ms:.1f} ms", ratio(b.socket_latency.median_ms, m.latency.median_ms), ""))
+        rows.append(
+            (
+                "latence 1 ligne, médiane / p99 (socket direct)",
+                f"{b.socket_latency.median_ms:.1f} / {b.socket_latency.p99_ms:.1f} ms",
+                f"{m.latency.median_ms:.1f} / {m.latency.p99_ms:.1f} ms",
+                ratio(b.socket_latency.median_ms, m.latency.median_ms),
+                "",
+            )
+        )
     if b.rps and m.rps:
-        rows.append((f"débit, {CLIENTS} clients (via le proxy)", f"{b.rps:.0f} req/s", f"{m.rps:.0f} req/s", ratio(b.rps, m.rps), ""))
-        rows.append((f"débit, {CLIENTS} clients (socket direct)", f"{b.socket_rps:.0f} req/s", f"{m.rps:.0f} req/s", ratio(b.socket_rps, m.rps), ""))
+        rows.append(
+            (
+                f"débit, {CLIENTS} clients (via le proxy)",
+                f"{b.rps:.0f} req/s",
+                f"{m.rps:.0f} req/s",
+                ratio(b.rps, m.rps),
+                "",
+            )
+        )
+        rows.append(
+            (
+                f"débit, {CLIENTS} clients (socket direct)",
+                f"{b.socket_rps:.0f} req/s",
+                f"{m.rps:.0f} req/s",
+                ratio(b.socket_rps, m.rps),
+                "",
+            )
+        )
     if b.rss_mib and m.rss_mib:
         stats = f" (docker stats {b.stats_mib:.0f})" if b.stats_mib else ""
-        rows.append(("mémoire résidente par démonstrateur (RSS)", f"{b.rss_mib:.0f} MiB{stats}", f"{m.rss_mib:.0f} MiB",
-                     ratio(b.rss_mib, m.rss_mib), f"{GOALS['memory']} : {verdict(b.rss_mib <= m.rss_mib / 2)}"))
+        rows.append(
+            (
+                "mémoire résidente par démonstrateur (RSS)",
+                f"{b.rss_mib:.0f} MiB{stats}",
+                f"{m.rss_mib:.0f} MiB",
+                ratio(b.rss_mib, m.rss_mib),
+                f"{GOALS['memory']} : {verdict(b.rss_mib <= m.rss_mib / 2)}",
+            )
+        )
     if many_result["asked"]:
         answered = many_result["answered"]
-        rows.append((f"démonstrateurs simultanés qui répondent (sur {many_result['asked']})", f"{answered}", "—", "—",
-                     f"{GOALS['concurrent']} : {verdict(answered >= 20)}"))
-        rows.append(("  mémoire totale (RSS / docker stats)", f"{many_result['rss_mib']:.0f} / {many_result['stats_mib']:.0f} MiB", "—", "—", ""))
-        rows.append(("  temps pour que tous soient prêts", f"{many_result['ready_s']:.0f} s", "—", "—", ""))
+        rows.append(
+            (
+                f"démonstrateurs simultanés qui répondent (sur {many_result['asked']})",
+                f"{answered}",
+                "—",
+                "—",
+                f"{GOALS['concurrent']} : {verdict(answered >= 20)}",
+            )
+        )
+        rows.append(
+            (
+                "  mémoire totale (RSS / docker stats)",
+                f"{many_result['rss_mib']:.0f} / {many_result['stats_mib']:.0f} MiB",
+                "—",
+                "—",
+                "",
+            )
+        )
+        rows.append(
+            ("  temps pour que tous soient prêts", f"{many_result['ready_s']:.0f} s", "—", "—", "")
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     print()
-    print(f"Démonstrateurs — modèle {name}, {dt.date.today().isoformat()}, {platform.node()}, "
-          f"{os.cpu_count()} cœurs, {_mem_total_gib():.0f} Gio, Docker {docker('version', '--format', '{{.Server.Version}}', check=False).strip()}")
+    print(
+        f"Démonstrateurs — modèle {name}, {dt.date.today().isoformat()}, {platform.node()}, "
+        f"{os.cpu_count()} cœurs, {_mem_total_gib():.0f} Gio, Docker {docker('version', '--format', '{{.Server.Version}}', check=False).strip()}"
+    )
     for i, row in enumerate(rows):
         print(" | ".join(cell.ljust(widths[j]) for j, cell in enumerate(row)))
         if i == 0:
             print("-+-".join("-" * w for w in widths))
-    print(f"\nlancements bibia (réserve chaude) : {', '.join(f'{x:.2f}' for x in b.launch_s)} s ; à froid : "
-          f"{', '.join(f'{x:.2f}' for x in b.cold_s)} s ; mlflow : {', '.join(f'{x:.2f}' for x in m.launch_s)} s")
+    print(
+        f"\nlancements bibia (réserve chaude) : {', '.join(f'{x:.2f}' for x in b.launch_s)} s ; à froid : "
+        f"{', '.join(f'{x:.2f}' for x in b.cold_s)} s ; mlflow : {', '.join(f'{x:.2f}' for x in m.launch_s)} s"
+    )
     for title, runs in (("réserve chaude", b.launch_phases), ("à froid", b.cold_phases)):
         if runs:
             print(f"\nlancement bibia ({title}), étape par étape (médiane, s) :")
@@ -708,13 +941,33 @@ def _mem_total_gib() -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", default="cantine", help="reference model: cantine, velo, air (or a package name)")
-    parser.add_argument("--model-dir", help="reuse an MLflow model directory already built by the model's build()")
-    parser.add_argument("--concurrent", type=int, default=20, help="demonstrators launched at once (0 to skip)")
-    parser.add_argument("--requests", type=int, default=300, help="sequential requests for latency; requests per throughput run")
-    parser.add_argument("--launches", type=int, default=3, help="launches measured on each side (median reported)")
-    parser.add_argument("--pool", type=int, default=2, help="warm sandboxes of the measured service (BIBIA_DEMO_POOL_SIZE)")
-    parser.add_argument("--keep", action="store_true", help="keep the work directory (logs) under /tmp")
+    parser.add_argument(
+        "--model", default="cantine", help="reference model: cantine, velo, air (or a package name)"
+    )
+    parser.add_argument(
+        "--model-dir", help="reuse an MLflow model directory already built by the model's build()"
+    )
+    parser.add_argument(
+        "--concurrent", type=int, default=20, help="demonstrators launched at once (0 to skip)"
+    )
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=300,
+        help="sequential requests for latency; requests per throughput run",
+    )
+    parser.add_argument(
+        "--launches", type=int, default=3, help="launches measured on each side (median reported)"
+    )
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=2,
+        help="warm sandboxes of the measured service (BIBIA_DEMO_POOL_SIZE)",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the work directory (logs) under /tmp"
+    )
     args = parser.parse_args(argv)
     if shutil.which("docker") is None:
         print("docker introuvable : ce banc d'essai lance de vrais conteneurs", file=sys.stderr)

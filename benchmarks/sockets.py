@@ -33,14 +33,20 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from runners.base import SANDBOX_UID, SOCKET_NAME  # noqa: E402
-from runners.sockets import AsyncSandboxTransport, check_socket  # noqa: E402
+from runners.base import SANDBOX_UID, SOCKET_NAME
+from runners.sockets import AsyncSandboxTransport, check_socket
 
 
-async def app(scope, receive, send) -> None:  # noqa: ANN001 - ASGI
+async def app(scope, receive, send) -> None:
     if scope["type"] != "http":
         return
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"application/json")],
+        }
+    )
     await send({"type": "http.response.body", "body": b'{"status": "ok"}'})
 
 
@@ -54,7 +60,10 @@ def serve(path: Path) -> None:
 async def measure(socket_dir: Path, owner: int, requests: int) -> dict[str, list[float]]:
     path = socket_dir / SOCKET_NAME
     samples: dict[str, list[float]] = {
-        "baseline (plain uds)": [], "checked, pooled": [], "plain, new connection": [], "checked, new connection": [],
+        "baseline (plain uds)": [],
+        "checked, pooled": [],
+        "plain, new connection": [],
+        "checked, new connection": [],
     }
     plain = httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(path)))
     checked = httpx.AsyncClient(transport=AsyncSandboxTransport(socket_dir, owner))
@@ -69,7 +78,9 @@ async def measure(socket_dir: Path, owner: int, requests: int) -> dict[str, list
         samples["checked, pooled"].append(time.perf_counter() - start)
 
         start = time.perf_counter()
-        async with httpx.AsyncClient(transport=httpx.AsyncHTTPTransport(uds=str(path), verify=False)) as fresh:
+        async with httpx.AsyncClient(
+            transport=httpx.AsyncHTTPTransport(uds=str(path), verify=False)
+        ) as fresh:
             await fresh.get("http://demo/health")
         samples["plain, new connection"].append(time.perf_counter() - start)
 

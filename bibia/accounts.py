@@ -16,7 +16,6 @@ from registry.refs import check_siren, check_slug
 from registry.tiers import Role
 
 
-
 def audit(session: Session, caller: Caller, action: str, target: str, **details: Any) -> None:
     """Record who did what, when, in the same unit of work as the change itself."""
     session.add(
@@ -30,7 +29,9 @@ def audit(session: Session, caller: Caller, action: str, target: str, **details:
     )
 
 
-def create_organisation(session: Session, caller: Caller, slug: str, name: str, siren: str | None) -> Organisation:
+def create_organisation(
+    session: Session, caller: Caller, slug: str, name: str, siren: str | None
+) -> Organisation:
     """Create an organisation.
 
     Raises:
@@ -81,7 +82,12 @@ class IssuedToken:
 
 
 def create_token(
-    session: Session, caller: Caller, org_slug: str, role: str, user_name: str | None = None, label: str | None = None
+    session: Session,
+    caller: Caller,
+    org_slug: str,
+    role: str,
+    user_name: str | None = None,
+    label: str | None = None,
 ) -> IssuedToken:
     """Issue a token for a user of ``org_slug`` (created with ``role`` if new).
 
@@ -90,7 +96,9 @@ def create_token(
     try:
         role_ = Role(role)
     except ValueError as exc:
-        raise InvalidInput(f"rôle inconnu : {role!r} ; rôles possibles : member, expert, admin") from exc
+        raise InvalidInput(
+            f"rôle inconnu : {role!r} ; rôles possibles : member, expert, admin"
+        ) from exc
     org = get_organisation(session, org_slug)
     name = (user_name or f"{role_.value}").strip()
     if not name or len(name) > 200:
@@ -107,7 +115,9 @@ def create_token(
     token, prefix = new_token()
     session.add(ApiToken(user=user, prefix=prefix, token_hash=hash_token(token), label=label))
     session.flush()
-    audit(session, caller, "token.create", prefix, organisation=org.slug, user=name, role=role_.value)
+    audit(
+        session, caller, "token.create", prefix, organisation=org.slug, user=name, role=role_.value
+    )
     return IssuedToken(token=token, prefix=prefix, organisation=org.slug, user=name, role=role_)
 
 
@@ -132,9 +142,13 @@ def set_role(session: Session, caller: Caller, org_slug: str, user_name: str, ro
     try:
         role_ = Role(role)
     except ValueError as exc:
-        raise InvalidInput(f"rôle inconnu : {role!r} ; rôles possibles : member, expert, admin") from exc
+        raise InvalidInput(
+            f"rôle inconnu : {role!r} ; rôles possibles : member, expert, admin"
+        ) from exc
     org = get_organisation(session, org_slug)
-    user = session.scalar(select(User).where(User.organisation_id == org.id, User.name == user_name))
+    user = session.scalar(
+        select(User).where(User.organisation_id == org.id, User.name == user_name)
+    )
     if user is None:
         raise NotFound(f"utilisateur inconnu : « {user_name} » dans {org_slug}")
     user.role = role_.value

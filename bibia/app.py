@@ -20,13 +20,16 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bibia import __version__
-from bibia import gateway
-from bibia import proxy
-from bibia import web
+from bibia import __version__, gateway, proxy, web
 from bibia.api import admin, demos, models, projects, sessions
 from bibia.demos import DemoManager
-from bibia.guards import BodyLimit, BodyReadTimeout, FailedAuthBrake, SECURITY_HEADERS, SecurityHeaders
+from bibia.guards import (
+    SECURITY_HEADERS,
+    BodyLimit,
+    BodyReadTimeout,
+    FailedAuthBrake,
+    SecurityHeaders,
+)
 from bibia.services import Services
 from bibia.settings import Settings
 from bibia.web.csrf import CsrfProtect, DemoFormTokens
@@ -53,12 +56,20 @@ def _validation_message(exc: RequestValidationError) -> dict[str, Any]:
     problems = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err.get("loc", ()) if p not in {"body", "query", "path"})
-        problems.append({"field": loc or "(requête)", "message": str(err.get("msg", "valeur invalide"))})
+        problems.append(
+            {"field": loc or "(requête)", "message": str(err.get("msg", "valeur invalide"))}
+        )
     fields = ", ".join(p["field"] for p in problems)
-    return {"error": "requete_invalide", "message": f"paramètres invalides : {fields}", "details": problems}
+    return {
+        "error": "requete_invalide",
+        "message": f"paramètres invalides : {fields}",
+        "details": problems,
+    }
 
 
-def create_app(settings: Settings, *, registry: Registry | None = None, runner: Any = None) -> FastAPI:
+def create_app(
+    settings: Settings, *, registry: Registry | None = None, runner: Any = None
+) -> FastAPI:
     """Build the bibia service.
 
     Args:
@@ -100,7 +111,10 @@ def create_app(settings: Settings, *, registry: Registry | None = None, runner: 
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         # Answered outside the middleware stack (Starlette's last resort): the headers are set here.
         return JSONResponse(
-            {"error": "erreur_interne", "message": "erreur interne du service ; elle a été journalisée"},
+            {
+                "error": "erreur_interne",
+                "message": "erreur interne du service ; elle a été journalisée",
+            },
             status_code=500,
             headers=SECURITY_HEADERS,
         )
@@ -119,7 +133,9 @@ def create_app(settings: Settings, *, registry: Registry | None = None, runner: 
     app.include_router(gateway.router)
     app.include_router(demos.router)
     app.include_router(proxy.router)
-    app.include_router(web.router)  # the French web pages (no scripts), and their error pages for browsers
+    app.include_router(
+        web.router
+    )  # the French web pages (no scripts), and their error pages for browsers
     app.mount("/static", web.static_files(), name="static")
     app.add_exception_handler(StarletteHTTPException, web.http_error)
     # Innermost first: the CSRF check reads form bodies that BodyLimit and BodyReadTimeout already bound.

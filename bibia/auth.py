@@ -44,7 +44,9 @@ class Caller:
     user: str | None = None
     user_id: int | None = None
     token_prefix: str | None = None
-    session_id: int | None = None  # set when the caller is a browser's web session (opened with that token)
+    session_id: int | None = (
+        None  # set when the caller is a browser's web session (opened with that token)
+    )
 
     @property
     def actor(self) -> str:
@@ -106,10 +108,14 @@ def authenticate(session: Session, token: str) -> Caller:
         Unauthorized: malformed, unknown, expired or revoked token.
     """
     if not TOKEN_RE.fullmatch(token):
-        raise refused("jeton mal formé : attendu « bibia_<8 caractères>_<secret> », tel qu'affiché à sa création")
+        raise refused(
+            "jeton mal formé : attendu « bibia_<8 caractères>_<secret> », tel qu'affiché à sa création"
+        )
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(token)))
     if row is None:
-        raise refused("jeton inconnu : vérifiez qu'il a été copié en entier, ou demandez-en un nouveau")
+        raise refused(
+            "jeton inconnu : vérifiez qu'il a été copié en entier, ou demandez-en un nouveau"
+        )
     now = utcnow()
     problem = token_problem(row, now)
     if problem is not None:

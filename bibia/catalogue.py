@@ -64,7 +64,9 @@ def _version_out(info: VersionInfo) -> VersionOut:
 # ------------------------------------------------------------------ models
 
 
-def list_models(registry: Registry, caller: Caller, query: CatalogueQuery, page: int, per_page: int) -> dict[str, Any]:
+def list_models(
+    registry: Registry, caller: Caller, query: CatalogueQuery, page: int, per_page: int
+) -> dict[str, Any]:
     if per_page > PAGE:  # "every model" reads (the web pages' figures): one full search
         everything = registry.search(query)
         found, total = paginate(everything, page, per_page), len(everything)
@@ -101,7 +103,9 @@ def check_owner(caller: Caller, siren: str, what: str) -> None:
         )
 
 
-def _check_can_write_model(registry: Registry, caller: Caller, name: str, card: Card | None) -> ModelSummary | None:
+def _check_can_write_model(
+    registry: Registry, caller: Caller, name: str, card: Card | None
+) -> ModelSummary | None:
     existing = None
     try:
         existing = registry.get(name)
@@ -109,17 +113,27 @@ def _check_can_write_model(registry: Registry, caller: Caller, name: str, card: 
         pass
     if existing is not None and existing.owner_siren:
         check_owner(caller, existing.owner_siren, f"le modèle « {name} »")
-        if card is not None and card.identification.owner.siren != existing.owner_siren and caller.tier < Tier.ADMIN:
+        if (
+            card is not None
+            and card.identification.owner.siren != existing.owner_siren
+            and caller.tier < Tier.ADMIN
+        ):
             raise Forbidden(
                 f"la fiche désigne un autre propriétaire (SIREN {card.identification.owner.siren}) que celui du "
                 f"modèle « {name} » (SIREN {existing.owner_siren}) : un modèle ne change pas de propriétaire ainsi"
             )
     elif card is not None:
-        check_owner(caller, card.identification.owner.siren, f"un modèle de SIREN {card.identification.owner.siren}")
+        check_owner(
+            caller,
+            card.identification.owner.siren,
+            f"un modèle de SIREN {card.identification.owner.siren}",
+        )
     return existing
 
 
-def _owned_card(registry: Registry, session: Session, caller: Caller, name: str, card: Card) -> Card:
+def _owned_card(
+    registry: Registry, session: Session, caller: Caller, name: str, card: Card
+) -> Card:
     """``card`` once ``caller`` may write it as ``name``, with its owner as bibia records it.
 
     The owner written to the catalogue (card, ``bibia.owner*`` tags) is the
@@ -162,7 +176,9 @@ def _check_project(session: Session, caller: Caller, card: Card) -> None:
     )
 
 
-def check_can_register(registry: Registry, session: Session, caller: Caller, name: str, card: Card) -> None:
+def check_can_register(
+    registry: Registry, session: Session, caller: Caller, name: str, card: Card
+) -> None:
     """Raise Forbidden or InvalidInput now if ``caller`` may not register ``card`` as ``name``.
 
     Called before an uploaded archive is even extracted, so that a caller
@@ -200,13 +216,20 @@ def register_version(
         version_tags=version_tags,
     )
     audit(
-        session, caller, "model.register", f"{name}/{info.version}",
-        alias=alias, project=card.identification.project, owner=card.identification.owner.siren,
+        session,
+        caller,
+        "model.register",
+        f"{name}/{info.version}",
+        alias=alias,
+        project=card.identification.project,
+        owner=card.identification.owner.siren,
     )
     return visible(_version_out(info), caller.tier)
 
 
-def set_alias(registry: Registry, session: Session, caller: Caller, name: str, alias: str, version: int) -> dict[str, Any]:
+def set_alias(
+    registry: Registry, session: Session, caller: Caller, name: str, alias: str, version: int
+) -> dict[str, Any]:
     summary = registry.get(name)
     previous = summary.aliases.get(alias)
     _check_can_write_model(registry, caller, name, None)
@@ -215,16 +238,27 @@ def set_alias(registry: Registry, session: Session, caller: Caller, name: str, a
     return visible(_version_out(info), caller.tier)
 
 
-def delete_alias(registry: Registry, session: Session, caller: Caller, name: str, alias: str) -> None:
+def delete_alias(
+    registry: Registry, session: Session, caller: Caller, name: str, alias: str
+) -> None:
     _check_can_write_model(registry, caller, name, None)
     registry.delete_alias(name, alias)
     audit(session, caller, "model.alias.delete", f"{name}@{alias}")
 
 
-def update_card(registry: Registry, session: Session, caller: Caller, name: str, card: Card) -> dict[str, Any]:
+def update_card(
+    registry: Registry, session: Session, caller: Caller, name: str, card: Card
+) -> dict[str, Any]:
     card = _owned_card(registry, session, caller, name, card)
     summary = registry.update_card(name, card)
-    audit(session, caller, "model.card", name, project=card.identification.project, owner=card.identification.owner.siren)
+    audit(
+        session,
+        caller,
+        "model.card",
+        name,
+        project=card.identification.project,
+        owner=card.identification.owner.siren,
+    )
     return visible(_model_out(summary), caller.tier)
 
 
@@ -235,15 +269,23 @@ def _project_out(row: ProjectRecord, models: list[str]) -> ProjectOut:
     return ProjectOut.model_validate({**row.data, "models": models})
 
 
-def _check_can_write_project(caller: Caller, project: Project, current: dict[str, Any] | None) -> None:
+def _check_can_write_project(
+    caller: Caller, project: Project, current: dict[str, Any] | None
+) -> None:
     """Experts of an owner on record may write a project; a new one, experts of an organisation it names."""
     if caller.tier >= Tier.ADMIN:
         return
     # The owners on record, never those a request names (nobody takes a project over by naming
     # their own collectivité); naming an organisation only invites it (bibia.ownership).
-    owners = ownership.owner_sirens(current) if current is not None else [o.siren for o in project.owners]
+    owners = (
+        ownership.owner_sirens(current)
+        if current is not None
+        else [o.siren for o in project.owners]
+    )
     if caller.tier < Tier.EXPERT or caller.organisation_siren not in owners:
-        invited = current is not None and caller.organisation_siren in ownership.invitation_sirens(current)
+        invited = current is not None and caller.organisation_siren in ownership.invitation_sirens(
+            current
+        )
         hint = (
             f" ; votre collectivité y est invitée : acceptez d'abord l'invitation (POST /api/v1/projects/{project.slug}/invitations/accept)"
             if invited
@@ -276,7 +318,9 @@ def _store(row: ProjectRecord, data: dict[str, Any]) -> None:
     row.territory, row.search_text, row.data = data["territory"], f"{text} {tokens}", data
 
 
-def upsert_project(session: Session, caller: Caller, project: Project) -> tuple[ProjectRecord, bool]:
+def upsert_project(
+    session: Session, caller: Caller, project: Project
+) -> tuple[ProjectRecord, bool]:
     """Create or replace a project record; returns ``(row, created)``.
 
     Owners are organisations on record, named by SIREN (with their recorded
@@ -306,13 +350,19 @@ def upsert_project(session: Session, caller: Caller, project: Project) -> tuple[
     session.flush()
     if changed:
         audit(
-            session, caller, "project.create" if created else "project.update", project.slug,
-            owners=ownership.owner_sirens(data), invitations=ownership.invitation_sirens(data),
+            session,
+            caller,
+            "project.create" if created else "project.update",
+            project.slug,
+            owners=ownership.owner_sirens(data),
+            invitations=ownership.invitation_sirens(data),
         )
     return row, created
 
 
-def answer_invitation(session: Session, caller: Caller, slug: str, *, accept: bool, siren: str | None = None) -> ProjectRecord:
+def answer_invitation(
+    session: Session, caller: Caller, slug: str, *, accept: bool, siren: str | None = None
+) -> ProjectRecord:
     """Accept (the organisation becomes an owner) or decline an invitation to co-own project ``slug``.
 
     ``siren``: the invited organisation; by default the caller's (only an admin may name another).
@@ -327,18 +377,28 @@ def answer_invitation(session: Session, caller: Caller, slug: str, *, accept: bo
         raise NotFound(f"projet inconnu : « {slug} » (liste : GET /api/v1/projects)")
     data = dict(row.data)
     if invited not in ownership.invitation_sirens(data):
-        raise NotFound(f"aucune invitation en attente pour la collectivité de SIREN {invited} sur le projet « {slug} »")
+        raise NotFound(
+            f"aucune invitation en attente pour la collectivité de SIREN {invited} sur le projet « {slug} »"
+        )
     data["invitations"] = [i for i in data["invitations"] if i["siren"] != invited]
     if accept:
         owner = ownership.record_owner(session, invited, "invitation")
         data["owners"] = [*data["owners"], owner.model_dump(mode="json")]
     _store(row, data)
     session.flush()
-    audit(session, caller, "project.invitation.accept" if accept else "project.invitation.decline", slug, organisation=invited)
+    audit(
+        session,
+        caller,
+        "project.invitation.accept" if accept else "project.invitation.decline",
+        slug,
+        organisation=invited,
+    )
     return row
 
 
-def _models_by_project(registry: Registry, rows: list[ProjectRecord], slug: str | None = None) -> dict[str, list[str]]:
+def _models_by_project(
+    registry: Registry, rows: list[ProjectRecord], slug: str | None = None
+) -> dict[str, list[str]]:
     """Registered models per project, only those whose owner is one of the project's owners.
 
     A model's card names a project, but belonging needs the project's consent:
@@ -373,14 +433,21 @@ def list_projects(
     if status:
         query = query.where(ProjectRecord.status == status)
     if territory:
-        query = query.where(ProjectRecord.territory.ilike(f"%{territory.replace('%', ' ').replace('_', ' ')}%"))
+        query = query.where(
+            ProjectRecord.territory.ilike(f"%{territory.replace('%', ' ').replace('_', ' ')}%")
+        )
     if owner:
-        tokens = [ProjectRecord.search_text.contains(_owner_token(s)) for s in ownership.sirens_matching(session, owner)]
+        tokens = [
+            ProjectRecord.search_text.contains(_owner_token(s))
+            for s in ownership.sirens_matching(session, owner)
+        ]
         query = query.where(or_(*tokens) if tokens else false())
     for word in fold(q or "").split()[:8]:
         query = query.where(ProjectRecord.search_text.contains(word))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
-    rows = session.scalars(query.order_by(ProjectRecord.slug).offset((page - 1) * per_page).limit(per_page)).all()
+    rows = session.scalars(
+        query.order_by(ProjectRecord.slug).offset((page - 1) * per_page).limit(per_page)
+    ).all()
     models = _models_by_project(registry, list(rows)) if rows else {}
     items = [visible(_project_out(r, models.get(r.slug, [])), caller.tier) for r in rows]
     return {"items": items, "total": total, "page": page, "per_page": per_page}
@@ -392,7 +459,9 @@ def project_detail_raw(session: Session, slug: str) -> dict[str, Any] | None:
     return None if row is None else dict(row.data)
 
 
-def project_detail(session: Session, registry: Registry, caller: Caller, slug: str) -> dict[str, Any]:
+def project_detail(
+    session: Session, registry: Registry, caller: Caller, slug: str
+) -> dict[str, Any]:
     row = session.get(ProjectRecord, slug)
     if row is None:
         raise NotFound(f"projet inconnu : « {slug} » (liste : GET /api/v1/projects)")

@@ -29,13 +29,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 org_app = typer.Typer(help="Organisations (collectivités).", no_args_is_help=True)
-token_app = typer.Typer(help="Jetons d'accès (affichés une seule fois, conservés hachés).", no_args_is_help=True)
+token_app = typer.Typer(
+    help="Jetons d'accès (affichés une seule fois, conservés hachés).", no_args_is_help=True
+)
 user_app = typer.Typer(help="Utilisateurs et rôles.", no_args_is_help=True)
-model_app = typer.Typer(help="Modèles du catalogue (via le service : BIBIA_URL, BIBIA_TOKEN).", no_args_is_help=True)
+model_app = typer.Typer(
+    help="Modèles du catalogue (via le service : BIBIA_URL, BIBIA_TOKEN).", no_args_is_help=True
+)
 project_app = typer.Typer(help="Projets du catalogue (via le service).", no_args_is_help=True)
 card_app = typer.Typer(help="Fiches de modèles.", no_args_is_help=True)
 db_app = typer.Typer(help="Base de données de bibia.", no_args_is_help=True)
-demo_app = typer.Typer(help="Démonstrateurs (via le service : BIBIA_URL, BIBIA_TOKEN).", no_args_is_help=True)
+demo_app = typer.Typer(
+    help="Démonstrateurs (via le service : BIBIA_URL, BIBIA_TOKEN).", no_args_is_help=True
+)
 app.add_typer(org_app, name="org")
 app.add_typer(token_app, name="token")
 app.add_typer(user_app, name="user")
@@ -49,7 +55,10 @@ out = Console()
 err = Console(stderr=True)
 
 UrlOpt = Annotated[str | None, typer.Option("--url", envvar="BIBIA_URL", help="Adresse du service")]
-TokenOpt = Annotated[str | None, typer.Option("--token", envvar="BIBIA_TOKEN", help="Jeton d'accès", show_default=False)]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option("--token", envvar="BIBIA_TOKEN", help="Jeton d'accès", show_default=False),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Sortie JSON")]
 
 
@@ -92,7 +101,10 @@ def _print_json(data: Any) -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Adresse d'écoute (BIBIA_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (BIBIA_PORT)")] = None,
-    seed: Annotated[bool | None, typer.Option("--seed/--no-seed", help="Peupler le catalogue au premier démarrage")] = None,
+    seed: Annotated[
+        bool | None,
+        typer.Option("--seed/--no-seed", help="Peupler le catalogue au premier démarrage"),
+    ] = None,
 ) -> None:
     """Lancer le service (initialise le stockage, puis sert l'API)."""
     from bibia import server
@@ -147,7 +159,10 @@ def org_create(
 
     with _db().session() as session:
         org = accounts.create_organisation(session, SYSTEM, slug, name, siren)
-        out.print(f"organisation créée : {org.slug} — {org.name}" + (f" (SIREN {org.siren})" if org.siren else ""))
+        out.print(
+            f"organisation créée : {org.slug} — {org.name}"
+            + (f" (SIREN {org.siren})" if org.siren else "")
+        )
 
 
 @org_app.command("ls")
@@ -156,7 +171,10 @@ def org_ls(as_json: JsonOpt = False) -> None:
     from bibia import accounts
 
     with _db().session() as session:
-        rows = [{"slug": o.slug, "name": o.name, "siren": o.siren} for o in accounts.list_organisations(session)]
+        rows = [
+            {"slug": o.slug, "name": o.name, "siren": o.siren}
+            for o in accounts.list_organisations(session)
+        ]
     if as_json:
         _print_json(rows)
         return
@@ -173,7 +191,9 @@ def org_ls(as_json: JsonOpt = False) -> None:
 def token_create(
     org: Annotated[str, typer.Option("--org", help="Organisation du porteur du jeton")],
     role: Annotated[str, typer.Option("--role", help="member, expert ou admin")],
-    user: Annotated[str | None, typer.Option("--user", help="Nom de l'utilisateur (par défaut : le rôle)")] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Nom de l'utilisateur (par défaut : le rôle)")
+    ] = None,
     label: Annotated[str | None, typer.Option("--label", help="Libellé libre")] = None,
 ) -> None:
     """Créer un jeton. Il est affiché une seule fois, en dernière ligne."""
@@ -190,7 +210,9 @@ def token_create(
 
 
 @token_app.command("ls")
-def token_ls(org: Annotated[str | None, typer.Option("--org")] = None, as_json: JsonOpt = False) -> None:
+def token_ls(
+    org: Annotated[str | None, typer.Option("--org")] = None, as_json: JsonOpt = False
+) -> None:
     """Lister les jetons (jamais leur valeur)."""
     from bibia import accounts
 
@@ -211,12 +233,23 @@ def token_ls(org: Annotated[str | None, typer.Option("--org")] = None, as_json: 
         return
     table = Table("jeton", "organisation", "utilisateur", "rôle", "créé le", "révoqué")
     for r in rows:
-        table.add_row(r["prefix"], r["organisation"], r["user"], r["role"], r["created_at"], "oui" if r["revoked"] else "")
+        table.add_row(
+            r["prefix"],
+            r["organisation"],
+            r["user"],
+            r["role"],
+            r["created_at"],
+            "oui" if r["revoked"] else "",
+        )
     out.print(table)
 
 
 @token_app.command("revoke")
-def token_revoke(prefix: Annotated[str, typer.Argument(help="Préfixe du jeton (8 caractères, voir bibia token ls)")]) -> None:
+def token_revoke(
+    prefix: Annotated[
+        str, typer.Argument(help="Préfixe du jeton (8 caractères, voir bibia token ls)")
+    ],
+) -> None:
     """Révoquer un jeton."""
     from bibia import accounts
     from bibia.auth import SYSTEM
@@ -252,7 +285,13 @@ def audit_command(
 
     with _db().session() as session:
         rows = [
-            {"at": e.at.isoformat(timespec="seconds"), "actor": e.actor, "action": e.action, "target": e.target, "details": e.details}
+            {
+                "at": e.at.isoformat(timespec="seconds"),
+                "actor": e.actor,
+                "action": e.action,
+                "target": e.target,
+                "details": e.details,
+            }
             for e in accounts.audit_events(session, limit, action)
         ]
     if as_json:
@@ -260,7 +299,13 @@ def audit_command(
         return
     table = Table("quand", "qui", "action", "objet", "détails")
     for r in rows:
-        table.add_row(r["at"], r["actor"], r["action"], r["target"], json.dumps(r["details"], ensure_ascii=False) if r["details"] else "")
+        table.add_row(
+            r["at"],
+            r["actor"],
+            r["action"],
+            r["target"],
+            json.dumps(r["details"], ensure_ascii=False) if r["details"] else "",
+        )
     out.print(table)
 
 
@@ -271,18 +316,28 @@ def audit_command(
 def model_register(
     name: Annotated[str, typer.Argument(help="Nom du modèle, ex. cantine-nantes")],
     card: Annotated[Path, typer.Option("--card", help="Fiche du modèle (YAML ou JSON)")],
-    model_dir: Annotated[Path | None, typer.Option("--model-dir", help="Dossier d'un modèle MLflow")] = None,
-    model_uri: Annotated[str | None, typer.Option("--model-uri", help="URI MLflow : runs:/…, models:/…")] = None,
-    alias: Annotated[str | None, typer.Option("--alias", help="Alias à faire pointer sur la nouvelle version")] = None,
+    model_dir: Annotated[
+        Path | None, typer.Option("--model-dir", help="Dossier d'un modèle MLflow")
+    ] = None,
+    model_uri: Annotated[
+        str | None, typer.Option("--model-uri", help="URI MLflow : runs:/…, models:/…")
+    ] = None,
+    alias: Annotated[
+        str | None, typer.Option("--alias", help="Alias à faire pointer sur la nouvelle version")
+    ] = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Enregistrer un modèle (ou une nouvelle version) avec sa fiche, en un appel."""
     if (model_dir is None) == (model_uri is None):
-        raise InvalidInput("indiquez soit --model-dir DOSSIER, soit --model-uri URI (l'un des deux)")
+        raise InvalidInput(
+            "indiquez soit --model-dir DOSSIER, soit --model-uri URI (l'un des deux)"
+        )
     with _client(url, token) as client:
-        version = client.register(name, str(model_dir) if model_dir else model_uri, card, alias=alias)
+        version = client.register(
+            name, str(model_dir) if model_dir else model_uri, card, alias=alias
+        )
     if as_json:
         _print_json(version)
         return
@@ -305,15 +360,32 @@ def model_ls(
 ) -> None:
     """Parcourir le catalogue des modèles."""
     with _client(url, token) as client:
-        result = client.models(q=q, theme=theme, owner=owner, status=status, task=task, page=page, per_page=per_page)
+        result = client.models(
+            q=q, theme=theme, owner=owner, status=status, task=task, page=page, per_page=per_page
+        )
     if as_json:
         _print_json(result)
         return
-    table = Table("modèle", "titre", "collectivité", "thème", "statut", "alias", title=f"{result['total']} modèle(s)")
+    table = Table(
+        "modèle",
+        "titre",
+        "collectivité",
+        "thème",
+        "statut",
+        "alias",
+        title=f"{result['total']} modèle(s)",
+    )
     for item in result["items"]:
         ident = (item.get("card") or {}).get("identification", {})
         aliases = ", ".join(f"{a}→v{v}" for a, v in item["aliases"].items())
-        table.add_row(item["name"], ident.get("title", ""), ident.get("owner", {}).get("name", ""), ident.get("theme", ""), ident.get("status", ""), aliases)
+        table.add_row(
+            item["name"],
+            ident.get("title", ""),
+            ident.get("owner", {}).get("name", ""),
+            ident.get("theme", ""),
+            ident.get("status", ""),
+            aliases,
+        )
     out.print(table)
 
 
@@ -346,9 +418,8 @@ def pull_command(
     token: TokenOpt = None,
 ) -> None:
     """Télécharger les artefacts d'un modèle (experts), comme le client MLflow."""
-    from bibia.pull import pull
-
     from bibia.client import BibiaClient
+    from bibia.pull import pull
 
     target = pull(BibiaClient(url, token).url, token, ref, output)
     out.print(f"modèle {ref} téléchargé dans {target}")
@@ -368,14 +439,26 @@ def project_ls(
     if as_json:
         _print_json(result)
         return
-    table = Table("projet", "titre", "collectivités", "thème", "modèles", title=f"{result['total']} projet(s)")
+    table = Table(
+        "projet", "titre", "collectivités", "thème", "modèles", title=f"{result['total']} projet(s)"
+    )
     for p in result["items"]:
-        table.add_row(p["slug"], p["title"], ", ".join(o["name"] for o in p["owners"]), p["theme"], ", ".join(p.get("models", [])))
+        table.add_row(
+            p["slug"],
+            p["title"],
+            ", ".join(o["name"] for o in p["owners"]),
+            p["theme"],
+            ", ".join(p.get("models", [])),
+        )
     out.print(table)
 
 
 @project_app.command("put")
-def project_put(file: Annotated[Path, typer.Argument(help="Projet (YAML ou JSON)")], url: UrlOpt = None, token: TokenOpt = None) -> None:
+def project_put(
+    file: Annotated[Path, typer.Argument(help="Projet (YAML ou JSON)")],
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
     """Créer ou remplacer un projet."""
     from bibia.uploads import load_structured
 
@@ -386,7 +469,9 @@ def project_put(file: Annotated[Path, typer.Argument(help="Projet (YAML ou JSON)
     out.print(f"projet {project['slug']} enregistré")
 
 
-SlugArg = Annotated[str, typer.Argument(help="Identifiant du projet, ex. prevision-frequentation-cantines")]
+SlugArg = Annotated[
+    str, typer.Argument(help="Identifiant du projet, ex. prevision-frequentation-cantines")
+]
 
 
 @project_app.command("accept")
@@ -394,7 +479,9 @@ def project_accept(slug: SlugArg, url: UrlOpt = None, token: TokenOpt = None) ->
     """Accepter l'invitation de votre collectivité à porter un projet (experts de la collectivité invitée)."""
     with _client(url, token) as client:
         project = client.answer_invitation(slug, accept=True)
-    out.print(f"invitation acceptée : {project['slug']} est porté par {', '.join(o['name'] for o in project['owners'])}")
+    out.print(
+        f"invitation acceptée : {project['slug']} est porté par {', '.join(o['name'] for o in project['owners'])}"
+    )
 
 
 @project_app.command("decline")
@@ -402,7 +489,9 @@ def project_decline(slug: SlugArg, url: UrlOpt = None, token: TokenOpt = None) -
     """Décliner l'invitation de votre collectivité à porter un projet."""
     with _client(url, token) as client:
         project = client.answer_invitation(slug, accept=False)
-    out.print(f"invitation déclinée : {project['slug']} reste porté par {', '.join(o['name'] for o in project['owners'])}")
+    out.print(
+        f"invitation déclinée : {project['slug']} reste porté par {', '.join(o['name'] for o in project['owners'])}"
+    )
 
 
 @card_app.command("validate")
@@ -459,7 +548,9 @@ def _demo_line(demo: dict[str, Any], base_url: str) -> str:
 def demo_launch(
     ref: Annotated[str, typer.Argument(help="NOM, NOM@ALIAS ou NOM/VERSION")],
     ttl: Annotated[int | None, typer.Option("--ttl", help="Durée de vie en minutes")] = None,
-    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Attendre que le démonstrateur soit prêt")] = True,
+    wait: Annotated[
+        bool, typer.Option("--wait/--no-wait", help="Attendre que le démonstrateur soit prêt")
+    ] = True,
     timeout: Annotated[float, typer.Option(help="Attente maximale (secondes)")] = 180.0,
     url: UrlOpt = None,
     token: TokenOpt = None,
@@ -471,20 +562,29 @@ def demo_launch(
         if wait:
             with err.status(f"lancement du démonstrateur {demo['id']}…") as status:
                 demo = client.wait_demo(
-                    demo["id"], timeout=timeout, on_state=lambda d: status.update(f"démonstrateur {d['id']} : {_STATES.get(d['state'], d['state'])}…")
+                    demo["id"],
+                    timeout=timeout,
+                    on_state=lambda d: status.update(
+                        f"démonstrateur {d['id']} : {_STATES.get(d['state'], d['state'])}…"
+                    ),
                 )
         if as_json:
             _print_json(demo)
         else:
             out.print(_demo_line(demo, client.url), highlight=False)
     if demo["state"] == "failed":
-        err.print(f"[bold red]échec[/] : {demo.get('error') or 'voir bibia demo logs ' + demo['id']}", highlight=False)
+        err.print(
+            f"[bold red]échec[/] : {demo.get('error') or 'voir bibia demo logs ' + demo['id']}",
+            highlight=False,
+        )
         raise typer.Exit(8)
 
 
 @demo_app.command("ls")
 def demo_ls(
-    all_: Annotated[bool, typer.Option("--all", help="Inclure les démonstrateurs terminés")] = False,
+    all_: Annotated[
+        bool, typer.Option("--all", help="Inclure les démonstrateurs terminés")
+    ] = False,
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
@@ -502,7 +602,9 @@ def demo_ls(
 
 
 @demo_app.command("status")
-def demo_status(demo_id: str, url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False) -> None:
+def demo_status(
+    demo_id: str, url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False
+) -> None:
     """État d'un démonstrateur."""
     with _client(url, token) as client:
         demo = client.demo(demo_id)
@@ -516,7 +618,10 @@ def demo_status(demo_id: str, url: UrlOpt = None, token: TokenOpt = None, as_jso
 
 @demo_app.command("logs")
 def demo_logs(
-    demo_id: str, tail: Annotated[int, typer.Option(min=1, max=5000)] = 200, url: UrlOpt = None, token: TokenOpt = None
+    demo_id: str,
+    tail: Annotated[int, typer.Option(min=1, max=5000)] = 200,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
 ) -> None:
     """Journaux d'un démonstrateur (experts)."""
     with _client(url, token) as client:
@@ -558,7 +663,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except typer.TyperException as exc:  # usage errors (typer's own click) carry their own exit code
+    except (
+        typer.TyperException
+    ) as exc:  # usage errors (typer's own click) carry their own exit code
         show = getattr(exc, "show", None)
         if show is None:
             err.print(f"[bold red]erreur[/] : {exc.message}", highlight=False)

@@ -46,9 +46,16 @@ def raise_for_error(response: httpx.Response) -> None:
         body = {}
     message = body.get("message") if isinstance(body, dict) else None
     cls = _BY_STATUS.get(response.status_code, errors.BibiaError)
-    if response.status_code == 422 and isinstance(body, dict) and body.get("error") == "modele_invalide":
+    if (
+        response.status_code == 422
+        and isinstance(body, dict)
+        and body.get("error") == "modele_invalide"
+    ):
         cls = errors.InvalidModel
-    raise cls(message or f"le service a répondu {response.status_code}", details=body.get("details") if isinstance(body, dict) else None)
+    raise cls(
+        message or f"le service a répondu {response.status_code}",
+        details=body.get("details") if isinstance(body, dict) else None,
+    )
 
 
 class BibiaClient:
@@ -60,11 +67,20 @@ class BibiaClient:
         timeout: seconds per request.
     """
 
-    def __init__(self, url: str | None = None, token: str | None = None, *, timeout: float = 300.0, transport: httpx.BaseTransport | None = None) -> None:
+    def __init__(
+        self,
+        url: str | None = None,
+        token: str | None = None,
+        *,
+        timeout: float = 300.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.url = (url or os.environ.get("BIBIA_URL") or "http://127.0.0.1:8000").rstrip("/")
         self.token = token if token is not None else os.environ.get("BIBIA_TOKEN")
         headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
-        self._http = httpx.Client(base_url=self.url, headers=headers, timeout=timeout, transport=transport)
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=timeout, transport=transport
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -79,7 +95,9 @@ class BibiaClient:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise errors.RegistryUnavailable(f"service bibia injoignable à {self.url} : {exc}") from exc
+            raise errors.RegistryUnavailable(
+                f"service bibia injoignable à {self.url} : {exc}"
+            ) from exc
         raise_for_error(response)
         return response
 
@@ -140,10 +158,14 @@ class BibiaClient:
                 "model": ("model.tar.gz", archive, "application/gzip"),
             }
             data = {"alias": alias} if alias else {}
-            return self._request("POST", f"/api/v1/models/{name}/versions", files=files, data=data).json()
+            return self._request(
+                "POST", f"/api/v1/models/{name}/versions", files=files, data=data
+            ).json()
 
     def set_alias(self, name: str, alias: str, version: int) -> dict[str, Any]:
-        return self._request("PUT", f"/api/v1/models/{name}/aliases/{alias}", json={"version": int(version)}).json()
+        return self._request(
+            "PUT", f"/api/v1/models/{name}/aliases/{alias}", json={"version": int(version)}
+        ).json()
 
     def delete_alias(self, name: str, alias: str) -> None:
         self._request("DELETE", f"/api/v1/models/{name}/aliases/{alias}")
@@ -174,7 +196,9 @@ class BibiaClient:
         return self._request("GET", f"/api/v1/demos/{demo_id}").json()
 
     def demos(self, *, include_finished: bool = False) -> list[dict[str, Any]]:
-        return self._request("GET", "/api/v1/demos", params={"all": str(include_finished).lower()}).json()
+        return self._request(
+            "GET", "/api/v1/demos", params={"all": str(include_finished).lower()}
+        ).json()
 
     def stop_demo(self, demo_id: str) -> dict[str, Any]:
         return self._request("DELETE", f"/api/v1/demos/{demo_id}").json()
@@ -182,7 +206,9 @@ class BibiaClient:
     def demo_logs(self, demo_id: str, tail: int = 200) -> str:
         return self._request("GET", f"/api/v1/demos/{demo_id}/logs", params={"tail": tail}).text
 
-    def wait_demo(self, demo_id: str, *, timeout: float = 180.0, on_state: Any = None) -> dict[str, Any]:
+    def wait_demo(
+        self, demo_id: str, *, timeout: float = 180.0, on_state: Any = None
+    ) -> dict[str, Any]:
         """Poll until the demonstrator is ready or finished; returns its last state."""
         import time
 
@@ -197,7 +223,9 @@ class BibiaClient:
 
     def demo_predict(self, demo_id: str, records: list[dict[str, Any]]) -> dict[str, Any]:
         """JSON predictions of a ready demonstrator (MLflow scoring-server payload)."""
-        return self._request("POST", f"/demos/{demo_id}/predict", json={"dataframe_records": records}).json()
+        return self._request(
+            "POST", f"/demos/{demo_id}/predict", json={"dataframe_records": records}
+        ).json()
 
     def whoami(self) -> dict[str, Any]:
         return self._request("GET", "/api/v1/me").json()

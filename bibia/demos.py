@@ -39,15 +39,23 @@ from sqlalchemy.orm import Session
 
 from bibia.accounts import audit
 from bibia.auth import SYSTEM, Caller
-from bibia.deps import caller_from_credentials
 from bibia.db.models import DemoSession, utcnow
+from bibia.deps import caller_from_credentials
 from bibia.pool import READY_MARKER, WARM_GONE_EXIT_CODES, WarmPool, stop_quietly
 from bibia.services import Services
 from registry.errors import Conflict, Forbidden, InvalidInput, NotFound, QuotaExceeded, RunnerError
 from registry.refs import ModelRef
 from registry.tiers import Tier, visible
 from runners import hostfs
-from runners.base import SANDBOX_UID, DemoMissing, DemoSpec, RunInfo, RunState, SandboxTampered, UntrustedModel
+from runners.base import (
+    SANDBOX_UID,
+    DemoMissing,
+    DemoSpec,
+    RunInfo,
+    RunState,
+    SandboxTampered,
+    UntrustedModel,
+)
 from runners.health import probe
 from runners.sockets import check_socket
 
@@ -62,7 +70,9 @@ TAMPERED = (
 )
 LAUNCH_FAILED = "échec du lancement du bac à sable ; les experts en lisent le détail dans le journal du démonstrateur"
 LABEL_INSTANCE = "bibia.instance"
-REFERENCE_TAG = "bibia.reference"  # version tag set by `bibia seed` on the reference models it built
+REFERENCE_TAG = (
+    "bibia.reference"  # version tag set by `bibia seed` on the reference models it built
+)
 
 
 class DemoState(str, enum.Enum):
@@ -142,7 +152,11 @@ class DemoManager:
         self._reaper: threading.Thread | None = None
         self._watchers: dict[str, threading.Thread] = {}
         self.pool = WarmPool(
-            services, sandbox_spec=self._sandbox_spec, mine=self._mine, demo_dir=self.demo_dir, stopping=self._stop
+            services,
+            sandbox_spec=self._sandbox_spec,
+            mine=self._mine,
+            demo_dir=self.demo_dir,
+            stopping=self._stop,
         )
 
     # ------------------------------------------------------------ paths
@@ -181,7 +195,9 @@ class DemoManager:
             NotFound: unknown model, version or alias.
         """
         if caller.tier < Tier.RESTRICTED or caller.organisation_id is None:
-            raise Forbidden("accès refusé : seuls les membres d'une collectivité peuvent lancer un démonstrateur")
+            raise Forbidden(
+                "accès refusé : seuls les membres d'une collectivité peuvent lancer un démonstrateur"
+            )
         self._require_runner()
         ttl = self._ttl(ttl_minutes)
         info = self.services.registry.resolve(ref)
@@ -190,7 +206,9 @@ class DemoManager:
                 f"le modèle {ref} n'a pas de signature par colonnes : le démonstrateur ne saurait pas quelles données lui donner"
             )
         self._check_trusted(info)
-        view = self.pool.claim(lambda demo_id, runner_id: self._insert(caller, info, ttl, demo_id, runner_id))
+        view = self.pool.claim(
+            lambda demo_id, runner_id: self._insert(caller, info, ttl, demo_id, runner_id)
+        )
         if view is not None:
             self._watch(view.id, self._start_and_wait, view.id, True)
             return view
@@ -198,7 +216,9 @@ class DemoManager:
         self._watch(view.id, self._start_and_wait, view.id)
         return view
 
-    def _insert(self, caller: Caller, info: Any, ttl: int, demo_id: str, runner_ref: str | None) -> DemoView:
+    def _insert(
+        self, caller: Caller, info: Any, ttl: int, demo_id: str, runner_ref: str | None
+    ) -> DemoView:
         """Check the quotas and insert the pending row (for a warm member, this is the claim)."""
         with self.services.db.session() as session:
             self._check_quotas(session, caller)
@@ -215,7 +235,15 @@ class DemoManager:
             )
             session.add(row)
             session.flush()
-            audit(session, caller, "demo.launch", f"{info.name}/{info.version}", demo=demo_id, ttl_minutes=ttl, warm=runner_ref is not None)
+            audit(
+                session,
+                caller,
+                "demo.launch",
+                f"{info.name}/{info.version}",
+                demo=demo_id,
+                ttl_minutes=ttl,
+                warm=runner_ref is not None,
+            )
             return self._view(row)
 
     def get(self, caller: Caller, demo_id: str) -> DemoView:
@@ -251,8 +279,12 @@ class DemoManager:
         with self.services.db.session() as session:
             row = self._row_for(session, caller, demo_id)
             if DemoState(row.state).is_terminal:
-                raise Conflict(f"le démonstrateur {demo_id} est terminé ({row.state}) : relancez-en un")
-            limit = _aware(row.created_at) + dt.timedelta(minutes=self.settings.demo_max_ttl_minutes)
+                raise Conflict(
+                    f"le démonstrateur {demo_id} est terminé ({row.state}) : relancez-en un"
+                )
+            limit = _aware(row.created_at) + dt.timedelta(
+                minutes=self.settings.demo_max_ttl_minutes
+            )
             new_expiry = min(_aware(row.expires_at) + dt.timedelta(minutes=minutes), limit)
             row.expires_at = new_expiry
             audit(session, caller, "demo.extend", demo_id, minutes=minutes)
@@ -260,7 +292,9 @@ class DemoManager:
 
     def logs(self, caller: Caller, demo_id: str, tail: int = 200) -> str:
         if caller.tier < Tier.EXPERT:
-            raise Forbidden("accès refusé : les journaux des démonstrateurs sont réservés aux experts")
+            raise Forbidden(
+                "accès refusé : les journaux des démonstrateurs sont réservés aux experts"
+            )
         with self.services.db.session() as session:
             row = self._row_for(session, caller, demo_id)
             error, failure_logs = row.error, row.failure_logs
@@ -316,11 +350,13 @@ class DemoManager:
             name, version = row.model_name, row.model_version
             # The sandbox stops by itself at the latest expiry an extension can reach;
             # the reaper enforces the actual one.
-            deadline = _aware(row.created_at) + dt.timedelta(minutes=self.settings.demo_max_ttl_minutes)
+            deadline = _aware(row.created_at) + dt.timedelta(
+                minutes=self.settings.demo_max_ttl_minutes
+            )
         if warm:
             try:
                 self._place_model(demo_id, name, version, warm=True)
-            except Exception as exc:  # as on the cold path: the demonstrator's state, shown to the user
+            except Exception as exc:  # noqa: BLE001 - as on the cold path: the demonstrator's state, shown to the user
                 self._fail(demo_id, *_launch_failure(exc))
                 self._teardown(demo_id)
                 return
@@ -337,11 +373,13 @@ class DemoManager:
                 row = session.get(DemoSession, demo_id)
                 row.runner_ref = getattr(handle, "runner_id", None) or str(handle)[:128]
                 ended = DemoState(row.state).is_terminal
-        except Exception as exc:  # any failure to start is the demonstrator's state, shown to the user
+        except Exception as exc:  # noqa: BLE001 - any failure to start is the demonstrator's state, shown to the user
             self._fail(demo_id, *_launch_failure(exc))
             self._teardown(demo_id)
             return
-        if ended:  # stopped or expired while the runner was starting it: its teardown found nothing yet
+        if (
+            ended
+        ):  # stopped or expired while the runner was starting it: its teardown found nothing yet
             self._teardown(demo_id)
             return
         self._wait_ready(demo_id)
@@ -362,7 +400,9 @@ class DemoManager:
                     return True
             status = self._runner_status(demo_id)
             if status is not None and status.state != RunState.RUNNING:
-                if warm and (status.state == RunState.MISSING or status.exit_code in WARM_GONE_EXIT_CODES):
+                if warm and (
+                    status.state == RunState.MISSING or status.exit_code in WARM_GONE_EXIT_CODES
+                ):
                     return False
                 self._fail(demo_id, *self._failure_text(demo_id, status))
                 self._teardown(demo_id)
@@ -382,7 +422,9 @@ class DemoManager:
             time.sleep(0.05 if time.monotonic() - started < 3 else 0.2)
         if not self._stop.is_set():
             self._fail(
-                demo_id, f"le démonstrateur n'a pas répondu en {self.settings.demo_start_timeout_s:.0f} s", self._logs_tail(demo_id)
+                demo_id,
+                f"le démonstrateur n'a pas répondu en {self.settings.demo_start_timeout_s:.0f} s",
+                self._logs_tail(demo_id),
             )
             self._teardown(demo_id)
         return True
@@ -397,7 +439,9 @@ class DemoManager:
         """``(message, logs)``: a fixed French message for members, the sandbox's last lines for experts."""
         logs = self._logs_tail(demo_id)
         code = getattr(status, "exit_code", None)
-        head = "le démonstrateur s'est arrêté" + (f" (code {code})" if isinstance(code, int) else "")
+        head = "le démonstrateur s'est arrêté" + (
+            f" (code {code})" if isinstance(code, int) else ""
+        )
         if getattr(status, "oom_killed", False):
             head += f" : il a dépassé sa limite de mémoire ({self.settings.demo_memory_mb} Mio) et le bac à sable l'a interrompu"
         elif code == 3:
@@ -408,7 +452,7 @@ class DemoManager:
     def _runner_status(self, demo_id: str) -> Any:
         try:
             return self.runner.status(demo_id)
-        except Exception:  # noqa: BLE001 - a runner hiccup is retried by the next poll
+        except Exception:
             log.warning("runner status failed for %s", demo_id, exc_info=True)
             return None
 
@@ -441,7 +485,12 @@ class DemoManager:
         else:  # entry by entry: copytree would give the mounted directory the cache's mode for a while
             for entry in Path(source).iterdir():
                 if entry.is_dir():
-                    shutil.copytree(entry, model_dir / entry.name, copy_function=_link_or_copy, dirs_exist_ok=True)
+                    shutil.copytree(
+                        entry,
+                        model_dir / entry.name,
+                        copy_function=_link_or_copy,
+                        dirs_exist_ok=True,
+                    )
                 else:
                     _link_or_copy(str(entry), str(model_dir / entry.name))
         card_path = model_dir / "bibia" / "card.json"
@@ -495,7 +544,11 @@ class DemoManager:
 
     def _mine(self) -> list[RunInfo]:
         """The runner's sandboxes of this service instance (demonstrators and warm pool members)."""
-        return [info for info in self.runner.list() if info.labels.get(LABEL_INSTANCE) == self.services.instance]
+        return [
+            info
+            for info in self.runner.list()
+            if info.labels.get(LABEL_INSTANCE) == self.services.instance
+        ]
 
     # ------------------------------------------------------------- warm pool
 
@@ -530,7 +583,9 @@ class DemoManager:
             )
         mine = (
             session.scalar(
-                select(func.count()).select_from(DemoSession).where(active, DemoSession.organisation_id == caller.organisation_id)
+                select(func.count())
+                .select_from(DemoSession)
+                .where(active, DemoSession.organisation_id == caller.organisation_id)
             )
             or 0
         )
@@ -543,7 +598,9 @@ class DemoManager:
     def _ttl(self, minutes: int | None) -> int:
         ttl = self.settings.demo_ttl_minutes if minutes is None else minutes
         if ttl < 1 or ttl > self.settings.demo_max_ttl_minutes:
-            raise InvalidInput(f"durée de vie invalide : entre 1 et {self.settings.demo_max_ttl_minutes} minutes")
+            raise InvalidInput(
+                f"durée de vie invalide : entre 1 et {self.settings.demo_max_ttl_minutes} minutes"
+            )
         return ttl
 
     # -------------------------------------------------- reaper & reconcile
@@ -556,13 +613,22 @@ class DemoManager:
         abandoned = now - dt.timedelta(seconds=2 * self.settings.demo_start_timeout_s)
         expired, died, stuck, ready = [], [], [], []
         with self.services.db.session() as session:
-            rows = session.scalars(select(DemoSession).where(DemoSession.state.not_in([s.value for s in TERMINAL]))).all()
+            rows = session.scalars(
+                select(DemoSession).where(DemoSession.state.not_in([s.value for s in TERMINAL]))
+            ).all()
             for row in rows:
                 if _aware(row.expires_at) <= now:
                     if transition(row, DemoState.EXPIRED):
                         expired.append(row.id)
-                elif row.state in (DemoState.PENDING.value, DemoState.STARTING.value) and _aware(row.created_at) <= abandoned:
-                    if transition(row, DemoState.FAILED, "lancement abandonné : le service qui le menait s'est arrêté ; relancez le démonstrateur"):
+                elif (
+                    row.state in (DemoState.PENDING.value, DemoState.STARTING.value)
+                    and _aware(row.created_at) <= abandoned
+                ):
+                    if transition(
+                        row,
+                        DemoState.FAILED,
+                        "lancement abandonné : le service qui le menait s'est arrêté ; relancez le démonstrateur",
+                    ):
                         stuck.append(row.id)
                 elif row.state == DemoState.READY.value:
                     status = self._runner_status(row.id)
@@ -598,11 +664,19 @@ class DemoManager:
             return []
         cutoff = time.time() - 2 * self.settings.demo_start_timeout_s
         old = [
-            p for p in self.settings.demos_dir.iterdir() if _valid_id(p.name) and not p.is_symlink() and p.lstat().st_mtime <= cutoff
+            p
+            for p in self.settings.demos_dir.iterdir()
+            if _valid_id(p.name) and not p.is_symlink() and p.lstat().st_mtime <= cutoff
         ]
         if old:
             with self.services.db.session() as session:
-                active = set(session.scalars(select(DemoSession.id).where(DemoSession.state.not_in([s.value for s in TERMINAL]))))
+                active = set(
+                    session.scalars(
+                        select(DemoSession.id).where(
+                            DemoSession.state.not_in([s.value for s in TERMINAL])
+                        )
+                    )
+                )
             old = [p for p in old if p.name not in active]
         if not old:  # the usual pass: nothing to ask the runner
             return []
@@ -613,7 +687,9 @@ class DemoManager:
                 hostfs.remove_tree(path)
                 swept.append(path.name)
         if swept:
-            log.info("swept %d demonstrator directories nothing owned: %s", len(swept), ", ".join(swept))
+            log.info(
+                "swept %d demonstrator directories nothing owned: %s", len(swept), ", ".join(swept)
+            )
         return swept
 
     def reconcile(self) -> dict[str, list[str]]:
@@ -627,7 +703,12 @@ class DemoManager:
             return result
         running = {info.demo_id: info for info in self._mine()}
         with self.services.db.session() as session:
-            rows = {r.id: r for r in session.scalars(select(DemoSession).where(DemoSession.state.not_in([s.value for s in TERMINAL])))}
+            rows = {
+                r.id: r
+                for r in session.scalars(
+                    select(DemoSession).where(DemoSession.state.not_in([s.value for s in TERMINAL]))
+                )
+            }
             stale = utcnow() - dt.timedelta(seconds=self.settings.demo_start_timeout_s)
             for demo_id, row in rows.items():
                 info = running.get(demo_id)
@@ -635,12 +716,16 @@ class DemoManager:
                     result["adopted"].append(demo_id)
                     continue
                 logs = None
-                if info is not None:  # it ended while the service was down: say how, with its last logs
+                if (
+                    info is not None
+                ):  # it ended while the service was down: say how, with its last logs
                     error, logs = self._failure_text(demo_id, info.status)
                 elif row.state != DemoState.PENDING.value:
                     error = "démonstrateur disparu pendant l'arrêt du service"
                 elif _aware(row.created_at) < stale:
-                    error = "lancement interrompu par l'arrêt du service : relancez le démonstrateur"
+                    error = (
+                        "lancement interrompu par l'arrêt du service : relancez le démonstrateur"
+                    )
                 else:
                     continue  # not started yet: another replica's launch may still be on its way
                 transition(row, DemoState.FAILED, error)
@@ -675,18 +760,18 @@ class DemoManager:
             return
         try:
             self.reconcile()
-        except Exception:  # noqa: BLE001 - the service still starts; the reaper retries
+        except Exception:
             log.exception("reconciliation of demonstrators failed")
 
         def loop() -> None:
             try:
                 self.maintain_pool()
-            except Exception:  # noqa: BLE001 - the next pass retries
+            except Exception:
                 log.exception("filling the warm pool failed")
             while not self._stop.wait(self.settings.demo_reap_interval_s):
                 try:
                     self.reap()
-                except Exception:  # noqa: BLE001 - keep reaping
+                except Exception:
                     log.exception("reaping demonstrators failed")
 
         self._reaper = threading.Thread(target=loop, name="bibia-demo-reaper", daemon=True)
@@ -701,7 +786,9 @@ class DemoManager:
             self._reaper.join(timeout=5)
 
     def _watch(self, demo_id: str, target: Any, *args: Any) -> None:
-        thread = threading.Thread(target=target, args=args, name=f"bibia-demo-{demo_id}", daemon=True)
+        thread = threading.Thread(
+            target=target, args=args, name=f"bibia-demo-{demo_id}", daemon=True
+        )
         self._watchers[demo_id] = thread
         thread.start()
 
@@ -712,10 +799,14 @@ class DemoManager:
             if not caller.is_authenticated:
                 from registry.errors import Unauthorized
 
-                raise Unauthorized("authentification requise : les démonstrateurs sont réservés aux membres d'une collectivité")
+                raise Unauthorized(
+                    "authentification requise : les démonstrateurs sont réservés aux membres d'une collectivité"
+                )
             raise Forbidden("accès refusé : réservé aux membres d'une collectivité")
         row = session.get(DemoSession, demo_id) if _valid_id(demo_id) else None
-        if row is None or (caller.tier < Tier.ADMIN and row.organisation_id != caller.organisation_id):
+        if row is None or (
+            caller.tier < Tier.ADMIN and row.organisation_id != caller.organisation_id
+        ):
             raise NotFound(f"démonstrateur introuvable : {demo_id} (bibia demo ls pour la liste)")
         return row
 

@@ -115,8 +115,12 @@ def check_tier(caller: Caller, tier: Tier) -> Caller:
     if caller.tier >= tier:
         return caller
     if not caller.is_authenticated:
-        raise Unauthorized(f"authentification requise : {_NEEDS[tier]} (en-tête Authorization: Bearer <jeton>)")
-    raise Forbidden(f"accès refusé : {_NEEDS[tier]} ; votre jeton donne le niveau « {caller.tier.label} »")
+        raise Unauthorized(
+            f"authentification requise : {_NEEDS[tier]} (en-tête Authorization: Bearer <jeton>)"
+        )
+    raise Forbidden(
+        f"accès refusé : {_NEEDS[tier]} ; votre jeton donne le niveau « {caller.tier.label} »"
+    )
 
 
 def require(tier: Tier) -> Callable[..., Caller]:

@@ -54,7 +54,7 @@ MAX_VERSIONS_PER_PAGE = 10_000
 EXPERT_ONLY = (
     "Passerelle compatible MLflow, en lecture seule, **réservée aux experts** "
     "(`Authorization: Bearer <jeton expert>`, c'est-à-dire `MLFLOW_TRACKING_TOKEN`). "
-    "Erreurs au format MLflow : `{\"error_code\": ..., \"message\": ...}`."
+    'Erreurs au format MLflow : `{"error_code": ..., "message": ...}`.'
 )
 
 # bibia error -> (MLflow error code, HTTP status); the most specific class wins (checked in order).
@@ -82,7 +82,9 @@ def mlflow_error(exc: errors.BibiaError) -> JSONResponse:
         if isinstance(exc, cls):
             message = exc.message + _HINTS.get(cls, "")
             return JSONResponse({"error_code": code, "message": message}, status_code=status)
-    return JSONResponse({"error_code": "INTERNAL_ERROR", "message": exc.message}, status_code=exc.http_status)
+    return JSONResponse(
+        {"error_code": "INTERNAL_ERROR", "message": exc.message}, status_code=exc.http_status
+    )
 
 
 UNREADABLE_BODY = "corps de la requête illisible : un objet JSON est attendu"
@@ -130,7 +132,9 @@ class MlflowRoute(APIRoute):
             except RequestValidationError as exc:
                 if any(e.get("type") == "json_invalid" for e in exc.errors()):
                     return mlflow_error(errors.InvalidInput(UNREADABLE_BODY))
-                return mlflow_error(errors.InvalidInput(f"paramètres invalides ou manquants : {_problems(exc)}"))
+                return mlflow_error(
+                    errors.InvalidInput(f"paramètres invalides ou manquants : {_problems(exc)}")
+                )
             except HTTPException as exc:
                 if exc.status_code != 400:
                     raise
@@ -179,7 +183,11 @@ def _public_model(body: dict[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------ server
 
 
-@router.get("/api/3.0/mlflow/server-info", summary="Capacités du serveur (client MLflow)", description=EXPERT_ONLY)
+@router.get(
+    "/api/3.0/mlflow/server-info",
+    summary="Capacités du serveur (client MLflow)",
+    description=EXPERT_ONLY,
+)
 def server_info() -> dict[str, Any]:
     return {
         "store_type": None,
@@ -196,16 +204,23 @@ def server_info() -> dict[str, Any]:
 # ------------------------------------------------------- registered models
 
 
-@router.get("/api/2.0/mlflow/registered-models/get", summary="Un modèle enregistré (format MLflow)", description=EXPERT_ONLY)
+@router.get(
+    "/api/2.0/mlflow/registered-models/get",
+    summary="Un modèle enregistré (format MLflow)",
+    description=EXPERT_ONLY,
+)
 def get_registered_model(name: NameQ, registry: RegistryDep) -> dict[str, Any]:
     return {"registered_model": _public_model(registry.rest_registered_model(check_name(name)))}
 
 
 FilterQ = Annotated[
-    str | None, Query(alias="filter", max_length=5000, description="Filtre MLflow (sauf sur « source_path »)")
+    str | None,
+    Query(alias="filter", max_length=5000, description="Filtre MLflow (sauf sur « source_path »)"),
 ]
 OrderByQ = Annotated[list[str] | None, Query(description="Tri MLflow, par exemple « name ASC »")]
-PageTokenQ = Annotated[str | None, Query(max_length=5000, description="Jeton de page (next_page_token)")]
+PageTokenQ = Annotated[
+    str | None, Query(max_length=5000, description="Jeton de page (next_page_token)")
+]
 
 
 def _artifacts_uri_of(name: str, version: int) -> str:
@@ -222,16 +237,26 @@ def search_registered_models(
     filter_: FilterQ = None,
     order_by: OrderByQ = None,
     page_token: PageTokenQ = None,
-    max_results: Annotated[int, Query(ge=1, le=MAX_MODELS_PER_PAGE, description="Modèles par page (1 000 au plus)")] = 100,
+    max_results: Annotated[
+        int, Query(ge=1, le=MAX_MODELS_PER_PAGE, description="Modèles par page (1 000 au plus)")
+    ] = 100,
 ) -> dict[str, Any]:
-    body = registry.rest_search("registered_models", filter_, order_by, max_results, page_token, _artifacts_uri_of)
+    body = registry.rest_search(
+        "registered_models", filter_, order_by, max_results, page_token, _artifacts_uri_of
+    )
     body["registered_models"] = [_public_model(m) for m in body["registered_models"]]
     return body
 
 
-@router.get("/api/2.0/mlflow/registered-models/alias", summary="La version qu'un alias désigne (format MLflow)", description=EXPERT_ONLY)
+@router.get(
+    "/api/2.0/mlflow/registered-models/alias",
+    summary="La version qu'un alias désigne (format MLflow)",
+    description=EXPERT_ONLY,
+)
 def get_model_version_by_alias(
-    name: NameQ, alias: Annotated[str, Query(description="Alias", examples=["production"])], registry: RegistryDep
+    name: NameQ,
+    alias: Annotated[str, Query(description="Alias", examples=["production"])],
+    registry: RegistryDep,
 ) -> dict[str, Any]:
     check_name(name)
     check_alias(alias)
@@ -242,7 +267,9 @@ def get_model_version_by_alias(
         if alias in known:
             raise
         listed = ", ".join(sorted(known)) or "aucun"
-        raise errors.NotFound(f"le modèle « {name} » n'a pas d'alias « {alias} » (alias existants : {listed})") from exc
+        raise errors.NotFound(
+            f"le modèle « {name} » n'a pas d'alias « {alias} » (alias existants : {listed})"
+        ) from exc
     return {"model_version": _public_version(body)}
 
 
@@ -265,7 +292,9 @@ def _latest_versions(registry: Registry, name: str, stages: list[str]) -> dict[s
     description=EXPERT_ONLY,
 )
 def get_latest_versions(
-    name: NameQ, registry: RegistryDep, stages: Annotated[list[str] | None, Query(description="Étapes (obsolète)")] = None
+    name: NameQ,
+    registry: RegistryDep,
+    stages: Annotated[list[str] | None, Query(description="Étapes (obsolète)")] = None,
 ) -> dict[str, Any]:
     return _latest_versions(registry, name, stages or [])
 
@@ -282,7 +311,11 @@ def post_latest_versions(body: LatestVersionsIn, registry: RegistryDep) -> dict[
 # --------------------------------------------------------------- versions
 
 
-@router.get("/api/2.0/mlflow/model-versions/get", summary="Une version (format MLflow)", description=EXPERT_ONLY)
+@router.get(
+    "/api/2.0/mlflow/model-versions/get",
+    summary="Une version (format MLflow)",
+    description=EXPERT_ONLY,
+)
 def get_model_version(name: NameQ, version: VersionQ, registry: RegistryDep) -> dict[str, Any]:
     number = check_version(version)
     body = registry.rest_model_version(check_name(name), number, artifacts_uri(name, number))
@@ -292,7 +325,8 @@ def get_model_version(name: NameQ, version: VersionQ, registry: RegistryDep) -> 
 @router.get(
     "/api/2.0/mlflow/model-versions/get-download-uri",
     summary="Où télécharger les artefacts d'une version",
-    description=EXPERT_ONLY + " Répond toujours une URI `mlflow-artifacts:/bibia-models/<nom>/<version>` servie par cette passerelle.",
+    description=EXPERT_ONLY
+    + " Répond toujours une URI `mlflow-artifacts:/bibia-models/<nom>/<version>` servie par cette passerelle.",
 )
 def get_download_uri(name: NameQ, version: VersionQ, registry: RegistryDep) -> dict[str, str]:
     number = check_version(version)
@@ -300,15 +334,23 @@ def get_download_uri(name: NameQ, version: VersionQ, registry: RegistryDep) -> d
     return {"artifact_uri": artifacts_uri(name, number)}
 
 
-@router.get("/api/2.0/mlflow/model-versions/search", summary="Chercher des versions (format MLflow)", description=EXPERT_ONLY)
+@router.get(
+    "/api/2.0/mlflow/model-versions/search",
+    summary="Chercher des versions (format MLflow)",
+    description=EXPERT_ONLY,
+)
 def search_model_versions(
     registry: RegistryDep,
     filter_: FilterQ = None,
     order_by: OrderByQ = None,
     page_token: PageTokenQ = None,
-    max_results: Annotated[int, Query(ge=1, le=MAX_VERSIONS_PER_PAGE, description="Versions par page (10 000 au plus)")] = 10_000,
+    max_results: Annotated[
+        int, Query(ge=1, le=MAX_VERSIONS_PER_PAGE, description="Versions par page (10 000 au plus)")
+    ] = 10_000,
 ) -> dict[str, Any]:
-    body = registry.rest_search("model_versions", filter_, order_by, max_results, page_token, _artifacts_uri_of)
+    body = registry.rest_search(
+        "model_versions", filter_, order_by, max_results, page_token, _artifacts_uri_of
+    )
     body["model_versions"] = [_public_version(v) for v in body["model_versions"]]
     return body
 
@@ -342,7 +384,9 @@ def _split_artifact_path(path: str) -> tuple[str, int, str]:
 @router.get(ARTIFACTS_ROUTE, summary="Lister les artefacts d'une version", description=EXPERT_ONLY)
 def list_artifacts(
     registry: RegistryDep,
-    path: Annotated[str, Query(max_length=1000, description="bibia-models/<nom>/<version>[/<dossier>]")] = "",
+    path: Annotated[
+        str, Query(max_length=1000, description="bibia-models/<nom>/<version>[/<dossier>]")
+    ] = "",
 ) -> dict[str, Any]:
     name, version, rest = _split_artifact_path(path)
     files = []
@@ -354,7 +398,11 @@ def list_artifacts(
     return {"files": files}
 
 
-@router.get(ARTIFACTS_ROUTE + "/{path:path}", summary="Télécharger un artefact d'une version", description=EXPERT_ONLY)
+@router.get(
+    ARTIFACTS_ROUTE + "/{path:path}",
+    summary="Télécharger un artefact d'une version",
+    description=EXPERT_ONLY,
+)
 def download_artifact(path: str, registry: RegistryDep) -> FileResponse:
     name, version, rest = _split_artifact_path(path)
     if not rest:
@@ -370,7 +418,9 @@ _ALL = ["GET", "POST", "PUT", "PATCH", "DELETE"]
 
 
 @router.api_route("/api/{api_version}/mlflow/{rest:path}", methods=_ALL, include_in_schema=False)
-@router.api_route("/api/{api_version}/mlflow-artifacts/{rest:path}", methods=_ALL, include_in_schema=False)
+@router.api_route(
+    "/api/{api_version}/mlflow-artifacts/{rest:path}", methods=_ALL, include_in_schema=False
+)
 def unsupported(request: Request) -> JSONResponse:
     """Any other MLflow call: a clear refusal, in MLflow's format, instead of a bare 404."""
     log.info("MLflow gateway: unsupported %s %s", request.method, request.url.path)

@@ -56,12 +56,18 @@ def wants_html(scope: Scope) -> bool:
     return "text/html" in Headers(scope=scope).get("accept", "")
 
 
-def error_response(scope: Scope, error: BibiaError, headers: dict[str, str] | None = None, title: str | None = None) -> Response:
+def error_response(
+    scope: Scope, error: BibiaError, headers: dict[str, str] | None = None, title: str | None = None
+) -> Response:
     """``error`` as the French error page for browsers, as the JSON error tree for everything else."""
     if wants_html(scope):
-        from bibia.web.render import error_page  # the web layer imports the app's parts: import it late
+        from bibia.web.render import (
+            error_page,  # the web layer imports the app's parts: import it late
+        )
 
-        response: Response = error_page(Request(scope), error.http_status, error.message, title=title)
+        response: Response = error_page(
+            Request(scope), error.http_status, error.message, title=title
+        )
         response.headers.update(headers or {})
         return response
     return JSONResponse(error.to_dict(), status_code=error.http_status, headers=headers)
@@ -90,7 +96,11 @@ class SecurityHeaders:
 
 
 async def run_guarded(
-    app: ASGIApp, scope: Scope, receive: Receive, send: Send, check: Callable[[Message], BibiaError | None],
+    app: ASGIApp,
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    check: Callable[[Message], BibiaError | None],
     wrap: Callable[[Receive], Receive] | None = None,
 ) -> None:
     """Run ``app`` with a ``receive`` that ``check`` may refuse; a refusal replaces the app's answer.
@@ -182,7 +192,9 @@ class FailedAuthBrake:
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.item = RateLimitItemPerSecond(settings.auth_failure_limit, settings.auth_failure_window_s)
+        self.item = RateLimitItemPerSecond(
+            settings.auth_failure_limit, settings.auth_failure_window_s
+        )
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -206,7 +218,9 @@ class FailedAuthBrake:
         error = TooManyFailures(
             f"trop de tentatives d'authentification refusées depuis votre adresse : réessayez dans {wait} s"
         )
-        response = error_response(scope, error, headers={"Retry-After": str(wait)}, title="Trop de tentatives")
+        response = error_response(
+            scope, error, headers={"Retry-After": str(wait)}, title="Trop de tentatives"
+        )
         await response(scope, receive, send)
 
 
@@ -232,7 +246,11 @@ class BodyLimit:
     def _bound(self, scope: Scope, caller: Caller) -> int:
         if not caller.is_authenticated:
             return self.floor
-        if caller.tier >= Tier.EXPERT and scope.get("method") == "POST" and MODEL_UPLOAD.fullmatch(scope.get("path", "")):
+        if (
+            caller.tier >= Tier.EXPERT
+            and scope.get("method") == "POST"
+            and MODEL_UPLOAD.fullmatch(scope.get("path", ""))
+        ):
             return self.settings.max_model_bytes + self.settings.max_card_bytes + 64 * 1024
         return self.settings.max_request_bytes
 
@@ -254,8 +272,14 @@ class BodyLimit:
             return
         headers = Headers(scope=scope)
         declared_text = headers.get("content-length")
-        declared = int(declared_text) if declared_text is not None and DIGITS.fullmatch(declared_text) else None
-        may_be_large = (declared is not None and declared > self.floor) or (declared is None and "transfer-encoding" in headers)
+        declared = (
+            int(declared_text)
+            if declared_text is not None and DIGITS.fullmatch(declared_text)
+            else None
+        )
+        may_be_large = (declared is not None and declared > self.floor) or (
+            declared is None and "transfer-encoding" in headers
+        )
         limit = self.floor
         if may_be_large:
             try:

@@ -48,7 +48,11 @@ def with_record_owner(session: Session, card: Card) -> Card:
 def sirens_matching(session: Session, text: str) -> list[str]:
     """The SIRENs an ``owner`` search means: a SIREN, or organisations whose recorded name contains ``text``."""
     wanted = fold(text)
-    found = [o.siren for o in list_organisations(session) if o.siren and (wanted == o.siren or wanted in fold(o.name))]
+    found = [
+        o.siren
+        for o in list_organisations(session)
+        if o.siren and (wanted == o.siren or wanted in fold(o.name))
+    ]
     if is_siren(wanted) and wanted not in found:
         found.append(wanted)  # an owner not (or no longer) on record is still found by its SIREN
     return found
@@ -75,7 +79,9 @@ class Ownership:
     invitations: list[dict[str, str]]  # {"name", "siren", "invited_by"} (JSON, stored as is)
 
 
-def project_ownership(session: Session, caller: Caller, named: list[Owner], current: dict[str, Any] | None) -> Ownership:
+def project_ownership(
+    session: Session, caller: Caller, named: list[Owner], current: dict[str, Any] | None
+) -> Ownership:
     """What a project's owners become when ``caller`` names ``named`` (``current``: the stored record, if any).
 
     An admin sets the owners directly. An expert (already checked to be of an
@@ -127,11 +133,17 @@ def invited_siren(caller: Caller, organisation_siren: str | None) -> str:
         InvalidInput: an admin without an organisation who names none.
     """
     if caller.tier < Tier.EXPERT:
-        raise Forbidden("accès refusé : seuls les experts de la collectivité invitée (ou un administrateur) répondent à une invitation")
+        raise Forbidden(
+            "accès refusé : seuls les experts de la collectivité invitée (ou un administrateur) répondent à une invitation"
+        )
     if organisation_siren is None or organisation_siren == caller.organisation_siren:
         if caller.organisation_siren is None:
-            raise InvalidInput("précisez l'organisation invitée (son SIREN) : vous n'appartenez à aucune collectivité qui en ait un")
+            raise InvalidInput(
+                "précisez l'organisation invitée (son SIREN) : vous n'appartenez à aucune collectivité qui en ait un"
+            )
         return caller.organisation_siren
     if caller.tier < Tier.ADMIN:
-        raise Forbidden("accès refusé : vous ne répondez qu'aux invitations faites à votre propre collectivité")
+        raise Forbidden(
+            "accès refusé : vous ne répondez qu'aux invitations faites à votre propre collectivité"
+        )
     return organisation_siren

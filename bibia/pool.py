@@ -36,7 +36,9 @@ LABEL_POOL_KEY = "bibia.pool_key"  # the sandbox settings it was started with (s
 LABEL_POOL_SINCE = "bibia.pool_since"  # Unix time it was started
 POOL_WARM = "warm"
 POOL_IDLE_SECONDS = 900  # a warm sandbox with no model stops by itself after this long
-READY_MARKER = ".bibia-ready"  # written last into a warm sandbox's model directory (demos/server/settings.py)
+READY_MARKER = (
+    ".bibia-ready"  # written last into a warm sandbox's model directory (demos/server/settings.py)
+)
 # Exit codes of a warm sandbox that ended before its model arrived: idle limit
 # (demos/server: 5), stopped (143) or ended cleanly (0). A launch that claimed
 # it starts cold instead; any other code is the model's failure.
@@ -105,7 +107,11 @@ class WarmPool:
         if not warm:
             return []
         with self.services.db.session() as session:
-            claimed = set(session.scalars(select(DemoSession.id).where(DemoSession.id.in_([i.demo_id for i in warm]))))
+            claimed = set(
+                session.scalars(
+                    select(DemoSession.id).where(DemoSession.id.in_([i.demo_id for i in warm]))
+                )
+            )
         return sorted((info for info in warm if info.demo_id not in claimed), key=_since)
 
     def _free(self) -> list[RunInfo]:
@@ -114,11 +120,15 @@ class WarmPool:
             return []
         try:
             members = self.members()
-        except Exception:  # noqa: BLE001 - no pool this time: the cold path works without it
+        except Exception:
             log.warning("listing the warm pool failed", exc_info=True)
             return []
         key = self.key()
-        return [m for m in members if m.status.state == RunState.RUNNING and m.labels.get(LABEL_POOL_KEY) == key]
+        return [
+            m
+            for m in members
+            if m.status.state == RunState.RUNNING and m.labels.get(LABEL_POOL_KEY) == key
+        ]
 
     def claim(self, insert: Callable[[str, str], T]) -> T | None:
         """Claim a free member for a launch.
@@ -159,7 +169,10 @@ class WarmPool:
             key, now = self.key(), time.time()
             keep, drop = [], []
             for member in self.members():
-                stale = member.labels.get(LABEL_POOL_KEY) != key or now - _since(member) > POOL_IDLE_SECONDS + 60
+                stale = (
+                    member.labels.get(LABEL_POOL_KEY) != key
+                    or now - _since(member) > POOL_IDLE_SECONDS + 60
+                )
                 if member.status.state != RunState.RUNNING or stale:
                     drop.append(member)
                 else:
@@ -174,7 +187,7 @@ class WarmPool:
                 demo_id = secrets.token_hex(8)
                 try:
                     self.runner.start(self._warm_spec(demo_id))
-                except Exception:  # noqa: BLE001 - the next pass retries; launches go cold meanwhile
+                except Exception:
                     log.warning("starting a warm sandbox failed", exc_info=True)
                     hostfs.remove_tree(self._demo_dir(demo_id))
                     break
@@ -189,7 +202,7 @@ class WarmPool:
         def refill() -> None:
             try:
                 self.maintain()
-            except Exception:  # noqa: BLE001 - the reaper retries
+            except Exception:
                 log.warning("refilling the warm pool failed", exc_info=True)
 
         threading.Thread(target=refill, name="bibia-demo-pool", daemon=True).start()
@@ -205,7 +218,11 @@ class WarmPool:
         spec = self._sandbox_spec(
             demo_id,
             ttl_seconds=POOL_IDLE_SECONDS + self.settings.demo_max_ttl_minutes * 60,
-            labels={LABEL_POOL: POOL_WARM, LABEL_POOL_KEY: self.key(), LABEL_POOL_SINCE: str(int(time.time()))},
+            labels={
+                LABEL_POOL: POOL_WARM,
+                LABEL_POOL_KEY: self.key(),
+                LABEL_POOL_SINCE: str(int(time.time())),
+            },
             env={"BIBIA_WAIT_FOR_MODEL": "1", "BIBIA_POOL_IDLE_SECONDS": str(POOL_IDLE_SECONDS)},
         )
         spec.model_dir.mkdir(parents=True, exist_ok=True)
@@ -236,7 +253,7 @@ def stop_quietly(runner: Any, demo_id: str) -> None:
     if runner is not None:
         try:
             runner.stop(demo_id)
-        except Exception:  # noqa: BLE001 - stopping is idempotent; the reaper retries
+        except Exception:
             log.warning("runner stop failed for %s", demo_id, exc_info=True)
 
 

@@ -25,7 +25,13 @@ from urllib.parse import quote, urljoin, urlsplit
 
 import httpx
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response, StreamingResponse
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
@@ -42,17 +48,40 @@ router = APIRouter(include_in_schema=False)
 # Request headers never sent to the sandbox: hop-by-hop ones, the caller's credentials, what
 # a client could use to pass itself off as the service (x-forwarded-*, x-bibia-*).
 NEVER_FORWARDED = {
-    "connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailers", "transfer-encoding",
-    "upgrade", "host", "content-length", "authorization", "cookie", "forwarded",
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailers",
+    "transfer-encoding",
+    "upgrade",
+    "host",
+    "content-length",
+    "authorization",
+    "cookie",
+    "forwarded",
 }
 NEVER_FORWARDED_PREFIXES = ("x-forwarded-", "x-real-ip", "x-bibia-")
 
 # Response headers a sandbox may set, and nothing else: it answers on bibia's own origin, so a
 # header it picked could redirect users away, clear their site data, cache a page publicly,
 # turn off HSTS or pull a stylesheet. Location is checked on its own (same demonstrator only).
-CSRF_TO_SANDBOX = "x-bibia-csrf-token"  # this demonstrator's form token, for the sandbox's form actions
-RETURNED = {"content-type", "content-language", "content-disposition", "content-encoding", "etag", "last-modified", "location"}
+CSRF_TO_SANDBOX = (
+    "x-bibia-csrf-token"  # this demonstrator's form token, for the sandbox's form actions
+)
+RETURNED = {
+    "content-type",
+    "content-language",
+    "content-disposition",
+    "content-encoding",
+    "etag",
+    "last-modified",
+    "location",
+}
 CONTENT_ENCODINGS = {"gzip", "deflate", "br", "identity"}
+
+
 def _manager(request: Request) -> DemoManager:
     return request.app.state.demos
 
@@ -89,7 +118,9 @@ async def proxy(demo_id: str, path: str, request: Request, manager: ManagerDep) 
         return JSONResponse(exc.to_dict(), status_code=exc.http_status)
     except Forbidden as exc:
         if wants_html:
-            return _page("Accès refusé", f"<p>{html.escape(exc.message)}</p>", status=exc.http_status)
+            return _page(
+                "Accès refusé", f"<p>{html.escape(exc.message)}</p>", status=exc.http_status
+            )
         return JSONResponse(exc.to_dict(), status_code=exc.http_status)
     except SandboxTampered:
         await _clients(request).discard(demo_id)
@@ -98,7 +129,11 @@ async def proxy(demo_id: str, path: str, request: Request, manager: ManagerDep) 
         return _error(exc, wants_html)
 
     forms: DemoFormTokens = request.app.state.demo_form_tokens
-    if request.method == "POST" and bearer is None and not forms.valid(request.query_params.get(forms.PARAM), cookie, demo_id):
+    if (
+        request.method == "POST"
+        and bearer is None
+        and not forms.valid(request.query_params.get(forms.PARAM), cookie, demo_id)
+    ):
         # a browser's post (its session cookie) without this demonstrator's form token: maybe forged
         return _error(Forbidden(REFUSED), wants_html, "Requête refusée")
     headers = {k: v for k, v in request.headers.items() if _forwarded(k)}
@@ -120,17 +155,35 @@ async def proxy(demo_id: str, path: str, request: Request, manager: ManagerDep) 
         await _clients(request).discard(demo_id)
         return _error(SandboxTampered(TAMPERED), wants_html, "Démonstrateur arrêté")
     except httpx.HTTPError as exc:
-        return _error(RunnerError(f"le démonstrateur {demo_id} ne répond pas : {type(exc).__name__}"), wants_html)
+        return _error(
+            RunnerError(f"le démonstrateur {demo_id} ne répond pas : {type(exc).__name__}"),
+            wants_html,
+        )
 
     if not 200 <= reply.status_code <= 599:
         await reply.aclose()
-        return _error(RunnerError(f"le démonstrateur {demo_id} a répondu un statut invalide ({reply.status_code})"), wants_html)
+        return _error(
+            RunnerError(
+                f"le démonstrateur {demo_id} a répondu un statut invalide ({reply.status_code})"
+            ),
+            wants_html,
+        )
     out_headers, refused = returned_headers(reply.headers.multi_items(), request, demo_id)
     if refused and 300 <= reply.status_code < 400:
         await reply.aclose()
-        return _error(RunnerError(f"le démonstrateur {demo_id} a tenté une redirection hors de son adresse : refusée"), wants_html)
+        return _error(
+            RunnerError(
+                f"le démonstrateur {demo_id} a tenté une redirection hors de son adresse : refusée"
+            ),
+            wants_html,
+        )
     out_headers.update(security_headers(form_action=f"{request.base_url}demos/{demo_id}/"))
-    return StreamingResponse(reply.aiter_raw(), status_code=reply.status_code, headers=out_headers, background=BackgroundTask(reply.aclose))
+    return StreamingResponse(
+        reply.aiter_raw(),
+        status_code=reply.status_code,
+        headers=out_headers,
+        background=BackgroundTask(reply.aclose),
+    )
 
 
 def _forwarded(name: str) -> bool:
@@ -138,13 +191,17 @@ def _forwarded(name: str) -> bool:
     return lower not in NEVER_FORWARDED and not lower.startswith(NEVER_FORWARDED_PREFIXES)
 
 
-def _error(error: BibiaError, wants_html: bool, title: str = "Démonstrateur indisponible") -> Response:
+def _error(
+    error: BibiaError, wants_html: bool, title: str = "Démonstrateur indisponible"
+) -> Response:
     if wants_html:
         return _page(title, f"<p>{html.escape(error.message)}</p>", status=error.http_status)
     return JSONResponse(error.to_dict(), status_code=error.http_status)
 
 
-def returned_headers(items: Iterable[tuple[str, str]], request: Request, demo_id: str) -> tuple[dict[str, str], bool]:
+def returned_headers(
+    items: Iterable[tuple[str, str]], request: Request, demo_id: str
+) -> tuple[dict[str, str], bool]:
     """The sandbox's response headers a user may receive, and whether a Location was refused.
 
     Only :data:`RETURNED`, once each (the first wins); ``Content-Disposition``
@@ -183,7 +240,12 @@ def _inside(location: str, request: Request, demo_id: str) -> str | None:
         return None
     # urljoin resolves "..", browsers also resolve "%2e%2e": refuse any encoded dot or slash
     lowered = target.path.lower()
-    if not target.path.startswith(prefix) or "%2e" in lowered or "%2f" in lowered or "//" in target.path:
+    if (
+        not target.path.startswith(prefix)
+        or "%2e" in lowered
+        or "%2f" in lowered
+        or "//" in target.path
+    ):
         return None
     return target.path + (f"?{target.query}" if target.query else "")
 
@@ -208,8 +270,12 @@ class SocketClients:
             transport = AsyncSandboxTransport(socket_dir, owner_uid)
             # A shared client must never keep what one sandbox answer set (Set-Cookie)
             # and replay it on another user's request: a jar that accepts nothing.
-            jar = http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
-            client = httpx.AsyncClient(transport=transport, cookies=jar, timeout=httpx.Timeout(120.0, connect=5.0))
+            jar = http.cookiejar.CookieJar(
+                policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
+            )
+            client = httpx.AsyncClient(
+                transport=transport, cookies=jar, timeout=httpx.Timeout(120.0, connect=5.0)
+            )
         self._clients[key] = client
         while len(self._clients) > self.size:
             _, oldest = self._clients.popitem(last=False)

@@ -73,7 +73,9 @@ def pull(
     model_ref = ModelRef.parse(ref)
     out_dir = Path(out_dir)
     if out_dir.exists() and (not out_dir.is_dir() or any(out_dir.iterdir())):
-        raise errors.Conflict(f"le dossier de destination {out_dir} existe déjà et n'est pas vide ; choisissez-en un autre")
+        raise errors.Conflict(
+            f"le dossier de destination {out_dir} existe déjà et n'est pas vide ; choisissez-en un autre"
+        )
     base = url.rstrip("/")
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     timeout = httpx.Timeout(30.0, read=300.0)
@@ -87,7 +89,9 @@ def pull(
         out_dir.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.partiel-", dir=out_dir.parent))
         try:
-            with _bar(progress, sum(f.size or 0 for f in files), f"{model_ref.name} v{version}") as advance:
+            with _bar(
+                progress, sum(f.size or 0 for f in files), f"{model_ref.name} v{version}"
+            ) as advance:
                 for item in files:
                     gateway.download(root, item, tmp, advance)
             if out_dir.exists():
@@ -111,12 +115,16 @@ class _Gateway:
         try:
             response = self.http.get(route, params=params)
         except httpx.HTTPError as exc:
-            raise errors.RegistryUnavailable(f"service bibia injoignable à {self.base} : {exc}") from exc
+            raise errors.RegistryUnavailable(
+                f"service bibia injoignable à {self.base} : {exc}"
+            ) from exc
         self._check(response)
         try:
             return response.json()
         except ValueError as exc:
-            raise errors.RegistryUnavailable(f"réponse illisible du service pour {route} (est-ce bien bibia ?)") from exc
+            raise errors.RegistryUnavailable(
+                f"réponse illisible du service pour {route} (est-ce bien bibia ?)"
+            ) from exc
 
     def _check(self, response: httpx.Response) -> None:
         if response.is_success:
@@ -144,9 +152,13 @@ class _Gateway:
         return max(versions)
 
     def download_root(self, name: str, version: int) -> str:
-        uri = self._get(f"{API}/model-versions/get-download-uri", name=name, version=str(version))["artifact_uri"]
+        uri = self._get(f"{API}/model-versions/get-download-uri", name=name, version=str(version))[
+            "artifact_uri"
+        ]
         if not uri.startswith(ARTIFACTS_SCHEME):
-            raise errors.RegistryUnavailable(f"URI de téléchargement inattendue : {uri!r} (attendu {ARTIFACTS_SCHEME}...)")
+            raise errors.RegistryUnavailable(
+                f"URI de téléchargement inattendue : {uri!r} (attendu {ARTIFACTS_SCHEME}...)"
+            )
         return uri[len(ARTIFACTS_SCHEME) :].strip("/")
 
     def walk(self, root: str, rel: str = "", depth: int = 0) -> list[_File]:
@@ -180,15 +192,21 @@ class _Gateway:
                         written += len(chunk)
                         advance(len(chunk))
         except httpx.HTTPError as exc:
-            raise errors.RegistryUnavailable(f"téléchargement de {item.path} interrompu : {exc}") from exc
+            raise errors.RegistryUnavailable(
+                f"téléchargement de {item.path} interrompu : {exc}"
+            ) from exc
         if item.size is not None and written != item.size:
-            raise errors.RegistryUnavailable(f"téléchargement incomplet de {item.path} : {written} octets sur {item.size}")
+            raise errors.RegistryUnavailable(
+                f"téléchargement incomplet de {item.path} : {written} octets sur {item.size}"
+            )
 
 
 def _safe_name(name: str) -> str:
     """One path segment as the service lists it; refuse anything that could leave the target."""
     if name in {"", ".", ".."} or "/" in name or "\\" in name or "\0" in name:
-        raise errors.RegistryUnavailable(f"nom d'artefact refusé dans la réponse du service : {name!r}")
+        raise errors.RegistryUnavailable(
+            f"nom d'artefact refusé dans la réponse du service : {name!r}"
+        )
     return name
 
 
@@ -201,7 +219,12 @@ def _bar(show: bool, total: int, label: str) -> Iterator[Any]:
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn())
+    columns = (
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+    )
     with Progress(*columns, console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task(f"Téléchargement de {label}", total=total or None)
         yield lambda n: bar.advance(task, n)

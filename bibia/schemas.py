@@ -24,13 +24,23 @@ class VersionOut(BaseModel):
     created: dt.datetime
     status: str
     aliases: list[str]
-    metrics: dict[str, float] = Field(description="Métriques du modèle sur son protocole d'évaluation")
-    baseline_metrics: dict[str, float] = Field(description="Métriques de la référence nommée, même protocole")
-    signature: dict[str, Any] | None = Field(None, description="Signature MLflow : colonnes d'entrée et de sortie")
+    metrics: dict[str, float] = Field(
+        description="Métriques du modèle sur son protocole d'évaluation"
+    )
+    baseline_metrics: dict[str, float] = Field(
+        description="Métriques de la référence nommée, même protocole"
+    )
+    signature: dict[str, Any] | None = Field(
+        None, description="Signature MLflow : colonnes d'entrée et de sortie"
+    )
     registered_by: str | None = tiered(Tier.RESTRICTED, None)
     run_id: str | None = tiered(Tier.EXPERT, None)
-    artifact_uri: str | None = tiered(Tier.EXPERT, None, description="Emplacement réel des artefacts")
-    model_uri: str | None = tiered(Tier.EXPERT, None, description="URI à passer à mlflow.pyfunc.load_model via bibia")
+    artifact_uri: str | None = tiered(
+        Tier.EXPERT, None, description="Emplacement réel des artefacts"
+    )
+    model_uri: str | None = tiered(
+        Tier.EXPERT, None, description="URI à passer à mlflow.pyfunc.load_model via bibia"
+    )
 
 
 class ModelOut(BaseModel):
@@ -51,7 +61,9 @@ class Invitation(BaseModel):
 
     name: str = Field(examples=["Ville de Lyon"])
     siren: str = Field(examples=["216901231"])
-    invited_by: str = Field(description="Collectivité porteuse qui a envoyé l'invitation", examples=["Nantes Métropole"])
+    invited_by: str = Field(
+        description="Collectivité porteuse qui a envoyé l'invitation", examples=["Nantes Métropole"]
+    )
 
 
 class ProjectOut(Project):
@@ -60,7 +72,9 @@ class ProjectOut(Project):
         default_factory=list,
         description="Collectivités invitées à porter le projet, qui n'ont pas encore accepté (accès restreint)",
     )
-    models: list[str] = Field(default_factory=list, description="Modèles enregistrés rattachés au projet")
+    models: list[str] = Field(
+        default_factory=list, description="Modèles enregistrés rattachés au projet"
+    )
 
 
 class Page(BaseModel, Generic[T]):

@@ -89,18 +89,28 @@ def seed(services: Services, log: Callable[[str], None] = lambda _: None) -> See
     return report
 
 
-def _seed_model(services: Services, package: str, model_projects: dict[str, str], report: SeedReport, log: Callable[[str], None]) -> None:
+def _seed_model(
+    services: Services,
+    package: str,
+    model_projects: dict[str, str],
+    report: SeedReport,
+    log: Callable[[str], None],
+) -> None:
     registry = services.registry
     stamp = fingerprint(package)
     module = importlib.import_module(package)
     name = module.MODEL_NAME
-    if registry.exists(name) and any(v.tags.get(FINGERPRINT_TAG) == stamp for v in registry.versions(name)):
+    if registry.exists(name) and any(
+        v.tags.get(FINGERPRINT_TAG) == stamp for v in registry.versions(name)
+    ):
         report.models_unchanged.append(name)
         return
     log(f"entraînement du modèle de référence {package}…")
     with tempfile.TemporaryDirectory(prefix="bibia-seed-", dir=services.settings.cache_dir) as tmp:
         build = module.build(Path(tmp) / "model")
-        if registry.exists(build.name) and any(v.tags.get(FINGERPRINT_TAG) == stamp for v in registry.versions(build.name)):
+        if registry.exists(build.name) and any(
+            v.tags.get(FINGERPRINT_TAG) == stamp for v in registry.versions(build.name)
+        ):
             report.models_unchanged.append(build.name)
             return
         card_data = dict(build.card)

@@ -64,7 +64,11 @@ class HeaderDeadlineProtocol(HttpToolsProtocol):
     def _too_slow(self) -> None:
         self._deadline = None
         if not self.transport.is_closing():
-            log.debug("closing %s: request headers incomplete after %s s", self.client, self.header_timeout)
+            log.debug(
+                "closing %s: request headers incomplete after %s s",
+                self.client,
+                self.header_timeout,
+            )
             self.transport.close()
 
 

@@ -23,7 +23,9 @@ class Services:
     runner: Any = None  # a runners.base.Runner, or None when demonstrators are off
 
     @classmethod
-    def build(cls, settings: Settings, *, registry: Registry | None = None, runner: Any = None) -> Services:
+    def build(
+        cls, settings: Settings, *, registry: Registry | None = None, runner: Any = None
+    ) -> Services:
         """Create directories, migrate bibia's database and open the registry."""
         settings.ensure_dirs()
         db = Database(settings.database_uri)
@@ -62,7 +64,11 @@ def build_runner(settings: Settings) -> Any:
         except RunnerError:
             if settings.runner == "docker":
                 raise
-            log.warning("no Docker engine answers: demonstrators use the process runner (reference models only)")
+            log.warning(
+                "no Docker engine answers: demonstrators use the process runner (reference models only)"
+            )
     from runners.process import ProcessRunner
 
-    return ProcessRunner(settings.demos_dir / ".process", allow_untrusted=settings.allow_untrusted_process_runner)
+    return ProcessRunner(
+        settings.demos_dir / ".process", allow_untrusted=settings.allow_untrusted_process_runner
+    )

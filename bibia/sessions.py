@@ -39,7 +39,12 @@ class OpenedSession:
 
 
 def open_session(
-    session: Session, caller: Caller, *, lifetime: dt.timedelta, user_agent: str | None, replacing: str | None = None
+    session: Session,
+    caller: Caller,
+    *,
+    lifetime: dt.timedelta,
+    user_agent: str | None,
+    replacing: str | None = None,
 ) -> OpenedSession:
     """Open a session for ``caller`` (just authenticated with its token); revoke the one it replaces.
 
@@ -67,7 +72,14 @@ def open_session(
     )
     session.add(row)
     session.flush()
-    audit(session, caller, "session.open", f"session {row.id}", token=token.prefix, user_agent=row.user_agent)
+    audit(
+        session,
+        caller,
+        "session.open",
+        f"session {row.id}",
+        token=token.prefix,
+        user_agent=row.user_agent,
+    )
     return OpenedSession(secret=secret, id=row.id, expires_at=row.expires_at)
 
 
@@ -94,7 +106,12 @@ def close_session(session: Session, secret: str) -> None:
     row = _by_secret(session, secret)
     if row is not None and row.revoked_at is None:
         row.revoked_at = utcnow()
-        audit(session, caller_for(row.user, row.token, session_id=row.id), "session.close", f"session {row.id}")
+        audit(
+            session,
+            caller_for(row.user, row.token, session_id=row.id),
+            "session.close",
+            f"session {row.id}",
+        )
 
 
 def revoke(session: Session, caller: Caller, session_id: int) -> WebSession:
@@ -117,7 +134,9 @@ def active_sessions(session: Session, caller: Caller) -> list[WebSession]:
     if caller.user_id is None:
         return []
     rows = session.scalars(
-        select(WebSession).where(WebSession.user_id == caller.user_id, WebSession.revoked_at.is_(None))
+        select(WebSession).where(
+            WebSession.user_id == caller.user_id, WebSession.revoked_at.is_(None)
+        )
     )
     now = utcnow()
     alive = [row for row in rows if _problem(row, now) is None]
@@ -141,8 +160,21 @@ def user_agent_label(header: str | None) -> str | None:
     """A short, readable label for a User-Agent (« Firefox · Linux »), never the raw header whole."""
     if not header:
         return None
-    browsers = (("Edg/", "Edge"), ("Firefox/", "Firefox"), ("Chromium/", "Chromium"), ("Chrome/", "Chrome"), ("Safari/", "Safari"))
-    systems = (("Android", "Android"), ("iPhone", "iPhone"), ("iPad", "iPad"), ("Windows", "Windows"), ("Mac OS X", "macOS"), ("Linux", "Linux"))
+    browsers = (
+        ("Edg/", "Edge"),
+        ("Firefox/", "Firefox"),
+        ("Chromium/", "Chromium"),
+        ("Chrome/", "Chrome"),
+        ("Safari/", "Safari"),
+    )
+    systems = (
+        ("Android", "Android"),
+        ("iPhone", "iPhone"),
+        ("iPad", "iPad"),
+        ("Windows", "Windows"),
+        ("Mac OS X", "macOS"),
+        ("Linux", "Linux"),
+    )
     browser = next((name for key, name in browsers if key in header), None)
     system = next((name for key, name in systems if key in header), None)
     if browser or system:

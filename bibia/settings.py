@@ -31,28 +31,45 @@ class Settings(BaseSettings):
         None, description="MLflow backend store; default sqlite:///<data_dir>/mlflow.db"
     )
     mlflow_artifact_root: str | None = Field(
-        None, description="Where new model artifacts go; default <data_dir>/artifacts (or s3://bucket/prefix)"
+        None,
+        description="Where new model artifacts go; default <data_dir>/artifacts (or s3://bucket/prefix)",
     )
 
     max_card_bytes: int = 256 * 1024
     max_model_bytes: int = 512 * 1024 * 1024
-    max_request_bytes: int = Field(8 * 1024 * 1024, description="Largest body from an authenticated caller")
+    max_request_bytes: int = Field(
+        8 * 1024 * 1024, description="Largest body from an authenticated caller"
+    )
     anonymous_max_request_bytes: int = Field(
-        64 * 1024, ge=1024, description="Largest body from a caller without valid credentials (any route)"
+        64 * 1024,
+        ge=1024,
+        description="Largest body from a caller without valid credentials (any route)",
     )
     per_page_max: int = 100
 
     secret_key: SecretStr | None = Field(
-        None, description="Signs the CSRF cookies; default: generated once into <data_dir>/secret_key (mode 0600)"
+        None,
+        description="Signs the CSRF cookies; default: generated once into <data_dir>/secret_key (mode 0600)",
     )
-    session_hours: float = Field(12.0, gt=0, le=24 * 31, description="Lifetime of a web session from sign-in")
+    session_hours: float = Field(
+        12.0, gt=0, le=24 * 31, description="Lifetime of a web session from sign-in"
+    )
     trusted_proxies: str = Field(
-        "", description="Comma-separated IPs or networks of reverse proxies whose X-Forwarded-For/-Proto are believed"
+        "",
+        description="Comma-separated IPs or networks of reverse proxies whose X-Forwarded-For/-Proto are believed",
     )
-    auth_failure_limit: int = Field(20, ge=1, description="Refused credentials allowed per client and window")
-    auth_failure_window_s: int = Field(60, ge=1, description="The moving window of auth_failure_limit, in seconds")
-    header_timeout_s: float = Field(10.0, gt=0, description="Time a connection has to send complete request headers")
-    body_timeout_s: float = Field(30.0, gt=0, description="Longest pause allowed between two chunks of a request body")
+    auth_failure_limit: int = Field(
+        20, ge=1, description="Refused credentials allowed per client and window"
+    )
+    auth_failure_window_s: int = Field(
+        60, ge=1, description="The moving window of auth_failure_limit, in seconds"
+    )
+    header_timeout_s: float = Field(
+        10.0, gt=0, description="Time a connection has to send complete request headers"
+    )
+    body_timeout_s: float = Field(
+        30.0, gt=0, description="Longest pause allowed between two chunks of a request body"
+    )
 
     seed_on_start: bool = True
 
@@ -68,12 +85,15 @@ class Settings(BaseSettings):
     demo_start_timeout_s: float = Field(120.0, gt=0)
     demo_reap_interval_s: float = Field(15.0, gt=0)
     demo_pool_size: int = Field(
-        2, ge=0, le=50,
+        2,
+        ge=0,
+        le=50,
         description="Warm sandboxes kept ready with the heavy imports done (Docker runner only; 0: none). "
         "Each one holds about 200 MiB of memory while it waits",
     )
     allow_untrusted_process_runner: bool = Field(
-        False, description="Let ProcessRunner run models that are not reference models (development only)"
+        False,
+        description="Let ProcessRunner run models that are not reference models (development only)",
     )
 
     @field_validator("data_dir")

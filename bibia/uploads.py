@@ -24,7 +24,9 @@ from registry.errors import InvalidCard, InvalidModel, PayloadTooLarge
 from registry.untrusted import load_yaml
 
 MAX_MEMBERS = 10_000
-MAX_STRUCTURED_CHARS = 1024 * 1024  # a card or a project record: hundreds of times what a real one needs
+MAX_STRUCTURED_CHARS = (
+    1024 * 1024
+)  # a card or a project record: hundreds of times what a real one needs
 
 
 def parse_card_text(text: bytes | str, max_bytes: int) -> Card:
@@ -56,12 +58,21 @@ def load_structured(text: str, what: str, max_chars: int = MAX_STRUCTURED_CHARS)
         return json.loads(text)
     except json.JSONDecodeError:
         pass  # not JSON: perhaps YAML
-    except (ValueError, RecursionError) as exc:  # JSON, but an integer of thousands of digits or nested too deep
-        raise InvalidCard(f"{what} illisible : JSON aux valeurs impossibles ou trop imbriqué") from exc
-    return load_yaml(text, what=what, max_chars=max_chars, error=InvalidCard, syntax="ni JSON ni YAML valide")
+    except (
+        ValueError,
+        RecursionError,
+    ) as exc:  # JSON, but an integer of thousands of digits or nested too deep
+        raise InvalidCard(
+            f"{what} illisible : JSON aux valeurs impossibles ou trop imbriqué"
+        ) from exc
+    return load_yaml(
+        text, what=what, max_chars=max_chars, error=InvalidCard, syntax="ni JSON ni YAML valide"
+    )
 
 
-def extract_model_archive(fileobj: BinaryIO, dest: Path, max_bytes: int, *, max_members: int = MAX_MEMBERS) -> Path:
+def extract_model_archive(
+    fileobj: BinaryIO, dest: Path, max_bytes: int, *, max_members: int = MAX_MEMBERS
+) -> Path:
     """Safely extract a model archive into ``dest``; return the MLflow model directory.
 
     The archive may hold the model files at its root or inside one top folder.
@@ -78,15 +89,21 @@ def extract_model_archive(fileobj: BinaryIO, dest: Path, max_bytes: int, *, max_
         try:
             archive = tarfile.open(fileobj=stream, mode="r:")
         except _ArchiveTooLarge as exc:
-            raise PayloadTooLarge(f"modèle trop volumineux une fois décompressé (plus de {max_bytes} octets)") from exc
+            raise PayloadTooLarge(
+                f"modèle trop volumineux une fois décompressé (plus de {max_bytes} octets)"
+            ) from exc
         except _ARCHIVE_ERRORS as exc:
-            raise InvalidModel("archive du modèle illisible : envoyez un .tar.gz du dossier du modèle MLflow") from exc
+            raise InvalidModel(
+                "archive du modèle illisible : envoyez un .tar.gz du dossier du modèle MLflow"
+            ) from exc
         with archive:
             members = _checked_members(archive, max_bytes, max_members)
             try:
                 archive.extractall(dest, members=members, filter="data")
             except _ArchiveTooLarge as exc:
-                raise PayloadTooLarge(f"modèle trop volumineux une fois décompressé (plus de {max_bytes} octets)") from exc
+                raise PayloadTooLarge(
+                    f"modèle trop volumineux une fois décompressé (plus de {max_bytes} octets)"
+                ) from exc
             except _ARCHIVE_ERRORS as exc:  # includes tarfile.FilterError, a TarError
                 raise InvalidModel(f"archive du modèle : extraction impossible ({exc})") from exc
     if (dest / "MLmodel").is_file():
@@ -94,10 +111,14 @@ def extract_model_archive(fileobj: BinaryIO, dest: Path, max_bytes: int, *, max_
     children = [p for p in dest.iterdir() if not p.name.startswith(".")]
     if len(children) == 1 and (children[0] / "MLmodel").is_file():
         return children[0]
-    raise InvalidModel("archive du modèle : aucun fichier MLmodel à la racine ni dans un unique dossier")
+    raise InvalidModel(
+        "archive du modèle : aucun fichier MLmodel à la racine ni dans un unique dossier"
+    )
 
 
-def _checked_members(archive: tarfile.TarFile, max_bytes: int, max_members: int) -> list[tarfile.TarInfo]:
+def _checked_members(
+    archive: tarfile.TarFile, max_bytes: int, max_members: int
+) -> list[tarfile.TarInfo]:
     """Every member of ``archive``, read header by header (never ``getmembers()`` on a whole bomb).
 
     Raises:
@@ -110,7 +131,9 @@ def _checked_members(archive: tarfile.TarFile, max_bytes: int, max_members: int)
         try:
             member = archive.next()
         except _ArchiveTooLarge as exc:
-            raise PayloadTooLarge(f"modèle trop volumineux une fois décompressé (plus de {max_bytes} octets)") from exc
+            raise PayloadTooLarge(
+                f"modèle trop volumineux une fois décompressé (plus de {max_bytes} octets)"
+            ) from exc
         except _ARCHIVE_ERRORS as exc:
             raise InvalidModel("archive du modèle corrompue ou tronquée") from exc
         if member is None:
@@ -120,7 +143,9 @@ def _checked_members(archive: tarfile.TarFile, max_bytes: int, max_members: int)
         _check_member(member)
         total += member.size
         if total > max_bytes:
-            raise PayloadTooLarge(f"modèle trop volumineux une fois décompressé (plus de {max_bytes} octets)")
+            raise PayloadTooLarge(
+                f"modèle trop volumineux une fois décompressé (plus de {max_bytes} octets)"
+            )
         members.append(member)
 
 
@@ -170,7 +195,9 @@ class _Bounded(io.RawIOBase):
         super().__init__()
         self._inner = inner
         self._limit = limit
-        self._owns = owns  # a decompressor opened here (closed with this); never the caller's upload
+        self._owns = (
+            owns  # a decompressor opened here (closed with this); never the caller's upload
+        )
 
     def close(self) -> None:
         if self._owns and not self.closed:
@@ -187,7 +214,9 @@ class _Bounded(io.RawIOBase):
         return self._inner.tell()
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
-        if whence == io.SEEK_SET and offset > self._limit or whence != io.SEEK_SET and self._inner.tell() + offset > self._limit:
+        if (whence == io.SEEK_SET and offset > self._limit) or (
+            whence != io.SEEK_SET and self._inner.tell() + offset > self._limit
+        ):
             raise _ArchiveTooLarge()
         return self._inner.seek(offset, whence)
 

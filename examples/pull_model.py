@@ -32,7 +32,11 @@ DEFAULT_REF = "cantine-nantes@production"
 
 def configure() -> None:
     """Point the MLflow client at bibia: BIBIA_* win over MLFLOW_* when both are set."""
-    url = os.environ.get("BIBIA_URL") or os.environ.get("MLFLOW_TRACKING_URI") or "http://127.0.0.1:8000"
+    url = (
+        os.environ.get("BIBIA_URL")
+        or os.environ.get("MLFLOW_TRACKING_URI")
+        or "http://127.0.0.1:8000"
+    )
     os.environ["MLFLOW_TRACKING_URI"] = url
     token = os.environ.get("BIBIA_TOKEN") or os.environ.get("MLFLOW_TRACKING_TOKEN")
     if token:
@@ -40,7 +44,7 @@ def configure() -> None:
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # no traffic anywhere but the service
 
 
-def sample_inputs(uri: str, model):  # noqa: ANN001, ANN201
+def sample_inputs(uri: str, model):
     """The sample data registered with the model, restricted to (and typed as) its inputs."""
     import mlflow
     import pandas as pd
@@ -51,7 +55,9 @@ def sample_inputs(uri: str, model):  # noqa: ANN001, ANN201
         origin = "bibia/sample.csv"
     except (MlflowException, OSError):
         if model.metadata.saved_input_example_info is None:
-            raise SystemExit("Ce modèle n'a publié ni données d'exemple (bibia/sample.csv) ni exemple d'entrée.") from None
+            raise SystemExit(
+                "Ce modèle n'a publié ni données d'exemple (bibia/sample.csv) ni exemple d'entrée."
+            ) from None
         where = tempfile.mkdtemp(prefix="bibia-exemple-")
         name = model.metadata.saved_input_example_info["artifact_path"]
         mlflow.artifacts.download_artifacts(f"{uri}/{name}", dst_path=where)
@@ -84,7 +90,9 @@ def main(argv: list[str]) -> int:
         return 1
     if not isinstance(predictions, pd.DataFrame):
         predictions = pd.DataFrame({"prediction": list(predictions)})
-    shown = pd.concat([inputs.reset_index(drop=True), predictions.reset_index(drop=True)], axis=1).head(10)
+    shown = pd.concat(
+        [inputs.reset_index(drop=True), predictions.reset_index(drop=True)], axis=1
+    ).head(10)
     print(f"Modèle chargé : {uri}")
     print(f"Données : {origin}, {len(inputs)} lignes")
     print(f"Prédictions (10 premières lignes sur {len(predictions)}) :")

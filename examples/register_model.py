@@ -42,7 +42,10 @@ def training_data(rows: int = 400, seed: int = 44) -> Any:
         }
     )
     frame["consommation"] = (
-        0.004 * frame["surface"] + 9 * frame["occupation"] + 0.15 * frame["temperature"].clip(lower=0) + rng.normal(0, 1.2, rows)
+        0.004 * frame["surface"]
+        + 9 * frame["occupation"]
+        + 0.15 * frame["temperature"].clip(lower=0)
+        + rng.normal(0, 1.2, rows)
     ).round(2)
     return frame
 
@@ -57,10 +60,18 @@ def train(frame: Any) -> tuple[Any, Any, dict[str, float]]:
     features = ["surface", "occupation", "temperature"]
     cut = int(len(frame) * 0.75)
     train_rows, test_rows = frame.iloc[:cut], frame.iloc[cut:]
-    pipeline = make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(train_rows[features], train_rows["consommation"])
+    pipeline = make_pipeline(StandardScaler(), Ridge(alpha=1.0)).fit(
+        train_rows[features], train_rows["consommation"]
+    )
     mae = mean_absolute_error(test_rows["consommation"], pipeline.predict(test_rows[features]))
-    baseline = mean_absolute_error(test_rows["consommation"], [train_rows["consommation"].mean()] * len(test_rows))
-    return pipeline, train_rows[features].head(5), {"mae": round(float(mae), 3), "baseline": round(float(baseline), 3)}
+    baseline = mean_absolute_error(
+        test_rows["consommation"], [train_rows["consommation"].mean()] * len(test_rows)
+    )
+    return (
+        pipeline,
+        train_rows[features].head(5),
+        {"mae": round(float(mae), 3), "baseline": round(float(baseline), 3)},
+    )
 
 
 def card_with_metrics(path: Path, scores: dict[str, float]) -> dict[str, Any]:
@@ -69,23 +80,37 @@ def card_with_metrics(path: Path, scores: dict[str, float]) -> dict[str, Any]:
 
     card = yaml.safe_load(path.read_text(encoding="utf-8"))
     evaluation = card["model"]["evaluation"]
-    evaluation["protocol"] = "Données synthétiques : apprentissage sur les premiers 75 % des relevés, test sur les 25 % suivants."
+    evaluation["protocol"] = (
+        "Données synthétiques : apprentissage sur les premiers 75 % des relevés, test sur les 25 % suivants."
+    )
     evaluation["baseline"] = "La consommation moyenne observée pendant l'apprentissage."
     evaluation["metrics"] = [
-        {"name": "mae", "value": scores["mae"], "baseline": scores["baseline"], "description": "erreur absolue moyenne (m³)"}
+        {
+            "name": "mae",
+            "value": scores["mae"],
+            "baseline": scores["baseline"],
+            "description": "erreur absolue moyenne (m³)",
+        }
     ]
     return card
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Enregistrer un modèle scikit-learn et sa fiche dans bibia.")
+    parser = argparse.ArgumentParser(
+        description="Enregistrer un modèle scikit-learn et sa fiche dans bibia."
+    )
     parser.add_argument("--name", default="eau-batiments", help="nom du modèle dans le catalogue")
     parser.add_argument("--card", type=Path, default=CARD, help="fiche du modèle (YAML)")
-    parser.add_argument("--alias", default="production", help="alias à faire pointer sur la nouvelle version")
+    parser.add_argument(
+        "--alias", default="production", help="alias à faire pointer sur la nouvelle version"
+    )
     args = parser.parse_args(argv)
 
     if not os.environ.get("BIBIA_TOKEN"):
-        print("erreur : BIBIA_TOKEN n'est pas défini (jeton d'une experte : bibia token create --role expert)", file=sys.stderr)
+        print(
+            "erreur : BIBIA_TOKEN n'est pas défini (jeton d'une experte : bibia token create --role expert)",
+            file=sys.stderr,
+        )
         return 2
     if not args.card.is_file():
         print(f"erreur : fiche introuvable : {args.card}", file=sys.stderr)
@@ -95,11 +120,15 @@ def main(argv: list[str] | None = None) -> int:
     from registry.errors import BibiaError
 
     pipeline, sample, scores = train(training_data())
-    print(f"modèle entraîné : erreur absolue moyenne {scores['mae']} m³ (référence : {scores['baseline']} m³)")
+    print(
+        f"modèle entraîné : erreur absolue moyenne {scores['mae']} m³ (référence : {scores['baseline']} m³)"
+    )
     card = card_with_metrics(args.card, scores)
     try:
         with BibiaClient() as client:
-            version = client.register(args.name, pipeline, card, input_example=sample, alias=args.alias)
+            version = client.register(
+                args.name, pipeline, card, input_example=sample, alias=args.alias
+            )
             model = client.model(args.name)
     except BibiaError as exc:
         print(f"erreur : {exc.message}", file=sys.stderr)
@@ -108,9 +137,13 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
 
     title = model["card"]["identification"]["title"]
-    print(f"« {title} » enregistré : {args.name} version {version['version']}, alias {', '.join(version['aliases']) or 'aucun'}")
+    print(
+        f"« {title} » enregistré : {args.name} version {version['version']}, alias {', '.join(version['aliases']) or 'aucun'}"
+    )
     print(f"fiche publique : {client.url}/api/v1/models/{args.name}/card.md")
-    print(f"pour le charger avec MLflow : mlflow.pyfunc.load_model(\"models:/{args.name}@{args.alias}\")")
+    print(
+        f'pour le charger avec MLflow : mlflow.pyfunc.load_model("models:/{args.name}@{args.alias}")'
+    )
     return 0
 
 

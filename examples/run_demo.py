@@ -63,7 +63,12 @@ def own_rows(sample: list[dict[str, str]], inputs: list[str]) -> list[dict[str, 
     """
     if {"date", "cantine_nom"} <= set(inputs):
         canteens = list(dict.fromkeys(row["cantine_nom"] for row in sample))[:2]
-        days = ["2018-06-11", "2018-06-12", "2018-06-14", "2018-06-15"]  # lundi, mardi, jeudi, vendredi
+        days = [
+            "2018-06-11",
+            "2018-06-12",
+            "2018-06-14",
+            "2018-06-15",
+        ]  # lundi, mardi, jeudi, vendredi
         rows = [{"date": day, "cantine_nom": name} for name in canteens for day in days]
         for row in rows:
             row.update({c: "False" for c in inputs if c not in row})  # pas de grève prévue
@@ -85,15 +90,29 @@ def show(rows: list[dict[str, Any]], limit: int = 8) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Essayer un modèle du catalogue bibia dans son démonstrateur.")
-    parser.add_argument("model", nargs="?", default=DEFAULT_MODEL, help=f"modèle à essayer (défaut : {DEFAULT_MODEL})")
-    parser.add_argument("--csv", type=Path, help="votre fichier CSV (sinon un petit fichier d'essai est écrit)")
-    parser.add_argument("--timeout", type=float, default=180.0, help="attente maximale du démarrage, en secondes")
+    parser = argparse.ArgumentParser(
+        description="Essayer un modèle du catalogue bibia dans son démonstrateur."
+    )
+    parser.add_argument(
+        "model",
+        nargs="?",
+        default=DEFAULT_MODEL,
+        help=f"modèle à essayer (défaut : {DEFAULT_MODEL})",
+    )
+    parser.add_argument(
+        "--csv", type=Path, help="votre fichier CSV (sinon un petit fichier d'essai est écrit)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=180.0, help="attente maximale du démarrage, en secondes"
+    )
     args = parser.parse_args(argv)
 
     token = os.environ.get("BIBIA_TOKEN")
     if not token:
-        print("erreur : BIBIA_TOKEN n'est pas défini (jeton d'un agent : bibia token create --role member)", file=sys.stderr)
+        print(
+            "erreur : BIBIA_TOKEN n'est pas défini (jeton d'un agent : bibia token create --role member)",
+            file=sys.stderr,
+        )
         return 2
     if args.csv is not None and not args.csv.is_file():
         print(f"erreur : fichier introuvable : {args.csv}", file=sys.stderr)
@@ -122,11 +141,16 @@ def main(argv: list[str] | None = None) -> int:
             nonlocal last
             if state["state"] != last:
                 last = state["state"]
-                print(f"  [{time.monotonic() - started:5.1f} s] {STATES.get(last, last)}", flush=True)
+                print(
+                    f"  [{time.monotonic() - started:5.1f} s] {STATES.get(last, last)}", flush=True
+                )
 
         demo = client.wait_demo(demo["id"], timeout=args.timeout, on_state=progress)
         if demo["state"] != "ready":
-            reason = demo.get("error") or f"toujours « {STATES.get(demo['state'], demo['state'])} » après {args.timeout:.0f} s"
+            reason = (
+                demo.get("error")
+                or f"toujours « {STATES.get(demo['state'], demo['state'])} » après {args.timeout:.0f} s"
+            )
             print(f"erreur : le démonstrateur n'a pas démarré : {reason}", file=sys.stderr)
             return 1
         page_url = f"{client.url}{demo['url']}"
@@ -136,25 +160,38 @@ def main(argv: list[str] | None = None) -> int:
         model = client.model(ref.name)
         version = next(v for v in model["versions"] if v["version"] == demo["version"])
         inputs = [c["name"] for c in version["signature"]["inputs"]]
-        with httpx.Client(base_url=page_url, headers={"Authorization": f"Bearer {token}"}, timeout=120.0) as demo_http:
+        with httpx.Client(
+            base_url=page_url, headers={"Authorization": f"Bearer {token}"}, timeout=120.0
+        ) as demo_http:
             # 1. The model on its own sample data, through the JSON API.
             sample_answer = demo_http.get("sample.csv")
             raise_for_error(sample_answer)
             sample = read_csv(sample_answer.text)
             records = [{c: row[c] for c in inputs} for row in sample[:5]]
             predictions = client.demo_predict(demo["id"], records)["predictions"]
-            print(f"\nprédictions sur les {len(records)} premières lignes des données d'exemple ({len(sample)} lignes) :")
+            print(
+                f"\nprédictions sur les {len(records)} premières lignes des données d'exemple ({len(sample)} lignes) :"
+            )
             show([{**row, "→ prédiction": p} for row, p in zip(records, predictions)])
 
             # 2. A CSV of one's own, sent like the page's upload form.
             if args.csv is not None:
                 mine = args.csv
             else:
-                mine = write_csv(own_rows(sample, inputs), Path(tempfile.mkdtemp(prefix="bibia-demo-")) / "mes-donnees.csv")
+                mine = write_csv(
+                    own_rows(sample, inputs),
+                    Path(tempfile.mkdtemp(prefix="bibia-demo-")) / "mes-donnees.csv",
+                )
                 print(f"\nfichier d'essai écrit : {mine}")
-            result = demo_http.post("upload", files={"file": (mine.name, mine.read_bytes(), "text/csv")})
+            result = demo_http.post(
+                "upload", files={"file": (mine.name, mine.read_bytes(), "text/csv")}
+            )
             if result.status_code != 200:
-                message = alert_of(result.text) if "text/html" in result.headers.get("content-type", "") else None
+                message = (
+                    alert_of(result.text)
+                    if "text/html" in result.headers.get("content-type", "")
+                    else None
+                )
                 if message is None:
                     raise_for_error(result)
                 raise InvalidInput(f"fichier refusé par le démonstrateur : {message}")
@@ -182,8 +219,11 @@ def main(argv: list[str] | None = None) -> int:
                 client.stop_demo(demo["id"])
                 print(f"démonstrateur {demo['id']} arrêté")
             except BibiaError as exc:
-                print(f"attention : le démonstrateur {demo['id']} n'a pas pu être arrêté ({exc.message}) ; "
-                      "il s'arrêtera seul à la fin de sa durée de vie", file=sys.stderr)
+                print(
+                    f"attention : le démonstrateur {demo['id']} n'a pas pu être arrêté ({exc.message}) ; "
+                    "il s'arrêtera seul à la fin de sa durée de vie",
+                    file=sys.stderr,
+                )
         client.close()
 
 

@@ -17,7 +17,14 @@ import enum
 import re
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 from registry.errors import InvalidCard
 from registry.refs import SIREN_PATTERN, SLUG_PATTERN, anchored
@@ -27,8 +34,13 @@ SUMMARY_MAX = 350
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-Url = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^https?://\S+$", max_length=2_000)]
-Email = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320)]
+Url = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^https?://\S+$", max_length=2_000)
+]
+Email = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320),
+]
 # Identifiers follow the one grammar of registry.refs (ASCII only: "\d" would accept "٢٤٤٤٠٠٤٠٤").
 Siren = Annotated[str, StringConstraints(pattern=anchored(SIREN_PATTERN))]
 Slug = Annotated[str, StringConstraints(pattern=anchored(SLUG_PATTERN))]
@@ -87,17 +99,21 @@ class Owner(_Strict):
 
 class Identification(_Strict):
     title: ShortText = Field(description="Titre en français")
-    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SUMMARY_MAX - 1)] = Field(
-        description=f"Résumé en langage courant (moins de {SUMMARY_MAX} caractères)"
-    )
+    summary: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SUMMARY_MAX - 1)
+    ] = Field(description=f"Résumé en langage courant (moins de {SUMMARY_MAX} caractères)")
     owner: Owner
-    territory: ShortText = Field(description="Territoire concerné", examples=["Nantes Métropole (Loire-Atlantique)"])
+    territory: ShortText = Field(
+        description="Territoire concerné", examples=["Nantes Métropole (Loire-Atlantique)"]
+    )
     theme: Theme
     status: Status
     created: dt.date | None = Field(None, description="Date de mise en service ou de création")
     updated: dt.date | None = None
     keywords: list[ShortText] = Field(default_factory=list, max_length=30)
-    project: Slug | None = Field(None, description="Identifiant du projet du catalogue auquel le modèle appartient")
+    project: Slug | None = Field(
+        None, description="Identifiant du projet du catalogue auquel le modèle appartient"
+    )
 
 
 class Purpose(_Strict):
@@ -157,14 +173,22 @@ class Period(_Strict):
 
 class ModelInfo(_Strict):
     task: Task
-    inputs: list[ShortText] = Field(default_factory=list, description="Entrées (complétées par la signature MLflow)")
+    inputs: list[ShortText] = Field(
+        default_factory=list, description="Entrées (complétées par la signature MLflow)"
+    )
     outputs: list[ShortText] = Field(default_factory=list, description="Sorties")
     training_period: Period | None = None
     evaluation: Evaluation
     licence: ShortText = Field(description="Licence du modèle (Etalab 2.0, MIT, EUPL...)")
-    code_url: Url | None = tiered(Tier.EXPERT, None, description="Lien vers le code source (niveau expert)")
-    documentation_url: Url | None = tiered(Tier.EXPERT, None, description="Documentation complète (niveau expert)")
-    environmental_cost: Text | None = Field(None, description="Coût environnemental de l'entraînement")
+    code_url: Url | None = tiered(
+        Tier.EXPERT, None, description="Lien vers le code source (niveau expert)"
+    )
+    documentation_url: Url | None = tiered(
+        Tier.EXPERT, None, description="Documentation complète (niveau expert)"
+    )
+    environmental_cost: Text | None = Field(
+        None, description="Coût environnemental de l'entraînement"
+    )
 
 
 class Contact(_Strict):
@@ -181,9 +205,13 @@ class Document(_Strict):
 class Accountability(_Strict):
     public_contact: Email = Field(description="Adresse de contact publique")
     supplier: ShortText | None = Field(None, description="Prestataire, le cas échéant")
-    contacts: list[Contact] = tiered(Tier.RESTRICTED, default_factory=list, description="Contacts nommés (accès restreint)")
+    contacts: list[Contact] = tiered(
+        Tier.RESTRICTED, default_factory=list, description="Contacts nommés (accès restreint)"
+    )
     team: Text | None = tiered(Tier.RESTRICTED, None, description="Équipe (accès restreint)")
-    lessons_learned: Text | None = tiered(Tier.RESTRICTED, None, description="Retour d'expérience (accès restreint)")
+    lessons_learned: Text | None = tiered(
+        Tier.RESTRICTED, None, description="Retour d'expérience (accès restreint)"
+    )
     internal_documents: list[Document] = tiered(
         Tier.RESTRICTED, default_factory=list, description="Documents internes (accès restreint)"
     )
@@ -220,7 +248,9 @@ class Project(_Strict):
 
     slug: Slug
     title: ShortText
-    summary: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SUMMARY_MAX - 1)]
+    summary: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=SUMMARY_MAX - 1)
+    ]
     owners: list[Owner] = Field(min_length=1)
     territory: ShortText
     theme: Theme
@@ -313,7 +343,9 @@ def parse_card(data: Any) -> Card:
         return Card.model_validate(data)
     except ValidationError as exc:
         found = problems(exc)
-        raise InvalidCard(f"fiche invalide : {len(found)} problème(s) à corriger", details=found) from exc
+        raise InvalidCard(
+            f"fiche invalide : {len(found)} problème(s) à corriger", details=found
+        ) from exc
 
 
 def parse_project(data: Any) -> Project:
@@ -324,4 +356,6 @@ def parse_project(data: Any) -> Project:
         return Project.model_validate(data)
     except ValidationError as exc:
         found = problems(exc)
-        raise InvalidCard(f"projet invalide : {len(found)} problème(s) à corriger", details=found) from exc
+        raise InvalidCard(
+            f"projet invalide : {len(found)} problème(s) à corriger", details=found
+        ) from exc

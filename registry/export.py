@@ -12,7 +12,14 @@ import yaml
 from registry.card import Card
 from registry.tiers import Tier, visible
 
-_LICENCES = {"etalab 2.0": "etalab-2.0", "licence ouverte 2.0": "etalab-2.0", "mit": "mit", "eupl": "eupl-1.2", "eupl 1.2": "eupl-1.2", "apache 2.0": "apache-2.0"}
+_LICENCES = {
+    "etalab 2.0": "etalab-2.0",
+    "licence ouverte 2.0": "etalab-2.0",
+    "mit": "mit",
+    "eupl": "eupl-1.2",
+    "eupl 1.2": "eupl-1.2",
+    "apache 2.0": "apache-2.0",
+}
 _PIPELINE = {
     "prevision-serie-temporelle": "time-series-forecasting",
     "detection-anomalies": "tabular-classification",
@@ -31,7 +38,13 @@ def _public(card: Card) -> dict[str, Any]:
 def to_hf_readme(card: Card, name: str) -> str:
     """A Hugging Face style model card: YAML front matter, then Markdown in French."""
     c = _public(card)
-    ident, purpose, data, model, acc = c["identification"], c["purpose"], c["data"], c["model"], c["accountability"]
+    ident, purpose, data, model, acc = (
+        c["identification"],
+        c["purpose"],
+        c["data"],
+        c["model"],
+        c["accountability"],
+    )
     front: dict[str, Any] = {
         "language": ["fr"],
         "license": _LICENCES.get(model["licence"].strip().lower(), "other"),
@@ -44,7 +57,8 @@ def to_hf_readme(card: Card, name: str) -> str:
                     {
                         "task": {"type": model["task"]},
                         "metrics": [
-                            {"name": m["name"], "type": m["name"], "value": m["value"]} for m in model["evaluation"]["metrics"]
+                            {"name": m["name"], "type": m["name"], "value": m["value"]}
+                            for m in model["evaluation"]["metrics"]
                         ],
                     }
                 ],
@@ -77,7 +91,10 @@ def to_hf_readme(card: Card, name: str) -> str:
     ]
     if purpose.get("legal_basis"):
         lines.append(f"- **Base légale** : {purpose['legal_basis']}")
-    for title, items in (("Usages hors périmètre", purpose["out_of_scope"]), ("Risques et limites", purpose["risks_and_limits"])):
+    for title, items in (
+        ("Usages hors périmètre", purpose["out_of_scope"]),
+        ("Risques et limites", purpose["risks_and_limits"]),
+    ):
         if items:
             lines += ["", f"## {title}", "", *[f"- {item}" for item in items]]
     lines += ["", "## Données", ""]
@@ -86,7 +103,15 @@ def to_hf_readme(card: Card, name: str) -> str:
         lic = f" ({src['licence']})" if src.get("licence") else ""
         lines.append(f"- {src['name']}{lic}{link}")
     lines.append(f"- **Données personnelles** : {'oui' if data['personal_data'] else 'non'}")
-    lines += ["", "## Évaluation", "", model["evaluation"]["protocol"], "", f"Référence : {model['evaluation']['baseline']}", ""]
+    lines += [
+        "",
+        "## Évaluation",
+        "",
+        model["evaluation"]["protocol"],
+        "",
+        f"Référence : {model['evaluation']['baseline']}",
+        "",
+    ]
     if model["evaluation"]["metrics"]:
         lines += ["| métrique | modèle | référence |", "|---|---|---|"]
         for m in model["evaluation"]["metrics"]:
@@ -99,7 +124,13 @@ def to_hf_readme(card: Card, name: str) -> str:
 def to_etalab(card: Card, name: str) -> dict[str, Any]:
     """A record for Etalab's « inventaire des algorithmes publics »."""
     c = _public(card)
-    ident, purpose, data, model, acc = c["identification"], c["purpose"], c["data"], c["model"], c["accountability"]
+    ident, purpose, data, model, acc = (
+        c["identification"],
+        c["purpose"],
+        c["data"],
+        c["model"],
+        c["accountability"],
+    )
     return {
         "identifiant": name,
         "nom": ident["title"],
@@ -109,7 +140,9 @@ def to_etalab(card: Card, name: str) -> dict[str, Any]:
         "description": ident["summary"],
         "objectif": purpose["context"],
         "public_concerne": purpose["affected_public"],
-        "type_decision": "décision automatisée" if purpose["automation"] == "decision-automatisee" else "aide à la décision",
+        "type_decision": "décision automatisée"
+        if purpose["automation"] == "decision-automatisee"
+        else "aide à la décision",
         "intervention_humaine": purpose["human_oversight"],
         "base_legale": purpose.get("legal_basis"),
         "donnees": [s["name"] for s in data["sources"]],

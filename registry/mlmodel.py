@@ -33,14 +33,22 @@ def read_mlmodel(model_dir: Path) -> dict[str, Any]:
         size = os.fstat(file.fileno()).st_size
         raw = file.read(MAX_MLMODEL_BYTES + 1) if size <= MAX_MLMODEL_BYTES else b""
     if size > MAX_MLMODEL_BYTES or len(raw) > MAX_MLMODEL_BYTES:
-        raise InvalidModel(f"fichier MLmodel trop volumineux : {MAX_MLMODEL_BYTES} octets au plus (MLflow en écrit quelques kilo-octets)")
+        raise InvalidModel(
+            f"fichier MLmodel trop volumineux : {MAX_MLMODEL_BYTES} octets au plus (MLflow en écrit quelques kilo-octets)"
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidModel("fichier MLmodel illisible : il doit être encodé en UTF-8") from exc
     data = load_yaml(text, what="fichier MLmodel", max_chars=MAX_MLMODEL_BYTES, error=InvalidModel)
-    if not isinstance(data, dict) or not isinstance(data.get("flavors"), dict) or not data["flavors"]:
-        raise InvalidModel("fichier MLmodel sans saveur (« flavors ») : ce n'est pas un modèle MLflow utilisable")
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("flavors"), dict)
+        or not data["flavors"]
+    ):
+        raise InvalidModel(
+            "fichier MLmodel sans saveur (« flavors ») : ce n'est pas un modèle MLflow utilisable"
+        )
     return data
 
 
@@ -55,7 +63,10 @@ def signature_of(mlmodel: dict[str, Any]) -> dict[str, Any] | None:
         if isinstance(value, str):
             try:
                 out[key] = json.loads(value)
-            except (ValueError, RecursionError):  # not JSON, an integer of thousands of digits, nested too deep
+            except (
+                ValueError,
+                RecursionError,
+            ):  # not JSON, an integer of thousands of digits, nested too deep
                 out[key] = None
         else:
             out[key] = value

@@ -21,7 +21,17 @@ from typing import Any
 from registry.errors import InvalidInput, InvalidModel
 from registry.mlmodel import read_mlmodel
 
-URI_SCHEMES = ("runs:/", "models:/", "mlflow-artifacts:/", "s3://", "gs://", "file://", "http://", "https://", "dbfs:/")
+URI_SCHEMES = (
+    "runs:/",
+    "models:/",
+    "mlflow-artifacts:/",
+    "s3://",
+    "gs://",
+    "file://",
+    "http://",
+    "https://",
+    "dbfs:/",
+)
 
 
 def package_model(model: Any, out_dir: Path, *, input_example: Any = None) -> Path:
@@ -67,7 +77,9 @@ def _download(uri: str, out_dir: Path) -> Path:
     try:
         local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri, dst_path=str(out_dir)))
     except (MlflowException, OSError) as exc:
-        raise InvalidModel(f"impossible de télécharger {uri} avec votre MLFLOW_TRACKING_URI : {exc}") from exc
+        raise InvalidModel(
+            f"impossible de télécharger {uri} avec votre MLFLOW_TRACKING_URI : {exc}"
+        ) from exc
     if not (local / "MLmodel").is_file() and (local / "model" / "MLmodel").is_file():
         local = local / "model"
     read_mlmodel(local)
@@ -91,13 +103,17 @@ def _save_sklearn(model: Any, out_dir: Path, input_example: Any) -> Path:
     try:
         check_is_fitted(model)
     except NotFittedError as exc:
-        raise InvalidInput("l'estimateur n'est pas entraîné : appelez fit() avant de l'enregistrer") from exc
+        raise InvalidInput(
+            "l'estimateur n'est pas entraîné : appelez fit() avant de l'enregistrer"
+        ) from exc
     try:
         predictions = model.predict(input_example)
     except Exception as exc:  # the estimator's own code: any error means a bad example
         raise InvalidInput(f"l'estimateur refuse l'exemple d'entrée : {exc}") from exc
     trusted = skops.io.get_untrusted_types(data=skops.io.dumps(model))
-    requirements = [f"{pkg}=={md.version(pkg)}" for pkg in ("scikit-learn", "skops", "numpy", "pandas", "scipy")]
+    requirements = [
+        f"{pkg}=={md.version(pkg)}" for pkg in ("scikit-learn", "skops", "numpy", "pandas", "scipy")
+    ]
     mlflow.sklearn.save_model(
         model,
         out_dir,

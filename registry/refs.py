@@ -35,8 +35,12 @@ _RESERVED_ALIAS_RE = re.compile(r"latest|v[0-9]+")
 MAX_PAGE = 100_000
 
 NAME_HELP = "minuscules, chiffres et tirets (2 à 100 caractères), par exemple « cantine-nantes »"
-ALIAS_HELP = "une lettre minuscule puis minuscules, chiffres, « - » ou « _ », par exemple « production »"
-SLUG_HELP = "minuscules, chiffres et tirets (64 caractères au plus), par exemple « nantes-metropole »"
+ALIAS_HELP = (
+    "une lettre minuscule puis minuscules, chiffres, « - » ou « _ », par exemple « production »"
+)
+SLUG_HELP = (
+    "minuscules, chiffres et tirets (64 caractères au plus), par exemple « nantes-metropole »"
+)
 SIREN_HELP = "9 chiffres, sans espace, par exemple 244400404"
 
 
@@ -78,7 +82,9 @@ def check_version(version: str | int) -> int:
     else:
         text = str(version)
     if text is None or not VERSION_RE.fullmatch(text) or int(text) < 1:
-        raise InvalidInput(f"version invalide : {_shown(version)} ; attendu : un entier positif, par exemple 3")
+        raise InvalidInput(
+            f"version invalide : {_shown(version)} ; attendu : un entier positif, par exemple 3"
+        )
     return int(text)
 
 
@@ -105,7 +111,9 @@ def check_page(page: str | int) -> int:
     """A page number (from 1 to 100,000) as an int, else raise InvalidInput."""
     text = None if isinstance(page, bool) or not isinstance(page, (int, str)) else str(page)
     if text is None or not PAGE_RE.fullmatch(text) or not 1 <= int(text) <= MAX_PAGE:
-        raise InvalidInput(f"numéro de page invalide : {_shown(page)} ; attendu : un entier de 1 à {MAX_PAGE}")
+        raise InvalidInput(
+            f"numéro de page invalide : {_shown(page)} ; attendu : un entier de 1 à {MAX_PAGE}"
+        )
     return int(text)
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from mlflow.entities import Metric as MlflowMetric
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
 from mlflow.exceptions import MlflowException
+from mlflow.prompt.registry_utils import add_prompt_filter_string
 from mlflow.protos.databricks_pb2 import (
     BAD_REQUEST,
     INTERNAL_ERROR,
@@ -38,9 +39,10 @@ from mlflow.protos.databricks_pb2 import (
     RESOURCE_DOES_NOT_EXIST,
     ErrorCode,
 )
-from mlflow.prompt.registry_utils import add_prompt_filter_string
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
-from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as SqlAlchemyModelRegistryStore
+from mlflow.store.model_registry.sqlalchemy_store import (
+    SqlAlchemyStore as SqlAlchemyModelRegistryStore,
+)
 from mlflow.tracking import MlflowClient
 from mlflow.utils.proto_json_utils import message_to_json
 from mlflow.utils.search_utils import SearchModelUtils, SearchUtils
@@ -49,7 +51,14 @@ from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 
 from registry.card import Card, fold
-from registry.errors import BibiaError, Conflict, InvalidInput, InvalidModel, NotFound, RegistryUnavailable
+from registry.errors import (
+    BibiaError,
+    Conflict,
+    InvalidInput,
+    InvalidModel,
+    NotFound,
+    RegistryUnavailable,
+)
 from registry.export import to_hf_readme
 from registry.mlmodel import read_mlmodel, signature_of
 from registry.refs import ModelRef, check_alias, check_name, is_siren
@@ -140,8 +149,12 @@ def _translated(what: str) -> Iterator[None]:
         if _refused_value(exc):
             # MLflow's message quotes the SQL it built: say what is wrong, not how it failed.
             if isinstance(exc.__cause__, IntegrityError):
-                raise Conflict(f"{what} : modifié en même temps par une autre requête ; réessayez") from exc
-            raise InvalidInput(f"{what} : valeur refusée par le registre (nombre trop grand ou valeur d'un type inattendu)") from exc
+                raise Conflict(
+                    f"{what} : modifié en même temps par une autre requête ; réessayez"
+                ) from exc
+            raise InvalidInput(
+                f"{what} : valeur refusée par le registre (nombre trop grand ou valeur d'un type inattendu)"
+            ) from exc
         raise RegistryUnavailable(f"registre MLflow indisponible ({what}) : {exc.message}") from exc
     except OSError as exc:
         raise RegistryUnavailable(f"stockage des artefacts indisponible ({what}) : {exc}") from exc
@@ -158,7 +171,9 @@ def _refused_value(exc: MlflowException) -> bool:
     """
     if exc.error_code == ErrorCode.Name(BAD_REQUEST):
         return True
-    return exc.error_code == ErrorCode.Name(INTERNAL_ERROR) and isinstance(exc.__cause__, OverflowError)
+    return exc.error_code == ErrorCode.Name(INTERNAL_ERROR) and isinstance(
+        exc.__cause__, OverflowError
+    )
 
 
 @contextlib.contextmanager
@@ -188,7 +203,12 @@ def _filter_string(query: CatalogueQuery) -> str:
     if query.q:
         for word in fold(_q(query.q)).replace("%", " ").replace("_", " ").split()[:8]:
             clauses.append(f"tags.`bibia.search` ILIKE '%{word}%'")
-    exact = {"bibia.theme": query.theme, "bibia.status": query.status, "bibia.task": query.task, "bibia.project": query.project}
+    exact = {
+        "bibia.theme": query.theme,
+        "bibia.status": query.status,
+        "bibia.task": query.task,
+        "bibia.project": query.project,
+    }
     for tag, value in exact.items():
         if value:
             clauses.append(f"tags.`{tag}` = '{_q(value)}'")
@@ -238,7 +258,10 @@ class Registry:
         with _translated("catalogue"):
             while True:
                 page = self._client.search_registered_models(
-                    filter_string=filter_string or None, max_results=PAGE, order_by=["name ASC"], page_token=token
+                    filter_string=filter_string or None,
+                    max_results=PAGE,
+                    order_by=["name ASC"],
+                    page_token=token,
                 )
                 found.extend(self._summary(rm) for rm in page)
                 token = page.token
@@ -246,7 +269,9 @@ class Registry:
                     break
         return found
 
-    def search_page(self, query: CatalogueQuery, page: int, per_page: int) -> tuple[list[ModelSummary], int]:
+    def search_page(
+        self, query: CatalogueQuery, page: int, per_page: int
+    ) -> tuple[list[ModelSummary], int]:
         """One page of the models matching ``query`` (sorted by name) and how many match in all.
 
         Reads ``per_page`` models and counts the rest without loading them, so
@@ -279,13 +304,23 @@ class Registry:
         """
         store = self._client._get_registry_client().store
         if isinstance(store, SqlAlchemyModelRegistryStore):
-            parsed = SearchModelUtils.parse_search_filter(add_prompt_filter_string(filter_string, False))
+            parsed = SearchModelUtils.parse_search_filter(
+                add_prompt_filter_string(filter_string, False)
+            )
             with store.ManagedSessionMaker() as session:
-                matches = store._get_search_registered_model_filter_query(session, parsed, store.engine.dialect.name)
-                return int(session.execute(sa_select(sa_func.count()).select_from(matches.subquery())).scalar_one())
+                matches = store._get_search_registered_model_filter_query(
+                    session, parsed, store.engine.dialect.name
+                )
+                return int(
+                    session.execute(
+                        sa_select(sa_func.count()).select_from(matches.subquery())
+                    ).scalar_one()
+                )
         total, token = 0, None
         while True:
-            page = self._client.search_registered_models(filter_string=filter_string, max_results=PAGE, page_token=token)
+            page = self._client.search_registered_models(
+                filter_string=filter_string, max_results=PAGE, page_token=token
+            )
             total += len(page)
             token = page.token
             if not token:
@@ -362,7 +397,11 @@ class Registry:
             raise NotFound(f"artefact introuvable : {path}")
         prefix = f"{path.strip('/')}/" if path.strip("/") else ""
         return [
-            ArtifactFile(path=f"{prefix}{child.name}", is_dir=child.is_dir(), size=None if child.is_dir() else child.stat().st_size)
+            ArtifactFile(
+                path=f"{prefix}{child.name}",
+                is_dir=child.is_dir(),
+                size=None if child.is_dir() else child.stat().st_size,
+            )
             for child in sorted(base.iterdir())
         ]
 
@@ -404,36 +443,51 @@ class Registry:
         if metrics is None:
             metrics = {m.name: m.value for m in card.model.evaluation.metrics}
         if baseline_metrics is None:
-            baseline_metrics = {m.name: m.baseline for m in card.model.evaluation.metrics if m.baseline is not None}
+            baseline_metrics = {
+                m.name: m.baseline for m in card.model.evaluation.metrics if m.baseline is not None
+            }
         signature = signature_of(mlmodel)
         undo: list[Callable[[], None]] = []
         client = self._client
         try:
             with _translated(f"enregistrement de « {name} »"):
                 experiment_id = self._experiment(name)
-                run = client.create_run(experiment_id, run_name=f"enregistrement-{name}", tags={"bibia.actor": actor})
+                run = client.create_run(
+                    experiment_id, run_name=f"enregistrement-{name}", tags={"bibia.actor": actor}
+                )
                 run_id = run.info.run_id
                 undo.append(lambda: self._drop_run(run_id, run.info.artifact_uri))
                 now = int(time.time() * 1000)
                 batch = [MlflowMetric(k, float(v), now, 0) for k, v in metrics.items()]
-                batch += [MlflowMetric(f"baseline.{k}", float(v), now, 0) for k, v in baseline_metrics.items()]
+                batch += [
+                    MlflowMetric(f"baseline.{k}", float(v), now, 0)
+                    for k, v in baseline_metrics.items()
+                ]
                 if batch:
                     client.log_batch(run_id, metrics=batch)
                 client.log_artifacts(run_id, str(model_dir), artifact_path="model")
                 with tempfile.TemporaryDirectory() as extra:
-                    (Path(extra) / "card.json").write_text(card.model_dump_json(indent=2), encoding="utf-8")
+                    (Path(extra) / "card.json").write_text(
+                        card.model_dump_json(indent=2), encoding="utf-8"
+                    )
                     client.log_artifacts(run_id, extra, artifact_path="model/bibia")
                     (Path(extra) / "card.json").unlink()
-                    (Path(extra) / "README.md").write_text(to_hf_readme(card, name), encoding="utf-8")
+                    (Path(extra) / "README.md").write_text(
+                        to_hf_readme(card, name), encoding="utf-8"
+                    )
                     client.log_artifacts(run_id, extra, artifact_path="model")
                 client.set_terminated(run_id)
 
                 previous_tags = self._existing_tags(name)
                 if previous_tags is None:
                     try:
-                        client.create_registered_model(name, description=card.identification.summary)
+                        client.create_registered_model(
+                            name, description=card.identification.summary
+                        )
                         undo.append(lambda: client.delete_registered_model(name))
-                    except MlflowException as exc:  # created concurrently: fine, add a version to it
+                    except (
+                        MlflowException
+                    ) as exc:  # created concurrently: fine, add a version to it
                         if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
                             raise
                 version_tags = {
@@ -500,12 +554,20 @@ class Registry:
     def rest_registered_model(self, name: str) -> dict[str, Any]:
         """``registered-models/get`` as MLflow's REST API answers it."""
         with _translated(f"modèle « {name} »"):
-            return json.loads(message_to_json(self._client.get_registered_model(check_name(name)).to_proto()))
+            return json.loads(
+                message_to_json(self._client.get_registered_model(check_name(name)).to_proto())
+            )
 
-    def rest_search_registered_models(self, max_results: int, page_token: str | None) -> dict[str, Any]:
+    def rest_search_registered_models(
+        self, max_results: int, page_token: str | None
+    ) -> dict[str, Any]:
         with _translated("catalogue"):
-            page = self._client.search_registered_models(max_results=min(max_results, PAGE), page_token=page_token)
-        body: dict[str, Any] = {"registered_models": [json.loads(message_to_json(rm.to_proto())) for rm in page]}
+            page = self._client.search_registered_models(
+                max_results=min(max_results, PAGE), page_token=page_token
+            )
+        body: dict[str, Any] = {
+            "registered_models": [json.loads(message_to_json(rm.to_proto())) for rm in page]
+        }
         if page.token:
             body["next_page_token"] = page.token
         return body
@@ -516,7 +578,9 @@ class Registry:
             mv = self._client.get_model_version(check_name(name), str(version))
         return self._rest_version(mv, source)
 
-    def rest_version_by_alias(self, name: str, alias: str, source_for: Callable[[int], str]) -> dict[str, Any]:
+    def rest_version_by_alias(
+        self, name: str, alias: str, source_for: Callable[[int], str]
+    ) -> dict[str, Any]:
         mv = self._by_alias(check_name(name), check_alias(alias))
         return self._rest_version(mv, source_for(int(mv.version)))
 
@@ -533,7 +597,10 @@ class Registry:
             try:
                 return self._client.get_model_version_by_alias(name, alias)
             except MlflowException as exc:
-                if exc.error_code == ErrorCode.Name(INVALID_PARAMETER_VALUE) and "not found" in exc.message:
+                if (
+                    exc.error_code == ErrorCode.Name(INVALID_PARAMETER_VALUE)
+                    and "not found" in exc.message
+                ):
                     raise NotFound(f"{what} introuvable") from exc
                 raise
 
@@ -551,7 +618,9 @@ class Registry:
         if found is not None:
             return found.experiment_id
         try:
-            return self._client.create_experiment(exp_name, artifact_location=f"{self.artifact_root}/{name}")
+            return self._client.create_experiment(
+                exp_name, artifact_location=f"{self.artifact_root}/{name}"
+            )
         except MlflowException as exc:
             if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
                 raise
@@ -570,11 +639,15 @@ class Registry:
                 return None
             raise
 
-    def _write_card_tags(self, name: str, card: Card, previous: dict[str, str], undo: list[Callable[[], None]]) -> None:
+    def _write_card_tags(
+        self, name: str, card: Card, previous: dict[str, str], undo: list[Callable[[], None]]
+    ) -> None:
         client = self._client
         new_tags = {**card.search_tags(), CARD_TAG: card.model_dump_json()}
         if len(new_tags[CARD_TAG]) > 95_000:
-            raise InvalidInput("fiche trop volumineuse : 95 000 caractères au plus une fois sérialisée")
+            raise InvalidInput(
+                "fiche trop volumineuse : 95 000 caractères au plus une fois sérialisée"
+            )
 
         def restore() -> None:
             for key in new_tags:
@@ -657,13 +730,23 @@ class Registry:
                 where artifacts really live).
         """
         if any("source" in clause.lower() for clause in [filter_string or "", *(order_by or [])]):
-            raise InvalidInput("filtre ou tri sur « source » refusé : l'emplacement réel des artefacts reste privé")
-        args = {"filter_string": filter_string or None, "order_by": order_by or None, "page_token": page_token or None}
+            raise InvalidInput(
+                "filtre ou tri sur « source » refusé : l'emplacement réel des artefacts reste privé"
+            )
+        args = {
+            "filter_string": filter_string or None,
+            "order_by": order_by or None,
+            "page_token": page_token or None,
+        }
         with _translated("recherche"), _caller_grammar("recherche"):
             if kind == "registered_models":
-                page: Any = self._client.search_registered_models(max_results=min(max_results, PAGE), **args)
+                page: Any = self._client.search_registered_models(
+                    max_results=min(max_results, PAGE), **args
+                )
             elif kind == "model_versions":
-                page = self._client.search_model_versions(max_results=min(max_results, 10_000), **args)
+                page = self._client.search_model_versions(
+                    max_results=min(max_results, 10_000), **args
+                )
             else:
                 raise InvalidInput(f"recherche inconnue : {kind!r}")
 

@@ -36,7 +36,9 @@ class Role(str, enum.Enum):
 
     @property
     def tier(self) -> Tier:
-        return {Role.MEMBER: Tier.RESTRICTED, Role.EXPERT: Tier.EXPERT, Role.ADMIN: Tier.ADMIN}[self]
+        return {Role.MEMBER: Tier.RESTRICTED, Role.EXPERT: Tier.EXPERT, Role.ADMIN: Tier.ADMIN}[
+            self
+        ]
 
 
 TIER_KEY = "x-tier"

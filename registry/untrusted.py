@@ -21,7 +21,9 @@ import yaml
 from registry.errors import InvalidInput, PayloadTooLarge
 
 MAX_DEPTH = 64  # far deeper than a card or an MLmodel, far shallower than Python's recursion limit
-MAX_NODES = 20_000  # a card has a few hundred values, an MLmodel fewer (its signature is one JSON string)
+MAX_NODES = (
+    20_000  # a card has a few hundred values, an MLmodel fewer (its signature is one JSON string)
+)
 
 # libyaml's parser when PyYAML has it (tens of times faster than the pure-Python one on hostile input).
 _LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -63,11 +65,18 @@ def _check_events(text: str) -> None:
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
-                raise _Refused(f"imbrication trop profonde ({MAX_DEPTH} niveaux au plus)", event.start_mark)
+                raise _Refused(
+                    f"imbrication trop profonde ({MAX_DEPTH} niveaux au plus)", event.start_mark
+                )
 
 
 def load_yaml(
-    text: str, *, what: str, max_chars: int, error: type[InvalidInput] = InvalidInput, syntax: str = "YAML invalide"
+    text: str,
+    *,
+    what: str,
+    max_chars: int,
+    error: type[InvalidInput] = InvalidInput,
+    syntax: str = "YAML invalide",
 ) -> Any:
     """Parse untrusted YAML ``text`` into plain data (dicts, lists, strings, numbers, dates).
 

@@ -21,6 +21,14 @@ from runners.base import (
 )
 
 __all__ = [
-    "DemoConflict", "DemoMissing", "DemoSpec", "RunInfo", "Runner", "RunnerError",
-    "RunnerUnavailable", "RunState", "RunStatus", "UntrustedModel",
+    "DemoConflict",
+    "DemoMissing",
+    "DemoSpec",
+    "RunInfo",
+    "RunState",
+    "RunStatus",
+    "Runner",
+    "RunnerError",
+    "RunnerUnavailable",
+    "UntrustedModel",
 ]

@@ -45,9 +45,22 @@ DEMO_ID_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 LABEL_KEY_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/-]{0,127}")
 
 __all__ = [
-    "DemoSpec", "RunState", "RunStatus", "RunInfo", "Runner",
-    "RunnerError", "RunnerUnavailable", "DemoConflict", "DemoMissing", "UntrustedModel", "SandboxTampered",
-    "SOCKET_NAME", "SANDBOX_UID", "LABEL_MANAGED", "LABEL_DEMO_ID", "LABEL_EXPIRES_AT",
+    "LABEL_DEMO_ID",
+    "LABEL_EXPIRES_AT",
+    "LABEL_MANAGED",
+    "SANDBOX_UID",
+    "SOCKET_NAME",
+    "DemoConflict",
+    "DemoMissing",
+    "DemoSpec",
+    "RunInfo",
+    "RunState",
+    "RunStatus",
+    "Runner",
+    "RunnerError",
+    "RunnerUnavailable",
+    "SandboxTampered",
+    "UntrustedModel",
 ]
 
 
@@ -154,7 +167,9 @@ class DemoSpec:
         if reserved:
             raise ValueError(f"env cannot set {', '.join(sorted(reserved))}: the runner sets them")
         object.__setattr__(self, "labels", MappingProxyType(dict(self.labels)))
-        object.__setattr__(self, "env", MappingProxyType({str(k): str(v) for k, v in self.env.items()}))
+        object.__setattr__(
+            self, "env", MappingProxyType({str(k): str(v) for k, v in self.env.items()})
+        )
 
     @property
     def socket_path(self) -> Path:

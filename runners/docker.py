@@ -23,11 +23,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import docker
 import docker.errors
 import requests.exceptions
 from docker.types import LogConfig, Ulimit
 
+import docker
 from runners import hostfs
 from runners.base import (
     LABEL_DEMO_ID,
@@ -126,7 +126,9 @@ class DockerRunner:
         name = self.name_prefix + spec.demo_id
         try:
             with self._translate(f"lancer le démonstrateur {spec.demo_id}"):
-                container = self._docker().containers.run(**_run_args(spec, name=name, labels=labels))
+                container = self._docker().containers.run(
+                    **_run_args(spec, name=name, labels=labels)
+                )
         except RunnerError:
             self._remove_by_name(name)  # a container created but not started
             hostfs.unmount(spec.socket_dir)
@@ -153,7 +155,9 @@ class DockerRunner:
         if container is None:
             return
         socket_dirs = [
-            Path(m["Source"]) for m in container.attrs.get("Mounts") or [] if m.get("Destination") == SOCKET_MOUNT and m.get("Source")
+            Path(m["Source"])
+            for m in container.attrs.get("Mounts") or []
+            if m.get("Destination") == SOCKET_MOUNT and m.get("Source")
         ]
         with self._translate(f"arrêter le démonstrateur {demo_id}"):
             try:
@@ -171,7 +175,9 @@ class DockerRunner:
     def list(self) -> list[RunInfo]:
         with self._translate("lister les démonstrateurs"):
             # ignore_removed: a container removed between the listing and its inspection is simply gone
-            containers = self._docker().containers.list(all=True, ignore_removed=True, filters={"label": f"{LABEL_MANAGED}=true"})
+            containers = self._docker().containers.list(
+                all=True, ignore_removed=True, filters={"label": f"{LABEL_MANAGED}=true"}
+            )
         return [
             RunInfo(c.labels.get(LABEL_DEMO_ID, ""), c.id, _status(c), dict(c.labels))
             for c in containers
@@ -187,7 +193,9 @@ class DockerRunner:
     def _find(self, demo_id: str) -> Any:
         with self._translate(f"chercher le démonstrateur {demo_id}"):
             found = self._docker().containers.list(
-                all=True, ignore_removed=True, filters={"label": [f"{LABEL_MANAGED}=true", f"{LABEL_DEMO_ID}={demo_id}"]}
+                all=True,
+                ignore_removed=True,
+                filters={"label": [f"{LABEL_MANAGED}=true", f"{LABEL_DEMO_ID}={demo_id}"]},
             )
         return found[0] if found else None
 
@@ -212,7 +220,9 @@ class DockerRunner:
                 raise DemoConflict(f"Impossible de {action} : {exc.explanation or exc}") from exc
             raise RunnerError(f"Impossible de {action} : {exc.explanation or exc}") from exc
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
-            raise RunnerUnavailable(f"Impossible de {action} : le moteur Docker ne répond pas ({exc}).") from exc
+            raise RunnerUnavailable(
+                f"Impossible de {action} : le moteur Docker ne répond pas ({exc})."
+            ) from exc
 
 
 def _status(container: Any) -> RunStatus:
@@ -240,11 +250,15 @@ def _prepare_socket_dir(spec: DemoSpec, uid: int) -> None:
     """
     try:
         if spec.socket_dir.is_symlink():
-            raise RunnerError(f"Le dossier du socket {spec.socket_dir} est un lien symbolique : refusé.")
+            raise RunnerError(
+                f"Le dossier du socket {spec.socket_dir} est un lien symbolique : refusé."
+            )
         spec.socket_dir.mkdir(parents=True, exist_ok=True)
         for point in hostfs.mounts_under(spec.socket_dir):
             hostfs.unmount(point)
         os.chmod(spec.socket_dir, 0o750)  # the directory under the mount: the sandbox never sees it
     except OSError as exc:
-        raise RunnerError(f"Impossible de préparer le dossier du socket {spec.socket_dir} : {exc}") from exc
+        raise RunnerError(
+            f"Impossible de préparer le dossier du socket {spec.socket_dir} : {exc}"
+        ) from exc
     hostfs.mount_tmpfs(spec.socket_dir, uid=uid, gid=os.getgid())

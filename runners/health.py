@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 
-from runners.base import RunnerError, Runner, RunState
+from runners.base import Runner, RunnerError, RunState
 from runners.sockets import SandboxTransport
 
 HEALTH_URL = "http://demo/health"
@@ -28,7 +28,9 @@ def probe(socket_dir: Path, owner_uid: int, *, timeout: float = 2.0) -> bool:
             user's socket): the caller fails the demonstrator.
     """
     try:
-        with httpx.Client(transport=SandboxTransport(socket_dir, owner_uid), timeout=timeout) as client:
+        with httpx.Client(
+            transport=SandboxTransport(socket_dir, owner_uid), timeout=timeout
+        ) as client:
             response = client.get(HEALTH_URL)
         return response.status_code == 200 and response.json().get("status") == "ok"
     except (httpx.HTTPError, ValueError, OSError, AttributeError):
@@ -58,7 +60,11 @@ def wait_until_healthy(
             reason = " (mémoire épuisée)" if status.oom_killed else ""
             raise RunnerError(
                 f"Le démonstrateur {demo_id} s'est arrêté avant d'être prêt (code {status.exit_code}){reason}.",
-                details={"exit_code": status.exit_code, "oom_killed": status.oom_killed, "logs": tail},
+                details={
+                    "exit_code": status.exit_code,
+                    "oom_killed": status.oom_killed,
+                    "logs": tail,
+                },
             )
         if time.monotonic() >= deadline:
             raise RunnerError(

@@ -30,14 +30,26 @@ SOCKET_TMPFS_INODES = 8  # the directory, the socket, and a handful more
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 
 
-def mount_tmpfs(path: Path, *, uid: int, gid: int, size_bytes: int = SOCKET_TMPFS_BYTES, inodes: int = SOCKET_TMPFS_INODES) -> None:
+def mount_tmpfs(
+    path: Path,
+    *,
+    uid: int,
+    gid: int,
+    size_bytes: int = SOCKET_TMPFS_BYTES,
+    inodes: int = SOCKET_TMPFS_INODES,
+) -> None:
     """Mount a ``nosuid,nodev,noexec`` tmpfs of ``size_bytes`` on ``path``, owned by ``uid:gid``, mode 0770.
 
     Raises:
         RunnerError: the service may not mount (not root, no CAP_SYS_ADMIN), or the mount failed.
     """
     options = f"size={size_bytes},nr_inodes={inodes},mode=0770,uid={uid},gid={gid}".encode()
-    if _libc.mount(b"tmpfs", os.fsencode(path), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, options) != 0:
+    if (
+        _libc.mount(
+            b"tmpfs", os.fsencode(path), b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, options
+        )
+        != 0
+    ):
         errno = ctypes.get_errno()
         hint = (
             " : le service doit pouvoir monter un tmpfs (lancez-le en root, ou donnez à son utilisateur dédié la "
@@ -45,7 +57,9 @@ def mount_tmpfs(path: Path, *, uid: int, gid: int, size_bytes: int = SOCKET_TMPF
             if errno in (1, 13)  # EPERM, EACCES
             else ""
         )
-        raise RunnerError(f"Impossible de monter le dossier du socket {path} ({os.strerror(errno)}){hint}.")
+        raise RunnerError(
+            f"Impossible de monter le dossier du socket {path} ({os.strerror(errno)}){hint}."
+        )
 
 
 def mounts_under(root: Path) -> list[Path]:
@@ -68,9 +82,7 @@ def mounts_under(root: Path) -> list[Path]:
 
 def unmount(path: Path) -> bool:
     """Detach the mount on ``path`` (lazily: a sandbox still using it keeps its own view). False if none."""
-    if _libc.umount2(os.fsencode(path), MNT_DETACH) == 0:
-        return True
-    return False
+    return _libc.umount2(os.fsencode(path), MNT_DETACH) == 0
 
 
 def remove_tree(root: Path) -> None:

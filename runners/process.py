@@ -49,7 +49,9 @@ _LOG_TAIL_BYTES = 256 * 1024
 def _default_pythonpath() -> Path:
     spec = importlib.util.find_spec("demos")
     if spec is None or not spec.submodule_search_locations:
-        raise RunnerError("Le paquet demos est introuvable : ProcessRunner ne peut pas lancer le serveur.")
+        raise RunnerError(
+            "Le paquet demos est introuvable : ProcessRunner ne peut pas lancer le serveur."
+        )
     return Path(next(iter(spec.submodule_search_locations))).parent
 
 
@@ -117,12 +119,26 @@ class ProcessRunner:
             env["PYTHONPATH"] = str(pythonpath)
             with open(self._log_file(spec.demo_id), "ab") as log:
                 child = subprocess.Popen(
-                    ["/bin/sh", "-c", _WRAPPER, str(self._exit_file(spec.demo_id)), self.python, "-m", "demos.server"],
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    env=env, cwd=str(spec.socket_dir), start_new_session=True,
+                    [
+                        "/bin/sh",
+                        "-c",
+                        _WRAPPER,
+                        str(self._exit_file(spec.demo_id)),
+                        self.python,
+                        "-m",
+                        "demos.server",
+                    ],
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env=env,
+                    cwd=str(spec.socket_dir),
+                    start_new_session=True,
                 )
         except OSError as exc:
-            raise RunnerError(f"Impossible de lancer le démonstrateur {spec.demo_id} : {exc}") from exc
+            raise RunnerError(
+                f"Impossible de lancer le démonstrateur {spec.demo_id} : {exc}"
+            ) from exc
         self._children[spec.demo_id] = child
         labels = spec.all_labels(time.time() + spec.ttl_seconds)
         state = {
@@ -180,8 +196,12 @@ class ProcessRunner:
         if child is not None:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 child.wait(timeout=0.5)
-        for path in (self._exit_file(demo_id), self._log_file(demo_id), Path(state.get("socket_path", "")),
-                     self._state_file(demo_id)):
+        for path in (
+            self._exit_file(demo_id),
+            self._log_file(demo_id),
+            Path(state.get("socket_path", "")),
+            self._state_file(demo_id),
+        ):
             with contextlib.suppress(FileNotFoundError, IsADirectoryError, PermissionError):
                 if path.name:
                     path.unlink()
@@ -193,7 +213,11 @@ class ProcessRunner:
         for path in sorted(self.state_dir.glob("*.json")):
             state = self._read_state(path.stem)
             if state is not None:
-                found.append(RunInfo(path.stem, str(state["pid"]), self.status(path.stem), dict(state["labels"])))
+                found.append(
+                    RunInfo(
+                        path.stem, str(state["pid"]), self.status(path.stem), dict(state["labels"])
+                    )
+                )
         return found
 
     def _state_file(self, demo_id: str) -> Path:
@@ -238,7 +262,7 @@ def _proc_start(pid: int) -> int | None:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    fields = stat[stat.rindex(")") + 2:].split()
+    fields = stat[stat.rindex(")") + 2 :].split()
     if fields[0] in ("Z", "X"):
         return None
     return int(fields[19])

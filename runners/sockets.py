@@ -79,7 +79,9 @@ def pinned_socket(socket_dir: Path, owner_uid: int) -> Iterator[str]:
         try:
             fd = os.open(SOCKET_NAME, _ENTRY_FLAGS, dir_fd=dir_fd)
         except FileNotFoundError:
-            raise SocketMissing(f"aucun socket dans {socket_dir} (le serveur ne l'a pas encore créé)") from None
+            raise SocketMissing(
+                f"aucun socket dans {socket_dir} (le serveur ne l'a pas encore créé)"
+            ) from None
         try:
             info = os.fstat(fd)
             if not stat.S_ISSOCK(info.st_mode):
@@ -180,7 +182,9 @@ class SandboxTransport(httpx.HTTPTransport):
     def __init__(self, socket_dir: Path, owner_uid: int) -> None:
         super().__init__(verify=False)  # plain HTTP on a Unix socket: no certificate store to load
         # httpx builds its httpcore pool without a network-backend seam: build ours the same way.
-        self._pool = httpcore.ConnectionPool(**_pool_options(socket_dir), network_backend=_SyncBackend(socket_dir, owner_uid))
+        self._pool = httpcore.ConnectionPool(
+            **_pool_options(socket_dir), network_backend=_SyncBackend(socket_dir, owner_uid)
+        )
 
 
 class AsyncSandboxTransport(httpx.AsyncHTTPTransport):
@@ -188,4 +192,6 @@ class AsyncSandboxTransport(httpx.AsyncHTTPTransport):
 
     def __init__(self, socket_dir: Path, owner_uid: int) -> None:
         super().__init__(verify=False)
-        self._pool = httpcore.AsyncConnectionPool(**_pool_options(socket_dir), network_backend=_AsyncBackend(socket_dir, owner_uid))
+        self._pool = httpcore.AsyncConnectionPool(
+            **_pool_options(socket_dir), network_backend=_AsyncBackend(socket_dir, owner_uid)
+        )

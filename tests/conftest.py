@@ -59,7 +59,13 @@ def sklearn_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from mlflow.models import infer_signature
     from sklearn.linear_model import LinearRegression
 
-    X = pd.DataFrame({"surface": np.arange(20.0), "occupation": np.ones(20), "temperature": np.linspace(0, 30, 20)})
+    X = pd.DataFrame(
+        {
+            "surface": np.arange(20.0),
+            "occupation": np.ones(20),
+            "temperature": np.linspace(0, 30, 20),
+        }
+    )
     model = LinearRegression().fit(X, 2 * X["surface"])
     path = tmp_path_factory.mktemp("sk") / "model"
     mlflow.sklearn.save_model(
@@ -93,7 +99,7 @@ class World:
         return {} if role is None else {"Authorization": f"Bearer {self.tokens[role]}"}
 
 
-def make_world(settings) -> World:  # noqa: ANN001
+def make_world(settings) -> World:
     from fastapi.testclient import TestClient
 
     from bibia import accounts
@@ -103,13 +109,25 @@ def make_world(settings) -> World:  # noqa: ANN001
     app = create_app(settings)
     services = app.state.services
     with services.db.session() as session:
-        accounts.create_organisation(session, SYSTEM, "nantes-metropole", "Nantes Métropole", "244400404")
-        accounts.create_organisation(session, SYSTEM, "lille", "Métropole Européenne de Lille", "200093201")
+        accounts.create_organisation(
+            session, SYSTEM, "nantes-metropole", "Nantes Métropole", "244400404"
+        )
+        accounts.create_organisation(
+            session, SYSTEM, "lille", "Métropole Européenne de Lille", "200093201"
+        )
         tokens = {
-            "member": accounts.create_token(session, SYSTEM, "nantes-metropole", "member", "agent").token,
-            "expert": accounts.create_token(session, SYSTEM, "nantes-metropole", "expert", "experte").token,
-            "admin": accounts.create_token(session, SYSTEM, "nantes-metropole", "admin", "admin").token,
-            "other_expert": accounts.create_token(session, SYSTEM, "lille", "expert", "expert-lille").token,
+            "member": accounts.create_token(
+                session, SYSTEM, "nantes-metropole", "member", "agent"
+            ).token,
+            "expert": accounts.create_token(
+                session, SYSTEM, "nantes-metropole", "expert", "experte"
+            ).token,
+            "admin": accounts.create_token(
+                session, SYSTEM, "nantes-metropole", "admin", "admin"
+            ).token,
+            "other_expert": accounts.create_token(
+                session, SYSTEM, "lille", "expert", "expert-lille"
+            ).token,
         }
     return World(app=app, client=TestClient(app), services=services, tokens=tokens)
 
@@ -122,19 +140,33 @@ def settings(tmp_path: Path):
 
 
 @pytest.fixture
-def world(settings) -> Iterator[World]:  # noqa: ANN001
+def world(settings) -> Iterator[World]:
     w = make_world(settings)
     with w.client:
         yield w
 
 
-def register(world: World, model_dir: Path, card: dict, name: str = "eau-batiments", role: str = "expert", alias: str | None = "production"):
+def register(
+    world: World,
+    model_dir: Path,
+    card: dict,
+    name: str = "eau-batiments",
+    role: str = "expert",
+    alias: str | None = "production",
+):
     """Register through the API; returns the response."""
     data = {"alias": alias} if alias else {}
     return world.client.post(
         f"/api/v1/models/{name}/versions",
         headers=world.headers(role),
-        files={"card": ("fiche.yaml", yaml.safe_dump(card, allow_unicode=True).encode(), "application/yaml"), "model": ("model.tar.gz", tar_model(model_dir), "application/gzip")},
+        files={
+            "card": (
+                "fiche.yaml",
+                yaml.safe_dump(card, allow_unicode=True).encode(),
+                "application/yaml",
+            ),
+            "model": ("model.tar.gz", tar_model(model_dir), "application/gzip"),
+        },
         data=data,
     )
 
@@ -187,7 +219,9 @@ class LiveServer:
 
 
 @contextmanager
-def running_service(data_dir: Path, log: Path, env: dict[str, str] | None = None, *, timeout: float = 90) -> Iterator[LiveServer]:
+def running_service(
+    data_dir: Path, log: Path, env: dict[str, str] | None = None, *, timeout: float = 90
+) -> Iterator[LiveServer]:
     """Start ``bibia serve`` in a subprocess on a free loopback port; stop it afterwards.
 
     ``env`` overrides the environment (defaults: no seeding, no demonstrator runner).
@@ -203,7 +237,11 @@ def running_service(data_dir: Path, log: Path, env: dict[str, str] | None = None
     }
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bibia.cli", "serve", "--port", str(port)], env=full_env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT
+            [sys.executable, "-m", "bibia.cli", "serve", "--port", str(port)],
+            env=full_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=ROOT,
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -239,9 +277,17 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
         yield server
 
 
-def cli(data_dir: Path, *args: str, env: dict | None = None, input: str | None = None) -> subprocess.CompletedProcess:
+def cli(
+    data_dir: Path, *args: str, env: dict | None = None, input: str | None = None
+) -> subprocess.CompletedProcess:
     """Run the real ``bibia`` CLI in a subprocess against ``data_dir``."""
     full_env = {**os.environ, "BIBIA_DATA_DIR": str(data_dir), **(env or {})}
     return subprocess.run(
-        [sys.executable, "-m", "bibia.cli", *args], env=full_env, capture_output=True, text=True, cwd=ROOT, input=input, timeout=300
+        [sys.executable, "-m", "bibia.cli", *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        input=input,
+        timeout=300,
     )

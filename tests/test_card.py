@@ -114,7 +114,9 @@ def test_summary_limit_is_strictly_below_350(card_data: dict) -> None:
     assert "identification.summary" in problems_of(card_data)
 
 
-@pytest.mark.parametrize("missing", ["identification", "purpose", "data", "model", "accountability"])
+@pytest.mark.parametrize(
+    "missing", ["identification", "purpose", "data", "model", "accountability"]
+)
 def test_each_missing_section_is_named(card_data: dict, missing: str) -> None:
     del card_data[missing]
     assert problems_of(card_data) == {missing: "champ obligatoire manquant"}
@@ -135,7 +137,10 @@ def test_wrong_types_in_nested_lists(card_data: dict) -> None:
     card_data["accountability"]["contacts"] = [{"name": "A", "email": "a@b"}, "Bob"]
     card_data["data"]["sources"] = []
     found = problems_of(card_data)
-    assert found["accountability.contacts.0.email"] == "format invalide : une adresse électronique attendu"
+    assert (
+        found["accountability.contacts.0.email"]
+        == "format invalide : une adresse électronique attendu"
+    )
     assert found["accountability.contacts.1"] == "doit être un objet (clés et valeurs)"
     assert found["data.sources"] == "doit contenir au moins 1 élément(s)"
 
@@ -153,10 +158,17 @@ def test_hf_readme_front_matter_parses_and_holds_no_restricted_value(card_data: 
     assert front["language"] == ["fr"]
     assert front["license"] == "etalab-2.0"
     assert front["model-index"][0]["name"] == "eau-batiments"
-    assert front["model-index"][0]["results"][0]["metrics"][0] == {"name": "mae", "type": "mae", "value": 1.8}
+    assert front["model-index"][0]["results"][0]["metrics"][0] == {
+        "name": "mae",
+        "type": "mae",
+        "value": 1.8,
+    }
     assert "# Prévision de la consommation d'eau des bâtiments municipaux" in body
     secrets = secret_values(data, Tier.PUBLIC)
-    assert "https://git.example.org/nantes/eau-batiments" in secrets and "Responsable données" in secrets
+    assert (
+        "https://git.example.org/nantes/eau-batiments" in secrets
+        and "Responsable données" in secrets
+    )
     for value in secrets:
         assert value not in readme, value
 

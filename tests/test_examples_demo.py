@@ -13,7 +13,12 @@ import httpx
 import pytest
 
 from tests.conftest import ROOT, LiveServer, cli, running_service
-from tests.demos_service.conftest import container_ids, demo_image, reference_builds, remove_instance_containers  # noqa: F401 - fixtures
+from tests.demos_service.conftest import (  # noqa: F401 - fixtures
+    container_ids,
+    demo_image,
+    reference_builds,
+    remove_instance_containers,
+)
 
 SCRIPT = ROOT / "examples" / "run_demo.py"
 
@@ -39,19 +44,55 @@ def docker_live_server(demo_image: str) -> Iterator[LiveServer]:  # noqa: F811
 
 def run_script(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
     full = {k: v for k, v in os.environ.items() if k not in {"BIBIA_TOKEN", "BIBIA_URL"}}
-    return subprocess.run([sys.executable, str(SCRIPT), *args], env={**full, **env}, capture_output=True, text=True, cwd=ROOT, timeout=400)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        env={**full, **env},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=400,
+    )
 
 
-def test_agent_runs_the_cantine_demonstrator_on_sample_data_and_own_csv(docker_live_server: LiveServer, reference_builds, tmp_path: Path) -> None:  # noqa: F811
+def test_agent_runs_the_cantine_demonstrator_on_sample_data_and_own_csv(
+    docker_live_server: LiveServer,
+    reference_builds,  # noqa: F811 - the fixture imported above
+    tmp_path: Path,
+) -> None:
     from bibia.client import BibiaClient
 
     server = docker_live_server
     data = server.data_dir
-    assert cli(data, "org", "create", "nantes-metropole", "--name", "Nantes Métropole", "--siren", "244400404").returncode == 0
-    expert = cli(data, "token", "create", "--org", "nantes-metropole", "--role", "expert").stdout.strip().splitlines()[-1]
-    member = cli(data, "token", "create", "--org", "nantes-metropole", "--role", "member").stdout.strip().splitlines()[-1]
+    assert (
+        cli(
+            data,
+            "org",
+            "create",
+            "nantes-metropole",
+            "--name",
+            "Nantes Métropole",
+            "--siren",
+            "244400404",
+        ).returncode
+        == 0
+    )
+    expert = (
+        cli(data, "token", "create", "--org", "nantes-metropole", "--role", "expert")
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    member = (
+        cli(data, "token", "create", "--org", "nantes-metropole", "--role", "member")
+        .stdout.strip()
+        .splitlines()[-1]
+    )
     cantine = reference_builds["demos.cantine"]
-    card = {**cantine.card, "identification": {k: v for k, v in cantine.card["identification"].items() if k != "project"}}
+    card = {
+        **cantine.card,
+        "identification": {
+            k: v for k, v in cantine.card["identification"].items() if k != "project"
+        },
+    }
     with BibiaClient(server.url, token=expert) as client:
         client.register("cantine-nantes", cantine.model_dir, card, alias="production")
 
@@ -71,7 +112,11 @@ def test_agent_runs_the_cantine_demonstrator_on_sample_data_and_own_csv(docker_l
     assert "fichier de prédictions enregistré" in out
     assert out.rstrip().endswith("arrêté")
 
-    demos = httpx.get(f"{server.url}/api/v1/demos", params={"all": "true"}, headers={"Authorization": f"Bearer {member}"}).json()
+    demos = httpx.get(
+        f"{server.url}/api/v1/demos",
+        params={"all": "true"},
+        headers={"Authorization": f"Bearer {member}"},
+    ).json()
     assert len(demos) == 1 and demos[0]["state"] == "stopped"
     assert container_ids(demos[0]["id"]) == []
 

@@ -23,20 +23,54 @@ def _ok(result: subprocess.CompletedProcess) -> str:
 def _run(url: str, token: str, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "BIBIA_"))}
     env.update({"BIBIA_URL": url, "BIBIA_TOKEN": token, "DO_NOT_TRACK": "true"})
-    return subprocess.run([sys.executable, str(SCRIPT), *args], env=env, capture_output=True, text=True, timeout=180, cwd=ROOT)
+    return subprocess.run(
+        [sys.executable, str(SCRIPT), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+    )
 
 
 @pytest.mark.slow
-def test_pull_model_example_predicts_on_the_sample(live_server, tmp_path: Path) -> None:  # noqa: ANN001
+def test_pull_model_example_predicts_on_the_sample(live_server, tmp_path: Path) -> None:
     data_dir = live_server.data_dir
-    _ok(cli(data_dir, "org", "create", "nantes-metropole", "--name", "Nantes Métropole", "--siren", "244400404"))
+    _ok(
+        cli(
+            data_dir,
+            "org",
+            "create",
+            "nantes-metropole",
+            "--name",
+            "Nantes Métropole",
+            "--siren",
+            "244400404",
+        )
+    )
     tokens = {
-        role: _ok(cli(data_dir, "token", "create", "--org", "nantes-metropole", "--role", role)).strip().splitlines()[-1]
+        role: _ok(cli(data_dir, "token", "create", "--org", "nantes-metropole", "--role", role))
+        .strip()
+        .splitlines()[-1]
         for role in ("expert", "member")
     }
     model_dir = make_model("ok", tmp_path / "model")  # y = 2x, with bibia/sample.csv
     env = {"BIBIA_URL": live_server.url, "BIBIA_TOKEN": tokens["expert"]}
-    _ok(cli(data_dir, "model", "register", "double-x", "--card", str(EXAMPLE_CARD), "--model-dir", str(model_dir), "--alias", "production", env=env))
+    _ok(
+        cli(
+            data_dir,
+            "model",
+            "register",
+            "double-x",
+            "--card",
+            str(EXAMPLE_CARD),
+            "--model-dir",
+            str(model_dir),
+            "--alias",
+            "production",
+            env=env,
+        )
+    )
 
     result = _run(live_server.url, tokens["expert"], "double-x@production")
     assert result.returncode == 0, result.stderr[-3000:]

@@ -40,7 +40,9 @@ def test_readme_tour_runs_as_written(seeded_server, tmp_path: Path):
     scratch = tmp_path / "scratch"
     scratch.mkdir()
     script = tour_block().replace("http://127.0.0.1:8000", url).replace("/tmp/", f"{scratch}/")
-    result = subprocess.run(["bash", "-e", "-c", script], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        ["bash", "-e", "-c", script], env=env, cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "Traceback" not in output

@@ -21,7 +21,9 @@ REFERENCE = {"cantine-nantes", "velo-anomalies-nantes", "pics-pollution-lille"}
 def seeded(tmp_path_factory):
     from bibia.settings import Settings
 
-    services = Services.build(Settings(data_dir=tmp_path_factory.mktemp("seed") / "data", runner="none"))
+    services = Services.build(
+        Settings(data_dir=tmp_path_factory.mktemp("seed") / "data", runner="none")
+    )
     first = seed(services)
     second = seed(services)
     return services, first, second
@@ -60,7 +62,9 @@ def test_recorded_metrics_are_the_evaluation_ones(seeded):
     registry = services.registry
     for name in REFERENCE:
         info = registry.resolve(ModelRef.parse(f"{name}@production"))
-        computed = json.loads(registry.artifact_path(name, info.version, "bibia/metrics.json").read_text())
+        computed = json.loads(
+            registry.artifact_path(name, info.version, "bibia/metrics.json").read_text()
+        )
         assert info.metrics == pytest.approx(computed["model"])
         assert info.baseline_metrics == pytest.approx(computed["baseline"])
         run = registry._client.get_run(info.run_id)  # the MLflow run itself
@@ -76,7 +80,12 @@ def test_each_version_carries_card_chart_sample_and_signature(seeded):
     for name in REFERENCE:
         info = registry.resolve(ModelRef.parse(f"{name}@production"))
         files = {f.path for f in registry.list_artifacts(name, info.version, "bibia")}
-        assert {"bibia/card.json", "bibia/evaluation.png", "bibia/sample.csv", "bibia/metrics.json"} <= files
+        assert {
+            "bibia/card.json",
+            "bibia/evaluation.png",
+            "bibia/sample.csv",
+            "bibia/metrics.json",
+        } <= files
         assert info.signature and info.signature["inputs"]
         assert registry.artifact_path(name, info.version, "README.md").read_text().startswith("---")
         card = registry.get(name).card

@@ -50,7 +50,9 @@ PROJECT = {
     "public_contact": "donnees@nantesmetropole.fr",
     "contacts": [{"name": "Chargée de mission eau", "email": "mission-eau@nantesmetropole.fr"}],
     "lessons_learned": "Retex confidentiel : le prestataire a livré en retard.",
-    "internal_documents": [{"title": "Cahier des charges interne", "url": "https://intranet.example.org/cdc-eau"}],
+    "internal_documents": [
+        {"title": "Cahier des charges interne", "url": "https://intranet.example.org/cdc-eau"}
+    ],
 }
 
 
@@ -108,15 +110,26 @@ def env(tmp_path_factory: pytest.TempPathFactory, sklearn_model_dir: Path) -> It
 
     # every route is called with bad tokens below: the brake on failed authentication must not step in
     settings = Settings(
-        data_dir=tmp_path_factory.mktemp("tiers") / "data", seed_on_start=False, runner="none", auth_failure_limit=100_000
+        data_dir=tmp_path_factory.mktemp("tiers") / "data",
+        seed_on_start=False,
+        runner="none",
+        auth_failure_limit=100_000,
     )
     world = make_world(settings)
     with world.client:
-        put = world.client.put(f"/api/v1/projects/{SLUG}", json=PROJECT, headers=world.headers("expert"))
+        put = world.client.put(
+            f"/api/v1/projects/{SLUG}", json=PROJECT, headers=world.headers("expert")
+        )
         assert put.status_code == 201, put.text
-        card = _card(yaml.safe_load((Path(__file__).parents[1] / "examples" / "fiche-exemple.yaml").read_text()))
+        card = _card(
+            yaml.safe_load(
+                (Path(__file__).parents[1] / "examples" / "fiche-exemple.yaml").read_text()
+            )
+        )
         assert register(world, sklearn_model_dir, card, name=NAME).status_code == 201
-        version = world.client.get(f"/api/v1/models/{NAME}/versions/1", headers=world.headers("admin")).json()
+        version = world.client.get(
+            f"/api/v1/models/{NAME}/versions/1", headers=world.headers("admin")
+        ).json()
         e = Env(world=world, card=card, version=version)
         for tier in (Tier.PUBLIC, Tier.RESTRICTED):
             values = {v for p in hidden_paths(Card, tier) for v in _leaves(_at(card, p))}
@@ -124,9 +137,16 @@ def env(tmp_path_factory: pytest.TempPathFactory, sklearn_model_dir: Path) -> It
             values |= {str(version[p]) for p in hidden_paths(VersionOut, tier)}
             values |= set(world.tokens.values())
             e.secrets[tier] = {v for v in values if len(v) > 3}
-            e.names[tier] = {p.rsplit(".", 1)[-1] for m in (Card, Project, VersionOut) for p in hidden_paths(m, tier)}
+            e.names[tier] = {
+                p.rsplit(".", 1)[-1]
+                for m in (Card, Project, VersionOut)
+                for p in hidden_paths(m, tier)
+            }
         assert "Responsable données" in e.secrets[Tier.PUBLIC]
-        assert version["run_id"] in e.secrets[Tier.RESTRICTED] and version["artifact_uri"] in e.secrets[Tier.RESTRICTED]
+        assert (
+            version["run_id"] in e.secrets[Tier.RESTRICTED]
+            and version["artifact_uri"] in e.secrets[Tier.RESTRICTED]
+        )
         assert version["registered_by"] in e.secrets[Tier.PUBLIC]
         yield e
 
@@ -144,7 +164,7 @@ class Case:
 
     path: str
     expect: dict[str | None, int | str]
-    request: Builder = lambda env, role: {}  # noqa: E731
+    request: Builder = lambda env, role: {}
 
 
 def _tiered(minimum: str, ok: int | str = ALLOWED) -> dict[str | None, int | str]:
@@ -156,12 +176,19 @@ def _tiered(minimum: str, ok: int | str = ALLOWED) -> dict[str | None, int | str
         "owner": {None, "member", "other_expert"},
         "admin": {None, "member", "expert", "other_expert"},
     }
-    return {role: (401 if role is None else 403) if role in denied[minimum] else ok for role in ROLES}
+    return {
+        role: (401 if role is None else 403) if role in denied[minimum] else ok for role in ROLES
+    }
 
 
 def _register_request(env: Env, role: str | None) -> Request:
     card = yaml.safe_dump(env.card, allow_unicode=True).encode()
-    return {"files": {"card": ("fiche.yaml", card, "application/yaml"), "model": ("m.tar.gz", b"pas une archive", "application/gzip")}}
+    return {
+        "files": {
+            "card": ("fiche.yaml", card, "application/yaml"),
+            "model": ("m.tar.gz", b"pas une archive", "application/gzip"),
+        }
+    }
 
 
 def _form(env: Env, data: dict[str, str] | None = None) -> Request:
@@ -170,7 +197,9 @@ def _form(env: Env, data: dict[str, str] | None = None) -> Request:
 
 
 def _login_request(env: Env, role: str | None) -> Request:
-    return _form(env, {"token": env.world.tokens[role] if role else "pas-un-jeton", "next": "/demos/x/"})
+    return _form(
+        env, {"token": env.world.tokens[role] if role else "pas-un-jeton", "next": "/demos/x/"}
+    )
 
 
 M = f"/api/v1/models/{NAME}"
@@ -182,29 +211,49 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/healthz"): Case("/healthz", _tiered("public", 200)),
     ("GET", "/api/v1/models"): Case("/api/v1/models", _tiered("public", 200)),
     ("GET", "/api/v1/models/{name}"): Case(M, _tiered("public", 200)),
-    ("GET", "/api/v1/models/{name}/versions/{version}"): Case(f"{M}/versions/1", _tiered("public", 200)),
-    ("GET", "/api/v1/models/{name}/aliases/{alias}"): Case(f"{M}/aliases/production", _tiered("public", 200)),
+    ("GET", "/api/v1/models/{name}/versions/{version}"): Case(
+        f"{M}/versions/1", _tiered("public", 200)
+    ),
+    ("GET", "/api/v1/models/{name}/aliases/{alias}"): Case(
+        f"{M}/aliases/production", _tiered("public", 200)
+    ),
     ("GET", "/api/v1/models/{name}/card.md"): Case(f"{M}/card.md", _tiered("public", 200)),
     ("GET", "/api/v1/models/{name}/etalab"): Case(f"{M}/etalab", _tiered("public", 200)),
     # writes: requests the owner's experts and admins may make, but which change nothing
-    ("POST", "/api/v1/models/{name}/versions"): Case(f"{M}/versions", _tiered("owner", 422), _register_request),
-    ("PUT", "/api/v1/models/{name}/card"): Case(f"{M}/card", _tiered("owner", 200), lambda env, role: {"json": env.card}),
+    ("POST", "/api/v1/models/{name}/versions"): Case(
+        f"{M}/versions", _tiered("owner", 422), _register_request
+    ),
+    ("PUT", "/api/v1/models/{name}/card"): Case(
+        f"{M}/card", _tiered("owner", 200), lambda env, role: {"json": env.card}
+    ),
     ("PUT", "/api/v1/models/{name}/aliases/{alias}"): Case(
         f"{M}/aliases/production", _tiered("owner", 200), lambda env, role: {"json": {"version": 1}}
     ),
-    ("DELETE", "/api/v1/models/{name}/aliases/{alias}"): Case(f"{M}/aliases/inexistant", _tiered("owner", 404)),
+    ("DELETE", "/api/v1/models/{name}/aliases/{alias}"): Case(
+        f"{M}/aliases/inexistant", _tiered("owner", 404)
+    ),
     ("GET", "/api/v1/projects"): Case("/api/v1/projects", _tiered("public", 200)),
     ("GET", "/api/v1/projects/{slug}"): Case(f"/api/v1/projects/{SLUG}", _tiered("public", 200)),
-    ("PUT", "/api/v1/projects/{slug}"): Case(f"/api/v1/projects/{SLUG}", _tiered("owner", 200), lambda env, role: {"json": PROJECT}),
+    ("PUT", "/api/v1/projects/{slug}"): Case(
+        f"/api/v1/projects/{SLUG}", _tiered("owner", 200), lambda env, role: {"json": PROJECT}
+    ),
     # (404: nobody is invited to this project; the tier check comes first)
-    ("POST", "/api/v1/projects/{slug}/invitations/accept"): Case(f"/api/v1/projects/{SLUG}/invitations/accept", _tiered("expert", 404)),
-    ("POST", "/api/v1/projects/{slug}/invitations/decline"): Case(f"/api/v1/projects/{SLUG}/invitations/decline", _tiered("expert", 404)),
+    ("POST", "/api/v1/projects/{slug}/invitations/accept"): Case(
+        f"/api/v1/projects/{SLUG}/invitations/accept", _tiered("expert", 404)
+    ),
+    ("POST", "/api/v1/projects/{slug}/invitations/decline"): Case(
+        f"/api/v1/projects/{SLUG}/invitations/decline", _tiered("expert", 404)
+    ),
     ("GET", "/api/v1/orgs"): Case("/api/v1/orgs", _tiered("public", 200)),
     ("POST", "/api/v1/orgs"): Case(
-        "/api/v1/orgs", _tiered("admin", 409), lambda env, role: {"json": {"slug": "lille", "name": "Lille", "siren": "200093201"}}
+        "/api/v1/orgs",
+        _tiered("admin", 409),
+        lambda env, role: {"json": {"slug": "lille", "name": "Lille", "siren": "200093201"}},
     ),
     ("POST", "/api/v1/tokens"): Case(
-        "/api/v1/tokens", _tiered("admin", 404), lambda env, role: {"json": {"organisation": "inconnue", "role": "member"}}
+        "/api/v1/tokens",
+        _tiered("admin", 404),
+        lambda env, role: {"json": {"organisation": "inconnue", "role": "member"}},
     ),
     ("GET", "/api/v1/tokens"): Case("/api/v1/tokens", _tiered("admin", 200)),
     ("DELETE", "/api/v1/tokens/{prefix}"): Case("/api/v1/tokens/00000000", _tiered("admin", 404)),
@@ -212,46 +261,78 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/api/v1/audit"): Case("/api/v1/audit", _tiered("admin", 200)),
     # demonstrators (no runner here: only the access rules are checked)
     # (502: this service has no runner; the tier check comes first)
-    ("POST", "/api/v1/demos"): Case("/api/v1/demos", _tiered("member", 502), lambda env, role: {"json": {"model": "modele-inconnu"}}),
+    ("POST", "/api/v1/demos"): Case(
+        "/api/v1/demos",
+        _tiered("member", 502),
+        lambda env, role: {"json": {"model": "modele-inconnu"}},
+    ),
     ("GET", "/api/v1/demos"): Case("/api/v1/demos", _tiered("member", 200)),
     ("GET", "/api/v1/demos/{demo_id}"): Case("/api/v1/demos/inconnu", _tiered("member", 404)),
     ("DELETE", "/api/v1/demos/{demo_id}"): Case("/api/v1/demos/inconnu", _tiered("member", 404)),
     ("POST", "/api/v1/demos/{demo_id}/extend"): Case(
-        "/api/v1/demos/inconnu/extend", _tiered("member", 404), lambda env, role: {"json": {"minutes": 10}}
+        "/api/v1/demos/inconnu/extend",
+        _tiered("member", 404),
+        lambda env, role: {"json": {"minutes": 10}},
     ),
-    ("GET", "/api/v1/demos/{demo_id}/logs"): Case("/api/v1/demos/inconnu/logs", _tiered("expert", 404)),
+    ("GET", "/api/v1/demos/{demo_id}/logs"): Case(
+        "/api/v1/demos/inconnu/logs", _tiered("expert", 404)
+    ),
     ("GET", "/connexion"): Case("/connexion", _tiered("public", 200)),
     ("POST", "/connexion"): Case(
-        "/connexion", {None: 401, "member": 303, "expert": 303, "other_expert": 303, "admin": 303}, _login_request
+        "/connexion",
+        {None: 401, "member": 303, "expert": 303, "other_expert": 303, "admin": 303},
+        _login_request,
     ),
-    ("POST", "/deconnexion"): Case("/deconnexion", _tiered("public", 200), lambda env, role: _form(env)),
+    ("POST", "/deconnexion"): Case(
+        "/deconnexion", _tiered("public", 200), lambda env, role: _form(env)
+    ),
     ("GET", "/api/v1/sessions"): Case("/api/v1/sessions", _tiered("member", 200)),
-    ("DELETE", "/api/v1/sessions/{session_id}"): Case("/api/v1/sessions/999999", _tiered("member", 404)),
-    ("GET", "/compte/sessions"): Case("/compte/sessions", {None: 303, "member": 200, "expert": 200, "other_expert": 200, "admin": 200}),
+    ("DELETE", "/api/v1/sessions/{session_id}"): Case(
+        "/api/v1/sessions/999999", _tiered("member", 404)
+    ),
+    ("GET", "/compte/sessions"): Case(
+        "/compte/sessions",
+        {None: 303, "member": 200, "expert": 200, "other_expert": 200, "admin": 200},
+    ),
     ("POST", "/compte/sessions/{number}/revoquer"): Case(
-        "/compte/sessions/999999/revoquer", {None: 303, "member": 404, "expert": 404, "other_expert": 404, "admin": 404},
+        "/compte/sessions/999999/revoquer",
+        {None: 303, "member": 404, "expert": 404, "other_expert": 404, "admin": 404},
         lambda env, role: _form(env),
     ),
     ("GET", "/demos/{demo_id}"): Case("/demos/inconnu", _tiered("public", 307)),
     ("GET", "/demos/{demo_id}/{path:path}"): Case("/demos/inconnu/", _tiered("member", 404)),
-    ("POST", "/demos/{demo_id}/{path:path}"): Case("/demos/inconnu/predict", _tiered("member", 404), lambda env, role: _form(env)),
+    ("POST", "/demos/{demo_id}/{path:path}"): Case(
+        "/demos/inconnu/predict", _tiered("member", 404), lambda env, role: _form(env)
+    ),
     # web pages (French HTML; a bearer token or the session cookie says who is reading)
     ("GET", "/"): Case("/", _tiered("public", 200)),
     ("GET", "/catalogue"): Case("/catalogue", _tiered("public", 200)),
     ("GET", "/modeles/{name}"): Case(f"/modeles/{NAME}", _tiered("public", 200)),
-    ("GET", "/modeles/{name}/versions/{version}/evaluation.png"): Case(f"/modeles/{NAME}/versions/1/evaluation.png", _tiered("public", 404)),
+    ("GET", "/modeles/{name}/versions/{version}/evaluation.png"): Case(
+        f"/modeles/{NAME}/versions/1/evaluation.png", _tiered("public", 404)
+    ),
     ("GET", "/projets"): Case("/projets", _tiered("public", 200)),
     ("GET", "/projets/{slug}"): Case(f"/projets/{SLUG}", _tiered("public", 200)),
     ("POST", "/modeles/{name}/demonstrateur"): Case(
-        f"/modeles/{NAME}/demonstrateur", {None: 303, "member": 502, "expert": 502, "other_expert": 502, "admin": 502},
+        f"/modeles/{NAME}/demonstrateur",
+        {None: 303, "member": 502, "expert": 502, "other_expert": 502, "admin": 502},
         lambda env, role: _form(env, {"version": "alias:production"}),
     ),
-    ("GET", "/demonstrateurs/{demo_id}"): Case("/demonstrateurs/inconnu", {None: 303, "member": 404, "expert": 404, "other_expert": 404, "admin": 404}),
+    ("GET", "/demonstrateurs/{demo_id}"): Case(
+        "/demonstrateurs/inconnu",
+        {None: 303, "member": 404, "expert": 404, "other_expert": 404, "admin": 404},
+    ),
 }
 
 # The MLflow-compatible gateway: expert tier for every route, present and future.
 GATEWAY_PREFIXES = ("/api/2.0/", "/api/3.0/", "/api/{api_version}/")
-GATEWAY_PARAMS = {"name": NAME, "version": "1", "alias": "production", "max_results": "10", "path": f"bibia-models/{NAME}/1"}
+GATEWAY_PARAMS = {
+    "name": NAME,
+    "version": "1",
+    "alias": "production",
+    "max_results": "10",
+    "path": f"bibia-models/{NAME}/1",
+}
 
 
 def _gateway_case(method: str, path: str) -> Case:
@@ -265,7 +346,11 @@ def app_routes(app: Any) -> list[tuple[str, str]]:
     """Every ``(method, path)`` the app answers, routers included (HEAD left out)."""
     found = []
     for route in app.routes:
-        contexts = route.effective_route_contexts() if hasattr(route, "effective_route_contexts") else [route]
+        contexts = (
+            route.effective_route_contexts()
+            if hasattr(route, "effective_route_contexts")
+            else [route]
+        )
         for ctx in contexts:
             original = getattr(ctx, "original_route", ctx)
             for method in sorted(getattr(original, "methods", None) or []):
@@ -282,7 +367,9 @@ def case_for(method: str, path: str) -> Case | None:
     return None
 
 
-def call(env: Env, method: str, case: Case, role: str | None, headers: dict[str, str] | None = None):
+def call(
+    env: Env, method: str, case: Case, role: str | None, headers: dict[str, str] | None = None
+):
     return env.world.client.request(
         method,
         case.path,
@@ -310,7 +397,9 @@ def test_every_route_is_classified(env: Env) -> None:
     routes = app_routes(env.world.app)
     assert len(routes) > 30
     missing = [f"{m} {p}" for m, p in routes if case_for(m, p) is None]
-    assert not missing, "routes without an access rule in tests/test_tiers.py: " + ", ".join(missing)
+    assert not missing, "routes without an access rule in tests/test_tiers.py: " + ", ".join(
+        missing
+    )
     stale = [f"{m} {p}" for m, p in CASES if (m, p) not in routes]
     assert not stale, "rules for routes that no longer exist: " + ", ".join(stale)
 
@@ -328,7 +417,9 @@ def test_route_matrix(env: Env, role: str | None) -> None:
         status = response.status_code
         if expected == ALLOWED:
             if status in (401, 403) or status >= 500:
-                failures.append(f"{where}: {status} (expected an answer, not a refusal or an error) {response.text[:200]}")
+                failures.append(
+                    f"{where}: {status} (expected an answer, not a refusal or an error) {response.text[:200]}"
+                )
         elif status != expected:
             failures.append(f"{where}: {status}, expected {expected} {response.text[:200]}")
         if status in (401, 403) and case.path.startswith("/api/"):
@@ -363,7 +454,13 @@ def test_no_leak_whatever_the_query(env: Env, role: str | None) -> None:
         assert_no_leak(env, tier, response, f"models {params}")
     for path in (M, f"{M}/versions/1", f"{M}/aliases/production", f"{M}/card.md", f"{M}/etalab"):
         assert_no_leak(env, tier, c.get(path, headers=h), path)
-    for params in ({}, {"q": "fuites"}, {"theme": "transition-ecologique"}, {"owner": "244400404"}, {"status": "pilote"}):
+    for params in (
+        {},
+        {"q": "fuites"},
+        {"theme": "transition-ecologique"},
+        {"owner": "244400404"},
+        {"status": "pilote"},
+    ):
         response = c.get("/api/v1/projects", params=params, headers=h)
         assert [p["slug"] for p in response.json()["items"]] == [SLUG], params
         assert response.json()["items"][0]["models"] == [NAME]
@@ -374,7 +471,10 @@ def test_no_leak_whatever_the_query(env: Env, role: str | None) -> None:
 def test_each_tier_sees_what_it_is_entitled_to(env: Env) -> None:
     c, w = env.world.client, env.world
     public = c.get(M).json()
-    assert "contacts" not in public["card"]["accountability"] and "code_url" not in public["card"]["model"]
+    assert (
+        "contacts" not in public["card"]["accountability"]
+        and "code_url" not in public["card"]["model"]
+    )
     assert set(public["versions"][0]) >= {"metrics", "baseline_metrics", "signature"}
     assert not {"registered_by", "run_id", "artifact_uri", "model_uri"} & set(public["versions"][0])
 
@@ -391,7 +491,10 @@ def test_each_tier_sees_what_it_is_entitled_to(env: Env) -> None:
         assert expert["versions"][0]["model_uri"] == f"models:/{NAME}/1"
         assert expert["versions"][0]["run_id"] == env.version["run_id"]
 
-    assert c.get(f"/api/v1/projects/{SLUG}", headers=w.headers("member")).json()["lessons_learned"] == PROJECT["lessons_learned"]
+    assert (
+        c.get(f"/api/v1/projects/{SLUG}", headers=w.headers("member")).json()["lessons_learned"]
+        == PROJECT["lessons_learned"]
+    )
     assert "lessons_learned" not in c.get(f"/api/v1/projects/{SLUG}").json()
 
 
@@ -404,7 +507,9 @@ BAD_HEADERS = {
 
 
 @pytest.mark.parametrize("message", list(BAD_HEADERS))
-def test_bad_token_is_a_401_with_a_message_on_every_route_that_reads_it(env: Env, message: str) -> None:
+def test_bad_token_is_a_401_with_a_message_on_every_route_that_reads_it(
+    env: Env, message: str
+) -> None:
     headers = {"Authorization": BAD_HEADERS[message]}
     failures = []
     for method, path in app_routes(env.world.app):
@@ -420,11 +525,17 @@ def test_bad_token_is_a_401_with_a_message_on_every_route_that_reads_it(env: Env
 
 def test_revoked_token_is_refused_everywhere(env: Env) -> None:
     c, admin = env.world.client, env.world.headers("admin")
-    issued = c.post("/api/v1/tokens", json={"organisation": "lille", "role": "expert", "user": "revoque"}, headers=admin).json()
+    issued = c.post(
+        "/api/v1/tokens",
+        json={"organisation": "lille", "role": "expert", "user": "revoque"},
+        headers=admin,
+    ).json()
     headers = {"Authorization": f"Bearer {issued['token']}"}
     assert c.get("/api/v1/me", headers=headers).json()["tier"] == "expert"
     assert c.delete(f"/api/v1/tokens/{issued['prefix']}", headers=admin).status_code == 204
     for path in ("/api/v1/me", M, "/api/v1/models", "/api/2.0/mlflow/registered-models/search"):
         response = c.get(path, headers=headers)
         assert response.status_code == 401, path
-        assert f"jeton {issued['prefix']} révoqué" in json.dumps(response.json(), ensure_ascii=False)
+        assert f"jeton {issued['prefix']} révoqué" in json.dumps(
+            response.json(), ensure_ascii=False
+        )

@@ -49,20 +49,25 @@ def nothing_registered(world: World) -> bool:
     return world.services.registry.search() == []
 
 
-def assert_413(response, message: str) -> None:  # noqa: ANN001
+def assert_413(response, message: str) -> None:
     assert response.status_code == 413, response.text
     body = response.json()
     assert body["error"] == "contenu_trop_volumineux"
     assert message in body["message"]
 
 
-def test_a_small_enough_upload_registers(w: World, card_data: dict, sklearn_model_dir: Path) -> None:
+def test_a_small_enough_upload_registers(
+    w: World, card_data: dict, sklearn_model_dir: Path
+) -> None:
     archive = tar_model(sklearn_model_dir)
     assert len(archive) < MAX_MODEL
     response = w.client.post(
         "/api/v1/models/eau-petit/versions",
         headers=w.headers("expert"),
-        files={"card": ("fiche.json", compact_card(card_data), "application/json"), "model": ("m.tar.gz", archive, "application/gzip")},
+        files={
+            "card": ("fiche.json", compact_card(card_data), "application/json"),
+            "model": ("m.tar.gz", archive, "application/gzip"),
+        },
     )
     assert response.status_code == 201, response.text
     w.services.registry._client.delete_registered_model("eau-petit")
@@ -73,7 +78,10 @@ def test_oversized_card_is_a_413(w: World, card_data: dict, sklearn_model_dir: P
     response = w.client.post(
         "/api/v1/models/eau-grande-fiche/versions",
         headers=w.headers("expert"),
-        files={"card": ("fiche.yaml", card, "application/yaml"), "model": ("m.tar.gz", tar_model(sklearn_model_dir), "application/gzip")},
+        files={
+            "card": ("fiche.yaml", card, "application/yaml"),
+            "model": ("m.tar.gz", tar_model(sklearn_model_dir), "application/gzip"),
+        },
     )
     assert_413(response, f"fiche trop volumineuse : {MAX_CARD} octets au plus")
     assert nothing_registered(w)
@@ -84,7 +92,10 @@ def test_oversized_request_is_refused_before_it_is_read(w: World, card_data: dic
     response = w.client.post(
         "/api/v1/models/eau-trop-gros/versions",
         headers=w.headers("expert"),
-        files={"card": ("fiche.json", compact_card(card_data), "application/json"), "model": ("m.tar.gz", os.urandom(limit + 1), "application/gzip")},
+        files={
+            "card": ("fiche.json", compact_card(card_data), "application/json"),
+            "model": ("m.tar.gz", os.urandom(limit + 1), "application/gzip"),
+        },
     )
     assert_413(response, f"requête trop volumineuse : {limit} octets au plus")
     assert nothing_registered(w)
@@ -105,11 +116,15 @@ def test_oversized_streamed_request_without_length_is_a_413(w: World) -> None:
 
 @pytest.mark.parametrize("path", ["/api/v1/projects/gros", "/api/v1/models/eau/card"])
 def test_oversized_json_bodies_are_a_413(w: World, path: str) -> None:
-    response = w.client.put(path, headers=w.headers("expert"), json={"slug": "gros", "title": "x" * MAX_REQUEST})
+    response = w.client.put(
+        path, headers=w.headers("expert"), json={"slug": "gros", "title": "x" * MAX_REQUEST}
+    )
     assert_413(response, "requête trop volumineuse")
 
 
-def test_uncompressed_model_over_the_limit_is_a_413(w: World, card_data: dict, tmp_path: Path) -> None:
+def test_uncompressed_model_over_the_limit_is_a_413(
+    w: World, card_data: dict, tmp_path: Path
+) -> None:
     model = tmp_path / "model"
     model.mkdir()
     (model / "MLmodel").write_text("flavors: {}\n")
@@ -119,9 +134,14 @@ def test_uncompressed_model_over_the_limit_is_a_413(w: World, card_data: dict, t
     response = w.client.post(
         "/api/v1/models/eau-bombe/versions",
         headers=w.headers("expert"),
-        files={"card": ("fiche.json", compact_card(card_data), "application/json"), "model": ("m.tar.gz", archive, "application/gzip")},
+        files={
+            "card": ("fiche.json", compact_card(card_data), "application/json"),
+            "model": ("m.tar.gz", archive, "application/gzip"),
+        },
     )
-    assert_413(response, f"modèle trop volumineux une fois décompressé (plus de {MAX_MODEL} octets)")
+    assert_413(
+        response, f"modèle trop volumineux une fois décompressé (plus de {MAX_MODEL} octets)"
+    )
     assert nothing_registered(w)
 
 
@@ -146,11 +166,16 @@ def test_path_like_names_are_refused(w: World, path: str) -> None:
 
 
 @pytest.mark.parametrize("name", ["%2e%2e", "..%2Fx", "A%2Fb"])
-def test_path_like_names_cannot_be_registered(w: World, card_data: dict, sklearn_model_dir: Path, name: str) -> None:
+def test_path_like_names_cannot_be_registered(
+    w: World, card_data: dict, sklearn_model_dir: Path, name: str
+) -> None:
     response = w.client.post(
         f"/api/v1/models/{name}/versions",
         headers=w.headers("expert"),
-        files={"card": ("fiche.json", compact_card(card_data), "application/json"), "model": ("m.tar.gz", tar_model(sklearn_model_dir), "application/gzip")},
+        files={
+            "card": ("fiche.json", compact_card(card_data), "application/json"),
+            "model": ("m.tar.gz", tar_model(sklearn_model_dir), "application/gzip"),
+        },
     )
     assert 400 <= response.status_code < 500, response.text
     assert nothing_registered(w)
@@ -169,7 +194,9 @@ def test_path_like_names_cannot_be_registered(w: World, card_data: dict, sklearn
         ("GET", "/api/v1/projects/inconnu", None),
     ],
 )
-def test_unknown_model_is_a_404_with_a_message(w: World, method: str, path: str, body: dict | None) -> None:
+def test_unknown_model_is_a_404_with_a_message(
+    w: World, method: str, path: str, body: dict | None
+) -> None:
     response = w.client.request(method, path, headers=w.headers("expert"), json=body)
     assert response.status_code == 404, response.text
     assert response.json()["error"] == "introuvable"
@@ -177,11 +204,17 @@ def test_unknown_model_is_a_404_with_a_message(w: World, method: str, path: str,
 
 
 def test_unknown_model_card_replacement_is_a_404(w: World, card_data: dict) -> None:
-    response = w.client.put("/api/v1/models/inconnu/card", headers=w.headers("expert"), json=json.loads(compact_card(card_data)))
+    response = w.client.put(
+        "/api/v1/models/inconnu/card",
+        headers=w.headers("expert"),
+        json=json.loads(compact_card(card_data)),
+    )
     assert response.status_code == 404, response.text
     assert "inconnu" in response.json()["message"]
 
 
-def test_the_register_helper_still_works_with_default_limits(world: World, card_data: dict, sklearn_model_dir: Path) -> None:
+def test_the_register_helper_still_works_with_default_limits(
+    world: World, card_data: dict, sklearn_model_dir: Path
+) -> None:
     """The shared fixture path (default limits) accepts the example card whole."""
     assert register(world, sklearn_model_dir, card_data, name="eau-defaut").status_code == 201

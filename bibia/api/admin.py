@@ -16,15 +16,29 @@ router = APIRouter(prefix="/api/v1", tags=["administration"], dependencies=[Depe
 
 
 def _org(org) -> dict:  # noqa: ANN001 - ORM row
-    return {"slug": org.slug, "name": org.name, "siren": org.siren, "created_at": org.created_at.isoformat()}
+    return {
+        "slug": org.slug,
+        "name": org.name,
+        "siren": org.siren,
+        "created_at": org.created_at.isoformat(),
+    }
 
 
-@router.get("/orgs", summary="Les organisations (public : nom et SIREN)", responses={200: {"model": list[OrganisationOut]}})
+@router.get(
+    "/orgs",
+    summary="Les organisations (public : nom et SIREN)",
+    responses={200: {"model": list[OrganisationOut]}},
+)
 def list_orgs(session: SessionDep) -> JSONResponse:
     return JSONResponse([_org(o) for o in accounts.list_organisations(session)])
 
 
-@router.post("/orgs", status_code=status.HTTP_201_CREATED, summary="Créer une organisation", responses={201: {"model": OrganisationOut}, **ERRORS})
+@router.post(
+    "/orgs",
+    status_code=status.HTTP_201_CREATED,
+    summary="Créer une organisation",
+    responses={201: {"model": OrganisationOut}, **ERRORS},
+)
 def create_org(body: OrganisationIn, caller: AdminDep, session: SessionDep) -> JSONResponse:
     org = accounts.create_organisation(session, caller, body.slug, body.name, body.siren)
     return JSONResponse(_org(org), status_code=status.HTTP_201_CREATED)
@@ -37,16 +51,30 @@ def create_org(body: OrganisationIn, caller: AdminDep, session: SessionDep) -> J
     responses={201: {"model": TokenOut}, **ERRORS},
 )
 def create_token(body: TokenIn, caller: AdminDep, session: SessionDep) -> JSONResponse:
-    issued = accounts.create_token(session, caller, body.organisation, body.role, body.user, body.label)
+    issued = accounts.create_token(
+        session, caller, body.organisation, body.role, body.user, body.label
+    )
     return JSONResponse(
-        {"prefix": issued.prefix, "organisation": issued.organisation, "user": issued.user, "role": issued.role.value, "token": issued.token},
+        {
+            "prefix": issued.prefix,
+            "organisation": issued.organisation,
+            "user": issued.user,
+            "role": issued.role.value,
+            "token": issued.token,
+        },
         status_code=status.HTTP_201_CREATED,
         headers={"Cache-Control": "no-store"},
     )
 
 
-@router.get("/tokens", summary="Les jetons (jamais leur valeur)", responses={200: {"model": list[TokenOut]}, **ERRORS})
-def list_tokens(caller: AdminDep, session: SessionDep, organisation: str | None = None) -> JSONResponse:
+@router.get(
+    "/tokens",
+    summary="Les jetons (jamais leur valeur)",
+    responses={200: {"model": list[TokenOut]}, **ERRORS},
+)
+def list_tokens(
+    caller: AdminDep, session: SessionDep, organisation: str | None = None
+) -> JSONResponse:
     rows = accounts.list_tokens(session, organisation)
     return JSONResponse(
         [
@@ -71,7 +99,12 @@ def revoke_token(prefix: str, caller: AdminDep, session: SessionDep) -> None:
 @router.get("/me", summary="Qui suis-je ? (niveau d'accès de votre jeton)")
 def whoami(caller: CallerDep) -> JSONResponse:
     return JSONResponse(
-        {"tier": caller.tier.label, "organisation": caller.organisation, "user": caller.user, "token": caller.token_prefix}
+        {
+            "tier": caller.tier.label,
+            "organisation": caller.organisation,
+            "user": caller.user,
+            "token": caller.token_prefix,
+        }
     )
 
 
@@ -84,7 +117,14 @@ def audit_log(
 ) -> JSONResponse:
     return JSONResponse(
         [
-            {"at": e.at.isoformat(), "actor": e.actor, "organisation": e.organisation, "action": e.action, "target": e.target, "details": e.details}
+            {
+                "at": e.at.isoformat(),
+                "actor": e.actor,
+                "organisation": e.organisation,
+                "action": e.action,
+                "target": e.target,
+                "details": e.details,
+            }
             for e in accounts.audit_events(session, limit, action)
         ]
     )

@@ -42,7 +42,9 @@ class LaunchIn(BaseModel):
 class DemoOut(BaseModel):
     id: str
     state: str = Field(description="pending, starting, ready, stopped, failed ou expired")
-    url: str | None = Field(description="Adresse du démonstrateur, servie par bibia (une fois prêt)")
+    url: str | None = Field(
+        description="Adresse du démonstrateur, servie par bibia (une fois prêt)"
+    )
     model: str
     version: int
     created_at: str
@@ -63,28 +65,50 @@ class ExtendIn(BaseModel):
 )
 def launch(body: LaunchIn, caller: MemberDep, manager: ManagerDep) -> JSONResponse:
     view = manager.launch(caller, body.ref(), body.ttl_minutes)
-    return JSONResponse(view.to_dict(), status_code=status.HTTP_202_ACCEPTED, headers={"Location": f"/api/v1/demos/{view.id}"})
+    return JSONResponse(
+        view.to_dict(),
+        status_code=status.HTTP_202_ACCEPTED,
+        headers={"Location": f"/api/v1/demos/{view.id}"},
+    )
 
 
-@router.get("", summary="Les démonstrateurs de votre collectivité", responses={200: {"model": list[DemoOut]}, **ERRORS})
+@router.get(
+    "",
+    summary="Les démonstrateurs de votre collectivité",
+    responses={200: {"model": list[DemoOut]}, **ERRORS},
+)
 def list_demos(
-    caller: MemberDep, manager: ManagerDep, all_: Annotated[bool, Query(alias="all", description="Inclure les démonstrateurs terminés")] = False
+    caller: MemberDep,
+    manager: ManagerDep,
+    all_: Annotated[
+        bool, Query(alias="all", description="Inclure les démonstrateurs terminés")
+    ] = False,
 ) -> JSONResponse:
     return JSONResponse([v.to_dict() for v in manager.list(caller, include_finished=all_)])
 
 
-@router.get("/{demo_id}", summary="L'état d'un démonstrateur", responses={200: {"model": DemoOut}, **ERRORS})
+@router.get(
+    "/{demo_id}", summary="L'état d'un démonstrateur", responses={200: {"model": DemoOut}, **ERRORS}
+)
 def get_demo(demo_id: str, caller: CallerDep, manager: ManagerDep) -> JSONResponse:
     return JSONResponse(manager.get(caller, demo_id).to_dict())
 
 
-@router.delete("/{demo_id}", summary="Arrêter un démonstrateur", responses={200: {"model": DemoOut}, **ERRORS})
+@router.delete(
+    "/{demo_id}", summary="Arrêter un démonstrateur", responses={200: {"model": DemoOut}, **ERRORS}
+)
 def stop_demo(demo_id: str, caller: MemberDep, manager: ManagerDep) -> JSONResponse:
     return JSONResponse(manager.stop(caller, demo_id).to_dict())
 
 
-@router.post("/{demo_id}/extend", summary="Prolonger un démonstrateur", responses={200: {"model": DemoOut}, **ERRORS})
-def extend_demo(demo_id: str, body: ExtendIn, caller: MemberDep, manager: ManagerDep) -> JSONResponse:
+@router.post(
+    "/{demo_id}/extend",
+    summary="Prolonger un démonstrateur",
+    responses={200: {"model": DemoOut}, **ERRORS},
+)
+def extend_demo(
+    demo_id: str, body: ExtendIn, caller: MemberDep, manager: ManagerDep
+) -> JSONResponse:
     return JSONResponse(manager.extend(caller, demo_id, body.minutes).to_dict())
 
 
@@ -95,8 +119,9 @@ def extend_demo(demo_id: str, body: ExtendIn, caller: MemberDep, manager: Manage
     responses=ERRORS,
 )
 def demo_logs(
-    demo_id: str, caller: ExpertDep, manager: ManagerDep, tail: Annotated[int, Query(ge=1, le=5000)] = 200
+    demo_id: str,
+    caller: ExpertDep,
+    manager: ManagerDep,
+    tail: Annotated[int, Query(ge=1, le=5000)] = 200,
 ) -> PlainTextResponse:
     return PlainTextResponse(manager.logs(caller, demo_id, tail))
-
-

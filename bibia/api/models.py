@@ -35,13 +35,24 @@ PerPageQ = Annotated[int, Query(ge=1, le=100, description="Éléments par page (
 def list_models(
     caller: CallerDep,
     registry: RegistryDep,
-    q: Annotated[str | None, Query(max_length=200, description="Texte libre (titre, résumé, mots-clés)", examples=["cantine"])] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            max_length=200,
+            description="Texte libre (titre, résumé, mots-clés)",
+            examples=["cantine"],
+        ),
+    ] = None,
     theme: Annotated[Theme | None, Query(description="Thème")] = None,
-    owner: Annotated[str | None, Query(max_length=200, description="Collectivité propriétaire : nom ou SIREN")] = None,
+    owner: Annotated[
+        str | None, Query(max_length=200, description="Collectivité propriétaire : nom ou SIREN")
+    ] = None,
     territory: Annotated[str | None, Query(max_length=200, description="Territoire")] = None,
     status_: Annotated[Status | None, Query(alias="status", description="Statut")] = None,
     task: Annotated[Task | None, Query(description="Tâche du modèle")] = None,
-    project: Annotated[str | None, Query(max_length=64, description="Identifiant du projet")] = None,
+    project: Annotated[
+        str | None, Query(max_length=64, description="Identifiant du projet")
+    ] = None,
     page: PageQ = 1,
     per_page: PerPageQ = 20,
 ) -> JSONResponse:
@@ -57,19 +68,35 @@ def list_models(
     return JSONResponse(catalogue.list_models(registry, caller, query, page, per_page))
 
 
-@router.get("/{name}", summary="Un modèle : sa fiche, ses versions et ses alias", responses={200: {"model": ModelDetail}, **ERRORS})
+@router.get(
+    "/{name}",
+    summary="Un modèle : sa fiche, ses versions et ses alias",
+    responses={200: {"model": ModelDetail}, **ERRORS},
+)
 def get_model(name: str, caller: CallerDep, registry: RegistryDep) -> JSONResponse:
     return JSONResponse(catalogue.model_detail(registry, caller, check_name(name)))
 
 
-@router.get("/{name}/versions/{version}", summary="Une version : métriques, signature", responses={200: {"model": VersionOut}, **ERRORS})
+@router.get(
+    "/{name}/versions/{version}",
+    summary="Une version : métriques, signature",
+    responses={200: {"model": VersionOut}, **ERRORS},
+)
 def get_version(name: str, version: str, caller: CallerDep, registry: RegistryDep) -> JSONResponse:
-    return JSONResponse(catalogue.version_detail(registry, caller, check_name(name), check_version(version)))
+    return JSONResponse(
+        catalogue.version_detail(registry, caller, check_name(name), check_version(version))
+    )
 
 
-@router.get("/{name}/aliases/{alias}", summary="La version qu'un alias désigne", responses={200: {"model": VersionOut}, **ERRORS})
+@router.get(
+    "/{name}/aliases/{alias}",
+    summary="La version qu'un alias désigne",
+    responses={200: {"model": VersionOut}, **ERRORS},
+)
 def get_alias(name: str, alias: str, caller: CallerDep, registry: RegistryDep) -> JSONResponse:
-    return JSONResponse(catalogue.version_by_alias(registry, caller, check_name(name), check_alias(alias)))
+    return JSONResponse(
+        catalogue.version_by_alias(registry, caller, check_name(name), check_alias(alias))
+    )
 
 
 @router.get(
@@ -81,11 +108,19 @@ def get_alias(name: str, alias: str, caller: CallerDep, registry: RegistryDep) -
 def card_markdown(name: str, registry: RegistryDep) -> PlainTextResponse:
     summary = registry.get(check_name(name))
     if summary.card is None:
-        return PlainTextResponse(f"# {name}\n\nCe modèle n'a pas de fiche.\n", media_type="text/markdown")
-    return PlainTextResponse(to_hf_readme(summary.card, name), media_type="text/markdown; charset=utf-8")
+        return PlainTextResponse(
+            f"# {name}\n\nCe modèle n'a pas de fiche.\n", media_type="text/markdown"
+        )
+    return PlainTextResponse(
+        to_hf_readme(summary.card, name), media_type="text/markdown; charset=utf-8"
+    )
 
 
-@router.get("/{name}/etalab", summary="La fiche au format de l'inventaire des algorithmes publics (Etalab)", responses=ERRORS)
+@router.get(
+    "/{name}/etalab",
+    summary="La fiche au format de l'inventaire des algorithmes publics (Etalab)",
+    responses=ERRORS,
+)
 def card_etalab(name: str, registry: RegistryDep) -> JSONResponse:
     summary = registry.get(check_name(name))
     if summary.card is None:
@@ -103,7 +138,12 @@ def card_etalab(name: str, registry: RegistryDep) -> JSONResponse:
         "toute écriture ; l'enregistrement aboutit entièrement ou ne laisse rien. Le service ne charge jamais le "
         "modèle : seul un bac à sable le fait."
     ),
-    responses={201: {"model": VersionOut}, 413: {"description": "Trop volumineux"}, 422: {"description": "Fiche ou modèle invalide"}, **ERRORS},
+    responses={
+        201: {"model": VersionOut},
+        413: {"description": "Trop volumineux"},
+        422: {"description": "Fiche ou modèle invalide"},
+        **ERRORS,
+    },
 )
 async def register_version(
     name: str,
@@ -113,7 +153,9 @@ async def register_version(
     settings: SettingsDep,
     card: Annotated[UploadFile, File(description="Fiche du modèle (JSON ou YAML)")],
     model: Annotated[UploadFile, File(description="Archive .tar.gz du dossier du modèle MLflow")],
-    alias: Annotated[str | None, Form(description="Alias à faire pointer sur la nouvelle version")] = None,
+    alias: Annotated[
+        str | None, Form(description="Alias à faire pointer sur la nouvelle version")
+    ] = None,
 ) -> JSONResponse:
     check_name(name)
     if alias:
@@ -122,19 +164,31 @@ async def register_version(
     # Everything that reads the untrusted uploads (card, archive, MLmodel) runs here, in the
     # threadpool: a costly upload slows its own request, never the event loop (nor /healthz).
     def work() -> dict:
-        parsed = parse_card_text(card.file.read(settings.max_card_bytes + 1), settings.max_card_bytes)
+        parsed = parse_card_text(
+            card.file.read(settings.max_card_bytes + 1), settings.max_card_bytes
+        )
         catalogue.check_can_register(registry, session, caller, name, parsed)
         with tempfile.TemporaryDirectory(prefix="bibia-upload-", dir=settings.cache_dir) as tmp:
             model_dir = extract_model_archive(model.file, Path(tmp), settings.max_model_bytes)
-            return catalogue.register_version(registry, session, caller, name, model_dir, parsed, alias=alias or None)
+            return catalogue.register_version(
+                registry, session, caller, name, model_dir, parsed, alias=alias or None
+            )
 
     body = await run_in_threadpool(work)
     return JSONResponse(body, status_code=status.HTTP_201_CREATED)
 
 
-@router.put("/{name}/card", summary="Remplacer la fiche d'un modèle", responses={200: {"model": ModelOut}, **ERRORS})
-def put_card(name: str, caller: ExpertDep, registry: RegistryDep, session: SessionDep, body: dict) -> JSONResponse:
-    return JSONResponse(catalogue.update_card(registry, session, caller, check_name(name), parse_card(body)))
+@router.put(
+    "/{name}/card",
+    summary="Remplacer la fiche d'un modèle",
+    responses={200: {"model": ModelOut}, **ERRORS},
+)
+def put_card(
+    name: str, caller: ExpertDep, registry: RegistryDep, session: SessionDep, body: dict
+) -> JSONResponse:
+    return JSONResponse(
+        catalogue.update_card(registry, session, caller, check_name(name), parse_card(body))
+    )
 
 
 @router.put(
@@ -142,11 +196,25 @@ def put_card(name: str, caller: ExpertDep, registry: RegistryDep, session: Sessi
     summary="Faire pointer un alias sur une version",
     responses={200: {"model": VersionOut}, **ERRORS},
 )
-def put_alias(name: str, alias: str, body: AliasIn, caller: ExpertDep, registry: RegistryDep, session: SessionDep) -> JSONResponse:
-    return JSONResponse(catalogue.set_alias(registry, session, caller, check_name(name), check_alias(alias), body.version))
+def put_alias(
+    name: str,
+    alias: str,
+    body: AliasIn,
+    caller: ExpertDep,
+    registry: RegistryDep,
+    session: SessionDep,
+) -> JSONResponse:
+    return JSONResponse(
+        catalogue.set_alias(
+            registry, session, caller, check_name(name), check_alias(alias), body.version
+        )
+    )
 
 
-@router.delete("/{name}/aliases/{alias}", status_code=204, summary="Supprimer un alias", responses=ERRORS)
-def delete_alias(name: str, alias: str, caller: ExpertDep, registry: RegistryDep, session: SessionDep) -> None:
+@router.delete(
+    "/{name}/aliases/{alias}", status_code=204, summary="Supprimer un alias", responses=ERRORS
+)
+def delete_alias(
+    name: str, alias: str, caller: ExpertDep, registry: RegistryDep, session: SessionDep
+) -> None:
     catalogue.delete_alias(registry, session, caller, check_name(name), check_alias(alias))
-

@@ -17,15 +17,23 @@ from registry.refs import check_slug
 router = APIRouter(prefix="/api/v1/projects", tags=["projets"])
 
 
-@router.get("", summary="Parcourir et rechercher les projets", responses={200: {"model": Page[ProjectOut]}, **ERRORS})
+@router.get(
+    "",
+    summary="Parcourir et rechercher les projets",
+    responses={200: {"model": Page[ProjectOut]}, **ERRORS},
+)
 def list_projects(
     caller: CallerDep,
     registry: RegistryDep,
     session: SessionDep,
-    q: Annotated[str | None, Query(max_length=200, description="Texte libre", examples=["cantine"])] = None,
+    q: Annotated[
+        str | None, Query(max_length=200, description="Texte libre", examples=["cantine"])
+    ] = None,
     theme: Annotated[Theme | None, Query()] = None,
     status_: Annotated[Status | None, Query(alias="status")] = None,
-    owner: Annotated[str | None, Query(max_length=200, description="Collectivité : nom ou SIREN")] = None,
+    owner: Annotated[
+        str | None, Query(max_length=200, description="Collectivité : nom ou SIREN")
+    ] = None,
     territory: Annotated[str | None, Query(max_length=200)] = None,
     page: Annotated[int, Query(ge=1, le=100_000)] = 1,
     per_page: Annotated[int, Query(ge=1, le=100)] = 20,
@@ -46,8 +54,12 @@ def list_projects(
     )
 
 
-@router.get("/{slug}", summary="Un projet et ses modèles", responses={200: {"model": ProjectOut}, **ERRORS})
-def get_project(slug: str, caller: CallerDep, registry: RegistryDep, session: SessionDep) -> JSONResponse:
+@router.get(
+    "/{slug}", summary="Un projet et ses modèles", responses={200: {"model": ProjectOut}, **ERRORS}
+)
+def get_project(
+    slug: str, caller: CallerDep, registry: RegistryDep, session: SessionDep
+) -> JSONResponse:
     return JSONResponse(catalogue.project_detail(session, registry, caller, check_slug(slug)))
 
 
@@ -63,13 +75,20 @@ def get_project(slug: str, caller: CallerDep, registry: RegistryDep, session: Se
     ),
     responses={200: {"model": ProjectOut}, 201: {"model": ProjectOut}, **ERRORS},
 )
-def put_project(slug: str, body: dict, caller: ExpertDep, registry: RegistryDep, session: SessionDep) -> JSONResponse:
+def put_project(
+    slug: str, body: dict, caller: ExpertDep, registry: RegistryDep, session: SessionDep
+) -> JSONResponse:
     project = parse_project(body)
     if project.slug != slug:
-        raise InvalidInput(f"l'identifiant du corps ({project.slug}) diffère de celui de l'adresse ({slug})")
+        raise InvalidInput(
+            f"l'identifiant du corps ({project.slug}) diffère de celui de l'adresse ({slug})"
+        )
     _, created = catalogue.upsert_project(session, caller, project)
     session.flush()
-    return JSONResponse(catalogue.project_detail(session, registry, caller, slug), status_code=201 if created else 200)
+    return JSONResponse(
+        catalogue.project_detail(session, registry, caller, slug),
+        status_code=201 if created else 200,
+    )
 
 
 @router.post(
@@ -81,7 +100,9 @@ def put_project(slug: str, body: dict, caller: ExpertDep, registry: RegistryDep,
     ),
     responses={200: {"model": ProjectOut}, **ERRORS},
 )
-def accept_invitation(slug: str, caller: ExpertDep, registry: RegistryDep, session: SessionDep) -> JSONResponse:
+def accept_invitation(
+    slug: str, caller: ExpertDep, registry: RegistryDep, session: SessionDep
+) -> JSONResponse:
     catalogue.answer_invitation(session, caller, slug, accept=True)
     return JSONResponse(catalogue.project_detail(session, registry, caller, check_slug(slug)))
 
@@ -92,6 +113,8 @@ def accept_invitation(slug: str, caller: ExpertDep, registry: RegistryDep, sessi
     description="Réservé aux experts de la collectivité invitée : l'invitation est retirée du projet.",
     responses={200: {"model": ProjectOut}, **ERRORS},
 )
-def decline_invitation(slug: str, caller: ExpertDep, registry: RegistryDep, session: SessionDep) -> JSONResponse:
+def decline_invitation(
+    slug: str, caller: ExpertDep, registry: RegistryDep, session: SessionDep
+) -> JSONResponse:
     catalogue.answer_invitation(session, caller, slug, accept=False)
     return JSONResponse(catalogue.project_detail(session, registry, caller, check_slug(slug)))

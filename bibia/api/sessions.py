@@ -33,14 +33,21 @@ class SessionsOut(BaseModel):
     items: list[SessionOut]
 
 
-@router.get("", summary="Vos sessions web ouvertes", responses={200: {"model": SessionsOut}, **ERRORS})
+@router.get(
+    "", summary="Vos sessions web ouvertes", responses={200: {"model": SessionsOut}, **ERRORS}
+)
 def list_sessions(caller: MemberDep, session: SessionDep) -> JSONResponse:
     rows = sessions.active_sessions(session, caller)
     items = [sessions.describe(row, caller.session_id) for row in rows]
     return JSONResponse(jsonable_encoder({"items": items}), headers={"Cache-Control": "no-store"})
 
 
-@router.delete("/{session_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Fermer une de vos sessions web", responses=ERRORS)
+@router.delete(
+    "/{session_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Fermer une de vos sessions web",
+    responses=ERRORS,
+)
 def revoke_session(session_id: SessionId, caller: MemberDep, session: SessionDep) -> Response:
     sessions.revoke(session, caller, session_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -14,7 +14,10 @@ def utcnow() -> dt.datetime:
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {dt.datetime: DateTime(timezone=True), dict[str, Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dt.datetime: DateTime(timezone=True),
+        dict[str, Any]: JSON,
+    }
 
 
 class Organisation(Base):
@@ -109,7 +112,9 @@ class DemoSession(Base):
     __table_args__ = (Index("ix_demo_sessions_state", "state"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"), index=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     model_name: Mapped[str] = mapped_column(String(100))
     model_version: Mapped[int] = mapped_column(Integer)
@@ -117,7 +122,9 @@ class DemoSession(Base):
     runner: Mapped[str] = mapped_column(String(32))
     runner_ref: Mapped[str | None] = mapped_column(String(128))
     error: Mapped[str | None] = mapped_column(Text)  # a fixed French message, shown to members
-    failure_logs: Mapped[str | None] = mapped_column(Text)  # the sandbox's last log lines: experts only
+    failure_logs: Mapped[str | None] = mapped_column(
+        Text
+    )  # the sandbox's last log lines: experts only
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column()

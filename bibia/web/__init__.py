@@ -50,5 +50,8 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         return error_page(request, exc.status_code, MESSAGES[exc.status_code])
     if exc.status_code in JSON_ERRORS:
         code, message = JSON_ERRORS[exc.status_code]
-        return JSONResponse({"error": code, "message": message.format(path=request.url.path)}, status_code=exc.status_code)
+        return JSONResponse(
+            {"error": code, "message": message.format(path=request.url.path)},
+            status_code=exc.status_code,
+        )
     return await http_exception_handler(request, exc)

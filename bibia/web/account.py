@@ -37,22 +37,38 @@ SESSION_NUMBER = re.compile(r"[0-9]{1,9}")
 
 def safe_next(target: str | None) -> str:
     """Only ever redirect to a local path (no open redirect)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target and "://" not in target:
+    if (
+        target
+        and target.startswith("/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and "://" not in target
+    ):
         return target
     return "/"
 
 
-def _login(request: Request, next_url: str, error: str | None = None, status: int = 200) -> HTMLResponse:
+def _login(
+    request: Request, next_url: str, error: str | None = None, status: int = 200
+) -> HTMLResponse:
     hours = request.app.state.services.settings.session_hours
     return render(
-        request, "connexion.html", status=status, title="Connexion", next_url=next_url, error=error, caller=ANONYMOUS,
+        request,
+        "connexion.html",
+        status=status,
+        title="Connexion",
+        next_url=next_url,
+        error=error,
+        caller=ANONYMOUS,
         session_hours=hours,
     )
 
 
 def _new_csrf_token(response: Response, request: Request) -> None:
     """Drop the CSRF cookie: the next page gets a fresh token (none survives a change of identity)."""
-    response.delete_cookie(CSRF_COOKIE, path="/", secure=cookie_secure(request), httponly=True, samesite="lax")
+    response.delete_cookie(
+        CSRF_COOKIE, path="/", secure=cookie_secure(request), httponly=True, samesite="lax"
+    )
 
 
 @router.get("/connexion", response_class=HTMLResponse)
@@ -61,14 +77,21 @@ def login_page(request: Request, next: str | None = None) -> HTMLResponse:
 
 
 @router.post("/connexion")
-def login(request: Request, services: ServicesDep, token: Annotated[str, Form()] = "", next: Annotated[str, Form()] = "") -> Response:
+def login(
+    request: Request,
+    services: ServicesDep,
+    token: Annotated[str, Form()] = "",
+    next: Annotated[str, Form()] = "",
+) -> Response:
     target = safe_next(next)
     settings = services.settings
     try:
         with services.db.session() as session:
             caller = authenticate(session, token.strip())
             if caller.tier < Tier.RESTRICTED:
-                return _login(request, target, "ce jeton ne donne pas accès aux contenus réservés", status=403)
+                return _login(
+                    request, target, "ce jeton ne donne pas accès aux contenus réservés", status=403
+                )
             opened = sessions.open_session(
                 session,
                 caller,
@@ -98,7 +121,13 @@ def logout(request: Request, services: ServicesDep) -> HTMLResponse:
     if cookie:
         with services.db.session() as session:
             sessions.close_session(session, cookie)
-    response = render(request, "message.html", title="Déconnexion", message="Vous êtes déconnecté.", caller=ANONYMOUS)
+    response = render(
+        request,
+        "message.html",
+        title="Déconnexion",
+        message="Vous êtes déconnecté.",
+        caller=ANONYMOUS,
+    )
     forget_session(request, response)
     _new_csrf_token(response, request)
     return response
@@ -109,12 +138,17 @@ def sessions_page(request: Request, caller: PageCallerDep, services: ServicesDep
     if not caller.is_authenticated:
         return RedirectResponse(f"/connexion?next={quote(request.url.path)}", status_code=303)
     with services.db.session() as session:
-        items = [sessions.describe(row, caller.session_id) for row in sessions.active_sessions(session, caller)]
+        items = [
+            sessions.describe(row, caller.session_id)
+            for row in sessions.active_sessions(session, caller)
+        ]
     return render(request, "sessions.html", title="Mes sessions", items=items)
 
 
 @router.post("/compte/sessions/{number}/revoquer", response_class=HTMLResponse)
-def revoke_session(request: Request, number: str, caller: PageCallerDep, services: ServicesDep) -> Response:
+def revoke_session(
+    request: Request, number: str, caller: PageCallerDep, services: ServicesDep
+) -> Response:
     if not caller.is_authenticated:
         return RedirectResponse(f"/connexion?next={quote('/compte/sessions')}", status_code=303)
     if not SESSION_NUMBER.fullmatch(number):
@@ -122,7 +156,13 @@ def revoke_session(request: Request, number: str, caller: PageCallerDep, service
     with services.db.session() as session:
         sessions.revoke(session, caller, int(number))
     if caller.session_id == int(number):
-        response = render(request, "message.html", title="Session fermée", message="Cette session est fermée : vous êtes déconnecté.", caller=ANONYMOUS)
+        response = render(
+            request,
+            "message.html",
+            title="Session fermée",
+            message="Cette session est fermée : vous êtes déconnecté.",
+            caller=ANONYMOUS,
+        )
         forget_session(request, response)
         return response
     return RedirectResponse("/compte/sessions", status_code=303)
@@ -139,7 +179,9 @@ def _launch_ref(name: str, choice: str) -> ModelRef:
 
 
 @router.post("/modeles/{name}/demonstrateur")
-def launch(request: Request, name: str, caller: PageCallerDep, version: Annotated[str, Form()] = "") -> Response:
+def launch(
+    request: Request, name: str, caller: PageCallerDep, version: Annotated[str, Form()] = ""
+) -> Response:
     if not caller.is_authenticated:
         return RedirectResponse(f"/connexion?next={quote(f'/modeles/{name}')}", status_code=303)
     view = request.app.state.demos.launch(caller, _launch_ref(_model_name(name), version))

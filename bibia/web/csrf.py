@@ -21,16 +21,15 @@ page.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from types import SimpleNamespace
 from typing import Any
 
 import asgi_csrf as _asgi_csrf
-import hashlib
-
 from asgi_csrf import Errors, asgi_csrf
-from itsdangerous import BadSignature, URLSafeTimedSerializer
 from fastapi import Request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 from markupsafe import Markup, escape
 from python_multipart import MultipartParser
 from python_multipart.multipart import parse_options_header
@@ -43,7 +42,9 @@ from registry.errors import BibiaError
 
 log = logging.getLogger("bibia.web")
 
-CSRF_FIELD = "csrftoken"  # asgi-csrf looks for this name in multipart bodies, whatever it is configured with
+CSRF_FIELD = (
+    "csrftoken"  # asgi-csrf looks for this name in multipart bodies, whatever it is configured with
+)
 CSRF_COOKIE = "bibia_csrf"
 CSRF_HEADER = "x-csrftoken"
 ALWAYS_PROTECT = frozenset({"/connexion", "/deconnexion"})
@@ -64,7 +65,15 @@ class _MultipartForm:
     the token. Nothing is buffered but the fields before the token.
     """
 
-    def __init__(self, content_type: str, on_field: Any, on_end: Any, *, boundary: bytes, FileClass: Any) -> None:  # noqa: N803 - asgi-csrf's name
+    def __init__(
+        self,
+        content_type: str,
+        on_field: Any,
+        on_end: Any,
+        *,
+        boundary: bytes,
+        FileClass: Any,  # noqa: N803 - python-multipart's name
+    ) -> None:
         self._on_field = on_field
         self._file_class = FileClass
         self._headers: dict[bytes, bytes] = {}
@@ -168,15 +177,24 @@ def _exempt(scope: Scope) -> bool:
     path = scope.get("path", "")
     if path.startswith("/api/"):
         return True
-    if path.startswith("/demos/"):  # the proxy checks its own per-demonstrator token (DemoFormTokens)
+    if path.startswith(
+        "/demos/"
+    ):  # the proxy checks its own per-demonstrator token (DemoFormTokens)
         return True
     return any(name == b"authorization" for name, _ in scope.get("headers", []))
 
 
 async def _refuse(scope: Scope, send: Send, reason: Errors | None) -> None:
-    from bibia.web.render import error_page  # render imports the proxy, which imports the app's parts
+    from bibia.web.render import (
+        error_page,  # render imports the proxy, which imports the app's parts
+    )
 
-    log.info("CSRF check refused %s %s: %s", scope.get("method"), scope.get("path"), getattr(reason, "name", reason))
+    log.info(
+        "CSRF check refused %s %s: %s",
+        scope.get("method"),
+        scope.get("path"),
+        getattr(reason, "name", reason),
+    )
     response = error_page(StarletteRequest(scope), 403, REFUSED)
 
     async def nothing() -> Message:

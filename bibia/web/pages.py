@@ -81,7 +81,16 @@ def _all_models(registry: Registry, caller: Caller) -> list[dict[str, Any]]:
 
 def _all_projects(session: Any, registry: Registry, caller: Caller) -> list[dict[str, Any]]:
     found = catalogue.list_projects(
-        session, registry, caller, q=None, theme=None, status=None, owner=None, territory=None, page=1, per_page=ALL
+        session,
+        registry,
+        caller,
+        q=None,
+        theme=None,
+        status=None,
+        owner=None,
+        territory=None,
+        page=1,
+        per_page=ALL,
     )
     return found["items"]
 
@@ -103,7 +112,9 @@ def evaluation_chart(registry: Registry, caller: Caller, name: str, version: int
     try:
         return registry.artifact_path(name, version, CHART_FILE)
     except NotFound as exc:
-        raise NotFound(f"la version {version} de « {name} » n'a pas de graphique d'évaluation") from exc
+        raise NotFound(
+            f"la version {version} de « {name} » n'a pas de graphique d'évaluation"
+        ) from exc
 
 
 def _has_chart(registry: Registry, caller: Caller, name: str, version: int) -> bool:
@@ -118,21 +129,40 @@ def _has_chart(registry: Registry, caller: Caller, name: str, version: int) -> b
 
 
 @router.get("/", response_class=HTMLResponse)
-def home(request: Request, caller: PageCallerDep, registry: RegistryDep, session: SessionDep) -> HTMLResponse:
+def home(
+    request: Request, caller: PageCallerDep, registry: RegistryDep, session: SessionDep
+) -> HTMLResponse:
     models = _all_models(registry, caller)
     projects = _all_projects(session, registry, caller)
-    sirens = {_ident(m).get("owner", {}).get("siren") for m in models} | {o["siren"] for p in projects for o in p["owners"]}
+    sirens = {_ident(m).get("owner", {}).get("siren") for m in models} | {
+        o["siren"] for p in projects for o in p["owners"]
+    }
     sirens.discard(None)
     themes = []
     for value, title in THEMES.items():
         n_models = sum(1 for m in models if _ident(m).get("theme") == value)
         n_projects = sum(1 for p in projects if p["theme"] == value)
         if n_models or n_projects:
-            themes.append({"value": value, "title": title, "models": n_models, "projects": n_projects})
+            themes.append(
+                {"value": value, "title": title, "models": n_models, "projects": n_projects}
+            )
     recent = sorted(models, key=lambda m: m["created"], reverse=True)[:6]
-    figures = {"models": len(models), "projects": len(projects), "owners": len(sirens), "themes": len(themes)}
-    return render(request, "accueil.html", title="Accueil", figures=figures, themes=themes, recent=recent, projects=projects[:6],
-                  more_projects=len(projects) > 6)
+    figures = {
+        "models": len(models),
+        "projects": len(projects),
+        "owners": len(sirens),
+        "themes": len(themes),
+    }
+    return render(
+        request,
+        "accueil.html",
+        title="Accueil",
+        figures=figures,
+        themes=themes,
+        recent=recent,
+        projects=projects[:6],
+        more_projects=len(projects) > 6,
+    )
 
 
 @router.get("/catalogue", response_class=HTMLResponse)
@@ -184,17 +214,30 @@ def _model_name(name: str) -> str:
 
 
 @router.get("/modeles/{name}", response_class=HTMLResponse)
-def model_page(request: Request, name: str, caller: PageCallerDep, registry: RegistryDep, services: ServicesDep) -> HTMLResponse:
+def model_page(
+    request: Request, name: str, caller: PageCallerDep, registry: RegistryDep, services: ServicesDep
+) -> HTMLResponse:
     model = catalogue.model_detail(registry, caller, _model_name(name))
     versions = model["versions"]
     shown = model["aliases"].get("production") or model["latest_version"]
     chart = shown if shown and _has_chart(registry, caller, model["name"], shown) else None
     expert = bool(versions) and "model_uri" in versions[0]
-    alias = "production" if "production" in model["aliases"] else next(iter(sorted(model["aliases"])), None)
-    pull_uri = f"models:/{model['name']}@{alias}" if alias else (f"models:/{model['name']}/{versions[0]['version']}" if versions else None)
+    alias = (
+        "production"
+        if "production" in model["aliases"]
+        else next(iter(sorted(model["aliases"])), None)
+    )
+    pull_uri = (
+        f"models:/{model['name']}@{alias}"
+        if alias
+        else (f"models:/{model['name']}/{versions[0]['version']}" if versions else None)
+    )
     base_url = services.settings.public_url or str(request.base_url).rstrip("/")
     card = model.get("card") or {}
-    metric_dirs = {m["name"]: m.get("higher_is_better", False) for m in card.get("model", {}).get("evaluation", {}).get("metrics", [])}
+    metric_dirs = {
+        m["name"]: m.get("higher_is_better", False)
+        for m in card.get("model", {}).get("evaluation", {}).get("metrics", [])
+    }
     return render(
         request,
         "modele.html",
@@ -229,9 +272,22 @@ def projects_page(
     page: str | None = None,
 ) -> HTMLResponse:
     notes: list[str] = []
-    params = {"q": _text(q), "theme": _choice(theme, THEMES, "thème", notes), "status": _choice(status, STATUSES, "statut", notes)}
+    params = {
+        "q": _text(q),
+        "theme": _choice(theme, THEMES, "thème", notes),
+        "status": _choice(status, STATUSES, "statut", notes),
+    }
     number = _page_number(page)
-    found = catalogue.list_projects(session, registry, caller, owner=None, territory=None, page=number, per_page=PER_PAGE, **params)
+    found = catalogue.list_projects(
+        session,
+        registry,
+        caller,
+        owner=None,
+        territory=None,
+        page=number,
+        per_page=PER_PAGE,
+        **params,
+    )
     return render(
         request,
         "projets.html",
@@ -245,11 +301,12 @@ def projects_page(
 
 
 @router.get("/projets/{slug}", response_class=HTMLResponse)
-def project_page(request: Request, slug: str, caller: PageCallerDep, registry: RegistryDep, session: SessionDep) -> HTMLResponse:
+def project_page(
+    request: Request, slug: str, caller: PageCallerDep, registry: RegistryDep, session: SessionDep
+) -> HTMLResponse:
     try:
         project = catalogue.project_detail(session, registry, caller, slug)
     except NotFound as exc:
         raise NotFound(f"aucun projet « {slug[:100]} » dans le catalogue") from exc
     models = [m for m in _all_models(registry, caller) if m["name"] in set(project["models"])]
     return render(request, "projet.html", title=project["title"], project=project, models=models)
-

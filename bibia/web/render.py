@@ -62,15 +62,36 @@ TASKS = {
     Task.TRAITEMENT_TEXTE: "Traitement du texte",
     Task.AUTRE: "Autre",
 }
-AUTOMATION = {Automation.AIDE_A_LA_DECISION: "Aide à la décision", Automation.DECISION_AUTOMATISEE: "Décision automatisée"}
-TIER_LABELS = {Tier.PUBLIC: "public", Tier.RESTRICTED: "membre", Tier.EXPERT: "expert", Tier.ADMIN: "administrateur"}
+AUTOMATION = {
+    Automation.AIDE_A_LA_DECISION: "Aide à la décision",
+    Automation.DECISION_AUTOMATISEE: "Décision automatisée",
+}
+TIER_LABELS = {
+    Tier.PUBLIC: "public",
+    Tier.RESTRICTED: "membre",
+    Tier.EXPERT: "expert",
+    Tier.ADMIN: "administrateur",
+}
 LABELS: dict[str, dict[str, str]] = {
     "theme": {k.value: v for k, v in THEMES.items()},
     "status": {k.value: v for k, v in STATUSES.items()},
     "task": {k.value: v for k, v in TASKS.items()},
     "automation": {k.value: v for k, v in AUTOMATION.items()},
 }
-MONTHS = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre", "novembre", "décembre"]
+MONTHS = [
+    "janvier",
+    "février",
+    "mars",
+    "avril",
+    "mai",
+    "juin",
+    "juillet",
+    "août",
+    "septembre",
+    "octobre",
+    "novembre",
+    "décembre",
+]
 
 
 def label(value: Any, kind: str) -> str:
@@ -126,7 +147,12 @@ def key_metric(card: dict[str, Any] | None) -> dict[str, Any] | None:
     if not metrics:
         return None
     chosen = next((m for m in metrics if m.get("baseline") is not None), metrics[0])
-    return {**chosen, "verdict": compare(chosen["value"], chosen.get("baseline"), chosen.get("higher_is_better", False))}
+    return {
+        **chosen,
+        "verdict": compare(
+            chosen["value"], chosen.get("baseline"), chosen.get("higher_is_better", False)
+        ),
+    }
 
 
 def with_query(params: dict[str, Any], **changes: Any) -> str:
@@ -142,7 +168,9 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(label=label, number=number, date_fr=date_fr, urlquote=lambda s: quote(str(s), safe=""))
+    env.filters.update(
+        label=label, number=number, date_fr=date_fr, urlquote=lambda s: quote(str(s), safe="")
+    )
     env.globals.update(
         key_metric=key_metric,
         compare=compare,
@@ -191,7 +219,9 @@ def cookie_secure(request: Request) -> bool:
 
 def forget_session(request: Request, response: Response) -> None:
     """Tell the browser to drop its session cookie (same attributes as when it was set)."""
-    response.delete_cookie(COOKIE, path="/", secure=cookie_secure(request), httponly=True, samesite="lax")
+    response.delete_cookie(
+        COOKIE, path="/", secure=cookie_secure(request), httponly=True, samesite="lax"
+    )
 
 
 TITLES = {
@@ -210,7 +240,9 @@ TITLES = {
 }
 
 
-def error_page(request: Request, status: int, message: str, title: str | None = None) -> HTMLResponse:
+def error_page(
+    request: Request, status: int, message: str, title: str | None = None
+) -> HTMLResponse:
     """A friendly French error page (never a traceback)."""
     title = title or TITLES.get(status, "Erreur")
     return render(request, "erreur.html", status=status, title=title, message=message, code=status)
@@ -233,12 +265,19 @@ class PageRoute(APIRoute):
                 return error_page(request, exc.http_status, exc.message)
             except RequestValidationError as exc:
                 fields = ", ".join(
-                    ".".join(str(p) for p in err.get("loc", ()) if p not in {"body", "query", "path"}) or "(requête)"
+                    ".".join(
+                        str(p) for p in err.get("loc", ()) if p not in {"body", "query", "path"}
+                    )
+                    or "(requête)"
                     for err in exc.errors()
                 )
                 return error_page(request, 400, f"paramètres manquants ou invalides : {fields}")
             except Exception:
                 log.exception("unexpected error on page %s %s", request.method, request.url.path)
-                return error_page(request, 500, "une erreur interne est survenue ; elle a été journalisée. Réessayez plus tard.")
+                return error_page(
+                    request,
+                    500,
+                    "une erreur interne est survenue ; elle a été journalisée. Réessayez plus tard.",
+                )
 
         return page_handler

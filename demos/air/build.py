@@ -58,7 +58,9 @@ def build(out_dir: Path) -> ReferenceBuild:
     out_dir = Path(out_dir)
     result = protocol.run(load_table())
     demo_sample = sample(result.test)
-    example = demo_sample.groupby("polluant", sort=False).head(3)[INPUT_COLUMNS].reset_index(drop=True)
+    example = (
+        demo_sample.groupby("polluant", sort=False).head(3)[INPUT_COLUMNS].reset_index(drop=True)
+    )
     signature = infer_signature(example, result.model.predict(example))
 
     with tempfile.TemporaryDirectory(prefix="bibia-air-") as tmp:
@@ -86,7 +88,8 @@ def build(out_dir: Path) -> ReferenceBuild:
     demo_sample.to_csv(out_dir / SAMPLE_FILE, index=False)
     chart.draw(result.test, out_dir / CHART_FILE)
     (out_dir / METRICS_FILE).write_text(
-        json.dumps({"model": result.metrics, "baseline": result.baseline}, indent=2), encoding="utf-8"
+        json.dumps({"model": result.metrics, "baseline": result.baseline}, indent=2),
+        encoding="utf-8",
     )
     return ReferenceBuild(
         name=NAME,

@@ -5,46 +5,82 @@ from __future__ import annotations
 from typing import Any
 
 from demos.air.protocol import TEST_YEARS, TRAIN_YEARS
-from demos.air.pyfunc_model import INPUT_COLUMNS, OUTPUT_COLUMNS
 
 NAME = "pics-pollution-lille"
 PROJECT = "pics-pollution-lille"
 CREATED = "2026-11-25"  # first version of this reference model
 
 _METRICS = [
-    ("taux_detection", "Part des dépassements observés qui avaient été annoncés (alerte si probabilité ≥ 0,5)", True),
-    ("taux_fausses_alertes", "Part des alertes émises qui se sont révélées fausses (ratio de fausses alertes)", False),
+    (
+        "taux_detection",
+        "Part des dépassements observés qui avaient été annoncés (alerte si probabilité ≥ 0,5)",
+        True,
+    ),
+    (
+        "taux_fausses_alertes",
+        "Part des alertes émises qui se sont révélées fausses (ratio de fausses alertes)",
+        False,
+    ),
     ("brier", "Score de Brier de la probabilité de dépassement (0 = parfait)", False),
 ]
 
 
-def _metrics(metrics: dict[str, float], baseline: dict[str, float], extra: dict[str, Any]) -> list[dict]:
+def _metrics(
+    metrics: dict[str, float], baseline: dict[str, float], extra: dict[str, Any]
+) -> list[dict]:
     out = [
-        {"name": key, "value": metrics[key], "baseline": baseline[key], "description": text,
-         "higher_is_better": higher}
+        {
+            "name": key,
+            "value": metrics[key],
+            "baseline": baseline[key],
+            "description": text,
+            "higher_is_better": higher,
+        }
         for key, text, higher in _METRICS
     ]
     out += [
-        {"name": "brier_skill_score_persistance", "value": metrics["brier_skill_score_persistance"],
-         "baseline": 0.0, "description": "Gain de score de Brier par rapport à la persistance calibrée",
-         "higher_is_better": True},
-        {"name": "brier_skill_score_climatologie", "value": metrics["brier_skill_score_climatologie"],
-         "baseline": 0.0, "description": "Gain de score de Brier par rapport à la climatologie mensuelle",
-         "higher_is_better": True},
-        {"name": "brier_climatologie", "value": extra["brier_climatologie"],
-         "description": "Score de Brier de la climatologie mensuelle (référence secondaire)"},
-        {"name": "brier_persistance_binaire", "value": extra["brier_persistance_binaire"],
-         "description": "Score de Brier de la persistance en tout-ou-rien (probabilité 0 ou 1)"},
+        {
+            "name": "brier_skill_score_persistance",
+            "value": metrics["brier_skill_score_persistance"],
+            "baseline": 0.0,
+            "description": "Gain de score de Brier par rapport à la persistance calibrée",
+            "higher_is_better": True,
+        },
+        {
+            "name": "brier_skill_score_climatologie",
+            "value": metrics["brier_skill_score_climatologie"],
+            "baseline": 0.0,
+            "description": "Gain de score de Brier par rapport à la climatologie mensuelle",
+            "higher_is_better": True,
+        },
+        {
+            "name": "brier_climatologie",
+            "value": extra["brier_climatologie"],
+            "description": "Score de Brier de la climatologie mensuelle (référence secondaire)",
+        },
+        {
+            "name": "brier_persistance_binaire",
+            "value": extra["brier_persistance_binaire"],
+            "description": "Score de Brier de la persistance en tout-ou-rien (probabilité 0 ou 1)",
+        },
     ]
     for pollutant, blocks in extra["par_polluant"].items():
         for key, _, higher in _METRICS:
-            out.append({"name": f"{pollutant}/{key}", "value": blocks["modele"][key],
-                        "baseline": blocks["persistance"][key], "higher_is_better": higher,
-                        "description": f"{key} pour le seul polluant {pollutant}"})
+            out.append(
+                {
+                    "name": f"{pollutant}/{key}",
+                    "value": blocks["modele"][key],
+                    "baseline": blocks["persistance"][key],
+                    "higher_is_better": higher,
+                    "description": f"{key} pour le seul polluant {pollutant}",
+                }
+            )
     return out
 
 
-def card(metrics: dict[str, float], baseline: dict[str, float], extra: dict[str, Any]) -> dict[str, Any]:
+def card(
+    metrics: dict[str, float], baseline: dict[str, float], extra: dict[str, Any]
+) -> dict[str, Any]:
     """The card, filled with the numbers the evaluation protocol measured.
 
     Args:
@@ -71,8 +107,19 @@ def card(metrics: dict[str, float], baseline: dict[str, float], extra: dict[str,
             "status": "experimentation",
             "created": CREATED,
             "updated": CREATED,
-            "keywords": ["qualité de l'air", "pollution", "PM10", "particules", "ozone", "pic de pollution",
-                         "prévision", "météo", "seuil d'information", "Lille", "données synthétiques"],
+            "keywords": [
+                "qualité de l'air",
+                "pollution",
+                "PM10",
+                "particules",
+                "ozone",
+                "pic de pollution",
+                "prévision",
+                "météo",
+                "seuil d'information",
+                "Lille",
+                "données synthétiques",
+            ],
             "project": PROJECT,
         },
         "purpose": {
@@ -180,7 +227,10 @@ def card(metrics: dict[str, float], baseline: dict[str, float], extra: dict[str,
                 "seuil : seuil d'information utilisé (PM10 50 µg/m³ en moyenne journalière, "
                 "O3 180 µg/m³ en maximum horaire)",
             ],
-            "training_period": {"start": f"{TRAIN_YEARS[0]}-01-01", "end": f"{TRAIN_YEARS[1]}-12-31"},
+            "training_period": {
+                "start": f"{TRAIN_YEARS[0]}-01-01",
+                "end": f"{TRAIN_YEARS[1]}-12-31",
+            },
             "evaluation": {
                 "protocol": (
                     f"Apprentissage sur {TRAIN_YEARS[0]}–{TRAIN_YEARS[1]}, test sur "
@@ -211,8 +261,14 @@ def card(metrics: dict[str, float], baseline: dict[str, float], extra: dict[str,
             "public_contact": "qualite-air@lillemetropole.fr",
             "supplier": None,
             "contacts": [
-                {"name": "Responsable données", "role": "Direction de la transition écologique, MEL"},
-                {"name": "Chargé·e de mission qualité de l'air", "role": "Service climat-air-énergie, MEL"},
+                {
+                    "name": "Responsable données",
+                    "role": "Direction de la transition écologique, MEL",
+                },
+                {
+                    "name": "Chargé·e de mission qualité de l'air",
+                    "role": "Service climat-air-énergie, MEL",
+                },
             ],
             "team": (
                 "Modèle de référence de la Bibliothèque IA territorialisée, construit pour montrer la "

@@ -18,10 +18,28 @@ from demos.air.synthetic import DATA_DIR
 POLLUTANT_COLUMNS = {"PM10": "pm10", "O3": "o3_max"}
 TARGET = "concentration_observee_lendemain"
 
-_OBSERVED = ["date", "temperature", "temperature_max", "vent", "pression", "couche_limite",
-             "ensoleillement", "pluie", "pm10", "o3_max"]
-_FORECAST = ["date", "temperature_prevue", "temperature_max_prevue", "vent_prevu", "pression_prevue",
-             "couche_limite_prevue", "ensoleillement_prevu", "pluie_prevue"]
+_OBSERVED = [
+    "date",
+    "temperature",
+    "temperature_max",
+    "vent",
+    "pression",
+    "couche_limite",
+    "ensoleillement",
+    "pluie",
+    "pm10",
+    "o3_max",
+]
+_FORECAST = [
+    "date",
+    "temperature_prevue",
+    "temperature_max_prevue",
+    "vent_prevu",
+    "pression_prevue",
+    "couche_limite_prevue",
+    "ensoleillement_prevu",
+    "pluie_prevue",
+]
 
 
 def _read(path: Path, columns: list[str]) -> pd.DataFrame:
@@ -83,5 +101,12 @@ def load_table(data_dir: Path = DATA_DIR) -> pd.DataFrame:
     return build_table(load_observations(data_dir), load_forecasts(data_dir))
 
 
-__all__ = ["POLLUTANTS", "POLLUTANT_COLUMNS", "TARGET", "build_table", "load_forecasts",
-           "load_observations", "load_table"]
+__all__ = [
+    "POLLUTANTS",
+    "POLLUTANT_COLUMNS",
+    "TARGET",
+    "build_table",
+    "load_forecasts",
+    "load_observations",
+    "load_table",
+]

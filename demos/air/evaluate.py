@@ -53,7 +53,9 @@ def skill(brier: float, reference: float) -> float:
     return 1.0 - brier / reference if reference > 0 else 0.0
 
 
-def persistence_probability(train: pd.DataFrame, test: pd.DataFrame, thresholds: dict[str, float]) -> np.ndarray:
+def persistence_probability(
+    train: pd.DataFrame, test: pd.DataFrame, thresholds: dict[str, float]
+) -> np.ndarray:
     """Calibrated persistence: P(exceedance tomorrow | exceedance today or not).
 
     The two conditional frequencies are counted per pollutant on ``train``
@@ -73,13 +75,17 @@ def persistence_probability(train: pd.DataFrame, test: pd.DataFrame, thresholds:
     return out
 
 
-def climatology_probability(train: pd.DataFrame, test: pd.DataFrame, thresholds: dict[str, float]) -> np.ndarray:
+def climatology_probability(
+    train: pd.DataFrame, test: pd.DataFrame, thresholds: dict[str, float]
+) -> np.ndarray:
     """Monthly exceedance frequency of the target day, per pollutant, counted on ``train``."""
     out = np.zeros(len(test))
     target_month = lambda frame: (pd.to_datetime(frame["date"]) + pd.Timedelta(days=1)).dt.month  # noqa: E731
     for pollutant, threshold in thresholds.items():
         tr = train[train["polluant"] == pollutant]
-        freq = (tr["concentration_observee_lendemain"] >= threshold).groupby(target_month(tr)).mean()
+        freq = (
+            (tr["concentration_observee_lendemain"] >= threshold).groupby(target_month(tr)).mean()
+        )
         rows = (test["polluant"] == pollutant).to_numpy()
         out[rows] = target_month(test[rows]).map(freq).fillna(0.0).to_numpy()
     return out
@@ -91,6 +97,9 @@ def reliability(probability: np.ndarray, event: np.ndarray, bins: int = 5) -> pd
     edges = np.linspace(0, 1, bins + 1)
     which = np.clip(np.digitize(probability, edges[1:-1]), 0, bins - 1)
     frame = pd.DataFrame({"bin": which, "p": probability, "event": np.asarray(event, dtype=float)})
-    table = frame.groupby("bin").agg(probabilite_moyenne=("p", "mean"), frequence_observee=("event", "mean"),
-                                     effectif=("p", "size"))
+    table = frame.groupby("bin").agg(
+        probabilite_moyenne=("p", "mean"),
+        frequence_observee=("event", "mean"),
+        effectif=("p", "size"),
+    )
     return table.reset_index(drop=True)

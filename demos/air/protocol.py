@@ -56,14 +56,26 @@ def split(table: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 def _block(frame: pd.DataFrame) -> dict[str, dict[str, float]]:
     event = frame["evenement"].to_numpy()
-    model = ev.scores(frame["probabilite_depassement"], frame["probabilite_depassement"] >= ev.ALERT_PROBABILITY, event)
+    model = ev.scores(
+        frame["probabilite_depassement"],
+        frame["probabilite_depassement"] >= ev.ALERT_PROBABILITY,
+        event,
+    )
     persistence = ev.scores(frame["p_persistance"], frame["alerte_persistance"], event)
-    binary = ev.scores(frame["alerte_persistance"].astype(float), frame["alerte_persistance"], event)
-    climatology = ev.scores(frame["p_climatologie"], frame["p_climatologie"] >= ev.ALERT_PROBABILITY, event)
+    binary = ev.scores(
+        frame["alerte_persistance"].astype(float), frame["alerte_persistance"], event
+    )
+    climatology = ev.scores(
+        frame["p_climatologie"], frame["p_climatologie"] >= ev.ALERT_PROBABILITY, event
+    )
     model["brier_skill_score_persistance"] = ev.skill(model["brier"], persistence["brier"])
     model["brier_skill_score_climatologie"] = ev.skill(model["brier"], climatology["brier"])
-    return {"modele": model, "persistance": persistence, "persistance_binaire": binary,
-            "climatologie": climatology}
+    return {
+        "modele": model,
+        "persistance": persistence,
+        "persistance_binaire": binary,
+        "climatologie": climatology,
+    }
 
 
 def run(table: pd.DataFrame) -> Result:
@@ -86,8 +98,10 @@ def run(table: pd.DataFrame) -> Result:
 
     pooled = _block(test)
     per_pollutant = {p: _block(test[test["polluant"] == p]) for p in POLLUTANTS}
-    metrics = {k: round(float(pooled["modele"][k]), 4) for k in (*_REPORTED, "brier_skill_score_persistance",
-                                                                 "brier_skill_score_climatologie")}
+    metrics = {
+        k: round(float(pooled["modele"][k]), 4)
+        for k in (*_REPORTED, "brier_skill_score_persistance", "brier_skill_score_climatologie")
+    }
     baseline = {k: round(float(pooled["persistance"][k]), 4) for k in _REPORTED}
     extra = {
         "brier_climatologie": round(float(pooled["climatologie"]["brier"]), 5),
@@ -98,7 +112,10 @@ def run(table: pd.DataFrame) -> Result:
         "periode_test": f"{TEST_YEARS[0]}-{TEST_YEARS[1]}",
         "seuil_alerte_probabilite": ev.ALERT_PROBABILITY,
         "par_polluant": {
-            p: {name: {k: round(float(v), 4) for k, v in block.items()} for name, block in blocks.items()}
+            p: {
+                name: {k: round(float(v), 4) for k, v in block.items()}
+                for name, block in blocks.items()
+            }
             for p, blocks in per_pollutant.items()
         },
         "parametres": model.params,

@@ -25,20 +25,33 @@ import pandas as pd
 POLLUTANTS = {"PM10": 50.0, "O3": 180.0}
 
 WEATHER_COLUMNS = [
-    "temperature_prevue",      # °C, daily mean forecast for D+1
+    "temperature_prevue",  # °C, daily mean forecast for D+1
     "temperature_max_prevue",  # °C, daily maximum forecast for D+1
-    "vent_prevu",              # m/s, daily mean wind speed
-    "pression_prevue",         # hPa, mean sea-level pressure
-    "couche_limite_prevue",    # m, maximum boundary-layer (mixing) height
-    "ensoleillement_prevu",    # hours of sunshine
-    "pluie_prevue",            # mm of rain
+    "vent_prevu",  # m/s, daily mean wind speed
+    "pression_prevue",  # hPa, mean sea-level pressure
+    "couche_limite_prevue",  # m, maximum boundary-layer (mixing) height
+    "ensoleillement_prevu",  # hours of sunshine
+    "pluie_prevue",  # mm of rain
 ]
 INPUT_COLUMNS = ["date", "polluant", "concentration_jour", *WEATHER_COLUMNS]
 OUTPUT_COLUMNS = ["concentration_prevue", "probabilite_depassement", "seuil"]
 FEATURES = [
-    "concentration_jour", "log_concentration_jour", "froid", "chaleur", "temperature_max_prevue", "chaleur_soleil",
-    "log_vent", "pression_anomalie", "log_couche_limite", "ensoleillement_prevu",
-    "log_pluie", "pluie", "saison_cos", "saison_sin", "samedi", "dimanche",
+    "concentration_jour",
+    "log_concentration_jour",
+    "froid",
+    "chaleur",
+    "temperature_max_prevue",
+    "chaleur_soleil",
+    "log_vent",
+    "pression_anomalie",
+    "log_couche_limite",
+    "ensoleillement_prevu",
+    "log_pluie",
+    "pluie",
+    "saison_cos",
+    "saison_sin",
+    "samedi",
+    "dimanche",
 ]
 # Plausible physical ranges, to catch unit mistakes (Kelvin, km/h, Pa...).
 _RANGES = {
@@ -75,8 +88,10 @@ def validate(data: pd.DataFrame) -> pd.DataFrame:
     missing = [c for c in INPUT_COLUMNS if c not in data.columns]
     if missing:
         raise EntreeInvalide(
-            "colonnes manquantes : " + ", ".join(missing)
-            + ". Colonnes attendues : " + ", ".join(INPUT_COLUMNS)
+            "colonnes manquantes : "
+            + ", ".join(missing)
+            + ". Colonnes attendues : "
+            + ", ".join(INPUT_COLUMNS)
         )
     if data.empty:
         raise EntreeInvalide("le tableau d'entrée est vide")
@@ -96,7 +111,9 @@ def validate(data: pd.DataFrame) -> pd.DataFrame:
         values = pd.to_numeric(frame[column], errors="coerce").astype(float)
         if values.isna().any():
             row = int(np.flatnonzero(values.isna().to_numpy())[0]) + 1
-            raise EntreeInvalide(f"valeur manquante ou non numérique dans « {column} » (ligne {row})")
+            raise EntreeInvalide(
+                f"valeur manquante ou non numérique dans « {column} » (ligne {row})"
+            )
         outside = (values < low) | (values > high)
         if outside.any():
             row = int(np.flatnonzero(outside.to_numpy())[0]) + 1
@@ -142,7 +159,9 @@ def to_concentration(raw: np.ndarray, scale: str) -> np.ndarray:
     return np.exp(raw) if scale == "log" else np.maximum(raw, 0.0)
 
 
-def exceedance_probability(raw: np.ndarray, sigma: float, threshold: float, scale: str) -> np.ndarray:
+def exceedance_probability(
+    raw: np.ndarray, sigma: float, threshold: float, scale: str
+) -> np.ndarray:
     """P(concentration ≥ threshold) under a Gaussian error on the regressor's scale.
 
     Args:
@@ -200,7 +219,9 @@ class PicsPollutionModel(mlflow.pyfunc.PythonModel):
         with open(context.artifacts["parametres"], encoding="utf-8") as fh:
             self.params = json.load(fh)
         self.estimators = {
-            pollutant: skops.io.load(context.artifacts[f"modele_{pollutant.lower()}"], trusted=SKOPS_TRUSTED)
+            pollutant: skops.io.load(
+                context.artifacts[f"modele_{pollutant.lower()}"], trusted=SKOPS_TRUSTED
+            )
             for pollutant in POLLUTANTS
         }
 

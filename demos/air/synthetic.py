@@ -139,7 +139,10 @@ def generate(seed: int = SEED) -> tuple[pd.DataFrame, pd.DataFrame]:
     temperature_max = temperature + 2.5 + 0.55 * ensoleillement + rng.normal(0, 0.7, n)
     # Boundary-layer height proxy (daily maximum mixing height, m).
     couche_limite = (
-        80 + 110 * vent + 35 * ensoleillement + 20 * np.maximum(temperature, 0)
+        80
+        + 110 * vent
+        + 35 * ensoleillement
+        + 20 * np.maximum(temperature, 0)
         - 6 * np.maximum(p_anom, 0)
     ) * np.exp(rng.normal(0, 0.15, n))
     couche_limite = np.clip(couche_limite, 100, 3000)
@@ -200,8 +203,12 @@ def generate(seed: int = SEED) -> tuple[pd.DataFrame, pd.DataFrame]:
             "temperature_max_prevue": (temperature_max + rng.normal(0, 1.5, n)).round(1),
             "vent_prevu": np.clip(vent * np.exp(rng.normal(0, 0.2, n)), 0.3, None).round(1),
             "pression_prevue": (pression + rng.normal(0, 2.0, n)).round(1),
-            "couche_limite_prevue": (couche_limite * np.exp(rng.normal(0, 0.2, n))).round(0).astype(int),
-            "ensoleillement_prevu": np.clip(ensoleillement + rng.normal(0, 1.8, n), 0, day_len).round(1),
+            "couche_limite_prevue": (couche_limite * np.exp(rng.normal(0, 0.2, n)))
+            .round(0)
+            .astype(int),
+            "ensoleillement_prevu": np.clip(
+                ensoleillement + rng.normal(0, 1.8, n), 0, day_len
+            ).round(1),
             "pluie_prevue": np.where(
                 rng.random(n) < 0.15,  # rain/no-rain forecast error
                 np.where(raining, 0.0, rng.exponential(2.0, n)),

@@ -75,7 +75,9 @@ def fit(train: pd.DataFrame) -> FittedModel:
         subset = train[rows]
         X = features(validate(subset)).to_numpy()
         y = _target(subset, scale)
-        oof = cross_val_predict(_regressor(), X, y, groups=years[rows], cv=GroupKFold(n_splits=n_years))
+        oof = cross_val_predict(
+            _regressor(), X, y, groups=years[rows], cv=GroupKFold(n_splits=n_years)
+        )
         limit = SIGMA_REGIME * threshold
         near = oof >= (np.log(limit) if scale == "log" else limit)
         residuals = (y - oof)[near] if near.sum() >= 30 else y - oof
@@ -84,6 +86,6 @@ def fit(train: pd.DataFrame) -> FittedModel:
             "seuil": threshold,
             "echelle": scale,
             "sigma": float(np.sqrt(np.mean(residuals**2))),
-            "jours_pour_sigma": int(len(residuals)),
+            "jours_pour_sigma": len(residuals),
         }
     return FittedModel(estimators, params)

@@ -9,28 +9,45 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import mlflow  # noqa: E402
-import pandas as pd  # noqa: E402
-import skops.io  # noqa: E402
-from mlflow.models import ModelSignature  # noqa: E402
-from mlflow.types import ColSpec, Schema  # noqa: E402
+import matplotlib.pyplot as plt
+import mlflow
+import pandas as pd
+import skops.io
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
 
-from demos.cantine import data, train  # noqa: E402
-from demos.cantine.card import card  # noqa: E402
-from demos.reference import CHART_FILE, METRICS_FILE, SAMPLE_FILE, ReferenceBuild  # noqa: E402
+from demos.cantine import data, train
+from demos.cantine.card import card
+from demos.reference import CHART_FILE, METRICS_FILE, SAMPLE_FILE, ReferenceBuild
 
 NAME = "cantine-nantes"
 PROJECT = "cantine-nantes"
 ALIAS = "production"
 MODEL_FILE = Path(__file__).parent / "model.py"
-PIP_REQUIREMENTS = ["mlflow==3.17.2", "scikit-learn==1.9.1", "pandas==3.1.1", "numpy==2.4.6", "skops==0.16.0"]
-SAMPLE_CANTEENS = ["LONGCHAMP", "CHAUVINIERE E", "JEAN ZAY M", "AIME CESAIRE", "FRANCOIS DALLET/DOCTEUR TEILLAIS"]
+PIP_REQUIREMENTS = [
+    "mlflow==3.17.2",
+    "scikit-learn==1.9.1",
+    "pandas==3.1.1",
+    "numpy==2.4.6",
+    "skops==0.16.0",
+]
+SAMPLE_CANTEENS = [
+    "LONGCHAMP",
+    "CHAUVINIERE E",
+    "JEAN ZAY M",
+    "AIME CESAIRE",
+    "FRANCOIS DALLET/DOCTEUR TEILLAIS",
+]
 SAMPLE_PERIOD = ("2017-11-06", "2017-12-01")
 
 SIGNATURE = ModelSignature(
-    inputs=Schema([ColSpec("string", "date"), ColSpec("string", "cantine_nom"),
-                   ColSpec("boolean", "greve", required=False)]),
+    inputs=Schema(
+        [
+            ColSpec("string", "date"),
+            ColSpec("string", "cantine_nom"),
+            ColSpec("boolean", "greve", required=False),
+        ]
+    ),
     outputs=Schema([ColSpec("long", "repas_prevus"), ColSpec("long", "commande_recommandee")]),
 )
 
@@ -56,32 +73,57 @@ def build(out_dir: Path) -> ReferenceBuild:
         staging = Path(tmp)
         skops.io.dump(fitted.central, staging / "central.skops")
         skops.io.dump(fitted.upper, staging / "upper.skops")
-        params = {"facteur_commande": fitted.factor, "facteurs_par_cantine": fitted.factors,
-                  "quantile_commande": train.UPPER_QUANTILE,
-                  "part_deficit_visee": train.TARGET_SHORT_SHARE, "calage_2016_2017": fitted.calibration}
+        params = {
+            "facteur_commande": fitted.factor,
+            "facteurs_par_cantine": fitted.factors,
+            "quantile_commande": train.UPPER_QUANTILE,
+            "part_deficit_visee": train.TARGET_SHORT_SHARE,
+            "calage_2016_2017": fitted.calibration,
+        }
         (staging / "params.json").write_text(json.dumps(params, indent=2), encoding="utf-8")
-        artifacts = {"central": str(staging / "central.skops"), "upper": str(staging / "upper.skops"),
-                     "params": str(staging / "params.json"), "tables": str(tables.write(staging / "tables"))}
+        artifacts = {
+            "central": str(staging / "central.skops"),
+            "upper": str(staging / "upper.skops"),
+            "params": str(staging / "params.json"),
+            "tables": str(tables.write(staging / "tables")),
+        }
         sample = sample_frame(served, tables)
         mlflow.pyfunc.save_model(
-            path=str(out_dir), python_model=str(MODEL_FILE), artifacts=artifacts, signature=SIGNATURE,
-            input_example=sample[["date", "cantine_nom", "greve"]].head(5), pip_requirements=PIP_REQUIREMENTS)
+            path=str(out_dir),
+            python_model=str(MODEL_FILE),
+            artifacts=artifacts,
+            signature=SIGNATURE,
+            input_example=sample[["date", "cantine_nom", "greve"]].head(5),
+            pip_requirements=PIP_REQUIREMENTS,
+        )
 
     (out_dir / "bibia").mkdir(exist_ok=True)
     sample.to_csv(out_dir / SAMPLE_FILE, index=False)
     chart(rows, out_dir / CHART_FILE)
-    (out_dir / METRICS_FILE).write_text(json.dumps({"model": metrics, "baseline": baseline}, indent=2), encoding="utf-8")
+    (out_dir / METRICS_FILE).write_text(
+        json.dumps({"model": metrics, "baseline": baseline}, indent=2), encoding="utf-8"
+    )
     return ReferenceBuild(
-        name=NAME, model_dir=out_dir, card=card(metrics, baseline, fitted), metrics=metrics,
-        baseline_metrics=baseline, project=PROJECT, alias=ALIAS,
-        extra={"facteur_commande": fitted.factor, "calage_2016_2017": fitted.calibration})
+        name=NAME,
+        model_dir=out_dir,
+        card=card(metrics, baseline, fitted),
+        metrics=metrics,
+        baseline_metrics=baseline,
+        project=PROJECT,
+        alias=ALIAS,
+        extra={"facteur_commande": fitted.factor, "calage_2016_2017": fitted.calibration},
+    )
 
 
 def sample_frame(served: pd.DataFrame, tables) -> pd.DataFrame:
     """Four weeks of 2017-18 (with strike days) for five canteens, weekdays, with the truth ``reel``."""
     days = pd.bdate_range(*SAMPLE_PERIOD)
-    grid = pd.MultiIndex.from_product([days, SAMPLE_CANTEENS], names=["date", "cantine_nom"]).to_frame(index=False)
-    grid = grid.merge(served[["date", "cantine_nom", "reel"]], on=["date", "cantine_nom"], how="left")
+    grid = pd.MultiIndex.from_product(
+        [days, SAMPLE_CANTEENS], names=["date", "cantine_nom"]
+    ).to_frame(index=False)
+    grid = grid.merge(
+        served[["date", "cantine_nom", "reel"]], on=["date", "cantine_nom"], how="left"
+    )
     grid["greve"] = grid["date"].isin(tables.greves["date"])
     grid["reel"] = grid["reel"].fillna(0).astype("int64")
     grid["date"] = grid["date"].dt.strftime("%Y-%m-%d")
@@ -92,10 +134,27 @@ def chart(rows: pd.DataFrame, path: Path) -> None:
     """Daily totals over the test year: meals served, model order, staff order."""
     daily = rows.groupby("date")[["reel", "commande_recommandee", "prevision"]].sum()
     fig, ax = plt.subplots(figsize=(11, 4.5), dpi=100)
-    ax.plot(daily.index, daily["reel"], color="black", lw=1.6, marker=".", ms=3, label="Repas servis")
-    ax.plot(daily.index, daily["commande_recommandee"], color="tab:blue", lw=1.1, label="Commande recommandée (modèle)")
-    ax.plot(daily.index, daily["prevision"], color="tab:orange", lw=1.1, ls="--", label="Commande des équipes (prévision)")
-    ax.set_title("Cantines de Nantes, année scolaire 2017-2018 : totaux journaliers (hors mercredis)")
+    ax.plot(
+        daily.index, daily["reel"], color="black", lw=1.6, marker=".", ms=3, label="Repas servis"
+    )
+    ax.plot(
+        daily.index,
+        daily["commande_recommandee"],
+        color="tab:blue",
+        lw=1.1,
+        label="Commande recommandée (modèle)",
+    )
+    ax.plot(
+        daily.index,
+        daily["prevision"],
+        color="tab:orange",
+        lw=1.1,
+        ls="--",
+        label="Commande des équipes (prévision)",
+    )
+    ax.set_title(
+        "Cantines de Nantes, année scolaire 2017-2018 : totaux journaliers (hors mercredis)"
+    )
     ax.set_ylabel("Repas par jour (87 cantines)")
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left")

@@ -26,9 +26,15 @@ def served(data_dir: Path = DATA_DIR) -> pd.DataFrame:
     """
     freq = pd.read_csv(data_dir / "frequentation.csv")
     mapping = pd.read_csv(data_dir / "mapping_frequentation_cantines.csv")
-    rows = freq.merge(mapping[["site_nom", "site_type", "cantine_nom"]].dropna(), on=["site_nom", "site_type"], how="inner")
+    rows = freq.merge(
+        mapping[["site_nom", "site_type", "cantine_nom"]].dropna(),
+        on=["site_nom", "site_type"],
+        how="inner",
+    )
     rows["cantine_nom"] = rows["cantine_nom"].str.strip()
-    out = rows.groupby(["cantine_nom", "date"], as_index=False)[["prevision", "reel"]].sum(min_count=1)
+    out = rows.groupby(["cantine_nom", "date"], as_index=False)[["prevision", "reel"]].sum(
+        min_count=1
+    )
     out["date"] = pd.to_datetime(out["date"], format="%Y-%m-%d")
     return out.sort_values(["date", "cantine_nom"]).reset_index(drop=True)
 
@@ -47,14 +53,39 @@ def tables(data_dir: Path = DATA_DIR, history: pd.DataFrame | None = None) -> Ta
     cantines["cantine_nom"] = cantines["cantine_nom"].str.strip()
     annees = pd.read_csv(data_dir / "annees_scolaires.csv", parse_dates=["date_debut", "date_fin"])
     vacances = pd.read_csv(data_dir / "vacances.csv", parse_dates=["date_debut", "date_fin"])
-    vacances = vacances.drop_duplicates(["date_debut", "date_fin"])[["annee_scolaire", "vacances_nom", "date_debut", "date_fin"]]
-    feries = pd.read_csv(data_dir / "jours_feries.csv", parse_dates=["date"])[["date", "nom_jour_ferie"]]
-    greves = pd.read_csv(data_dir / "greves.csv", parse_dates=["date"]).drop_duplicates("date")[["date"]]
+    vacances = vacances.drop_duplicates(["date_debut", "date_fin"])[
+        ["annee_scolaire", "vacances_nom", "date_debut", "date_fin"]
+    ]
+    feries = pd.read_csv(data_dir / "jours_feries.csv", parse_dates=["date"])[
+        ["date", "nom_jour_ferie"]
+    ]
+    greves = pd.read_csv(data_dir / "greves.csv", parse_dates=["date"]).drop_duplicates("date")[
+        ["date"]
+    ]
     effectifs = _pupils(data_dir)
-    partial = Tables(cantines, annees, vacances, feries, greves, effectifs, history.iloc[:0][["cantine_nom", "date", "reel"]])
-    keep = (history["reel"] > 0) & partial.is_school_day(history["date"]) & ~history["date"].isin(greves["date"])
-    return Tables(cantines, annees, vacances, feries, greves, effectifs,
-                  history.loc[keep, ["cantine_nom", "date", "reel"]])
+    partial = Tables(
+        cantines,
+        annees,
+        vacances,
+        feries,
+        greves,
+        effectifs,
+        history.iloc[:0][["cantine_nom", "date", "reel"]],
+    )
+    keep = (
+        (history["reel"] > 0)
+        & partial.is_school_day(history["date"])
+        & ~history["date"].isin(greves["date"])
+    )
+    return Tables(
+        cantines,
+        annees,
+        vacances,
+        feries,
+        greves,
+        effectifs,
+        history.loc[keep, ["cantine_nom", "date", "reel"]],
+    )
 
 
 def _pupils(data_dir: Path) -> pd.DataFrame:

@@ -25,10 +25,27 @@ import pandas as pd
 LEAD_DAYS = 7
 WEDNESDAY = 2
 FEATURES = [
-    "jour_semaine", "mois", "jours_depuis_vacances", "jours_avant_vacances", "jours_ferie_proche",
-    "greve", "type", "secteur", "cantine", "effectif", "ratio_effectif", "anciennete_niveau",
-    "niveau_recent", "rapport_meme_jour", "rapport_niveau_30j", "rapport_annee_prec",
-    "volatilite", "rapport_dernier", "jour_annee_scolaire", "jours_avant_noel", "jours_avant_ete",
+    "jour_semaine",
+    "mois",
+    "jours_depuis_vacances",
+    "jours_avant_vacances",
+    "jours_ferie_proche",
+    "greve",
+    "type",
+    "secteur",
+    "cantine",
+    "effectif",
+    "ratio_effectif",
+    "anciennete_niveau",
+    "niveau_recent",
+    "rapport_meme_jour",
+    "rapport_niveau_30j",
+    "rapport_annee_prec",
+    "volatilite",
+    "rapport_dernier",
+    "jour_annee_scolaire",
+    "jours_avant_noel",
+    "jours_avant_ete",
     "rapport_semaine_annee_prec",
 ]
 CATEGORICAL = ["jour_semaine", "type", "secteur", "cantine"]
@@ -56,7 +73,9 @@ class Tables:
     """
 
     def __init__(self, cantines, annees, vacances, feries, greves, effectifs, historique):
-        self.cantines = cantines.assign(cantine_nom=cantines["cantine_nom"].str.strip()).reset_index(drop=True)
+        self.cantines = cantines.assign(
+            cantine_nom=cantines["cantine_nom"].str.strip()
+        ).reset_index(drop=True)
         self.annees = annees.sort_values("date_debut").reset_index(drop=True)
         self.vacances = vacances
         self.feries = feries
@@ -67,13 +86,26 @@ class Tables:
         self.index = {name: i for i, name in enumerate(sorted(self.names))}
 
     @classmethod
-    def read(cls, folder: Path) -> "Tables":
+    def read(cls, folder: Path) -> Tables:
         """Read the tables written by :meth:`write` from ``folder``."""
         folder = Path(folder)
-        dates = {"annees": ["date_debut", "date_fin"], "vacances": ["date_debut", "date_fin"],
-                 "feries": ["date"], "greves": ["date"], "historique": ["date"]}
+        dates = {
+            "annees": ["date_debut", "date_fin"],
+            "vacances": ["date_debut", "date_fin"],
+            "feries": ["date"],
+            "greves": ["date"],
+            "historique": ["date"],
+        }
         frames = {}
-        for name in ["cantines", "annees", "vacances", "feries", "greves", "effectifs", "historique"]:
+        for name in [
+            "cantines",
+            "annees",
+            "vacances",
+            "feries",
+            "greves",
+            "effectifs",
+            "historique",
+        ]:
             frames[name] = pd.read_csv(folder / f"{name}.csv", parse_dates=dates.get(name, []))
         return cls(**frames)
 
@@ -83,7 +115,9 @@ class Tables:
         folder.mkdir(parents=True, exist_ok=True)
         for name in ["cantines", "annees", "vacances", "feries", "greves", "effectifs"]:
             getattr(self, name).to_csv(folder / f"{name}.csv", index=False)
-        self.historique[["cantine_nom", "date", "reel"]].to_csv(folder / "historique.csv", index=False)
+        self.historique[["cantine_nom", "date", "reel"]].to_csv(
+            folder / "historique.csv", index=False
+        )
         return folder
 
     def school_year(self, dates: pd.Series) -> pd.Series:
@@ -113,7 +147,9 @@ def _history_stats(hist: pd.DataFrame) -> pd.DataFrame:
 
     h["r10"] = rolling(by, 10, 3).mean().reset_index(level=0, drop=True)
     h["r30"] = rolling(by, 30, 5).mean().reset_index(level=0, drop=True)
-    h["vol"] = (rolling(by, 20, 5).std() / rolling(by, 20, 5).mean()).reset_index(level=0, drop=True)
+    h["vol"] = (rolling(by, 20, 5).std() / rolling(by, 20, 5).mean()).reset_index(
+        level=0, drop=True
+    )
     by_day = h.groupby(["cantine_nom", "jour_semaine"])["reel"]
     h["rdow"] = rolling(by_day, 4, 1).mean().reset_index(level=[0, 1], drop=True)
     # Centred 9-day mean: the canteen's level around a day, looked up a year later.
@@ -138,7 +174,10 @@ def features(df: pd.DataFrame, tables: Tables) -> pd.DataFrame:
     out = pd.DataFrame(index=d.index)
     out["jour_semaine"] = dates.dt.day_of_week
     out["mois"] = dates.dt.month
-    ends, starts = np.sort(tables.vacances["date_fin"].to_numpy()), np.sort(tables.vacances["date_debut"].to_numpy())
+    ends, starts = (
+        np.sort(tables.vacances["date_fin"].to_numpy()),
+        np.sort(tables.vacances["date_debut"].to_numpy()),
+    )
     values = dates.to_numpy()
     last_end = ends[np.clip(np.searchsorted(ends, values) - 1, 0, None)]
     next_start = starts[np.clip(np.searchsorted(starts, values), None, len(starts) - 1)]
@@ -174,10 +213,20 @@ def features(df: pd.DataFrame, tables: Tables) -> pd.DataFrame:
     d["cle"] = dates - pd.Timedelta(days=LEAD_DAYS)
     d["jour_semaine"] = out["jour_semaine"]
     left = d.sort_values("cle")
-    a = pd.merge_asof(left, h[["cantine_nom", "date", "reel", "r10", "r30", "vol"]].rename(columns={"date": "hdate"}),
-                      left_on="cle", right_on="hdate", by="cantine_nom")
-    a = pd.merge_asof(a.sort_values("cle"), h[["cantine_nom", "jour_semaine", "date", "rdow"]].rename(columns={"date": "hdate2"}),
-                      left_on="cle", right_on="hdate2", by=["cantine_nom", "jour_semaine"])
+    a = pd.merge_asof(
+        left,
+        h[["cantine_nom", "date", "reel", "r10", "r30", "vol"]].rename(columns={"date": "hdate"}),
+        left_on="cle",
+        right_on="hdate",
+        by="cantine_nom",
+    )
+    a = pd.merge_asof(
+        a.sort_values("cle"),
+        h[["cantine_nom", "jour_semaine", "date", "rdow"]].rename(columns={"date": "hdate2"}),
+        left_on="cle",
+        right_on="hdate2",
+        by=["cantine_nom", "jour_semaine"],
+    )
     a = a.set_index("_row").reindex(d["_row"])
     level = a["r10"].to_numpy()
     out["niveau_recent"] = level
@@ -186,13 +235,25 @@ def features(df: pd.DataFrame, tables: Tables) -> pd.DataFrame:
     out["rapport_niveau_30j"] = a["r30"].to_numpy() / level
     out["volatilite"] = a["vol"].to_numpy()
     out["rapport_dernier"] = a["reel"].to_numpy() / level
-    year_mean = h.assign(annee=tables.school_year(h["date"])).groupby(["cantine_nom", "annee"])["reel"].mean()
+    year_mean = (
+        h.assign(annee=tables.school_year(h["date"]))
+        .groupby(["cantine_nom", "annee"])["reel"]
+        .mean()
+    )
     prev_mean = pd.MultiIndex.from_arrays([d["cantine_nom"], previous]).map(year_mean).astype(float)
-    out["rapport_annee_prec"] = prev_mean.to_numpy() * np.nan_to_num(out["ratio_effectif"].to_numpy(), nan=1.0) / level
+    out["rapport_annee_prec"] = (
+        prev_mean.to_numpy() * np.nan_to_num(out["ratio_effectif"].to_numpy(), nan=1.0) / level
+    )
     # Same week one year earlier (52 weeks, so the same weekday), relative to that year's mean.
     d["cle_an"] = dates - pd.Timedelta(days=364)
-    b = pd.merge_asof(d.sort_values("cle_an"), h[["cantine_nom", "date", "r9c"]].rename(columns={"date": "hdate3"}),
-                      left_on="cle_an", right_on="hdate3", by="cantine_nom", tolerance=pd.Timedelta(days=7))
+    b = pd.merge_asof(
+        d.sort_values("cle_an"),
+        h[["cantine_nom", "date", "r9c"]].rename(columns={"date": "hdate3"}),
+        left_on="cle_an",
+        right_on="hdate3",
+        by="cantine_nom",
+        tolerance=pd.Timedelta(days=7),
+    )
     b = b.set_index("_row").reindex(d["_row"])
     out["rapport_semaine_annee_prec"] = b["r9c"].to_numpy() / prev_mean.to_numpy()
     return out[FEATURES]
@@ -202,8 +263,10 @@ def unknown_canteen_message(name: str, valid: list[str]) -> str:
     """The French error for an unknown canteen, with the closest valid names."""
     close = difflib.get_close_matches(str(name).strip().upper(), valid, n=3, cutoff=0.5)
     hint = f" Noms proches : {', '.join(repr(c) for c in close)}." if close else ""
-    return (f"cantine inconnue : {name!r}. Les noms valides sont ceux de la colonne cantine_nom de "
-            f"bibia/sample.csv et du fichier cantines.csv des artefacts du modèle ({len(valid)} cantines).{hint}")
+    return (
+        f"cantine inconnue : {name!r}. Les noms valides sont ceux de la colonne cantine_nom de "
+        f"bibia/sample.csv et du fichier cantines.csv des artefacts du modèle ({len(valid)} cantines).{hint}"
+    )
 
 
 def prepare(model_input: pd.DataFrame, tables: Tables) -> pd.DataFrame:
@@ -217,16 +280,24 @@ def prepare(model_input: pd.DataFrame, tables: Tables) -> pd.DataFrame:
         raise ValueError("l'entrée doit être un tableau avec les colonnes date et cantine_nom")
     missing = [c for c in ("date", "cantine_nom") if c not in model_input.columns]
     if missing:
-        raise ValueError(f"colonne(s) manquante(s) : {', '.join(missing)} (attendu : date, cantine_nom, greve facultatif)")
-    dates = pd.to_datetime(model_input["date"].astype(str).str.strip(), format="%Y-%m-%d", errors="coerce")
+        raise ValueError(
+            f"colonne(s) manquante(s) : {', '.join(missing)} (attendu : date, cantine_nom, greve facultatif)"
+        )
+    dates = pd.to_datetime(
+        model_input["date"].astype(str).str.strip(), format="%Y-%m-%d", errors="coerce"
+    )
     bad = model_input["date"][dates.isna()]
     if len(bad):
-        raise ValueError(f"date invalide : {bad.iloc[0]!r} (format attendu AAAA-MM-JJ, par exemple 2017-11-06)")
+        raise ValueError(
+            f"date invalide : {bad.iloc[0]!r} (format attendu AAAA-MM-JJ, par exemple 2017-11-06)"
+        )
     first, last = tables.annees["date_debut"].min(), tables.annees["date_fin"].max()
     outside = dates[(dates < first) | (dates > last)]
     if len(outside):
-        raise ValueError(f"date hors du calendrier connu : {outside.iloc[0].date()} "
-                         f"(le modèle couvre du {first.date()} au {last.date()})")
+        raise ValueError(
+            f"date hors du calendrier connu : {outside.iloc[0].date()} "
+            f"(le modèle couvre du {first.date()} au {last.date()})"
+        )
     names = model_input["cantine_nom"].astype(str).str.strip()
     unknown = names[~names.isin(tables.index)]
     if len(unknown):
@@ -237,7 +308,9 @@ def prepare(model_input: pd.DataFrame, tables: Tables) -> pd.DataFrame:
         greve = given.where(given.notna(), known_strike).map(_as_bool)
     else:
         greve = known_strike
-    return pd.DataFrame({"date": dates.to_numpy(), "cantine_nom": names.to_numpy(), "greve": greve.to_numpy(bool)})
+    return pd.DataFrame(
+        {"date": dates.to_numpy(), "cantine_nom": names.to_numpy(), "greve": greve.to_numpy(bool)}
+    )
 
 
 def _as_bool(value) -> bool:
@@ -251,8 +324,14 @@ def _as_bool(value) -> bool:
     return bool(value)
 
 
-def predict_frame(rows: pd.DataFrame, tables: Tables, central, upper, factor: float,
-                  factors: dict[str, float] | None = None) -> pd.DataFrame:
+def predict_frame(
+    rows: pd.DataFrame,
+    tables: Tables,
+    central,
+    upper,
+    factor: float,
+    factors: dict[str, float] | None = None,
+) -> pd.DataFrame:
     """Expected meals and recommended order for prepared rows (see :func:`prepare`).
 
     The order is the quantile forecast times the canteen's factor in
@@ -271,8 +350,12 @@ def predict_frame(rows: pd.DataFrame, tables: Tables, central, upper, factor: fl
     expected = np.nan_to_num(expected)
     # A recommended order is an upper bound: never below the meals expected.
     order = np.maximum(np.nan_to_num(order), np.round(expected))
-    return pd.DataFrame({"repas_prevus": np.round(expected).astype("int64"),
-                         "commande_recommandee": order.astype("int64")})
+    return pd.DataFrame(
+        {
+            "repas_prevus": np.round(expected).astype("int64"),
+            "commande_recommandee": order.astype("int64"),
+        }
+    )
 
 
 class CantineModel(mlflow.pyfunc.PythonModel):

@@ -63,26 +63,41 @@ def with_strikes(frame: pd.DataFrame, tables: Tables) -> pd.DataFrame:
 
 def protocol_rows(frame: pd.DataFrame, tables: Tables, year: str) -> pd.DataFrame:
     """Evaluation rows of a school year: meals served, Wednesdays excluded."""
-    rows = frame[(tables.school_year(frame["date"]) == year) & (frame["reel"] > 0)
-                 & (frame["date"].dt.day_of_week != WEDNESDAY)]
+    rows = frame[
+        (tables.school_year(frame["date"]) == year)
+        & (frame["reel"] > 0)
+        & (frame["date"].dt.day_of_week != WEDNESDAY)
+    ]
     return with_strikes(rows, tables).reset_index(drop=True)
 
 
 def _estimator(loss: str) -> HistGradientBoostingRegressor:
     kwargs = {"quantile": UPPER_QUANTILE} if loss == "quantile" else {}
     return HistGradientBoostingRegressor(
-        loss=loss, max_iter=200, learning_rate=0.08, l2_regularization=1.0, early_stopping=False,
-        categorical_features=[FEATURES.index(c) for c in CATEGORICAL], random_state=SEED, **kwargs)
+        loss=loss,
+        max_iter=200,
+        learning_rate=0.08,
+        l2_regularization=1.0,
+        early_stopping=False,
+        categorical_features=[FEATURES.index(c) for c in CATEGORICAL],
+        random_state=SEED,
+        **kwargs,
+    )
 
 
-def fit(frame: pd.DataFrame, tables: Tables, years: list[str]) -> tuple[HistGradientBoostingRegressor, HistGradientBoostingRegressor]:
+def fit(
+    frame: pd.DataFrame, tables: Tables, years: list[str]
+) -> tuple[HistGradientBoostingRegressor, HistGradientBoostingRegressor]:
     """Fit the central (mean) and upper (quantile) models on ``years``.
 
     The target is the ratio of meals served to the canteen's recent level, so
     one model serves canteens of 30 and of 600 meals.
     """
-    rows = frame[tables.school_year(frame["date"]).isin(years) & (frame["reel"] > 0)
-                 & tables.is_school_day(frame["date"])]
+    rows = frame[
+        tables.school_year(frame["date"]).isin(years)
+        & (frame["reel"] > 0)
+        & tables.is_school_day(frame["date"])
+    ]
     rows = with_strikes(rows, tables).reset_index(drop=True)
     x = features(rows, tables)
     keep = x["niveau_recent"].notna().to_numpy()
@@ -106,16 +121,21 @@ def train(frame: pd.DataFrame, tables: Tables) -> Fitted:
     x = features(cal, tables)
     raw = np.nan_to_num(np.clip(cal_upper.predict(x), 0, None) * x["niveau_recent"].to_numpy())
     factor = float(np.quantile(cal["reel"] / np.maximum(raw, 1), 1 - TARGET_SHORT_SHARE))
-    expected = np.nan_to_num(np.clip(cal_central.predict(x), 0, None) * x["niveau_recent"].to_numpy())
+    expected = np.nan_to_num(
+        np.clip(cal_central.predict(x), 0, None) * x["niveau_recent"].to_numpy()
+    )
     factors = canteen_factors(cal["cantine_nom"], cal["reel"], raw, TARGET_SHORT_SHARE, expected)
     calibrated = predict_frame(cal, tables, cal_central, cal_upper, factor, factors)
-    calibration = metrics(cal["date"], cal["reel"], calibrated["repas_prevus"], calibrated["commande_recommandee"])
+    calibration = metrics(
+        cal["date"], cal["reel"], calibrated["repas_prevus"], calibrated["commande_recommandee"]
+    )
     central, upper = fit(frame, tables, school_years(tables, CALIBRATION_YEAR))
     return Fitted(central, upper, factor, factors, calibration)
 
 
-def canteen_factors(canteens: pd.Series, served: pd.Series, raw_order: pd.Series, share: float,
-                    expected=None) -> dict[str, float]:
+def canteen_factors(
+    canteens: pd.Series, served: pd.Series, raw_order: pd.Series, share: float, expected=None
+) -> dict[str, float]:
     """Per-canteen order factors that reach ``share`` canteen-days short with the fewest meals.
 
     The share short counts every canteen-day alike while over-production
@@ -130,9 +150,16 @@ def canteen_factors(canteens: pd.Series, served: pd.Series, raw_order: pd.Series
     Returns:
         canteen name -> factor.
     """
-    frame = pd.DataFrame({"cantine_nom": np.asarray(canteens), "reel": np.asarray(served, float),
-                          "raw": np.maximum(np.asarray(raw_order, float), 1),
-                          "expected": np.round(np.zeros(len(canteens)) if expected is None else np.asarray(expected, float))})
+    frame = pd.DataFrame(
+        {
+            "cantine_nom": np.asarray(canteens),
+            "reel": np.asarray(served, float),
+            "raw": np.maximum(np.asarray(raw_order, float), 1),
+            "expected": np.round(
+                np.zeros(len(canteens)) if expected is None else np.asarray(expected, float)
+            ),
+        }
+    )
     frame["ratio"] = frame["reel"] / frame["raw"]
     pooled = np.quantile(frame["ratio"], GRID)
     names, curves, means = [], [], []
@@ -148,7 +175,9 @@ def canteen_factors(canteens: pd.Series, served: pd.Series, raw_order: pd.Series
         return dict(zip(names, curves[np.arange(len(names)), best]))
 
     def short(factors: dict[str, float]) -> float:
-        order = np.maximum(np.ceil(frame["raw"] * frame["cantine_nom"].map(factors)), frame["expected"])
+        order = np.maximum(
+            np.ceil(frame["raw"] * frame["cantine_nom"].map(factors)), frame["expected"]
+        )
         return float((order < frame["reel"]).mean())
 
     low, high = 1e-3, 1e5
@@ -158,7 +187,9 @@ def canteen_factors(canteens: pd.Series, served: pd.Series, raw_order: pd.Series
     return {name: float(f) for name, f in choose(high).items()}
 
 
-def metrics(dates: pd.Series, served: pd.Series, expected: pd.Series, order: pd.Series) -> dict[str, float]:
+def metrics(
+    dates: pd.Series, served: pd.Series, expected: pd.Series, order: pd.Series
+) -> dict[str, float]:
     """The protocol's metrics (fractions, not percents).
 
     ``mae`` and ``wmape`` compare ``expected`` to ``served`` per canteen-day;
@@ -166,21 +197,31 @@ def metrics(dates: pd.Series, served: pd.Series, expected: pd.Series, order: pd.
     on daily totals (the central kitchen's view), and the share of
     canteen-days where the order was short.
     """
-    frame = pd.DataFrame({"date": np.asarray(dates), "reel": np.asarray(served, float),
-                          "prevu": np.asarray(expected, float), "commande": np.asarray(order, float)})
+    frame = pd.DataFrame(
+        {
+            "date": np.asarray(dates),
+            "reel": np.asarray(served, float),
+            "prevu": np.asarray(expected, float),
+            "commande": np.asarray(order, float),
+        }
+    )
     daily = frame.groupby("date")[["reel", "commande"]].sum()
     error = (frame["prevu"] - frame["reel"]).abs()
     return {
         "mae": float(error.mean()),
         "wmape": float(error.sum() / frame["reel"].sum()),
-        "surproduction": float(np.maximum(daily["commande"] - daily["reel"], 0).sum() / daily["commande"].sum()),
+        "surproduction": float(
+            np.maximum(daily["commande"] - daily["reel"], 0).sum() / daily["commande"].sum()
+        ),
         "jours_en_deficit": float((daily["commande"] < daily["reel"]).sum()),
         "part_cantine_jours_en_deficit": float((frame["commande"] < frame["reel"]).mean()),
         "n_jours_test": float(len(daily)),
     }
 
 
-def evaluate(frame: pd.DataFrame, tables: Tables, fitted: Fitted) -> tuple[pd.DataFrame, dict, dict]:
+def evaluate(
+    frame: pd.DataFrame, tables: Tables, fitted: Fitted
+) -> tuple[pd.DataFrame, dict, dict]:
     """Test-year predictions, the model's metrics and the staff baseline's metrics.
 
     Returns:

@@ -35,7 +35,9 @@ logger = logging.getLogger("demos.server")
 
 def main() -> int:
     logging.basicConfig(
-        level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s : %(message)s"
+        level=logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s : %(message)s",
     )
     # As PID 1 in a container, SIGTERM is ignored unless handled: stop at once
     # while loading; uvicorn installs its own graceful handler once serving.
@@ -62,9 +64,14 @@ def main() -> int:
     if settings.wait_for_model:
         started = time.monotonic()
         warm_up()
-        logger.info("Bac à sable préparé en %.1f s : en attente d'un modèle", time.monotonic() - started)
+        logger.info(
+            "Bac à sable préparé en %.1f s : en attente d'un modèle", time.monotonic() - started
+        )
         if not wait_for_model(settings):
-            logger.info("Aucun modèle reçu en %d s : arrêt du bac à sable inoccupé", settings.pool_idle_seconds)
+            logger.info(
+                "Aucun modèle reçu en %d s : arrêt du bac à sable inoccupé",
+                settings.pool_idle_seconds,
+            )
             return EXIT_IDLE
         waited = time.monotonic() - started
     logger.info("Chargement du modèle depuis %s", settings.model_dir)
@@ -73,7 +80,10 @@ def main() -> int:
         demo = DemoModel.load(settings.model_dir)
     except ModelLoadError as exc:
         logger.error(
-            "Échec du chargement du modèle depuis %s : %s", settings.model_dir, exc, exc_info=exc.__cause__
+            "Échec du chargement du modèle depuis %s : %s",
+            settings.model_dir,
+            exc,
+            exc_info=exc.__cause__,
         )
         return EXIT_MODEL
     finally:
@@ -93,8 +103,13 @@ def main() -> int:
 
     app = create_app(demo, settings)
     config = uvicorn.Config(
-        app, uds=str(settings.socket_path), log_level="info", proxy_headers=False,
-        server_header=False, timeout_graceful_shutdown=3, lifespan="off",
+        app,
+        uds=str(settings.socket_path),
+        log_level="info",
+        proxy_headers=False,
+        server_header=False,
+        timeout_graceful_shutdown=3,
+        lifespan="off",
     )
     server = uvicorn.Server(config)
     if settings.ttl_seconds > 0:
@@ -118,11 +133,10 @@ def warm_up() -> None:
     60 MiB to every warm sandbox (173 MiB without it, docker stats).
     Nothing here runs a model's code.
     """
+    import mlflow.pyfunc
+    import mlflow.sklearn  # noqa: F401
     import numpy  # noqa: F401
     import pandas  # noqa: F401
-
-    import mlflow.pyfunc  # noqa: F401
-    import mlflow.sklearn  # noqa: F401
 
     try:
         import skops.io  # noqa: F401
@@ -174,7 +188,9 @@ def cpu_budget() -> int | None:
                 quota = limit / period
         except (OSError, ValueError):
             pass
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cpus = (
+        len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    )
     if quota is None and cpus >= (os.cpu_count() or 1):
         return None
     return max(1, min(cpus, math.ceil(quota) if quota is not None else cpus))

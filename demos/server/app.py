@@ -40,7 +40,9 @@ from demos.server.settings import Settings
 logger = logging.getLogger("demos.server")
 
 MULTIPART_OVERHEAD = 64 * 1024
-CSRF_HEADER = "x-bibia-csrf-token"  # set by bibia's proxy: the token its CSRF check expects in our forms
+CSRF_HEADER = (
+    "x-bibia-csrf-token"  # set by bibia's proxy: the token its CSRF check expects in our forms
+)
 STORE_ENTRIES = 32
 STORE_BYTES = 64 * 1024 * 1024
 SAMPLE_ROWS = 2000  # the sample is shown, not scored in bulk
@@ -60,7 +62,10 @@ class PredictionStore:
         token = secrets.token_urlsafe(16)
         with self._lock:
             self._items[token] = data
-            while len(self._items) > self.max_entries or sum(map(len, self._items.values())) > self.max_bytes:
+            while (
+                len(self._items) > self.max_entries
+                or sum(map(len, self._items.values())) > self.max_bytes
+            ):
                 if len(self._items) == 1:
                     break
                 self._items.popitem(last=False)
@@ -93,13 +98,22 @@ def create_app(demo: DemoModel, settings: Settings, *, card: CardInfo | None = N
                 sample_cache.update(_run_sample(demo, card, settings, sample_path))
             return sample_cache
 
-    def index(csrf_token: str | None, error: str | None = None, status_code: int = 200) -> HTMLResponse:
+    def index(
+        csrf_token: str | None, error: str | None = None, status_code: int = 200
+    ) -> HTMLResponse:
         view = sample_view()
         html = pages.index_page(
-            card, demo.columns, chart=view.get("chart"), table=view.get("table"),
-            sample_error=view.get("error"), has_sample=sample_path.is_file(),
-            has_evaluation=evaluation_path.is_file(), max_upload_bytes=settings.max_upload_bytes,
-            max_rows=settings.max_rows, error=error, csrf_token=csrf_token,
+            card,
+            demo.columns,
+            chart=view.get("chart"),
+            table=view.get("table"),
+            sample_error=view.get("error"),
+            has_sample=sample_path.is_file(),
+            has_evaluation=evaluation_path.is_file(),
+            max_upload_bytes=settings.max_upload_bytes,
+            max_rows=settings.max_rows,
+            error=error,
+            csrf_token=csrf_token,
         )
         return HTMLResponse(html, status_code=status_code)
 
@@ -109,7 +123,12 @@ def create_app(demo: DemoModel, settings: Settings, *, card: CardInfo | None = N
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "model": demo.info, "max_upload_bytes": settings.max_upload_bytes, "max_rows": settings.max_rows}
+        return {
+            "status": "ok",
+            "model": demo.info,
+            "max_upload_bytes": settings.max_upload_bytes,
+            "max_rows": settings.max_rows,
+        }
 
     @app.post("/predict")
     async def predict(request: Request) -> JSONResponse:
@@ -118,10 +137,15 @@ def create_app(demo: DemoModel, settings: Settings, *, card: CardInfo | None = N
             try:
                 payload = json.loads(body)
             except (UnicodeDecodeError, ValueError) as exc:
-                raise DemoError(f"Le corps de la requête n'est pas du JSON valide : {exc}") from None
+                raise DemoError(
+                    f"Le corps de la requête n'est pas du JSON valide : {exc}"
+                ) from None
             result = await run_in_threadpool(_predict_payload, demo, payload, settings.max_rows)
         except DemoError as exc:
-            return JSONResponse({"error_code": _error_code(exc.status_code), "message": exc.message}, exc.status_code)
+            return JSONResponse(
+                {"error_code": _error_code(exc.status_code), "message": exc.message},
+                exc.status_code,
+            )
         return JSONResponse({"predictions": result})
 
     @app.post("/upload", response_class=HTMLResponse)
@@ -130,31 +154,48 @@ def create_app(demo: DemoModel, settings: Settings, *, card: CardInfo | None = N
             data = await _read_upload(request, settings.max_upload_bytes)
             return await run_in_threadpool(_upload_result, demo, card, store, settings, data)
         except DemoError as exc:
-            return await run_in_threadpool(index, request.headers.get(CSRF_HEADER), exc.message, exc.status_code)
+            return await run_in_threadpool(
+                index, request.headers.get(CSRF_HEADER), exc.message, exc.status_code
+            )
 
     @app.get("/predictions/{token}.csv")
     async def download(token: str) -> Response:
         data = store.get(token)
         if data is None:
             return HTMLResponse(
-                pages.message_page(card, "Fichier expiré", "Ces prédictions ne sont plus disponibles : renvoyez votre fichier."),
+                pages.message_page(
+                    card,
+                    "Fichier expiré",
+                    "Ces prédictions ne sont plus disponibles : renvoyez votre fichier.",
+                ),
                 status_code=404,
             )
         return Response(
-            data, media_type="text/csv; charset=utf-8",
+            data,
+            media_type="text/csv; charset=utf-8",
             headers={"Content-Disposition": 'attachment; filename="predictions.csv"'},
         )
 
     @app.get("/sample.csv")
     async def sample_csv() -> Response:
         if not sample_path.is_file():
-            return HTMLResponse(pages.message_page(card, "Introuvable", "Ce modèle n'a pas de données d'exemple."), 404)
-        return FileResponse(sample_path, media_type="text/csv; charset=utf-8", filename="exemple.csv")
+            return HTMLResponse(
+                pages.message_page(card, "Introuvable", "Ce modèle n'a pas de données d'exemple."),
+                404,
+            )
+        return FileResponse(
+            sample_path, media_type="text/csv; charset=utf-8", filename="exemple.csv"
+        )
 
     @app.get("/evaluation.png")
     async def evaluation_png() -> Response:
         if not evaluation_path.is_file():
-            return HTMLResponse(pages.message_page(card, "Introuvable", "Ce modèle n'a pas de graphique d'évaluation."), 404)
+            return HTMLResponse(
+                pages.message_page(
+                    card, "Introuvable", "Ce modèle n'a pas de graphique d'évaluation."
+                ),
+                404,
+            )
         return FileResponse(evaluation_path, media_type="image/png")
 
     @app.exception_handler(Exception)
@@ -191,7 +232,10 @@ async def _read_body(request: Request, limit: int) -> bytes:
 async def _read_upload(request: Request, max_bytes: int) -> bytes:
     """The bytes of the ``file`` field of a bounded multipart body."""
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise DemoError("Envoyez le fichier avec le formulaire (multipart/form-data, champ « file »).", status_code=415)
+        raise DemoError(
+            "Envoyez le fichier avec le formulaire (multipart/form-data, champ « file »).",
+            status_code=415,
+        )
     body = await _read_body(request, max_bytes + MULTIPART_OVERHEAD)
     sent = False
 
@@ -205,7 +249,7 @@ async def _read_upload(request: Request, max_bytes: int) -> bytes:
     buffered = Request(request.scope, replay)
     try:
         form = await buffered.form(max_files=1, max_fields=10)
-    except Exception as exc:  # starlette raises several types for a malformed multipart body
+    except Exception as exc:  # noqa: BLE001 - starlette raises several types for a malformed multipart body
         raise DemoError(f"Le formulaire envoyé est mal formé : {exc}") from None
     upload = form.get("file")
     if upload is None or isinstance(upload, str):
@@ -227,22 +271,34 @@ def _predict_payload(demo: DemoModel, payload: Any, max_rows: int) -> list[Any]:
     return json.loads(table.to_json(orient="records", date_format="iso"))
 
 
-def _upload_result(demo: DemoModel, card: CardInfo, store: PredictionStore, settings: Settings, data: bytes) -> HTMLResponse:
-    parsed = parse_csv(data, demo.columns, max_rows=settings.max_rows, max_bytes=settings.max_upload_bytes)
+def _upload_result(
+    demo: DemoModel, card: CardInfo, store: PredictionStore, settings: Settings, data: bytes
+) -> HTMLResponse:
+    parsed = parse_csv(
+        data, demo.columns, max_rows=settings.max_rows, max_bytes=settings.max_upload_bytes
+    )
     table, _ = demo.predict(parsed.model_frame)
     token = store.put(_download_csv(parsed, table))
     chart = _chart(card.task, parsed, table, demo)
     view = pages.TableView(parsed.frame, table, len(table))
-    return HTMLResponse(pages.result_page(card, chart=chart, table=view, token=token, ignored=parsed.ignored))
+    return HTMLResponse(
+        pages.result_page(card, chart=chart, table=view, token=token, ignored=parsed.ignored)
+    )
 
 
 def _download_csv(parsed: ParsedInput, table: pd.DataFrame) -> bytes:
-    renamed = table.rename(columns={c: f"prediction_{c}" for c in table.columns if c in parsed.frame.columns})
-    combined = pd.concat([parsed.frame.reset_index(drop=True), renamed.reset_index(drop=True)], axis=1)
+    renamed = table.rename(
+        columns={c: f"prediction_{c}" for c in table.columns if c in parsed.frame.columns}
+    )
+    combined = pd.concat(
+        [parsed.frame.reset_index(drop=True), renamed.reset_index(drop=True)], axis=1
+    )
     return combined.to_csv(index=False, date_format="%Y-%m-%d %H:%M:%S").encode("utf-8")
 
 
-def _chart(task: str | None, parsed: ParsedInput, table: pd.DataFrame, demo: DemoModel) -> Chart | None:
+def _chart(
+    task: str | None, parsed: ParsedInput, table: pd.DataFrame, demo: DemoModel
+) -> Chart | None:
     try:
         return build_chart(task, parsed.frame, table, [c.name for c in demo.columns])
     except Exception:  # a chart is an illustration: its failure must not hide the predictions
@@ -254,13 +310,20 @@ def _run_sample(demo: DemoModel, card: CardInfo, settings: Settings, path) -> di
     if not path.is_file():
         return {}
     try:
-        parsed = parse_csv(path.read_bytes(), demo.columns, max_rows=SAMPLE_ROWS, max_bytes=SAMPLE_BYTES, truncate=True)
+        parsed = parse_csv(
+            path.read_bytes(),
+            demo.columns,
+            max_rows=SAMPLE_ROWS,
+            max_bytes=SAMPLE_BYTES,
+            truncate=True,
+        )
         table, _ = demo.predict(parsed.model_frame)
     except DemoError as exc:
         logger.warning("Les données d'exemple n'ont pas pu être utilisées : %s", exc.message)
-        return {"error": f"Le modèle n'a pas pu être exécuté sur ses données d'exemple : {exc.message}"}
+        return {
+            "error": f"Le modèle n'a pas pu être exécuté sur ses données d'exemple : {exc.message}"
+        }
     return {
         "chart": _chart(card.task, parsed, table, demo),
         "table": pages.TableView(parsed.frame, table, len(table)),
     }
-

@@ -87,7 +87,8 @@ class CardInfo:
             out_of_scope=_texts(card, "purpose.out_of_scope", "out_of_scope"),
             baseline=_text(card, "model.evaluation.baseline"),
             metrics=[m for m in metrics if isinstance(m, dict) and "name" in m and "value" in m]
-            if isinstance(metrics, list) else [],
+            if isinstance(metrics, list)
+            else [],
             licence=_text(card, "model.licence", "licence"),
         )
 
@@ -104,7 +105,11 @@ def _get(card: dict[str, Any], dotted: str) -> Any:
 def _text(card: dict[str, Any], *paths: str) -> str | None:
     for path in paths:
         value = _get(card, path)
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and str(value).strip():
+        if (
+            isinstance(value, (str, int, float))
+            and not isinstance(value, bool)
+            and str(value).strip()
+        ):
             return str(value).strip()
     return None
 

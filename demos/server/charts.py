@@ -21,7 +21,9 @@ import pandas as pd
 
 MAX_POINTS = 2000
 MAX_GROUPS = 50
-TIME_NAMES = re.compile(r"^(date|jour|day|time|timestamp|datetime|heure|horodatage|ds)$", re.IGNORECASE)
+TIME_NAMES = re.compile(
+    r"^(date|jour|day|time|timestamp|datetime|heure|horodatage|ds)$", re.IGNORECASE
+)
 FLAG_NAMES = re.compile(r"anomal|outlier|alerte|flag", re.IGNORECASE)
 
 
@@ -33,7 +35,9 @@ class Chart:
     caption: str
 
 
-def build_chart(task: str | None, data: pd.DataFrame, predictions: pd.DataFrame, input_names: list[str]) -> Chart | None:
+def build_chart(
+    task: str | None, data: pd.DataFrame, predictions: pd.DataFrame, input_names: list[str]
+) -> Chart | None:
     """Draw the chart for ``task``, or ``None`` when nothing can be drawn.
 
     Args:
@@ -69,18 +73,36 @@ def _one_series(data: pd.DataFrame, predictions: pd.DataFrame, input_names: list
     values, each repeated (a key that differs on every row is not a key).
     """
     time_column = _time_column(data)
-    candidates = [n for n in (input_names or list(data.columns)) if n in data.columns and n != time_column]
-    text = [n for n in candidates if not pd.api.types.is_numeric_dtype(data[n]) and not pd.api.types.is_datetime64_any_dtype(data[n])]
-    integers = [n for n in candidates if pd.api.types.is_integer_dtype(data[n]) and not pd.api.types.is_bool_dtype(data[n])]
+    candidates = [
+        n for n in (input_names or list(data.columns)) if n in data.columns and n != time_column
+    ]
+    text = [
+        n
+        for n in candidates
+        if not pd.api.types.is_numeric_dtype(data[n])
+        and not pd.api.types.is_datetime64_any_dtype(data[n])
+    ]
+    integers = [
+        n
+        for n in candidates
+        if pd.api.types.is_integer_dtype(data[n]) and not pd.api.types.is_bool_dtype(data[n])
+    ]
     for name in text + integers:
         column = data[name].astype(str)
         counts = column.value_counts()
-        few = len(counts) * 3 <= len(column) if name in integers else True  # an id repeats; a count does not
+        few = (
+            len(counts) * 3 <= len(column) if name in integers else True
+        )  # an id repeats; a count does not
         if 1 < len(counts) <= MAX_GROUPS and counts.iloc[0] > 1 and few:
             value = counts.index[0]
             mask = (column == value).to_numpy()
             note = f"Série affichée : {name} = « {value} » ({len(counts)} séries dans les données)."
-            return data[mask].reset_index(drop=True), predictions[mask].reset_index(drop=True), name, note
+            return (
+                data[mask].reset_index(drop=True),
+                predictions[mask].reset_index(drop=True),
+                name,
+                note,
+            )
     return data, predictions, None, ""
 
 
@@ -99,8 +121,11 @@ def _time_column(data: pd.DataFrame) -> str | None:
 
 def _numeric(frame: pd.DataFrame, exclude: set[str] = frozenset()) -> list[str]:
     return [
-        c for c in frame.columns
-        if c not in exclude and pd.api.types.is_numeric_dtype(frame[c]) and not pd.api.types.is_bool_dtype(frame[c])
+        c
+        for c in frame.columns
+        if c not in exclude
+        and pd.api.types.is_numeric_dtype(frame[c])
+        and not pd.api.types.is_bool_dtype(frame[c])
     ]
 
 
@@ -111,11 +136,24 @@ def _forecast(data, predictions, input_names, time_column) -> Chart | None:
     x, xlabel = _x_axis(data, time_column)
     order = np.argsort(x.to_numpy(), kind="stable")
     fig, ax = _figure()
-    ax.plot(x.iloc[order], predictions[outputs[0]].iloc[order], color="#1f5fa8", lw=1.8, label=f"prévision ({outputs[0]})")
+    ax.plot(
+        x.iloc[order],
+        predictions[outputs[0]].iloc[order],
+        color="#1f5fa8",
+        lw=1.8,
+        label=f"prévision ({outputs[0]})",
+    )
     truth = _numeric(data, set(input_names) | set(predictions.columns))
     caption = f"Prévision « {outputs[0]} » au fil du temps"
     if truth:
-        ax.plot(x.iloc[order], data[truth[0]].iloc[order], color="#444444", lw=1.2, ls="--", label=f"observé ({truth[0]})")
+        ax.plot(
+            x.iloc[order],
+            data[truth[0]].iloc[order],
+            color="#444444",
+            lw=1.2,
+            ls="--",
+            label=f"observé ({truth[0]})",
+        )
         caption += f", comparée aux valeurs observées « {truth[0]} »."
     else:
         caption += "."
@@ -133,7 +171,8 @@ def _anomalies(data, predictions, input_names, time_column) -> Chart | None:
     flag = predictions[flags[0]].fillna(False).astype(bool).to_numpy()
     numeric_inputs = [c for c in _numeric(data) if c in input_names and c != time_column]
     value_name, values = (
-        (numeric_inputs[0], data[numeric_inputs[0]]) if numeric_inputs
+        (numeric_inputs[0], data[numeric_inputs[0]])
+        if numeric_inputs
         else next(((c, predictions[c]) for c in _numeric(predictions)), (None, None))
     )
     if value_name is None:
@@ -144,7 +183,14 @@ def _anomalies(data, predictions, input_names, time_column) -> Chart | None:
     ax.plot(x.iloc[order], values.iloc[order], color="#1f5fa8", lw=1.2, label=value_name)
     expected = [c for c in _numeric(predictions) if c != value_name]
     if expected:
-        ax.plot(x.iloc[order], predictions[expected[0]].iloc[order], color="#777777", lw=1, ls="--", label=f"attendu ({expected[0]})")
+        ax.plot(
+            x.iloc[order],
+            predictions[expected[0]].iloc[order],
+            color="#777777",
+            lw=1,
+            ls="--",
+            label=f"attendu ({expected[0]})",
+        )
     ax.scatter(x[flag], values[flag], color="#c0392b", s=28, zorder=3, label="anomalie")
     ax.set_xlabel(xlabel)
     ax.legend(loc="best", fontsize=8)
@@ -164,7 +210,9 @@ def _generic(data, predictions, input_names, time_column) -> Chart | None:
         else:
             x, xlabel = data[numeric_inputs[0]], numeric_inputs[0]
         order = np.argsort(x.to_numpy(), kind="stable")
-        ax.plot(x.iloc[order], predictions[name].iloc[order], color="#1f5fa8", lw=1.5, marker="o", ms=3)
+        ax.plot(
+            x.iloc[order], predictions[name].iloc[order], color="#1f5fa8", lw=1.5, marker="o", ms=3
+        )
         ax.set_xlabel(xlabel)
         ax.set_ylabel(name)
         _time_axis(ax, time_column if xlabel == time_column else None)

@@ -66,9 +66,14 @@ def parse_csv(
             status_code=413,
         )
     if not data.strip():
-        raise DemoError("Le fichier est vide : envoyez un CSV avec une ligne d'en-tête et au moins une ligne de données.")
+        raise DemoError(
+            "Le fichier est vide : envoyez un CSV avec une ligne d'en-tête et au moins une ligne de données."
+        )
     if b"\x00" in data:
-        raise DemoError("Ce fichier n'est pas un fichier texte CSV (il contient des octets binaires).", status_code=415)
+        raise DemoError(
+            "Ce fichier n'est pas un fichier texte CSV (il contient des octets binaires).",
+            status_code=415,
+        )
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -79,22 +84,36 @@ def parse_csv(
         ) from None
     separator = _separator(text)
     header = next(csv.reader(io.StringIO(text.lstrip()), delimiter=separator), [])
-    duplicated = sorted({c.strip() for c in header if [h.strip() for h in header].count(c.strip()) > 1})
+    duplicated = sorted(
+        {c.strip() for c in header if [h.strip() for h in header].count(c.strip()) > 1}
+    )
     if duplicated:
-        raise DemoError(f"Colonnes en double : {', '.join(duplicated)}. Chaque colonne doit apparaître une seule fois.")
+        raise DemoError(
+            f"Colonnes en double : {', '.join(duplicated)}. Chaque colonne doit apparaître une seule fois."
+        )
     try:
         frame = pd.read_csv(
-            io.StringIO(text), sep=separator, dtype=str, keep_default_na=False,
-            nrows=max_rows + 1, skipinitialspace=True,
+            io.StringIO(text),
+            sep=separator,
+            dtype=str,
+            keep_default_na=False,
+            nrows=max_rows + 1,
+            skipinitialspace=True,
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as exc:
-        raise DemoError(f"Le fichier n'a pas pu être lu comme un CSV : {_first_line(exc)}") from None
+        raise DemoError(
+            f"Le fichier n'a pas pu être lu comme un CSV : {_first_line(exc)}"
+        ) from None
     frame.columns = [str(c).strip() for c in frame.columns]
     if len(frame) == 0:
-        raise DemoError("Le fichier ne contient qu'une ligne d'en-tête : ajoutez au moins une ligne de données.")
+        raise DemoError(
+            "Le fichier ne contient qu'une ligne d'en-tête : ajoutez au moins une ligne de données."
+        )
     if truncate:
         frame = frame.head(max_rows)
-    return _validate(frame, columns, max_rows=max_rows, decimal_comma=separator == ";", first_line=2)
+    return _validate(
+        frame, columns, max_rows=max_rows, decimal_comma=separator == ";", first_line=2
+    )
 
 
 def parse_payload(payload: Any, columns: Sequence[Column], *, max_rows: int) -> ParsedInput:
@@ -113,18 +132,28 @@ def parse_payload(payload: Any, columns: Sequence[Column], *, max_rows: int) -> 
     try:
         if keys[0] == "dataframe_records":
             if not isinstance(body, list) or not all(isinstance(row, dict) for row in body):
-                raise DemoError("« dataframe_records » doit être une liste d'objets {colonne: valeur}.")
+                raise DemoError(
+                    "« dataframe_records » doit être une liste d'objets {colonne: valeur}."
+                )
             frame = pd.DataFrame.from_records(body)
         else:
             if not isinstance(body, dict) or not isinstance(body.get("data"), list):
-                raise DemoError("« dataframe_split » doit contenir « columns » et « data » (une liste de lignes).")
+                raise DemoError(
+                    "« dataframe_split » doit contenir « columns » et « data » (une liste de lignes)."
+                )
             frame = pd.DataFrame(body["data"], columns=body.get("columns"), index=body.get("index"))
     except (ValueError, TypeError, AssertionError) as exc:
         raise DemoError(f"Le tableau envoyé est mal formé : {_first_line(exc)}") from None
     if len(frame) == 0:
         raise DemoError("Le tableau envoyé ne contient aucune ligne.")
     frame.columns = [str(c) for c in frame.columns]
-    return _validate(frame.reset_index(drop=True), columns, max_rows=max_rows, decimal_comma=False, first_line=None)
+    return _validate(
+        frame.reset_index(drop=True),
+        columns,
+        max_rows=max_rows,
+        decimal_comma=False,
+        first_line=None,
+    )
 
 
 _FORMAT_HELP = (
@@ -135,13 +164,23 @@ _FORMAT_HELP = (
 
 
 def _validate(
-    frame: pd.DataFrame, columns: Sequence[Column], *, max_rows: int, decimal_comma: bool, first_line: int | None
+    frame: pd.DataFrame,
+    columns: Sequence[Column],
+    *,
+    max_rows: int,
+    decimal_comma: bool,
+    first_line: int | None,
 ) -> ParsedInput:
     if len(frame) > max_rows:
-        raise DemoError(f"Trop de lignes : la limite est de {max_rows} lignes par envoi. Découpez le fichier.", status_code=413)
+        raise DemoError(
+            f"Trop de lignes : la limite est de {max_rows} lignes par envoi. Découpez le fichier.",
+            status_code=413,
+        )
     duplicated = sorted({c for c in frame.columns if list(frame.columns).count(c) > 1})
     if duplicated:
-        raise DemoError(f"Colonnes en double : {', '.join(duplicated)}. Chaque colonne doit apparaître une seule fois.")
+        raise DemoError(
+            f"Colonnes en double : {', '.join(duplicated)}. Chaque colonne doit apparaître une seule fois."
+        )
     if not columns:  # no column signature: the model takes the table as it is
         return ParsedInput(frame.apply(_infer) if first_line else frame, [])
     missing = [c.name for c in columns if c.required and c.name not in frame.columns]
@@ -169,26 +208,36 @@ def _validate(
     return ParsedInput(converted, model_columns, ignored)
 
 
-def _convert(values: pd.Series, column: Column, decimal_comma: bool, first_line: int | None) -> pd.Series:
+def _convert(
+    values: pd.Series, column: Column, decimal_comma: bool, first_line: int | None
+) -> pd.Series:
     text = values.map(lambda v: "" if _is_missing(v) else str(v).strip())
     missing = text.str.lower().isin(MISSING)
     if column.required and missing.any():
-        raise DemoError(f"La colonne « {column.name} » a des valeurs manquantes ({_where(missing, first_line)}).")
+        raise DemoError(
+            f"La colonne « {column.name} » a des valeurs manquantes ({_where(missing, first_line)})."
+        )
     kind = column.type
     if kind in ("double", "float", "integer", "long"):
-        numbers = pd.to_numeric(text.str.replace(",", ".", regex=False) if decimal_comma else text, errors="coerce")
+        numbers = pd.to_numeric(
+            text.str.replace(",", ".", regex=False) if decimal_comma else text, errors="coerce"
+        )
         _check(numbers.isna() & ~missing, text, column, first_line)
         if kind in ("integer", "long"):
             _check(~missing & numbers.notna() & (numbers % 1 != 0), text, column, first_line)
             if missing.any():
-                raise DemoError(f"La colonne « {column.name} » ({column.label}) ne peut pas avoir de valeurs vides.")
+                raise DemoError(
+                    f"La colonne « {column.name} » ({column.label}) ne peut pas avoir de valeurs vides."
+                )
             return numbers.astype("int32" if kind == "integer" else "int64")
         return numbers.astype("float32" if kind == "float" else "float64")
     if kind == "boolean":
         lowered = text.str.lower()
         _check(~missing & ~lowered.isin(TRUE | FALSE), text, column, first_line)
         if missing.any():
-            raise DemoError(f"La colonne « {column.name} » ({column.label}) ne peut pas avoir de valeurs vides.")
+            raise DemoError(
+                f"La colonne « {column.name} » ({column.label}) ne peut pas avoir de valeurs vides."
+            )
         return lowered.isin(TRUE)
     if kind == "datetime":
         dates = pd.to_datetime(text.where(~missing), format="ISO8601", errors="coerce")
@@ -196,7 +245,9 @@ def _convert(values: pd.Series, column: Column, decimal_comma: bool, first_line:
             retry = dates.isna() & ~missing
             if not retry.any():
                 break
-            dates = dates.where(~retry, pd.to_datetime(text.where(retry), format=fmt, errors="coerce"))
+            dates = dates.where(
+                ~retry, pd.to_datetime(text.where(retry), format=fmt, errors="coerce")
+            )
         _check(dates.isna() & ~missing, text, column, first_line)
         return dates.astype("datetime64[ns]")
     if kind == "string":
@@ -210,7 +261,10 @@ def _convert(values: pd.Series, column: Column, decimal_comma: bool, first_line:
 def _check(bad: pd.Series, text: pd.Series, column: Column, first_line: int | None) -> None:
     if not bad.any():
         return
-    shown = [f"{_line(i, first_line)} : « {text.iloc[i][:40]} »" for i in np.flatnonzero(bad.to_numpy())[:MAX_EXAMPLES]]
+    shown = [
+        f"{_line(i, first_line)} : « {text.iloc[i][:40]} »"
+        for i in np.flatnonzero(bad.to_numpy())[:MAX_EXAMPLES]
+    ]
     more = int(bad.sum()) - len(shown)
     tail = f" et {more} autre(s)" if more > 0 else ""
     raise DemoError(
@@ -227,7 +281,11 @@ def _where(mask: pd.Series, first_line: int | None) -> str:
 
 
 def _line(position: int, first_line: int | None) -> str:
-    return f"ligne {position + first_line}" if first_line is not None else f"enregistrement {position + 1}"
+    return (
+        f"ligne {position + first_line}"
+        if first_line is not None
+        else f"enregistrement {position + 1}"
+    )
 
 
 def _is_missing(value: Any) -> bool:
@@ -259,4 +317,8 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _size(n: int) -> str:
-    return f"{n / (1024 * 1024):.1f} Mio".replace(".", ",") if n >= 1024 * 1024 else f"{n / 1024:.0f} Kio"
+    return (
+        f"{n / (1024 * 1024):.1f} Mio".replace(".", ",")
+        if n >= 1024 * 1024
+        else f"{n / 1024:.0f} Kio"
+    )

@@ -56,7 +56,9 @@ class Column:
     @property
     def label(self) -> str:
         """The type in French, for people."""
-        return TYPE_LABELS.get(self.type, "valeur structurée (JSON)" if self.type == "structured" else "libre")
+        return TYPE_LABELS.get(
+            self.type, "valeur structurée (JSON)" if self.type == "structured" else "libre"
+        )
 
 
 class ModelLoadError(Exception):
@@ -97,7 +99,9 @@ class DemoModel:
             ModelLoadError: anything that prevents loading, with the cause.
         """
         if not (model_dir / "MLmodel").is_file():
-            raise ModelLoadError(f"aucun fichier MLmodel dans {model_dir} : ce n'est pas un modèle MLflow")
+            raise ModelLoadError(
+                f"aucun fichier MLmodel dans {model_dir} : ce n'est pas un modèle MLflow"
+            )
         try:
             import mlflow.pyfunc
 
@@ -115,7 +119,9 @@ class DemoModel:
         return {
             "run_id": getattr(meta, "run_id", None),
             "flavors": sorted(getattr(meta, "flavors", {}) or {}),
-            "inputs": [{"name": c.name, "type": c.type, "required": c.required} for c in self.columns],
+            "inputs": [
+                {"name": c.name, "type": c.type, "required": c.required} for c in self.columns
+            ],
             "outputs": self.output_names,
         }
 
@@ -139,7 +145,8 @@ class DemoModel:
             except MlflowException as exc:
                 message = str(exc.message if hasattr(exc, "message") else exc)
                 raise SchemaMismatch(
-                    "Les données ne correspondent pas à la signature du modèle : " + _shorten(message)
+                    "Les données ne correspondent pas à la signature du modèle : "
+                    + _shorten(message)
                 ) from exc
             except Exception as exc:
                 logger.exception("Le modèle a échoué pendant la prédiction")
@@ -158,21 +165,31 @@ def normalize_output(raw: Any, n_rows: int, output_names: list[str]) -> pd.DataF
     if isinstance(raw, pd.DataFrame):
         table = raw.reset_index(drop=True)
     elif isinstance(raw, pd.Series):
-        table = raw.reset_index(drop=True).to_frame(name=str(raw.name) if raw.name is not None else _name(output_names))
+        table = raw.reset_index(drop=True).to_frame(
+            name=str(raw.name) if raw.name is not None else _name(output_names)
+        )
     elif isinstance(raw, dict):
         try:
             table = pd.DataFrame(raw)
         except ValueError as exc:
-            raise PredictionError(f"Le modèle a renvoyé un dictionnaire inutilisable : {exc}") from exc
+            raise PredictionError(
+                f"Le modèle a renvoyé un dictionnaire inutilisable : {exc}"
+            ) from exc
     else:
         try:
             array = np.asarray(raw)
         except Exception as exc:
-            raise PredictionError(f"Le modèle a renvoyé un résultat inutilisable ({type(raw).__name__}).") from exc
+            raise PredictionError(
+                f"Le modèle a renvoyé un résultat inutilisable ({type(raw).__name__})."
+            ) from exc
         if array.ndim == 1:
             table = pd.DataFrame({_name(output_names): array})
         elif array.ndim == 2:
-            names = output_names if len(output_names) == array.shape[1] else [f"prediction_{i}" for i in range(array.shape[1])]
+            names = (
+                output_names
+                if len(output_names) == array.shape[1]
+                else [f"prediction_{i}" for i in range(array.shape[1])]
+            )
             table = pd.DataFrame(array, columns=names)
         else:
             raise PredictionError(

@@ -81,16 +81,22 @@ def index_page(
     browser session only) goes into the form's action, where the proxy looks
     for it on a browser's post.
     """
-    parts = [
-        f'<section id="erreur"><h2>Votre fichier n\'a pas pu être utilisé</h2><p class="error" role="alert">{escape(error)}</p>'
-        '<p><a href="#essayer">Corriger et renvoyer le fichier ↓</a></p></section>'
-    ] if error else []
+    parts = (
+        [
+            f'<section id="erreur"><h2>Votre fichier n\'a pas pu être utilisé</h2><p class="error" role="alert">{escape(error)}</p>'
+            '<p><a href="#essayer">Corriger et renvoyer le fichier ↓</a></p></section>'
+        ]
+        if error
+        else []
+    )
     parts.append(_about(card, columns))
     sample = ['<section id="exemple"><h2>Le modèle sur les données d\'exemple</h2>']
     if sample_error:
         sample.append(f'<p class="error">{escape(sample_error)}</p>')
     elif not has_sample:
-        sample.append("<p>Ce modèle n'a pas de données d'exemple : essayez-le avec vos propres données ci-dessous.</p>")
+        sample.append(
+            "<p>Ce modèle n'a pas de données d'exemple : essayez-le avec vos propres données ci-dessous.</p>"
+        )
     else:
         sample.append(_chart(chart))
         if table is not None:
@@ -107,15 +113,18 @@ def index_page(
     return layout(card, "".join(parts))
 
 
-def result_page(card: CardInfo, *, chart: Chart | None, table: TableView, token: str, ignored: list[str]) -> str:
+def result_page(
+    card: CardInfo, *, chart: Chart | None, table: TableView, token: str, ignored: list[str]
+) -> str:
     """The predictions on an uploaded file, with the CSV download link."""
     note = (
         f'<p class="note">Colonnes ignorées (le modèle ne les utilise pas) : {escape(", ".join(ignored))}.</p>'
-        if ignored else ""
+        if ignored
+        else ""
     )
     body = (
         '<p><a href="./">← Retour au démonstrateur</a></p>'
-        f'<section><h2>Prédictions sur vos données ({table.total_rows} ligne(s))</h2>{note}'
+        f"<section><h2>Prédictions sur vos données ({table.total_rows} ligne(s))</h2>{note}"
         f'<p><a class="button" href="predictions/{escape(token)}.csv" download>Télécharger les prédictions (CSV)</a></p>'
         f"{_chart(chart)}{_table(table)}</section>"
     )
@@ -144,9 +153,17 @@ def _about(card: CardInfo, columns: list[Column]) -> str:
     if card.human_oversight:
         rows.append(f"<p><strong>Contrôle humain.</strong> {escape(card.human_oversight)}</p>")
     if card.risks:
-        rows.append("<p><strong>Risques et limites.</strong></p><ul>" + "".join(f"<li>{escape(r)}</li>" for r in card.risks) + "</ul>")
+        rows.append(
+            "<p><strong>Risques et limites.</strong></p><ul>"
+            + "".join(f"<li>{escape(r)}</li>" for r in card.risks)
+            + "</ul>"
+        )
     if card.out_of_scope:
-        rows.append("<p><strong>Usages hors périmètre.</strong></p><ul>" + "".join(f"<li>{escape(r)}</li>" for r in card.out_of_scope) + "</ul>")
+        rows.append(
+            "<p><strong>Usages hors périmètre.</strong></p><ul>"
+            + "".join(f"<li>{escape(r)}</li>" for r in card.out_of_scope)
+            + "</ul>"
+        )
     if card.metrics:
         baseline = f" (référence : {escape(card.baseline)})" if card.baseline else ""
         items = "".join(
@@ -161,21 +178,39 @@ def _about(card: CardInfo, columns: list[Column]) -> str:
     if columns:
         rows.append(
             "<p><strong>Entrées du modèle.</strong> "
-            + ", ".join(f"<code>{escape(c.name)}</code> ({escape(c.label)}{'' if c.required else ', facultatif'})" for c in columns)
+            + ", ".join(
+                f"<code>{escape(c.name)}</code> ({escape(c.label)}{'' if c.required else ', facultatif'})"
+                for c in columns
+            )
             + "</p>"
         )
     return '<section id="modele"><h2>Ce que fait le modèle</h2>' + "".join(rows) + "</section>"
 
 
-def _upload_form(columns: list[Column], has_sample: bool, max_upload_bytes: int, max_rows: int, csrf_token: str | None) -> str:
+def _upload_form(
+    columns: list[Column],
+    has_sample: bool,
+    max_upload_bytes: int,
+    max_rows: int,
+    csrf_token: str | None,
+) -> str:
     expected = (
         "Le fichier doit avoir une ligne d'en-tête avec les colonnes "
         + ", ".join(f"<code>{escape(c.name)}</code>" for c in columns)
         + ". Les autres colonnes sont ignorées."
-        if columns else "Le fichier doit avoir une ligne d'en-tête avec les colonnes du modèle."
+        if columns
+        else "Le fichier doit avoir une ligne d'en-tête avec les colonnes du modèle."
     )
-    template = ' <a href="sample.csv" download>Télécharger les données d\'exemple</a> pour partir d\'un fichier au bon format.' if has_sample else ""
-    size = f"{max_upload_bytes / (1024 * 1024):.0f} Mio" if max_upload_bytes >= 1024 * 1024 else f"{max_upload_bytes // 1024} Kio"
+    template = (
+        " <a href=\"sample.csv\" download>Télécharger les données d'exemple</a> pour partir d'un fichier au bon format."
+        if has_sample
+        else ""
+    )
+    size = (
+        f"{max_upload_bytes / (1024 * 1024):.0f} Mio"
+        if max_upload_bytes >= 1024 * 1024
+        else f"{max_upload_bytes // 1024} Kio"
+    )
     return (
         '<section id="essayer"><h2>Essayer avec vos données</h2>'
         f"<p>{expected}{template}</p>"
@@ -184,7 +219,7 @@ def _upload_form(columns: list[Column], has_sample: bool, max_upload_bytes: int,
         f'<form action="{_action("upload", csrf_token)}" method="post" enctype="multipart/form-data">'
         '<label for="file">Fichier CSV :</label> '
         '<input id="file" type="file" name="file" accept=".csv,text/csv" required> '
-        "<button type=\"submit\">Calculer les prédictions</button></form></section>"
+        '<button type="submit">Calculer les prédictions</button></form></section>'
     )
 
 
@@ -199,15 +234,17 @@ def _api_help(columns: list[Column]) -> str:
     example = ", ".join(f'"{escape(c.name)}": …' for c in columns[:4])
     return (
         '<section id="api"><h2>API JSON</h2><p>Envoyez <code>POST predict</code> avec '
-        f"<code>{{\"dataframe_records\": [{{{example}}}]}}</code> ou <code>dataframe_split</code>, "
-        "comme au serveur de scoring MLflow ; la réponse est <code>{\"predictions\": [...]}</code>.</p></section>"
+        f'<code>{{"dataframe_records": [{{{example}}}]}}</code> ou <code>dataframe_split</code>, '
+        'comme au serveur de scoring MLflow ; la réponse est <code>{"predictions": [...]}</code>.</p></section>'
     )
 
 
 def _chart(chart: Chart | None) -> str:
     if chart is None:
         return '<p class="note">Aucun graphique ne peut être tracé pour ces prédictions.</p>'
-    return f"<figure>{chart.svg}<figcaption class=\"note\">{escape(chart.caption)}</figcaption></figure>"
+    return (
+        f'<figure>{chart.svg}<figcaption class="note">{escape(chart.caption)}</figcaption></figure>'
+    )
 
 
 def _table(view: TableView) -> str:
@@ -220,14 +257,24 @@ def _table(view: TableView) -> str:
         cells = [_cell(v) for v in left.tolist()] + [_cell(v, strong=True) for v in right.tolist()]
         body.append("<tr>" + "".join(cells) + "</tr>")
     more = (
-        f'<p class="note">{TABLE_ROWS} premières lignes sur {view.total_rows}.</p>' if view.total_rows > TABLE_ROWS else ""
+        f'<p class="note">{TABLE_ROWS} premières lignes sur {view.total_rows}.</p>'
+        if view.total_rows > TABLE_ROWS
+        else ""
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{more}"
 
 
 def _cell(value: Any, strong: bool = False) -> str:
     numeric = isinstance(value, (int, float)) and not isinstance(value, bool)
-    text = _number(value) if numeric else ("" if value is None or (isinstance(value, float) and math.isnan(value)) else escape(_plain(value)))
+    text = (
+        _number(value)
+        if numeric
+        else (
+            ""
+            if value is None or (isinstance(value, float) and math.isnan(value))
+            else escape(_plain(value))
+        )
+    )
     if strong:
         text = f"<strong>{text}</strong>"
     return f'<td class="num">{text}</td>' if numeric else f"<td>{text}</td>"
@@ -235,7 +282,9 @@ def _cell(value: Any, strong: bool = False) -> str:
 
 def _plain(value: Any) -> str:
     if isinstance(value, pd.Timestamp):
-        return value.strftime("%Y-%m-%d") if value == value.normalize() else value.isoformat(sep=" ")
+        return (
+            value.strftime("%Y-%m-%d") if value == value.normalize() else value.isoformat(sep=" ")
+        )
     if isinstance(value, bool):
         return "oui" if value else "non"
     return str(value)

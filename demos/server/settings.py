@@ -72,7 +72,9 @@ class Settings:
             max_rows=_positive_int(env, "BIBIA_MAX_ROWS", DEFAULT_MAX_ROWS),
             ttl_seconds=_ttl(env),
             wait_for_model=_flag(env, "BIBIA_WAIT_FOR_MODEL"),
-            pool_idle_seconds=_positive_int(env, "BIBIA_POOL_IDLE_SECONDS", DEFAULT_POOL_IDLE_SECONDS),
+            pool_idle_seconds=_positive_int(
+                env, "BIBIA_POOL_IDLE_SECONDS", DEFAULT_POOL_IDLE_SECONDS
+            ),
         )
 
 
@@ -96,7 +98,9 @@ def _ttl(env: Mapping[str, str]) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise SettingsError(f"BIBIA_TTL_SECONDS doit être un nombre de secondes, pas « {raw} »") from None
+        raise SettingsError(
+            f"BIBIA_TTL_SECONDS doit être un nombre de secondes, pas « {raw} »"
+        ) from None
     if value < 0:
         raise SettingsError(f"BIBIA_TTL_SECONDS doit être positif, pas « {raw} »")
     return value

@@ -10,18 +10,17 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import mlflow  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import skops.io as sio  # noqa: E402
-from mlflow.models import ModelSignature  # noqa: E402
-from mlflow.types import ColSpec, Schema  # noqa: E402
+import matplotlib.pyplot as plt
+import mlflow
+import pandas as pd
+import skops.io as sio
+from mlflow.models import ModelSignature
+from mlflow.types import ColSpec, Schema
 
-from demos.reference import CHART_FILE, METRICS_FILE, SAMPLE_FILE, ReferenceBuild  # noqa: E402
-from demos.velo.card import make_card  # noqa: E402
-from demos.velo.data import build_calendar, counter_names, load_daily  # noqa: E402
-from demos.velo.protocol import Outcome, run  # noqa: E402
+from demos.reference import CHART_FILE, METRICS_FILE, SAMPLE_FILE, ReferenceBuild
+from demos.velo.card import make_card
+from demos.velo.data import build_calendar, counter_names, load_daily
+from demos.velo.protocol import Outcome, run
 
 NAME = "velo-anomalies-nantes"
 PROJECT = "velo-anomalies-nantes"
@@ -29,10 +28,18 @@ MODEL_FILE = Path(__file__).parent / "pyfunc_model.py"
 SAMPLE_COUNTERS = ("881", "664", "745")
 SAMPLE_WEEKS = 6
 CHART_COUNTER = "881"
-PIP_REQUIREMENTS = ["mlflow==3.17.2", "pandas==3.1.1", "numpy==2.4.6", "scikit-learn==1.9.1", "skops==0.16.0"]
+PIP_REQUIREMENTS = [
+    "mlflow==3.17.2",
+    "pandas==3.1.1",
+    "numpy==2.4.6",
+    "scikit-learn==1.9.1",
+    "skops==0.16.0",
+]
 
 SIGNATURE = ModelSignature(
-    inputs=Schema([ColSpec("long", "compteur"), ColSpec("string", "jour"), ColSpec("long", "comptage")]),
+    inputs=Schema(
+        [ColSpec("long", "compteur"), ColSpec("string", "jour"), ColSpec("long", "comptage")]
+    ),
     outputs=Schema(
         [
             ColSpec("double", "attendu"),
@@ -67,7 +74,11 @@ def build(out_dir: Path) -> ReferenceBuild:
         sio.dump(outcome.fitted.profils, profils)
         etat = tmp / "etat.json"
         etat.write_text(
-            json.dumps({"compteurs": outcome.fitted.compteurs, "params": outcome.params}, ensure_ascii=False, indent=1),
+            json.dumps(
+                {"compteurs": outcome.fitted.compteurs, "params": outcome.params},
+                ensure_ascii=False,
+                indent=1,
+            ),
             encoding="utf-8",
         )
         cal = tmp / "calendrier.csv"
@@ -127,7 +138,9 @@ def make_sample(test: pd.DataFrame) -> pd.DataFrame:
         score = n.sum() + 10 * (n > 0).sum()
         if score > best_n:
             best, best_n = start, score
-    win = part[(part["jour"] >= best) & (part["jour"] < best + span)].sort_values(["compteur", "jour"])
+    win = part[(part["jour"] >= best) & (part["jour"] < best + span)].sort_values(
+        ["compteur", "jour"]
+    )
     return pd.DataFrame(
         {
             "compteur": win["compteur"].astype(int).to_numpy(),
@@ -144,15 +157,38 @@ def plot(outcome: Outcome, path: Path) -> None:
     name = outcome.fitted.compteurs[CHART_COUNTER]["nom"]
     grid = s.set_index("jour").reindex(pd.date_range(s["jour"].min(), s["jour"].max(), freq="D"))
     fig, ax = plt.subplots(figsize=(11, 4.5), dpi=110)
-    ax.fill_between(grid.index, grid["borne_basse"], grid["borne_haute"], color="#9ecae1", alpha=0.5,
-                    label="intervalle attendu", step="mid")
+    ax.fill_between(
+        grid.index,
+        grid["borne_basse"],
+        grid["borne_haute"],
+        color="#9ecae1",
+        alpha=0.5,
+        label="intervalle attendu",
+        step="mid",
+    )
     ax.plot(grid.index, grid["attendu"], color="#3182bd", lw=1, label="comptage attendu")
-    ax.plot(grid.index, grid["comptage"], color="black", lw=0.8, label="comptage observé (avec anomalies injectées)")
+    ax.plot(
+        grid.index,
+        grid["comptage"],
+        color="black",
+        lw=0.8,
+        label="comptage observé (avec anomalies injectées)",
+    )
     inj = s[s["anomalie_injectee"]]
-    ax.scatter(inj["jour"], inj["comptage"], s=60, facecolors="none", edgecolors="#d62728", lw=1.5,
-               label="anomalie injectée (vérité)", zorder=3)
+    ax.scatter(
+        inj["jour"],
+        inj["comptage"],
+        s=60,
+        facecolors="none",
+        edgecolors="#d62728",
+        lw=1.5,
+        label="anomalie injectée (vérité)",
+        zorder=3,
+    )
     det = s[s["anomalie"]]
-    ax.scatter(det["jour"], det["comptage"], s=14, color="#ff7f0e", label="détection du modèle", zorder=4)
+    ax.scatter(
+        det["jour"], det["comptage"], s=14, color="#ff7f0e", label="détection du modèle", zorder=4
+    )
     ax.set_yscale("symlog", linthresh=100)
     m, b = outcome.metrics, outcome.baseline_metrics
     ax.set_title(
@@ -162,7 +198,9 @@ def plot(outcome: Outcome, path: Path) -> None:
     ax.set_xlabel("jour")
     ax.set_ylabel("passages de vélos par jour (échelle log)")
     ax.grid(alpha=0.3)
-    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=5, fontsize=8, frameon=False)
+    fig.legend(
+        *ax.get_legend_handles_labels(), loc="lower center", ncol=5, fontsize=8, frameon=False
+    )
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     fig.savefig(path)
     plt.close(fig)

@@ -7,21 +7,27 @@ import datetime as dt
 from demos.velo.protocol import Outcome
 
 DATA_URL_DAILY = "https://www.data.gouv.fr/fr/datasets/comptages-velo-de-nantes-metropole/"
-DATA_URL_HOURLY = "https://data.nantesmetropole.fr/explore/dataset/244400404_comptages-velo-nantes-metropole/"
-DATA_URL_LOOPS = (
-    "https://data.nantesmetropole.fr/explore/dataset/244400404_comptages-velo-nantes-metropole-boucles-comptage/"
+DATA_URL_HOURLY = (
+    "https://data.nantesmetropole.fr/explore/dataset/244400404_comptages-velo-nantes-metropole/"
 )
+DATA_URL_LOOPS = "https://data.nantesmetropole.fr/explore/dataset/244400404_comptages-velo-nantes-metropole-boucles-comptage/"
 COPY_URL = "https://github.com/yoannlv/velos-nantesmetropole"
 
 _LABELS = {
-    "precision": ("Précision", "Part des jours signalés qui sont de vraies anomalies injectées (test 2019)"),
+    "precision": (
+        "Précision",
+        "Part des jours signalés qui sont de vraies anomalies injectées (test 2019)",
+    ),
     "recall": ("Rappel", "Part des jours d'anomalie injectés qui sont signalés (test 2019)"),
     "f1": ("F1", "Moyenne harmonique de la précision et du rappel, par jour (test 2019)"),
     "accord_drapeau_nantes": (
         "Accord drapeau Nantes",
         "Indice de Dice entre jours signalés et drapeau Anomalie publié (2019, hors séries de 3 zéros)",
     ),
-    "n_anomalies_injectees": ("Jours d'anomalie injectés", "Nombre de jours-compteurs anomaux injectés en 2019"),
+    "n_anomalies_injectees": (
+        "Jours d'anomalie injectés",
+        "Nombre de jours-compteurs anomaux injectés en 2019",
+    ),
 }
 
 
@@ -34,7 +40,13 @@ def make_card(outcome: Outcome) -> dict:
     Returns:
         A dict valid against ``registry.card.Card``.
     """
-    m, b, x, p, bp = outcome.metrics, outcome.baseline_metrics, outcome.extra, outcome.params, outcome.baseline_params
+    m, b, x, p, bp = (
+        outcome.metrics,
+        outcome.baseline_metrics,
+        outcome.extra,
+        outcome.params,
+        outcome.baseline_params,
+    )
     metrics = [
         {
             "name": key,
@@ -56,7 +68,11 @@ def make_card(outcome: Outcome) -> dict:
         }
     )
     rt, rb = x["rappel_par_type"], x["rappel_par_type_reference"]
-    for kind, label in (("panne", "pannes (séries de zéros)"), ("derive", "dérives (x ou / 2 à 10)"), ("pic", "pics isolés")):
+    for kind, label in (
+        ("panne", "pannes (séries de zéros)"),
+        ("derive", "dérives (x ou / 2 à 10)"),
+        ("pic", "pics isolés"),
+    ):
         metrics.append(
             {
                 "name": f"rappel_{kind}",
@@ -102,7 +118,15 @@ def make_card(outcome: Outcome) -> dict:
             "status": "experimentation",
             "created": dt.date(2014, 1, 1).isoformat(),
             "updated": dt.date.today().isoformat(),
-            "keywords": ["vélo", "comptage", "anomalies", "capteurs", "qualité des données", "mobilités", "Nantes"],
+            "keywords": [
+                "vélo",
+                "comptage",
+                "anomalies",
+                "capteurs",
+                "qualité des données",
+                "mobilités",
+                "Nantes",
+            ],
             "project": "velo-anomalies-nantes",
         },
         "purpose": {
@@ -224,7 +248,10 @@ def make_card(outcome: Outcome) -> dict:
             "public_contact": "opendata@nantesmetropole.fr",
             "supplier": "Modèle de référence de la Bibliothèque IA territorialisée (bibia), d'après les données de Nantes Métropole",
             "contacts": [
-                {"name": "Responsable données, Direction des mobilités", "role": "Responsable métier"},
+                {
+                    "name": "Responsable données, Direction des mobilités",
+                    "role": "Responsable métier",
+                },
                 {"name": "Référent open data, Département numérique", "role": "Référent données"},
             ],
             "team": "Direction des mobilités (maintenance des compteurs) et département numérique (données).",

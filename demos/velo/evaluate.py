@@ -101,7 +101,9 @@ def inject(clean: pd.DataFrame, seed: int) -> pd.DataFrame:
     return out
 
 
-def baseline_flags(df: pd.DataFrame, semaines: int, seuil: float, espace: str = "brut") -> np.ndarray:
+def baseline_flags(
+    df: pd.DataFrame, semaines: int, seuil: float, espace: str = "brut"
+) -> np.ndarray:
     """Rolling same-weekday median +/- MAD, plus the 3-zeros rule.
 
     For each day, the same weekday ``semaines`` weeks before and after (the

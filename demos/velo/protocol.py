@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from demos.velo import evaluate as ev
-from demos.velo.pyfunc_model import deviations, decide, residuals, score_frame
+from demos.velo.pyfunc_model import decide, deviations, residuals, score_frame
 from demos.velo.train import Fitted, fit
 
 TUNE_YEAR = 2018
@@ -23,7 +23,11 @@ GRID_MODEL = {
     "seuil_jour": tuple(np.arange(3.0, 8.01, 0.5)),
     "seuil_serie": tuple(np.arange(2.0, 6.01, 0.5)),
 }
-GRID_BASELINE = {"semaines": (3, 4, 6, 8), "seuil": (2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0), "espace": ("brut", "log")}
+GRID_BASELINE = {
+    "semaines": (3, 4, 6, 8),
+    "seuil": (2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0),
+    "espace": ("brut", "log"),
+}
 
 
 @dataclass
@@ -48,13 +52,17 @@ class Outcome:
     test: pd.DataFrame | None = None
 
 
-def tune_model(fitted: Fitted, injected: pd.DataFrame, calendrier: pd.DataFrame) -> tuple[dict, float]:
+def tune_model(
+    fitted: Fitted, injected: pd.DataFrame, calendrier: pd.DataFrame
+) -> tuple[dict, float]:
     """Grid search of the detector's window and thresholds on injected data (best F1)."""
     truth = injected["anomalie_injectee"].to_numpy()
     best = (-1.0, None)
     for fen in GRID_MODEL["fenetre_niveau"]:
         p = dict(CONTEXT_PARAMS, fenetre_niveau=fen)
-        dv = deviations(residuals(injected, fitted.profils, fitted.compteurs, calendrier, p), fitted.compteurs)
+        dv = deviations(
+            residuals(injected, fitted.profils, fitted.compteurs, calendrier, p), fitted.compteurs
+        )
         for sj, ss in itertools.product(GRID_MODEL["seuil_jour"], GRID_MODEL["seuil_serie"]):
             flags = np.nan_to_num(decide(dv["z"], dv["z3"], dv["run0"], sj, ss)) >= 1
             f1 = ev.prf(truth, flags)["f1"]
@@ -106,7 +114,9 @@ def run(daily: pd.DataFrame, calendrier: pd.DataFrame, names: dict[str, str]) ->
     truth = test["anomalie_injectee"].to_numpy()
 
     scored = score_frame(test, fitted.profils, fitted.compteurs, calendrier, params)
-    test = pd.concat([test, scored[["attendu", "borne_basse", "borne_haute", "anomalie", "score"]]], axis=1)
+    test = pd.concat(
+        [test, scored[["attendu", "borne_basse", "borne_haute", "anomalie", "score"]]], axis=1
+    )
     test["baseline"] = ev.baseline_flags(test, **bparams)
     solo = pd.concat(
         [
@@ -115,9 +125,13 @@ def run(daily: pd.DataFrame, calendrier: pd.DataFrame, names: dict[str, str]) ->
         ]
     ).reindex(test.index)
 
-    observed = raw[raw["comptage"].notna() & raw["compteur"].isin(fitted.compteurs)].reset_index(drop=True)
+    observed = raw[raw["comptage"].notna() & raw["compteur"].isin(fitted.compteurs)].reset_index(
+        drop=True
+    )
     comparable = ev.nantes_comparable(observed).to_numpy()
-    on_raw = score_frame(observed, fitted.profils, fitted.compteurs, calendrier, params)["anomalie"].to_numpy()
+    on_raw = score_frame(observed, fitted.profils, fitted.compteurs, calendrier, params)[
+        "anomalie"
+    ].to_numpy()
     base_raw = ev.baseline_flags(observed, **bparams)
     nantes = observed["drapeau_nantes"].to_numpy()
 
@@ -135,7 +149,7 @@ def run(daily: pd.DataFrame, calendrier: pd.DataFrame, names: dict[str, str]) ->
         "modele_compteur_seul": ev.prf(truth, solo),
         "rappel_par_type": ev.by_type(test["type_injection"], test["anomalie"]),
         "rappel_par_type_reference": ev.by_type(test["type_injection"], test["baseline"]),
-        "n_jours_test": int(len(test)),
+        "n_jours_test": len(test),
         "n_compteurs_test": int(test["compteur"].nunique()),
         "n_evenements_injectes": int(test.loc[test["anomalie_injectee"], "evenement"].nunique()),
         "part_jours_signales_nantes_2019": float(nantes[comparable].mean()),

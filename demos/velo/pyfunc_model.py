@@ -48,6 +48,7 @@ class ErreurEntree(ValueError):
 # Calendar features
 # --------------------------------------------------------------------------
 
+
 def calendar_features(jours: pd.Series, calendrier: pd.DataFrame) -> pd.DataFrame:
     """Calendar design matrix for the given days.
 
@@ -114,6 +115,7 @@ def profile_design(feats: pd.DataFrame, annees: list[int], annee: pd.Series | in
 # Context: level and city-wide day effect
 # --------------------------------------------------------------------------
 
+
 def rolling_level(resid: pd.Series, fenetre: int, min_jours: int) -> pd.Series:
     """Centred rolling median of one counter's residuals over calendar days.
 
@@ -176,6 +178,7 @@ def zero_runs(counts: pd.Series, min_len: int = 3) -> pd.Series:
 # --------------------------------------------------------------------------
 # Scoring
 # --------------------------------------------------------------------------
+
 
 def residuals(
     df: pd.DataFrame,
@@ -351,7 +354,9 @@ def validate_input(data: pd.DataFrame, compteurs: dict) -> pd.DataFrame:
     df["compteur"] = ids.astype("int64").astype(str)
     unknown = sorted(set(df["compteur"]) - set(compteurs), key=int)
     if unknown:
-        valid = ", ".join(f"{k} ({v['nom']})" for k, v in sorted(compteurs.items(), key=lambda kv: int(kv[0])))
+        valid = ", ".join(
+            f"{k} ({v['nom']})" for k, v in sorted(compteurs.items(), key=lambda kv: int(kv[0]))
+        )
         raise ErreurEntree(
             f"Compteur(s) inconnu(s) : {', '.join(unknown)}. Le modèle ne connaît que les compteurs "
             "sur lesquels il a été entraîné ; les identifiants valides sont ceux de la colonne "

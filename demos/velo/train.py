@@ -74,7 +74,9 @@ def usable_days(df: pd.DataFrame) -> pd.Series:
     return ok
 
 
-def fit(train: pd.DataFrame, calendrier: pd.DataFrame, params: dict, names: dict[str, str]) -> Fitted:
+def fit(
+    train: pd.DataFrame, calendrier: pd.DataFrame, params: dict, names: dict[str, str]
+) -> Fitted:
     """Fit the detector on training days.
 
     Per counter: a ridge regression of log1p(count) on calendar features and
@@ -113,7 +115,9 @@ def fit(train: pd.DataFrame, calendrier: pd.DataFrame, params: dict, names: dict
         g = part["g"].to_numpy()
         s_seul = tail_scale(r1)
         both = ~np.isnan(r1) & ~np.isnan(g) & (np.abs(r1) <= TRIM_SIGMAS * robust_sigma(r1))
-        beta = float(np.dot(g[both], r1[both]) / np.dot(g[both], g[both])) if both.sum() > 30 else 1.0
+        beta = (
+            float(np.dot(g[both], r1[both]) / np.dot(g[both], g[both])) if both.sum() > 30 else 1.0
+        )
         beta = float(np.clip(beta, 0.0, 2.0))
         s_ville = tail_scale(r1[both] - beta * g[both]) if both.sum() > 30 else s_seul
         compteurs[cid].update(beta=beta, sigma_seul=s_seul, sigma_ville=s_ville)

@@ -53,14 +53,18 @@ class PostgresServer:
                     conn.execute("SELECT 1")
                 self._answers = True
             except psycopg.Error as exc:
-                self.problem = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                self.problem = (
+                    str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+                )
                 self._answers = False
         return self._answers
 
     def _admin(self, sql: str) -> None:
         import psycopg
 
-        with psycopg.connect(_libpq(f"{self.url}/postgres"), autocommit=True, connect_timeout=5) as conn:
+        with psycopg.connect(
+            _libpq(f"{self.url}/postgres"), autocommit=True, connect_timeout=5
+        ) as conn:
             conn.execute(sql)
 
     def create_database(self, label: str) -> str:
@@ -108,7 +112,9 @@ class Backend:
 def _new_backend(kind: str, root: Path, server: PostgresServer) -> Backend:
     root.mkdir(parents=True, exist_ok=True)
     if kind == "sqlite":
-        return Backend(kind, f"sqlite:///{root / 'mlflow.db'}", f"sqlite:///{root / 'bibia.db'}", root)
+        return Backend(
+            kind, f"sqlite:///{root / 'mlflow.db'}", f"sqlite:///{root / 'bibia.db'}", root
+        )
     require_postgres(server)
     return Backend(kind, server.create_database("mlflow"), server.create_database("bibia"), root)
 
@@ -123,15 +129,23 @@ BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
-def backend(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, postgres_server: PostgresServer) -> Iterator[Backend]:
+def backend(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    postgres_server: PostgresServer,
+) -> Iterator[Backend]:
     """Fresh databases of one kind, shared by the tests of one module."""
-    made = _new_backend(request.param, tmp_path_factory.mktemp(f"backend-{request.param}"), postgres_server)
+    made = _new_backend(
+        request.param, tmp_path_factory.mktemp(f"backend-{request.param}"), postgres_server
+    )
     yield made
     _drop_backend(made, postgres_server)
 
 
 @pytest.fixture(params=BACKENDS)
-def fresh_backend(request: pytest.FixtureRequest, tmp_path: Path, postgres_server: PostgresServer) -> Iterator[Backend]:
+def fresh_backend(
+    request: pytest.FixtureRequest, tmp_path: Path, postgres_server: PostgresServer
+) -> Iterator[Backend]:
     """Fresh databases of one kind for a single test (end-to-end checks)."""
     made = _new_backend(request.param, tmp_path / f"backend-{request.param}", postgres_server)
     yield made
@@ -144,7 +158,9 @@ def registry(backend: Backend):
     from registry.store import Registry
 
     (backend.root / "artifacts").mkdir(exist_ok=True)
-    return Registry(backend.mlflow_uri, (backend.root / "artifacts").as_uri(), backend.root / "cache")
+    return Registry(
+        backend.mlflow_uri, (backend.root / "artifacts").as_uri(), backend.root / "cache"
+    )
 
 
 @pytest.fixture(scope="module")

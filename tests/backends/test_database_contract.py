@@ -20,12 +20,22 @@ from registry.tiers import Tier
 def test_upgrade_creates_every_table_and_is_idempotent(db: Database) -> None:
     db.upgrade()  # a second time: nothing to do, no error
     tables = set(inspect(db.engine).get_table_names())
-    assert {"organisations", "users", "api_tokens", "projects", "demo_sessions", "audit_events", "alembic_version"} <= tables
+    assert {
+        "organisations",
+        "users",
+        "api_tokens",
+        "projects",
+        "demo_sessions",
+        "audit_events",
+        "alembic_version",
+    } <= tables
 
 
 def test_organisations(db: Database) -> None:
     with db.session() as session:
-        org = accounts.create_organisation(session, SYSTEM, "rennes", "Rennes Métropole", "243500139")
+        org = accounts.create_organisation(
+            session, SYSTEM, "rennes", "Rennes Métropole", "243500139"
+        )
         assert org.id is not None
     with db.session() as session:
         assert accounts.get_organisation(session, "rennes").name == "Rennes Métropole"
@@ -44,13 +54,19 @@ def test_organisations(db: Database) -> None:
 def test_tokens_authenticate_until_revoked(db: Database) -> None:
     with db.session() as session:
         accounts.create_organisation(session, SYSTEM, "brest", "Brest Métropole", "242900314")
-        issued = accounts.create_token(session, SYSTEM, "brest", "expert", "data-brest", label="portable")
+        issued = accounts.create_token(
+            session, SYSTEM, "brest", "expert", "data-brest", label="portable"
+        )
     assert issued.token.startswith(f"bibia_{issued.prefix}_")
 
     with db.session() as session:
         caller = authenticate(session, issued.token)
         assert (caller.tier, caller.organisation, caller.organisation_siren, caller.user) == (
-            Tier.EXPERT, "brest", "242900314", "data-brest")
+            Tier.EXPERT,
+            "brest",
+            "242900314",
+            "data-brest",
+        )
     with db.session() as session:
         row = session.query(ApiToken).filter_by(prefix=issued.prefix).one()
         assert row.token_hash != issued.token and issued.token not in row.token_hash
@@ -72,11 +88,13 @@ def test_tokens_authenticate_until_revoked(db: Database) -> None:
 
 def test_expired_token_is_refused(db: Database) -> None:
     with db.session() as session:
-        accounts.create_organisation(session, SYSTEM, "lorient", "Lorient Agglomération", "200042174")
-        issued = accounts.create_token(session, SYSTEM, "lorient", "member", "agent")
-        session.query(ApiToken).filter_by(prefix=issued.prefix).one().expires_at = (
-            dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+        accounts.create_organisation(
+            session, SYSTEM, "lorient", "Lorient Agglomération", "200042174"
         )
+        issued = accounts.create_token(session, SYSTEM, "lorient", "member", "agent")
+        session.query(ApiToken).filter_by(prefix=issued.prefix).one().expires_at = dt.datetime.now(
+            dt.UTC
+        ) - dt.timedelta(minutes=1)
     with pytest.raises(Unauthorized, match="expiré"), db.session() as session:
         authenticate(session, issued.token)
 
@@ -99,17 +117,38 @@ def _project(slug: str, **changes) -> Project:
 def test_projects_upsert_and_list(db: Database, registry: Registry) -> None:
     with db.session() as session:
         # A project's owners are organisations on record (finding 5 of issue 7).
-        accounts.create_organisation(session, SYSTEM, "angers", "Angers Loire Métropole", "244900015")
+        accounts.create_organisation(
+            session, SYSTEM, "angers", "Angers Loire Métropole", "244900015"
+        )
         _, created = catalogue.upsert_project(session, SYSTEM, _project("biodechets-angers"))
         assert created
-        catalogue.upsert_project(session, SYSTEM, _project("voirie-angers", title="Nids-de-poule", summary="Repérer les nids-de-poule.", theme="maintenance",
-                                                           keywords=["chaussée"]))
+        catalogue.upsert_project(
+            session,
+            SYSTEM,
+            _project(
+                "voirie-angers",
+                title="Nids-de-poule",
+                summary="Repérer les nids-de-poule.",
+                theme="maintenance",
+                keywords=["chaussée"],
+            ),
+        )
     with db.session() as session:
-        row, created = catalogue.upsert_project(session, SYSTEM, _project("biodechets-angers", status="pilote"))
+        row, created = catalogue.upsert_project(
+            session, SYSTEM, _project("biodechets-angers", status="pilote")
+        )
         assert not created and row.status == "pilote"
 
     def listed(**filters) -> dict:
-        args = {"q": None, "theme": None, "status": None, "owner": None, "territory": None, "page": 1, "per_page": 10}
+        args = {
+            "q": None,
+            "theme": None,
+            "status": None,
+            "owner": None,
+            "territory": None,
+            "page": 1,
+            "per_page": 10,
+        }
         with db.session() as session:
             return catalogue.list_projects(session, registry, ANONYMOUS, **{**args, **filters})
 
@@ -127,7 +166,10 @@ def test_projects_upsert_and_list(db: Database, registry: Registry) -> None:
     assert "lessons_learned" not in page["items"][0]  # restricted field, public caller
     with db.session() as session:
         detail = catalogue.project_detail(session, registry, SYSTEM, "biodechets-angers")
-        assert detail["status"] == "pilote" and detail["lessons_learned"] == "Les tournées changent souvent."
+        assert (
+            detail["status"] == "pilote"
+            and detail["lessons_learned"] == "Les tournées changent souvent."
+        )
         with pytest.raises(NotFound):
             catalogue.project_detail(session, registry, SYSTEM, "absent")
         with pytest.raises(Forbidden):
@@ -136,17 +178,28 @@ def test_projects_upsert_and_list(db: Database, registry: Registry) -> None:
 
 def test_audit_events_record_who_did_what(db: Database) -> None:
     with db.session() as session:
-        accounts.create_organisation(session, SYSTEM, "quimper", "Quimper Bretagne Occidentale", "200068120")
+        accounts.create_organisation(
+            session, SYSTEM, "quimper", "Quimper Bretagne Occidentale", "200068120"
+        )
         issued = accounts.create_token(session, SYSTEM, "quimper", "admin", "admin-quimper")
         accounts.revoke_token(session, SYSTEM, issued.prefix)
     with db.session() as session:
         events = accounts.audit_events(session, limit=500)
         mine = [(e.action, e.target) for e in events if e.target in {"quimper", issued.prefix}]
-        assert mine == [("token.revoke", issued.prefix), ("token.create", issued.prefix), ("org.create", "quimper")]
+        assert mine == [
+            ("token.revoke", issued.prefix),
+            ("token.create", issued.prefix),
+            ("org.create", "quimper"),
+        ]
         created = next(e for e in events if e.action == "org.create" and e.target == "quimper")
         assert created.details == {"name": "Quimper Bretagne Occidentale", "siren": "200068120"}
         assert created.actor == SYSTEM.actor
-        at = created.at if created.at.tzinfo else created.at.replace(tzinfo=dt.UTC)  # SQLite keeps no zone
+        at = (
+            created.at if created.at.tzinfo else created.at.replace(tzinfo=dt.UTC)
+        )  # SQLite keeps no zone
         assert abs(dt.datetime.now(dt.UTC) - at) < dt.timedelta(minutes=5)
-        assert all(e.action == "token.revoke" for e in accounts.audit_events(session, action="token.revoke"))
+        assert all(
+            e.action == "token.revoke"
+            for e in accounts.audit_events(session, action="token.revoke")
+        )
         assert issued.token not in str([(e.target, e.details) for e in events])  # never a secret

@@ -24,8 +24,17 @@ NANTES = ("Nantes Métropole", "244400404", "Nantes Métropole (Loire-Atlantique
 LILLE = ("Métropole Européenne de Lille", "200093201", "Métropole européenne de Lille (Nord)")
 
 
-def make_card(base: dict, *, title: str, owner=NANTES, theme="transition-ecologique", status="experimentation",
-              task="regression", project: str | None = None, keywords: list[str] | None = None) -> Card:
+def make_card(
+    base: dict,
+    *,
+    title: str,
+    owner=NANTES,
+    theme="transition-ecologique",
+    status="experimentation",
+    task="regression",
+    project: str | None = None,
+    keywords: list[str] | None = None,
+) -> Card:
     data = copy.deepcopy(base)
     ident = data["identification"]
     ident["title"] = title
@@ -41,17 +50,40 @@ def make_card(base: dict, *, title: str, owner=NANTES, theme="transition-ecologi
 
 
 @pytest.fixture(scope="module")
-def catalogue_models(registry: Registry, base_card: dict, sklearn_model_dir: Path) -> dict[str, Card]:
+def catalogue_models(
+    registry: Registry, base_card: dict, sklearn_model_dir: Path
+) -> dict[str, Card]:
     """Four models with distinct owners, themes, statuses, tasks and projects."""
     cards = {
-        "eau-batiments": make_card(base_card, title="Consommation d'eau des bâtiments", keywords=["canalisations"],
-                                   project="eau-patrimoine"),
-        "cantine-nantes": make_card(base_card, title="Fréquentation des cantines scolaires", theme="education",
-                                    status="production", task="prevision-serie-temporelle", project="cantines"),
-        "velo-comptages": make_card(base_card, title="Anomalies des compteurs vélo", theme="mobilites",
-                                    status="pilote", task="detection-anomalies"),
-        "air-lille": make_card(base_card, title="Pics de pollution de l'air", owner=LILLE, theme="sante",
-                               status="pilote", task="prevision-serie-temporelle"),
+        "eau-batiments": make_card(
+            base_card,
+            title="Consommation d'eau des bâtiments",
+            keywords=["canalisations"],
+            project="eau-patrimoine",
+        ),
+        "cantine-nantes": make_card(
+            base_card,
+            title="Fréquentation des cantines scolaires",
+            theme="education",
+            status="production",
+            task="prevision-serie-temporelle",
+            project="cantines",
+        ),
+        "velo-comptages": make_card(
+            base_card,
+            title="Anomalies des compteurs vélo",
+            theme="mobilites",
+            status="pilote",
+            task="detection-anomalies",
+        ),
+        "air-lille": make_card(
+            base_card,
+            title="Pics de pollution de l'air",
+            owner=LILLE,
+            theme="sante",
+            status="pilote",
+            task="prevision-serie-temporelle",
+        ),
     }
     for name, card in cards.items():
         registry.register(name, sklearn_model_dir, card, actor="test", alias="production")
@@ -65,9 +97,13 @@ def names(found) -> list[str]:
 # ------------------------------------------------------------- registration
 
 
-def test_register_new_model_then_new_version_and_alias(registry: Registry, base_card: dict, sklearn_model_dir: Path) -> None:
+def test_register_new_model_then_new_version_and_alias(
+    registry: Registry, base_card: dict, sklearn_model_dir: Path
+) -> None:
     card = make_card(base_card, title="Prévision des déchets verts", keywords=["déchets"])
-    v1 = registry.register("dechets-verts", sklearn_model_dir, card, actor="experte@nantes", alias="production")
+    v1 = registry.register(
+        "dechets-verts", sklearn_model_dir, card, actor="experte@nantes", alias="production"
+    )
     assert (v1.name, v1.version, v1.aliases) == ("dechets-verts", 1, ["production"])
     assert v1.metrics == {"mae": 1.8} and v1.baseline_metrics == {"mae": 2.9}
     assert v1.registered_by == "experte@nantes"
@@ -79,11 +115,16 @@ def test_register_new_model_then_new_version_and_alias(registry: Registry, base_
     assert summary.aliases == {"production": 1} and summary.latest_version == 1
     assert summary.tags["bibia.theme"] == "transition-ecologique"
 
-    v2 = registry.register("dechets-verts", sklearn_model_dir, card, actor="experte@nantes", metrics={"mae": 1.5})
+    v2 = registry.register(
+        "dechets-verts", sklearn_model_dir, card, actor="experte@nantes", metrics={"mae": 1.5}
+    )
     assert v2.version == 2 and v2.aliases == [] and v2.metrics == {"mae": 1.5}
     registry.set_alias("dechets-verts", "candidat", 2)
 
-    assert [(v.version, v.aliases) for v in registry.versions("dechets-verts")] == [(2, ["candidat"]), (1, ["production"])]
+    assert [(v.version, v.aliases) for v in registry.versions("dechets-verts")] == [
+        (2, ["candidat"]),
+        (1, ["production"]),
+    ]
     assert registry.resolve(ModelRef.parse("dechets-verts@production")).version == 1
     assert registry.resolve(ModelRef.parse("dechets-verts/2")).version == 2
     assert registry.resolve(ModelRef.parse("dechets-verts")).version == 2  # the newest
@@ -93,7 +134,9 @@ def test_register_new_model_then_new_version_and_alias(registry: Registry, base_
     assert registry.get("dechets-verts").aliases == {"production": 1}
 
 
-def test_unknown_model_version_and_alias_are_not_found(registry: Registry, catalogue_models: dict) -> None:
+def test_unknown_model_version_and_alias_are_not_found(
+    registry: Registry, catalogue_models: dict
+) -> None:
     with pytest.raises(NotFound):
         registry.get("inconnu")
     assert not registry.exists("inconnu") and registry.exists("eau-batiments")
@@ -121,9 +164,15 @@ def test_unknown_model_version_and_alias_are_not_found(registry: Registry, catal
         (CatalogueQuery(q="50%_"), []),  # LIKE wildcards are not wildcards
         (CatalogueQuery(theme="mobilites"), ["velo-comptages"]),
         (CatalogueQuery(owner="200093201"), ["air-lille"]),  # by SIREN
-        (CatalogueQuery(owner="nantes"), ["cantine-nantes", "eau-batiments", "velo-comptages"]),  # by name
+        (
+            CatalogueQuery(owner="nantes"),
+            ["cantine-nantes", "eau-batiments", "velo-comptages"],
+        ),  # by name
         (CatalogueQuery(owner="Européenne"), ["air-lille"]),
-        (CatalogueQuery(territory="loire-atlantique"), ["cantine-nantes", "eau-batiments", "velo-comptages"]),
+        (
+            CatalogueQuery(territory="loire-atlantique"),
+            ["cantine-nantes", "eau-batiments", "velo-comptages"],
+        ),
         (CatalogueQuery(status="pilote"), ["air-lille", "velo-comptages"]),
         (CatalogueQuery(task="prevision-serie-temporelle"), ["air-lille", "cantine-nantes"]),
         (CatalogueQuery(project="cantines"), ["cantine-nantes"]),
@@ -131,7 +180,9 @@ def test_unknown_model_version_and_alias_are_not_found(registry: Registry, catal
         (CatalogueQuery(status="pilote", theme="education"), []),
     ],
 )
-def test_search_filters(registry: Registry, catalogue_models: dict, query: CatalogueQuery, expected: list[str]) -> None:
+def test_search_filters(
+    registry: Registry, catalogue_models: dict, query: CatalogueQuery, expected: list[str]
+) -> None:
     everything = registry.search(query)
     found = [s for s in everything if s.name in catalogue_models]
     assert names(found) == expected
@@ -144,17 +195,24 @@ def test_search_filters(registry: Registry, catalogue_models: dict, query: Catal
     assert all(s.card is not None for s in first)
 
 
-def test_search_is_sorted_by_name_and_pages_count_every_match(registry: Registry, catalogue_models: dict) -> None:
+def test_search_is_sorted_by_name_and_pages_count_every_match(
+    registry: Registry, catalogue_models: dict
+) -> None:
     everything = registry.search()
     assert [s.name for s in everything] == sorted(s.name for s in everything)
     query = CatalogueQuery(owner="244400404")
     total = len(registry.search(query))
     assert total >= 3
-    pages = [catalogue.list_models(registry, ANONYMOUS, query, page, 2) for page in range(1, total // 2 + 3)]
+    pages = [
+        catalogue.list_models(registry, ANONYMOUS, query, page, 2)
+        for page in range(1, total // 2 + 3)
+    ]
     assert all(p["total"] == total for p in pages)
     seen = [item["name"] for p in pages for item in p["items"]]
     assert seen == [s.name for s in registry.search(query)]  # every match once, in order
-    assert len(pages[0]["items"]) == 2 and pages[-1]["items"] == []  # past the end: empty, same total
+    assert (
+        len(pages[0]["items"]) == 2 and pages[-1]["items"] == []
+    )  # past the end: empty, same total
     with pytest.raises(InvalidInput):
         registry.search_page(query, 0, 20)
     # a public caller never sees restricted fields
@@ -165,9 +223,21 @@ def test_search_is_sorted_by_name_and_pages_count_every_match(registry: Registry
 # -------------------------------------------------------------------- card
 
 
-def test_card_update_replaces_the_card_and_its_search_tags(registry: Registry, base_card: dict, sklearn_model_dir: Path) -> None:
-    registry.register("eclairage-public", sklearn_model_dir, make_card(base_card, title="Éclairage public nocturne"), actor="t")
-    updated = make_card(base_card, title="Maintenance prédictive des lampadaires", theme="maintenance", status="pilote")
+def test_card_update_replaces_the_card_and_its_search_tags(
+    registry: Registry, base_card: dict, sklearn_model_dir: Path
+) -> None:
+    registry.register(
+        "eclairage-public",
+        sklearn_model_dir,
+        make_card(base_card, title="Éclairage public nocturne"),
+        actor="t",
+    )
+    updated = make_card(
+        base_card,
+        title="Maintenance prédictive des lampadaires",
+        theme="maintenance",
+        status="pilote",
+    )
     summary = registry.update_card("eclairage-public", updated)
     assert summary.card == updated
     assert summary.tags["bibia.theme"] == "maintenance" and summary.tags["bibia.status"] == "pilote"
@@ -191,7 +261,9 @@ def _leftovers(registry: Registry, name: str) -> dict:
     experiment = client.get_experiment_by_name(f"bibia/{name}")
     active_runs = [] if experiment is None else client.search_runs([experiment.experiment_id])
     return {
-        "models": [rm.name for rm in client.search_registered_models(filter_string=f"name = '{name}'")],
+        "models": [
+            rm.name for rm in client.search_registered_models(filter_string=f"name = '{name}'")
+        ],
         "versions": [mv.version for mv in client.search_model_versions(f"name = '{name}'")],
         "active_runs": [r.info.run_id for r in active_runs],
     }
@@ -203,8 +275,18 @@ def test_failed_registration_of_a_new_model_leaves_nothing(
     # The alias is the last step: the run, artifacts, model, version and card tags exist when it fails.
     monkeypatch.setattr(registry._client, "set_registered_model_alias", _boom)
     with pytest.raises(RegistryUnavailable):
-        registry.register("rate-en-route", sklearn_model_dir, make_card(base_card, title="Échec"), actor="t", alias="production")
-    assert _leftovers(registry, "rate-en-route") == {"models": [], "versions": [], "active_runs": []}
+        registry.register(
+            "rate-en-route",
+            sklearn_model_dir,
+            make_card(base_card, title="Échec"),
+            actor="t",
+            alias="production",
+        )
+    assert _leftovers(registry, "rate-en-route") == {
+        "models": [],
+        "versions": [],
+        "active_runs": [],
+    }
     assert not registry.exists("rate-en-route")
     assert "rate-en-route" not in names(registry.search(CatalogueQuery(q="echec")))
 
@@ -219,14 +301,16 @@ def test_failed_new_version_keeps_the_previous_card_and_versions(
     real_tag = client.set_registered_model_tag
     calls = {"n": 0}
 
-    def tag_then_fail(name, key, value):  # noqa: ANN001 - MLflow's signature
+    def tag_then_fail(name, key, value):
         calls["n"] += 1
         if calls["n"] == 4:  # midway through the card tags, after the new version exists
             raise MlflowException("panne injectée par le test")
         return real_tag(name, key, value)
 
     monkeypatch.setattr(client, "set_registered_model_tag", tag_then_fail)
-    second = make_card(base_card, title="Irrigation intelligente", theme="urbanisme", status="production")
+    second = make_card(
+        base_card, title="Irrigation intelligente", theme="urbanisme", status="production"
+    )
     with pytest.raises(RegistryUnavailable):
         registry.register("arrosage", sklearn_model_dir, second, actor="t", alias="production")
     monkeypatch.undo()
@@ -235,8 +319,12 @@ def test_failed_new_version_keeps_the_previous_card_and_versions(
     assert after.card == first and after.tags == before.tags
     assert after.aliases == {"production": 1}
     assert [v.version for v in registry.versions("arrosage")] == [1]
-    assert json.loads(after.tags[CARD_TAG])["identification"]["title"] == "Arrosage des espaces verts"
-    assert _leftovers(registry, "arrosage")["active_runs"] == [registry.version("arrosage", 1).run_id]
+    assert (
+        json.loads(after.tags[CARD_TAG])["identification"]["title"] == "Arrosage des espaces verts"
+    )
+    assert _leftovers(registry, "arrosage")["active_runs"] == [
+        registry.version("arrosage", 1).run_id
+    ]
 
 
 # ---------------------------------------------------------------- artifacts
@@ -246,9 +334,14 @@ def test_artifacts_listing_and_local_copy(registry: Registry, catalogue_models: 
     listing = {f.path: f for f in registry.list_artifacts("eau-batiments", 1)}
     assert {"MLmodel", "README.md", "bibia"} <= set(listing)
     assert listing["bibia"].is_dir and listing["MLmodel"].size > 0
-    assert [f.path for f in registry.list_artifacts("eau-batiments", 1, "bibia")] == ["bibia/card.json"]
+    assert [f.path for f in registry.list_artifacts("eau-batiments", 1, "bibia")] == [
+        "bibia/card.json"
+    ]
     card_file = registry.artifact_path("eau-batiments", 1, "bibia/card.json")
-    assert Card.model_validate_json(card_file.read_text(encoding="utf-8")) == catalogue_models["eau-batiments"]
+    assert (
+        Card.model_validate_json(card_file.read_text(encoding="utf-8"))
+        == catalogue_models["eau-batiments"]
+    )
     copy_dir = registry.local_copy("eau-batiments", 1)
     assert (copy_dir / "MLmodel").is_file() and copy_dir == registry.local_copy("eau-batiments", 1)
     assert "Consommation d'eau" in (copy_dir / "README.md").read_text(encoding="utf-8")

@@ -12,7 +12,9 @@ from tests.backends.conftest import Backend
 from tests.conftest import make_world, register
 
 
-def test_service_serves_health_and_a_registration(fresh_backend: Backend, sklearn_model_dir: Path, card_data: dict) -> None:
+def test_service_serves_health_and_a_registration(
+    fresh_backend: Backend, sklearn_model_dir: Path, card_data: dict
+) -> None:
     settings = Settings(
         data_dir=fresh_backend.root / "data",
         database_url=fresh_backend.bibia_uri,
@@ -32,9 +34,13 @@ def test_service_serves_health_and_a_registration(fresh_backend: Backend, sklear
 
         listing = client.get("/api/v1/models", params={"q": "batiments", "owner": "244400404"})
         assert listing.status_code == 200
-        assert listing.json()["total"] == 1 and listing.json()["items"][0]["name"] == "eau-batiments"
+        assert (
+            listing.json()["total"] == 1 and listing.json()["items"][0]["name"] == "eau-batiments"
+        )
 
-        alias = client.get("/api/v1/models/eau-batiments/aliases/production", headers=world.headers("expert"))
+        alias = client.get(
+            "/api/v1/models/eau-batiments/aliases/production", headers=world.headers("expert")
+        )
         assert alias.status_code == 200 and alias.json()["version"] == 1
 
         refused = register(world, sklearn_model_dir, card_data, role="other_expert")
@@ -43,5 +49,7 @@ def test_service_serves_health_and_a_registration(fresh_backend: Backend, sklear
     # the data really is on this backend: a second service on the same databases sees it
     with TestClient(create_app(settings)) as client:
         detail = client.get("/api/v1/models/eau-batiments")
-        assert detail.status_code == 200 and [v["version"] for v in detail.json()["versions"]] == [1]
+        assert detail.status_code == 200 and [v["version"] for v in detail.json()["versions"]] == [
+            1
+        ]
         assert client.get("/api/v1/models", params={"per_page": 5}).json()["total"] == 1

@@ -51,7 +51,9 @@ def test_shipped_files_are_the_seeded_generator_output():
 def test_shipped_series_have_the_expected_seasonality():
     obs = load_observations()
     assert len(obs) == 3653
-    assert obs["date"].min() == pd.Timestamp("2015-01-01") and obs["date"].max() == pd.Timestamp("2024-12-31")
+    assert obs["date"].min() == pd.Timestamp("2015-01-01") and obs["date"].max() == pd.Timestamp(
+        "2024-12-31"
+    )
     month = obs["date"].dt.month
     winter, summer = month.isin([12, 1, 2]), month.isin([6, 7, 8])
     assert obs.loc[winter, "pm10"].mean() > 1.3 * obs.loc[summer, "pm10"].mean()
@@ -84,7 +86,9 @@ def test_features_on_a_known_day():
     feats = features(validate(row)).iloc[0]
     assert feats["samedi"] == 1.0 and feats["dimanche"] == 0.0
     assert feats["froid"] == pytest.approx(max(8 - row["temperature_prevue"].iloc[0], 0))
-    assert feats["log_concentration_jour"] == pytest.approx(np.log(row["concentration_jour"].iloc[0]))
+    assert feats["log_concentration_jour"] == pytest.approx(
+        np.log(row["concentration_jour"].iloc[0])
+    )
     assert feats["saison_cos"] > 0.95  # mid-January
 
 
@@ -166,7 +170,9 @@ def test_unknown_pollutant_gets_a_french_error(model, sample):
 
 def test_implausible_unit_gets_a_french_error(model, sample):
     kelvin = sample[INPUT_COLUMNS].head(3).assign(temperature_prevue=280.0)
-    with pytest.raises(ValueError, match="hors plage dans « temperature_prevue ».*vérifiez l'unité"):
+    with pytest.raises(
+        ValueError, match="hors plage dans « temperature_prevue ».*vérifiez l'unité"
+    ):
         model.predict(kelvin)
 
 
@@ -185,7 +191,13 @@ def test_model_file_imports_only_what_the_sandbox_has(built):
 
     allowed = {"__future__", "json", "math", "mlflow", "numpy", "pandas", "sklearn", "skops"}
     tree = ast.parse((built.model_dir / "pyfunc_model.py").read_text(encoding="utf-8"))
-    imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                for alias in node.names}
-    imported |= {node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported = {
+        alias.name.split(".")[0]
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+    }
+    imported |= {
+        node.module.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)
+    }
     assert imported <= allowed, imported - allowed

@@ -16,7 +16,14 @@ from demos.cantine.model import FEATURES, features, prepare
 from demos.reference import CHART_FILE, METRICS_FILE, SAMPLE_FILE
 from registry.card import Card
 
-METRIC_KEYS = {"mae", "wmape", "surproduction", "jours_en_deficit", "part_cantine_jours_en_deficit", "n_jours_test"}
+METRIC_KEYS = {
+    "mae",
+    "wmape",
+    "surproduction",
+    "jours_en_deficit",
+    "part_cantine_jours_en_deficit",
+    "n_jours_test",
+}
 
 
 @pytest.fixture(scope="module")
@@ -66,19 +73,29 @@ def test_staff_baseline_reproduces_the_published_figures(built):
 
 
 def test_calendar_knows_school_days(tables):
-    dates = pd.Series(pd.to_datetime(["2017-11-06", "2017-11-08", "2017-11-11", "2017-12-27", "2018-05-01"]))
+    dates = pd.Series(
+        pd.to_datetime(["2017-11-06", "2017-11-08", "2017-11-11", "2017-12-27", "2018-05-01"])
+    )
     # Monday; Wednesday; Saturday (and Armistice); Christmas holidays; bank holiday.
     assert tables.is_school_day(dates).tolist() == [True, False, False, False, False]
     assert tables.school_year(dates).tolist() == ["2017-2018"] * 5
 
 
 def test_features_on_known_dates(tables):
-    rows = pd.DataFrame({"date": pd.to_datetime(["2017-11-06", "2017-11-16"]),
-                         "cantine_nom": ["LONGCHAMP", "LONGCHAMP"], "greve": [False, True]})
+    rows = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2017-11-06", "2017-11-16"]),
+            "cantine_nom": ["LONGCHAMP", "LONGCHAMP"],
+            "greve": [False, True],
+        }
+    )
     x = features(rows, tables)
     assert list(x.columns) == FEATURES
     assert x["jour_semaine"].tolist() == [0, 3]
-    assert x["jours_depuis_vacances"].tolist() == [1, 11]  # Toussaint holidays ended on Sunday 2017-11-05
+    assert x["jours_depuis_vacances"].tolist() == [
+        1,
+        11,
+    ]  # Toussaint holidays ended on Sunday 2017-11-05
     assert x["greve"].tolist() == [0, 1]
     # The level uses meals served at least 7 days before: for 2017-11-06 that is before the holidays.
     assert x["anciennete_niveau"].iloc[0] >= 7
@@ -102,10 +119,16 @@ def test_metrics_file_holds_the_evaluation(built, loaded, served, tables):
     assert recorded == {"model": built.metrics, "baseline": built.baseline_metrics}
     # Recompute the model's metrics from the saved directory's own predictions.
     rows = train.protocol_rows(served, tables, train.TEST_YEAR)
-    pred = loaded.predict(rows.assign(date=rows["date"].dt.strftime("%Y-%m-%d"))[["date", "cantine_nom", "greve"]])
-    again = train.metrics(rows["date"], rows["reel"], pred["repas_prevus"], pred["commande_recommandee"])
+    pred = loaded.predict(
+        rows.assign(date=rows["date"].dt.strftime("%Y-%m-%d"))[["date", "cantine_nom", "greve"]]
+    )
+    again = train.metrics(
+        rows["date"], rows["reel"], pred["repas_prevus"], pred["commande_recommandee"]
+    )
     assert again == pytest.approx(recorded["model"])
-    card_metrics = {m["name"]: (m["value"], m["baseline"]) for m in built.card["model"]["evaluation"]["metrics"]}
+    card_metrics = {
+        m["name"]: (m["value"], m["baseline"]) for m in built.card["model"]["evaluation"]["metrics"]
+    }
     assert card_metrics == {k: (built.metrics[k], built.baseline_metrics[k]) for k in METRIC_KEYS}
 
 
@@ -117,15 +140,21 @@ def test_model_beats_staff_on_error_and_over_production(built):
     # code controls); on 2017-18 they are reported, not asserted (README).
     cal = built.extra["calage_2016_2017"]
     assert cal["jours_en_deficit"] <= 3
-    assert cal["part_cantine_jours_en_deficit"] == pytest.approx(train.TARGET_SHORT_SHARE, abs=0.005)
+    assert cal["part_cantine_jours_en_deficit"] == pytest.approx(
+        train.TARGET_SHORT_SHARE, abs=0.005
+    )
 
 
 def test_canteen_factors_reach_the_share_and_favour_small_steady_canteens():
     rng = np.random.default_rng(0)
     n = 120
     # A large volatile canteen and a small steady one, raw order = expected meals.
-    big = pd.DataFrame({"cantine_nom": "GRANDE", "raw": 400.0, "reel": 400 * rng.normal(1, 0.10, n)})
-    small = pd.DataFrame({"cantine_nom": "PETITE", "raw": 40.0, "reel": 40 * rng.normal(1, 0.05, n)})
+    big = pd.DataFrame(
+        {"cantine_nom": "GRANDE", "raw": 400.0, "reel": 400 * rng.normal(1, 0.10, n)}
+    )
+    small = pd.DataFrame(
+        {"cantine_nom": "PETITE", "raw": 40.0, "reel": 40 * rng.normal(1, 0.05, n)}
+    )
     rows = pd.concat([big, small], ignore_index=True)
     factors = train.canteen_factors(rows["cantine_nom"], rows["reel"], rows["raw"], 0.17)
     order = np.ceil(rows["raw"] * rows["cantine_nom"].map(factors))
@@ -144,20 +173,31 @@ def test_pyfunc_predicts_on_the_sample(built, loaded):
     wednesday = pd.to_datetime(sample["date"]).dt.day_of_week == 2
     assert (out.loc[wednesday] == 0).all().all()
     served_days = sample["reel"] > 0
-    assert (out.loc[served_days, "commande_recommandee"] >= out.loc[served_days, "repas_prevus"]).all()
+    assert (
+        out.loc[served_days, "commande_recommandee"] >= out.loc[served_days, "repas_prevus"]
+    ).all()
 
 
 def test_days_without_school_return_zero(loaded):
-    rows = pd.DataFrame({"date": ["2017-12-27", "2018-05-01", "2017-11-11", "2017-11-07"],
-                         "cantine_nom": ["LONGCHAMP"] * 4})
+    rows = pd.DataFrame(
+        {
+            "date": ["2017-12-27", "2018-05-01", "2017-11-11", "2017-11-07"],
+            "cantine_nom": ["LONGCHAMP"] * 4,
+        }
+    )
     out = loaded.predict(rows)
     assert out["commande_recommandee"].tolist()[:3] == [0, 0, 0]
     assert out["repas_prevus"].iloc[3] > 100
 
 
 def test_strike_flag_defaults_to_the_known_strike_days(tables):
-    given = pd.DataFrame({"date": ["2017-09-21", "2017-09-21", "2017-09-22"],
-                          "cantine_nom": [" LONGCHAMP ", "LONGCHAMP", "LONGCHAMP"], "greve": [None, False, None]})
+    given = pd.DataFrame(
+        {
+            "date": ["2017-09-21", "2017-09-21", "2017-09-22"],
+            "cantine_nom": [" LONGCHAMP ", "LONGCHAMP", "LONGCHAMP"],
+            "greve": [None, False, None],
+        }
+    )
     rows = prepare(given, tables)
     assert rows["greve"].tolist() == [True, False, False]
     assert rows["cantine_nom"].tolist() == ["LONGCHAMP"] * 3

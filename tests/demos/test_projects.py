@@ -10,15 +10,27 @@ from registry.card import SUMMARY_MAX, Project, Status, Theme
 # The projects of the seed document ("Quelques exemples de projets IA"),
 # with the theme it files them under.
 SEED_PROJECTS = {
-    "pics-pollution-lille": ("transition-ecologique", "Anticiper les pics de pollution de l'air plus en amont (Lille)"),
+    "pics-pollution-lille": (
+        "transition-ecologique",
+        "Anticiper les pics de pollution de l'air plus en amont (Lille)",
+    ),
     "prevision-frequentation-cantines": (
         "transition-ecologique",
         "Prévoir la fréquentation des cantines pour réduire le gaspillage alimentaire (Nantes, Lyon et Toulouse)",
     ),
-    "detection-panneaux-solaires-lyon": ("transition-ecologique", "Détecter les installations de panneaux solaires (Lyon)"),
+    "detection-panneaux-solaires-lyon": (
+        "transition-ecologique",
+        "Détecter les installations de panneaux solaires (Lyon)",
+    ),
     "etat-du-bati-lille": ("maintenance", "Évaluer automatiquement l'état du bâti (Lille)"),
-    "maintenance-reseau-eau-potable-lyon": ("maintenance", "Planifier les maintenances sur le réseau d'eau potable (Lyon)"),
-    "anomalies-comptage-velo-nantes": ("mobilites", "Détecter des anomalies données de comptage vélo (Nantes)"),
+    "maintenance-reseau-eau-potable-lyon": (
+        "maintenance",
+        "Planifier les maintenances sur le réseau d'eau potable (Lyon)",
+    ),
+    "anomalies-comptage-velo-nantes": (
+        "mobilites",
+        "Détecter des anomalies données de comptage vélo (Nantes)",
+    ),
     "accidents-route-web-mel": (
         "mobilites",
         "Collecter plus efficacement des données issues du web relatives à des accidents de la route (MEL)",

@@ -51,7 +51,9 @@ def test_daily_counts_load_from_shipped_file(daily):
 
 
 def test_calendar_features_on_known_dates(calendrier):
-    days = pd.Series(pd.to_datetime(["2019-05-30", "2019-05-31", "2019-07-14", "2019-08-10", "2019-03-12"]))
+    days = pd.Series(
+        pd.to_datetime(["2019-05-30", "2019-05-31", "2019-07-14", "2019-08-10", "2019-03-12"])
+    )
     f = calendar_features(days, calendrier)
     # Ascension Thursday, its bridge Friday, 14 July (Sunday, summer holidays),
     # a summer Saturday, an ordinary school Tuesday.
@@ -75,7 +77,9 @@ def test_injection_is_seeded_and_only_on_clean_days(daily):
     pd.testing.assert_frame_equal(a, b)
     assert len(a) == len(clean) and (clean["comptage"] > 0).all()
     assert a.loc[a["type_injection"] == "panne", "comptage"].eq(0).all()
-    assert a.groupby("compteur")["evenement"].nunique().sub(1).eq(10).all()  # 10 events + the 0 label
+    assert (
+        a.groupby("compteur")["evenement"].nunique().sub(1).eq(10).all()
+    )  # 10 events + the 0 label
 
 
 def test_baseline_flags_a_spike_and_a_zero_run():
@@ -96,7 +100,9 @@ def test_pyfunc_contract_on_sample(built, model):
     out = model.predict(sample[["compteur", "jour", "comptage"]])
     assert list(out.columns) == ["attendu", "borne_basse", "borne_haute", "anomalie", "score"]
     assert len(out) == len(sample)
-    assert (out["borne_basse"] <= out["attendu"]).all() and (out["attendu"] <= out["borne_haute"]).all()
+    assert (out["borne_basse"] <= out["attendu"]).all() and (
+        out["attendu"] <= out["borne_haute"]
+    ).all()
     assert out["anomalie"].dtype == bool
     assert (out["anomalie"] == (out["score"] >= 1)).all()
     caught = out.loc[sample["anomalie_injectee"], "anomalie"].mean()
@@ -104,7 +110,9 @@ def test_pyfunc_contract_on_sample(built, model):
 
 
 def test_single_row_uses_learned_profile(model):
-    row = pd.DataFrame({"compteur": [881, 881], "jour": ["2019-05-02", "2019-05-03"], "comptage": [3000, 0]})
+    row = pd.DataFrame(
+        {"compteur": [881, 881], "jour": ["2019-05-02", "2019-05-03"], "comptage": [3000, 0]}
+    )
     out = model.predict(row)
     assert 1000 < out["attendu"].iloc[0] < 6000
     assert not out["anomalie"].iloc[0] and out["anomalie"].iloc[1]
@@ -112,7 +120,9 @@ def test_single_row_uses_learned_profile(model):
 
 def test_unknown_counter_gets_a_french_error(model):
     bad = pd.DataFrame({"compteur": [1234], "jour": ["2019-05-02"], "comptage": [10]})
-    with pytest.raises(Exception, match="Compteur\\(s\\) inconnu\\(s\\) : 1234.*Identifiant du compteur.*881"):
+    with pytest.raises(
+        Exception, match="Compteur\\(s\\) inconnu\\(s\\) : 1234.*Identifiant du compteur.*881"
+    ):
         model.predict(bad)
 
 
@@ -124,10 +134,13 @@ def test_missing_column_and_bad_date_are_refused(built):
     with pytest.raises(ErreurEntree, match="Colonne\\(s\\) manquante\\(s\\) : comptage"):
         validate_input(pd.DataFrame({"compteur": [881], "jour": ["2019-05-02"]}), compteurs)
     with pytest.raises(ErreurEntree, match="Date invalide"):
-        validate_input(pd.DataFrame({"compteur": [881], "jour": ["02/05/2019"], "comptage": [3]}), compteurs)
+        validate_input(
+            pd.DataFrame({"compteur": [881], "jour": ["02/05/2019"], "comptage": [3]}), compteurs
+        )
     with pytest.raises(ErreurEntree, match="double"):
         validate_input(
-            pd.DataFrame({"compteur": [881, 881], "jour": ["2019-05-02"] * 2, "comptage": [3, 4]}), compteurs
+            pd.DataFrame({"compteur": [881, 881], "jour": ["2019-05-02"] * 2, "comptage": [3, 4]}),
+            compteurs,
         )
 
 
@@ -137,7 +150,9 @@ def test_metrics_file_holds_the_evaluation(built, daily):
     keys = {"precision", "recall", "f1", "accord_drapeau_nantes", "n_anomalies_injectees"}
     assert set(saved["model"]) == keys == set(saved["baseline"])
     m = saved["model"]
-    assert m["f1"] == pytest.approx(2 * m["precision"] * m["recall"] / (m["precision"] + m["recall"]))
+    assert m["f1"] == pytest.approx(
+        2 * m["precision"] * m["recall"] / (m["precision"] + m["recall"])
+    )
     # Recompute the protocol's test set and the baseline's score independently.
     test = ev.inject(ev.clean_series(daily[daily["jour"].dt.year == SEED_TEST]), SEED_TEST)
     assert m["n_anomalies_injectees"] == test["anomalie_injectee"].sum()

@@ -58,9 +58,15 @@ def docker_answers() -> str | None:
 def demo_image() -> str:
     """The demonstrator image tag (bibia/demo:<hash>), built if stale."""
     problem = docker_answers()
-    need(problem is None, f"no Docker engine answers ({problem}); start one with docker/ensure-dockerd.sh")
+    need(
+        problem is None,
+        f"no Docker engine answers ({problem}); start one with docker/ensure-dockerd.sh",
+    )
     result = subprocess.run(
-        ["bash", str(ROOT / "docker" / "build-demo-image.sh")], capture_output=True, text=True, timeout=1800
+        ["bash", str(ROOT / "docker" / "build-demo-image.sh")],
+        capture_output=True,
+        text=True,
+        timeout=1800,
     )
     if result.returncode != 0:
         pytest.fail(f"docker/build-demo-image.sh failed:\n{result.stderr[-3000:]}")
@@ -97,7 +103,10 @@ def remove_instance_containers(instance: str) -> list[str]:
 def container_ids(demo_id: str) -> list[str]:
     """Ids of the containers (any state) of one demonstrator, straight from the docker CLI."""
     out = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label=bibia.demo_id={demo_id}"], capture_output=True, text=True, check=True
+        ["docker", "ps", "-aq", "--filter", f"label=bibia.demo_id={demo_id}"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return out.stdout.split()
 
@@ -106,14 +115,22 @@ def container_ids(demo_id: str) -> list[str]:
 
 
 @pytest.fixture(scope="session")
-def reference_builds(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+def reference_builds(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, object]:
     """``{package: ReferenceBuild}`` for cantine and velo, trained once (cached by fingerprint)."""
     import importlib
 
     from bibia.seed import fingerprint
 
-    cache = getattr(request.config, "cache", None)  # absent with -p no:cacheprovider: build in this session only
-    cache_root = Path(cache.mkdir("bibia-reference-models")) if cache is not None else tmp_path_factory.mktemp("reference")
+    cache = getattr(
+        request.config, "cache", None
+    )  # absent with -p no:cacheprovider: build in this session only
+    cache_root = (
+        Path(cache.mkdir("bibia-reference-models"))
+        if cache is not None
+        else tmp_path_factory.mktemp("reference")
+    )
     builds = {}
     for package in REFERENCE_PACKAGES:
         slot = cache_root / package / fingerprint(package)
@@ -123,14 +140,16 @@ def reference_builds(request: pytest.FixtureRequest, tmp_path_factory: pytest.Te
             slot.parent.mkdir(parents=True)
             tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=slot.parent))
             build = importlib.import_module(package).build(tmp / "model")
-            (tmp / "build.pickle").write_bytes(pickle.dumps(replace(build, model_dir=Path("model"))))
+            (tmp / "build.pickle").write_bytes(
+                pickle.dumps(replace(build, model_dir=Path("model")))
+            )
             os.replace(tmp, slot)
         build = pickle.loads(meta.read_bytes())
         builds[package] = replace(build, model_dir=slot / "model")
     return builds
 
 
-def seed_reference(services, builds: dict[str, object]) -> None:  # noqa: ANN001
+def seed_reference(services, builds: dict[str, object]) -> None:
     """Run the real ``bibia seed`` for cantine and velo, with their prebuilt model directories.
 
     The projects, organisations, cards, metrics and the ``bibia.reference``
@@ -153,7 +172,10 @@ def seed_reference(services, builds: dict[str, object]) -> None:  # noqa: ANN001
         for package in REFERENCE_PACKAGES:
             patch.setattr(importlib.import_module(package), "build", prebuilt(package))
         report = bibia.seed.seed(services)
-    assert set(report.models_registered) | set(report.models_unchanged) == {"cantine-nantes", "velo-anomalies-nantes"}
+    assert set(report.models_registered) | set(report.models_unchanged) == {
+        "cantine-nantes",
+        "velo-anomalies-nantes",
+    }
 
 
 @pytest.fixture(scope="session")
@@ -179,13 +201,19 @@ def fixture_card(title: str) -> dict:
     return card
 
 
-def register_model(world: World, name: str, model_dir: Path, title: str, role: str = "expert") -> dict:
+def register_model(
+    world: World, name: str, model_dir: Path, title: str, role: str = "expert"
+) -> dict:
     """Register ``model_dir`` as ``name`` (alias production) through the API, as an expert of Nantes."""
     response = world.client.post(
         f"/api/v1/models/{name}/versions",
         headers=world.headers(role),
         files={
-            "card": ("fiche.yaml", yaml.safe_dump(fixture_card(title), allow_unicode=True).encode(), "application/yaml"),
+            "card": (
+                "fiche.yaml",
+                yaml.safe_dump(fixture_card(title), allow_unicode=True).encode(),
+                "application/yaml",
+            ),
             "model": ("model.tar.gz", tar_model(model_dir), "application/gzip"),
         },
         data={"alias": "production"},
@@ -197,25 +225,43 @@ def register_model(world: World, name: str, model_dir: Path, title: str, role: s
 # ------------------------------------------------------------------ service
 
 
-def create_tokens(services) -> dict[str, str]:  # noqa: ANN001
+def create_tokens(services) -> dict[str, str]:
     from bibia import accounts
     from bibia.auth import SYSTEM
 
     with services.db.session() as session:
-        accounts.create_organisation(session, SYSTEM, "nantes-metropole", "Nantes Métropole", "244400404")
-        accounts.create_organisation(session, SYSTEM, "lille", "Métropole Européenne de Lille", "200093201")
+        accounts.create_organisation(
+            session, SYSTEM, "nantes-metropole", "Nantes Métropole", "244400404"
+        )
+        accounts.create_organisation(
+            session, SYSTEM, "lille", "Métropole Européenne de Lille", "200093201"
+        )
         return {
-            "member": accounts.create_token(session, SYSTEM, "nantes-metropole", "member", "agent").token,
-            "member2": accounts.create_token(session, SYSTEM, "nantes-metropole", "member", "agente-2").token,
-            "expert": accounts.create_token(session, SYSTEM, "nantes-metropole", "expert", "experte").token,
-            "admin": accounts.create_token(session, SYSTEM, "nantes-metropole", "admin", "admin").token,
-            "other_member": accounts.create_token(session, SYSTEM, "lille", "member", "agent-lille").token,
-            "other_expert": accounts.create_token(session, SYSTEM, "lille", "expert", "expert-lille").token,
+            "member": accounts.create_token(
+                session, SYSTEM, "nantes-metropole", "member", "agent"
+            ).token,
+            "member2": accounts.create_token(
+                session, SYSTEM, "nantes-metropole", "member", "agente-2"
+            ).token,
+            "expert": accounts.create_token(
+                session, SYSTEM, "nantes-metropole", "expert", "experte"
+            ).token,
+            "admin": accounts.create_token(
+                session, SYSTEM, "nantes-metropole", "admin", "admin"
+            ).token,
+            "other_member": accounts.create_token(
+                session, SYSTEM, "lille", "member", "agent-lille"
+            ).token,
+            "other_expert": accounts.create_token(
+                session, SYSTEM, "lille", "expert", "expert-lille"
+            ).token,
         }
 
 
 @contextlib.contextmanager
-def open_world(settings, *, tokens: dict[str, str] | None = None, runner=None, cleanup: bool = True) -> Iterator[World]:  # noqa: ANN001
+def open_world(
+    settings, *, tokens: dict[str, str] | None = None, runner=None, cleanup: bool = True
+) -> Iterator[World]:
     """A running service app on ``settings`` (organisations and tokens created unless given).
 
     With ``cleanup`` (the default), every container labelled with this
@@ -229,7 +275,12 @@ def open_world(settings, *, tokens: dict[str, str] | None = None, runner=None, c
     app = create_app(settings, runner=runner)
     services = app.state.services
     try:
-        world = World(app=app, client=TestClient(app), services=services, tokens=tokens or create_tokens(services))
+        world = World(
+            app=app,
+            client=TestClient(app),
+            services=services,
+            tokens=tokens or create_tokens(services),
+        )
         with world.client:
             yield world
     finally:
@@ -237,7 +288,7 @@ def open_world(settings, *, tokens: dict[str, str] | None = None, runner=None, c
             remove_instance_containers(services.instance)
 
 
-def docker_settings(data_dir: Path, image: str, **overrides: object):  # noqa: ANN201
+def docker_settings(data_dir: Path, image: str, **overrides: object):
     """Settings of a Docker-backed test app, without a warm pool unless ``demo_pool_size`` is given.
 
     Most tests launch cold: warm sandboxes they never claim would only hold
@@ -247,21 +298,35 @@ def docker_settings(data_dir: Path, image: str, **overrides: object):  # noqa: A
     from bibia.settings import Settings
 
     values = {
-        "demo_start_timeout_s": 90.0, "demo_reap_interval_s": 3600.0, "demo_quota_per_org": 10, "demo_quota_global": 20,
+        "demo_start_timeout_s": 90.0,
+        "demo_reap_interval_s": 3600.0,
+        "demo_quota_per_org": 10,
+        "demo_quota_global": 20,
         "demo_pool_size": 0,
     }
     values.update(overrides)
-    return Settings(data_dir=data_dir, seed_on_start=False, runner="docker", demo_image=image, **values)
+    return Settings(
+        data_dir=data_dir, seed_on_start=False, runner="docker", demo_image=image, **values
+    )
 
 
 # ------------------------------------------------------------------ demos
 
 
-def launch(world: World, model: str, role: str = "member", **body: object):  # noqa: ANN201
-    return world.client.post("/api/v1/demos", headers=world.headers(role), json={"model": model, **body})
+def launch(world: World, model: str, role: str = "member", **body: object):
+    return world.client.post(
+        "/api/v1/demos", headers=world.headers(role), json={"model": model, **body}
+    )
 
 
-def wait_demo(world: World, demo_id: str, *, role: str = "member", until: set[str] | None = None, timeout: float = 120.0) -> tuple[dict, list[str]]:
+def wait_demo(
+    world: World,
+    demo_id: str,
+    *,
+    role: str = "member",
+    until: set[str] | None = None,
+    timeout: float = 120.0,
+) -> tuple[dict, list[str]]:
     """Poll ``GET /api/v1/demos/{id}`` until a state in ``until`` (default: not pending/starting).
 
     Returns:
@@ -279,7 +344,9 @@ def wait_demo(world: World, demo_id: str, *, role: str = "member", until: set[st
         if done:
             return demo, seen
         if time.monotonic() > deadline:
-            raise AssertionError(f"demonstrator {demo_id} still {demo['state']} after {timeout:.0f} s (states: {seen})")
+            raise AssertionError(
+                f"demonstrator {demo_id} still {demo['state']} after {timeout:.0f} s (states: {seen})"
+            )
         time.sleep(0.2)
 
 

@@ -37,9 +37,18 @@ def demo(world: World) -> dict:
 def _still_answers(world: World, demo: dict) -> None:
     health = world.client.get(f"{demo['url']}health", headers=world.headers("member"))
     assert health.status_code == 200 and health.json()["status"] == "ok"
-    again = world.client.post(f"{demo['url']}predict", headers=world.headers("member"), json={"dataframe_records": [{"x": 3}]})
+    again = world.client.post(
+        f"{demo['url']}predict",
+        headers=world.headers("member"),
+        json={"dataframe_records": [{"x": 3}]},
+    )
     assert again.status_code == 200 and again.json() == {"predictions": [{"y": 6.0}]}
-    assert world.client.get(f"/api/v1/demos/{demo['id']}", headers=world.headers("member")).json()["state"] == "ready"
+    assert (
+        world.client.get(f"/api/v1/demos/{demo['id']}", headers=world.headers("member")).json()[
+            "state"
+        ]
+        == "ready"
+    )
 
 
 # ------------------------------------------------------------------ tiers
@@ -64,7 +73,10 @@ def test_public_cannot_launch_list_or_see(world: World, demo: dict) -> None:
 
 def test_a_bad_token_is_401_not_anonymous(world: World, demo: dict) -> None:
     bad = {"Authorization": "Bearer bibia_not-a-token"}
-    assert world.client.post("/api/v1/demos", headers=bad, json={"model": "double-x"}).status_code == 401
+    assert (
+        world.client.post("/api/v1/demos", headers=bad, json={"model": "double-x"}).status_code
+        == 401
+    )
     assert world.client.get(demo["url"], headers=bad).status_code == 401
 
 
@@ -85,18 +97,27 @@ def test_another_organisation_neither_sees_nor_stops_nor_proxies(world: World, d
             response = world.client.request(method, path, headers=headers, **kwargs)
             assert response.status_code == 404, (role, method, path, response.text)
             assert "introuvable" in response.json()["message"]
-    logs = world.client.get(f"/api/v1/demos/{demo['id']}/logs", headers=world.headers("other_expert"))
+    logs = world.client.get(
+        f"/api/v1/demos/{demo['id']}/logs", headers=world.headers("other_expert")
+    )
     assert logs.status_code == 404
     # The HTML flavour of a foreign demo is a French page, not the demo.
-    page = world.client.get(demo["url"], headers={**world.headers("other_member"), "Accept": "text/html"})
+    page = world.client.get(
+        demo["url"], headers={**world.headers("other_member"), "Accept": "text/html"}
+    )
     assert page.status_code == 404 and "Démonstrateur indisponible" in page.text
     _still_answers(world, demo)
 
 
 def test_members_of_the_owner_use_it_but_only_experts_read_logs(world: World, demo: dict) -> None:
     for role in ("member", "member2", "expert", "admin"):
-        assert world.client.get(f"/api/v1/demos/{demo['id']}", headers=world.headers(role)).status_code == 200, role
-        assert world.client.get(f"{demo['url']}health", headers=world.headers(role)).status_code == 200, role
+        assert (
+            world.client.get(f"/api/v1/demos/{demo['id']}", headers=world.headers(role)).status_code
+            == 200
+        ), role
+        assert (
+            world.client.get(f"{demo['url']}health", headers=world.headers(role)).status_code == 200
+        ), role
     for role in ("member", "member2"):
         logs = world.client.get(f"/api/v1/demos/{demo['id']}/logs", headers=world.headers(role))
         assert logs.status_code == 403
@@ -112,23 +133,42 @@ def test_unknown_or_malformed_ids_are_404(world: World) -> None:
     for demo_id in ("ffffffffffffffff", "../../etc/passwd", "x" * 200):
         response = world.client.get(f"/api/v1/demos/{demo_id}", headers=world.headers("member"))
         assert response.status_code == 404, demo_id
-    assert world.client.get("/demos/ffffffffffffffff/", headers=world.headers("member")).status_code == 404
+    assert (
+        world.client.get("/demos/ffffffffffffffff/", headers=world.headers("member")).status_code
+        == 404
+    )
 
 
 def test_launch_refuses_bad_requests_clearly(world: World) -> None:
-    unknown = world.client.post("/api/v1/demos", headers=world.headers("member"), json={"model": "inconnu"})
+    unknown = world.client.post(
+        "/api/v1/demos", headers=world.headers("member"), json={"model": "inconnu"}
+    )
     assert unknown.status_code == 404 and "inconnu" in unknown.json()["message"]
-    both = world.client.post("/api/v1/demos", headers=world.headers("member"), json={"model": "double-x", "alias": "production", "version": 1})
+    both = world.client.post(
+        "/api/v1/demos",
+        headers=world.headers("member"),
+        json={"model": "double-x", "alias": "production", "version": 1},
+    )
     assert both.status_code == 422 and "alias ou version" in str(both.json())
-    ttl = world.client.post("/api/v1/demos", headers=world.headers("member"), json={"model": "double-x", "ttl_minutes": 100000})
+    ttl = world.client.post(
+        "/api/v1/demos",
+        headers=world.headers("member"),
+        json={"model": "double-x", "ttl_minutes": 100000},
+    )
     assert ttl.status_code == 400 and "durée de vie invalide" in ttl.json()["message"]
 
 
 # ---------------------------------------------------------------- uploads
 
 
-def _upload(world: World, demo: dict, content: bytes, name: str = "mes-donnees.csv", media: str = "text/csv"):
-    return world.client.post(f"{demo['url']}upload", headers=world.headers("member"), files={"file": (name, content, media)})
+def _upload(
+    world: World, demo: dict, content: bytes, name: str = "mes-donnees.csv", media: str = "text/csv"
+):
+    return world.client.post(
+        f"{demo['url']}upload",
+        headers=world.headers("member"),
+        files={"file": (name, content, media)},
+    )
 
 
 def _alert(page: str) -> str:
@@ -140,15 +180,25 @@ def _alert(page: str) -> str:
 @pytest.mark.parametrize(
     ("content", "status", "phrase"),
     [
-        (b"a,b\n1,2\n", 400, "Colonne(s) manquante(s) : x. Le modèle attend les colonnes : x (nombre décimal)"),
-        (b"x\nabc\n2\n", 400, "La colonne « x » doit contenir des valeurs de type nombre décimal ; valeurs invalides ligne 2 : « abc »"),
+        (
+            b"a,b\n1,2\n",
+            400,
+            "Colonne(s) manquante(s) : x. Le modèle attend les colonnes : x (nombre décimal)",
+        ),
+        (
+            b"x\nabc\n2\n",
+            400,
+            "La colonne « x » doit contenir des valeurs de type nombre décimal ; valeurs invalides ligne 2 : « abc »",
+        ),
         (b"", 400, "Le fichier est vide"),
         (b"x\n", 400, "qu'une ligne d'en-tête"),
         (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00", 415, "pas un fichier texte CSV"),
     ],
     ids=["wrong-columns", "wrong-types", "empty", "header-only", "not-a-csv"],
 )
-def test_bad_upload_gets_a_french_message_and_the_demo_survives(world: World, demo: dict, content: bytes, status: int, phrase: str) -> None:
+def test_bad_upload_gets_a_french_message_and_the_demo_survives(
+    world: World, demo: dict, content: bytes, status: int, phrase: str
+) -> None:
     response = _upload(world, demo, content)
     assert response.status_code == status, response.text[:500]
     assert response.headers["content-type"].startswith("text/html")
@@ -158,8 +208,12 @@ def test_bad_upload_gets_a_french_message_and_the_demo_survives(world: World, de
     _still_answers(world, demo)
 
 
-def test_too_large_uploads_are_refused_by_the_demo_and_by_the_service(world: World, demo: dict) -> None:
-    over_demo = b"x\n" + b"1.5\n" * (6 * 1024 * 1024 // 4)  # > 5 Mio (the demonstrator), < 8 Mio (the service)
+def test_too_large_uploads_are_refused_by_the_demo_and_by_the_service(
+    world: World, demo: dict
+) -> None:
+    over_demo = b"x\n" + b"1.5\n" * (
+        6 * 1024 * 1024 // 4
+    )  # > 5 Mio (the demonstrator), < 8 Mio (the service)
     response = _upload(world, demo, over_demo)
     assert response.status_code == 413
     assert "trop volumineux" in _alert(response.text)
@@ -177,11 +231,18 @@ def test_bad_json_predictions_are_clear_4xx(world: World, demo: dict) -> None:
     cases = [
         (b"not json", "n'est pas du JSON valide"),
         (b'{"dataframe_records": [{"y": 1}]}', "Colonne(s) manquante(s) : x"),
-        (b'{"dataframe_records": [{"x": "abc"}]}', "La colonne « x » doit contenir des valeurs de type nombre décimal"),
+        (
+            b'{"dataframe_records": [{"x": "abc"}]}',
+            "La colonne « x » doit contenir des valeurs de type nombre décimal",
+        ),
         (b'{"inputs": 3}', "Format non reconnu"),
     ]
     for body, phrase in cases:
-        response = world.client.post(f"{demo['url']}predict", headers={**headers, "Content-Type": "application/json"}, content=body)
+        response = world.client.post(
+            f"{demo['url']}predict",
+            headers={**headers, "Content-Type": "application/json"},
+            content=body,
+        )
         assert 400 <= response.status_code < 500, (body, response.text)
         assert phrase in response.json()["message"], (body, response.json())
     _still_answers(world, demo)

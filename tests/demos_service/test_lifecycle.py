@@ -59,11 +59,15 @@ def warm(world: World) -> dict[str, str]:
     """The warm sandbox running before the launches: ``{demo_id: container id}``."""
     deadline = time.monotonic() + 60
     while True:
-        members = [m for m in world.app.state.demos.pool.members() if m.status.state.value == "running"]
+        members = [
+            m for m in world.app.state.demos.pool.members() if m.status.state.value == "running"
+        ]
         if len(members) == POOL:
             return {m.demo_id: m.runner_id for m in members}
         if time.monotonic() > deadline:
-            raise AssertionError(f"the warm pool did not fill in 60 s ({len(members)} member(s) running)")
+            raise AssertionError(
+                f"the warm pool did not fill in 60 s ({len(members)} member(s) running)"
+            )
         time.sleep(0.2)
 
 
@@ -104,14 +108,18 @@ def test_launch_answers_202_with_id_state_and_url(demos: dict[str, dict]) -> Non
         assert demo["error"] is None
 
 
-def test_the_first_launch_runs_in_the_warm_sandbox(demos: dict[str, dict], warm: dict[str, str], ready: dict[str, dict]) -> None:
+def test_the_first_launch_runs_in_the_warm_sandbox(
+    demos: dict[str, dict], warm: dict[str, str], ready: dict[str, dict]
+) -> None:
     first = demos["cantine-nantes"]["id"]
     assert first in warm, "the launch took the warm sandbox's id"
     assert container_ids(first) == [warm[first][:12]], "and runs in the container started before it"
     assert ready["cantine-nantes"]["state"] == "ready"
 
 
-def test_each_demo_goes_through_starting_to_ready_with_its_url(ready: dict[str, dict], world: World) -> None:
+def test_each_demo_goes_through_starting_to_ready_with_its_url(
+    ready: dict[str, dict], world: World
+) -> None:
     for demo in ready.values():
         assert demo["seen"][-1] == "ready"
         assert set(demo["seen"]) <= {"pending", "starting", "ready"}
@@ -121,8 +129,12 @@ def test_each_demo_goes_through_starting_to_ready_with_its_url(ready: dict[str, 
 
 
 @pytest.mark.parametrize("model", list(MODELS))
-def test_page_with_bearer_shows_french_title_and_a_table(world: World, ready: dict[str, dict], model: str) -> None:
-    page = world.client.get(ready[model]["url"], headers={**world.headers("member"), "Accept": "text/html"})
+def test_page_with_bearer_shows_french_title_and_a_table(
+    world: World, ready: dict[str, dict], model: str
+) -> None:
+    page = world.client.get(
+        ready[model]["url"], headers={**world.headers("member"), "Accept": "text/html"}
+    )
     assert page.status_code == 200, page.text
     assert page.headers["content-type"].startswith("text/html")
     assert MODELS[model] in page.text.replace("&#x27;", "'")
@@ -150,7 +162,9 @@ def test_page_with_the_session_cookie_from_connexion(world: World, ready: dict[s
 
 
 @pytest.mark.parametrize("model", list(MODELS))
-def test_json_predictions_records_and_split(world: World, ready: dict[str, dict], model: str) -> None:
+def test_json_predictions_records_and_split(
+    world: World, ready: dict[str, dict], model: str
+) -> None:
     version = world.services.registry.version(model, 1)
     model_dir = world.services.registry.local_copy(model, version.version)
     inputs = [c["name"] for c in version.signature["inputs"]]
@@ -166,7 +180,12 @@ def test_json_predictions_records_and_split(world: World, ready: dict[str, dict]
     split = world.client.post(
         f"{url}predict",
         headers=headers,
-        json={"dataframe_split": {"columns": inputs, "data": [[row[c] for c in inputs] for row in rows]}},
+        json={
+            "dataframe_split": {
+                "columns": inputs,
+                "data": [[row[c] for c in inputs] for row in rows],
+            }
+        },
     )
     assert split.status_code == 200, split.text
     assert split.json()["predictions"] == predictions
@@ -175,13 +194,17 @@ def test_json_predictions_records_and_split(world: World, ready: dict[str, dict]
 
 
 @pytest.mark.parametrize("model", list(MODELS))
-def test_upload_of_the_sample_csv_shows_predictions_and_a_download(world: World, ready: dict[str, dict], model: str) -> None:
+def test_upload_of_the_sample_csv_shows_predictions_and_a_download(
+    world: World, ready: dict[str, dict], model: str
+) -> None:
     url = ready[model]["url"]
     headers = world.headers("member")
     sample = world.client.get(f"{url}sample.csv", headers=headers)
     assert sample.status_code == 200
     assert sample.headers["content-type"].startswith("text/csv")
-    result = world.client.post(f"{url}upload", headers=headers, files={"file": ("exemple.csv", sample.content, "text/csv")})
+    result = world.client.post(
+        f"{url}upload", headers=headers, files={"file": ("exemple.csv", sample.content, "text/csv")}
+    )
     assert result.status_code == 200, result.text
     assert "<table>" in result.text
     link = re.search(r'href="(predictions/[A-Za-z0-9_-]+\.csv)"', result.text)
@@ -196,15 +219,25 @@ def test_upload_of_the_sample_csv_shows_predictions_and_a_download(world: World,
 def test_stop_removes_the_container(world: World, ready: dict[str, dict]) -> None:
     for demo in ready.values():
         assert container_ids(demo["id"]), "the demonstrator runs in a container"
-        stopped = world.client.delete(f"/api/v1/demos/{demo['id']}", headers=world.headers("member"))
+        stopped = world.client.delete(
+            f"/api/v1/demos/{demo['id']}", headers=world.headers("member")
+        )
         assert stopped.status_code == 200, stopped.text
         assert stopped.json()["state"] == "stopped" and stopped.json()["url"] is None
         assert container_ids(demo["id"]) == []
-        after = world.client.get(f"/api/v1/demos/{demo['id']}", headers=world.headers("member")).json()
+        after = world.client.get(
+            f"/api/v1/demos/{demo['id']}", headers=world.headers("member")
+        ).json()
         assert after["state"] == "stopped"
-        gone = world.client.post(f"{demo['url']}predict", headers=world.headers("member"), json={"dataframe_records": [{"x": 1}]})
+        gone = world.client.post(
+            f"{demo['url']}predict",
+            headers=world.headers("member"),
+            json={"dataframe_records": [{"x": 1}]},
+        )
         assert gone.status_code == 409
         assert "n'est pas prêt" in gone.json()["message"]
     # Stopping twice is harmless.
-    again = world.client.delete(f"/api/v1/demos/{ready['double-x']['id']}", headers=world.headers("member"))
+    again = world.client.delete(
+        f"/api/v1/demos/{ready['double-x']['id']}", headers=world.headers("member")
+    )
     assert again.status_code == 200 and again.json()["state"] == "stopped"

@@ -16,7 +16,15 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import World
-from tests.demos_service.conftest import container_ids, docker_settings, launch, launch_ready, open_world, register_model, wait_demo
+from tests.demos_service.conftest import (
+    container_ids,
+    docker_settings,
+    launch,
+    launch_ready,
+    open_world,
+    register_model,
+    wait_demo,
+)
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 
@@ -25,7 +33,12 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 def world(demo_image, fixture_models, short_tmp) -> Iterator[World]:
     data = Path(tempfile.mkdtemp(prefix="bds-lim-", dir=short_tmp))
     settings = docker_settings(
-        data, demo_image, demo_quota_per_org=2, demo_quota_global=3, demo_ttl_minutes=30, demo_max_ttl_minutes=60
+        data,
+        demo_image,
+        demo_quota_per_org=2,
+        demo_quota_global=3,
+        demo_ttl_minutes=30,
+        demo_max_ttl_minutes=60,
     )
     with open_world(settings) as w:
         register_model(w, "double-x", fixture_models("ok"), "Modèle d'essai : le double de x")
@@ -48,7 +61,7 @@ def _settle(world: World) -> None:
         thread.join(timeout=120)
 
 
-def _row(world: World, demo_id: str):  # noqa: ANN202
+def _row(world: World, demo_id: str):
     from bibia.db.models import DemoSession
 
     with world.services.db.session() as session:
@@ -59,8 +72,16 @@ def _row(world: World, demo_id: str):  # noqa: ANN202
 
 def _label_expiry(demo_id: str) -> int:
     out = subprocess.run(
-        ["docker", "inspect", "-f", '{{index .Config.Labels "bibia.expires_at"}}', f"bibia-demo-{demo_id}"],
-        capture_output=True, text=True, check=True,
+        [
+            "docker",
+            "inspect",
+            "-f",
+            '{{index .Config.Labels "bibia.expires_at"}}',
+            f"bibia-demo-{demo_id}",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return int(out.stdout.strip())
 
@@ -85,7 +106,12 @@ def test_quota_per_organisation_then_global(world: World, stop_all: list[str]) -
     assert "trop de démonstrateurs actifs sur la plateforme (3 sur 3)" in over.json()["message"]
 
     # Stopping one frees a place for its organisation.
-    assert world.client.delete(f"/api/v1/demos/{stop_all[0]}", headers=world.headers("member")).status_code == 200
+    assert (
+        world.client.delete(
+            f"/api/v1/demos/{stop_all[0]}", headers=world.headers("member")
+        ).status_code
+        == 200
+    )
     again = launch(world, "double-x", role="member2")
     assert again.status_code == 202, again.text
     stop_all.append(again.json()["id"])
@@ -114,14 +140,18 @@ def test_ttl_expiry_is_reaped_and_the_container_removed(world: World, stop_all: 
     stop_all.append(demo["id"])
     assert container_ids(demo["id"])
     with world.services.db.session() as session:
-        session.get(DemoSession, demo["id"]).expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+        session.get(DemoSession, demo["id"]).expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(
+            seconds=1
+        )
     assert world.app.state.demos.reap() == [demo["id"]]
     after = world.client.get(f"/api/v1/demos/{demo['id']}", headers=world.headers("member")).json()
     assert after["state"] == "expired" and after["url"] is None
     assert container_ids(demo["id"]) == []
     proxied = world.client.get(demo["url"], headers=world.headers("member"))
     assert proxied.status_code == 409 and "expired" in proxied.json()["message"]
-    extend = world.client.post(f"/api/v1/demos/{demo['id']}/extend", headers=world.headers("member"), json={"minutes": 5})
+    extend = world.client.post(
+        f"/api/v1/demos/{demo['id']}/extend", headers=world.headers("member"), json={"minutes": 5}
+    )
     assert extend.status_code == 409 and "relancez-en un" in extend.json()["message"]
     assert world.app.state.demos.reap() == []  # nothing left to reap
 
@@ -131,12 +161,19 @@ def test_a_sandbox_that_died_is_failed_by_the_reaper(world: World, stop_all: lis
     stop_all.append(demo["id"])
     subprocess.run(["docker", "kill", f"bibia-demo-{demo['id']}"], capture_output=True, check=True)
     deadline = time.monotonic() + 20
-    while world.client.get(f"/api/v1/demos/{demo['id']}", headers=world.headers("member")).json()["state"] == "ready":
+    while (
+        world.client.get(f"/api/v1/demos/{demo['id']}", headers=world.headers("member")).json()[
+            "state"
+        ]
+        == "ready"
+    ):
         assert time.monotonic() < deadline
         world.app.state.demos.reap()
         time.sleep(0.2)
     after = world.client.get(f"/api/v1/demos/{demo['id']}", headers=world.headers("member")).json()
-    assert after["state"] == "failed" and "le démonstrateur s'est arrêté (code 137)" in after["error"]
+    assert (
+        after["state"] == "failed" and "le démonstrateur s'est arrêté (code 137)" in after["error"]
+    )
     assert container_ids(demo["id"]) == []
 
 
@@ -148,24 +185,38 @@ def test_extension_by_the_owner_within_the_maximum(world: World, stop_all: list[
     assert abs(first - created - dt.timedelta(minutes=5)) < dt.timedelta(seconds=1)
 
     for role in (None, "other_member", "other_expert"):
-        refused = world.client.post(f"/api/v1/demos/{demo['id']}/extend", headers=world.headers(role), json={"minutes": 5})
+        refused = world.client.post(
+            f"/api/v1/demos/{demo['id']}/extend", headers=world.headers(role), json={"minutes": 5}
+        )
         assert refused.status_code == (401 if role is None else 404), (role, refused.text)
-    bad = world.client.post(f"/api/v1/demos/{demo['id']}/extend", headers=world.headers("member"), json={"minutes": 0})
+    bad = world.client.post(
+        f"/api/v1/demos/{demo['id']}/extend", headers=world.headers("member"), json={"minutes": 0}
+    )
     assert bad.status_code == 422
 
-    longer = world.client.post(f"/api/v1/demos/{demo['id']}/extend", headers=world.headers("member2"), json={"minutes": 10})
+    longer = world.client.post(
+        f"/api/v1/demos/{demo['id']}/extend", headers=world.headers("member2"), json={"minutes": 10}
+    )
     assert longer.status_code == 200, longer.text
-    assert dt.datetime.fromisoformat(longer.json()["expires_at"]) == first + dt.timedelta(minutes=10)
-    capped = world.client.post(f"/api/v1/demos/{demo['id']}/extend", headers=world.headers("member"), json={"minutes": 600})
+    assert dt.datetime.fromisoformat(longer.json()["expires_at"]) == first + dt.timedelta(
+        minutes=10
+    )
+    capped = world.client.post(
+        f"/api/v1/demos/{demo['id']}/extend", headers=world.headers("member"), json={"minutes": 600}
+    )
     assert capped.status_code == 200
-    assert dt.datetime.fromisoformat(capped.json()["expires_at"]) == created + dt.timedelta(minutes=60)  # created + max TTL
+    assert dt.datetime.fromisoformat(capped.json()["expires_at"]) == created + dt.timedelta(
+        minutes=60
+    )  # created + max TTL
 
     # The sandbox's own deadline (it stops by itself) must not cut an extended demonstrator short.
     assert _label_expiry(demo["id"]) >= int((created + dt.timedelta(minutes=60)).timestamp()) - 5
     with world.services.db.session() as session:
         from bibia.db.models import DemoSession
 
-        session.get(DemoSession, demo["id"]).expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=20)
+        session.get(DemoSession, demo["id"]).expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(
+            minutes=20
+        )
     assert world.app.state.demos.reap() == []
     demo_now, _ = wait_demo(world, demo["id"])
     assert demo_now["state"] == "ready"
@@ -176,21 +227,36 @@ def test_a_launch_abandoned_by_a_crashed_replica_is_failed_by_the_reaper(world: 
     from bibia.accounts import get_organisation
     from bibia.db.models import DemoSession
 
-    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2 * world.services.settings.demo_start_timeout_s + 60)
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(
+        seconds=2 * world.services.settings.demo_start_timeout_s + 60
+    )
     recent = dt.datetime.now(dt.UTC)
     with world.services.db.session() as session:
         org = get_organisation(session, "nantes-metropole")
-        for demo_id, state, created in (("a0a0a0a0a0a0a0a0", "starting", long_ago), ("b1b1b1b1b1b1b1b1", "pending", recent)):
+        for demo_id, state, created in (
+            ("a0a0a0a0a0a0a0a0", "starting", long_ago),
+            ("b1b1b1b1b1b1b1b1", "pending", recent),
+        ):
             session.add(
                 DemoSession(
-                    id=demo_id, organisation_id=org.id, model_name="double-x", model_version=1, state=state,
-                    runner="DockerRunner", created_at=created, expires_at=recent + dt.timedelta(minutes=30),
+                    id=demo_id,
+                    organisation_id=org.id,
+                    model_name="double-x",
+                    model_version=1,
+                    state=state,
+                    runner="DockerRunner",
+                    created_at=created,
+                    expires_at=recent + dt.timedelta(minutes=30),
                 )
             )
     world.app.state.demos.reap()
-    stuck = world.client.get("/api/v1/demos/a0a0a0a0a0a0a0a0", headers=world.headers("member")).json()
+    stuck = world.client.get(
+        "/api/v1/demos/a0a0a0a0a0a0a0a0", headers=world.headers("member")
+    ).json()
     assert stuck["state"] == "failed" and "lancement abandonné" in stuck["error"]
-    fresh = world.client.get("/api/v1/demos/b1b1b1b1b1b1b1b1", headers=world.headers("member")).json()
+    fresh = world.client.get(
+        "/api/v1/demos/b1b1b1b1b1b1b1b1", headers=world.headers("member")
+    ).json()
     assert fresh["state"] == "pending"  # a launch still on its way is left alone
     with world.services.db.session() as session:
         session.get(DemoSession, "b1b1b1b1b1b1b1b1").state = "stopped"

@@ -44,11 +44,13 @@ def world(demo_image, fixture_models, short_tmp) -> Iterator[World]:
         yield w
 
 
-def manager(world: World):  # noqa: ANN201
+def manager(world: World):
     return world.app.state.demos
 
 
-def warm_members(world: World, count: int = POOL, timeout: float = 60.0, *, reaper_pass: bool = True) -> dict[str, str]:
+def warm_members(
+    world: World, count: int = POOL, timeout: float = 60.0, *, reaper_pass: bool = True
+) -> dict[str, str]:
     """Wait until ``count`` pool members run and wait for a model; returns ``{demo_id: container id}``.
 
     With ``reaper_pass``, first does what the reaper's next pass would (the
@@ -60,11 +62,15 @@ def warm_members(world: World, count: int = POOL, timeout: float = 60.0, *, reap
     deadline = time.monotonic() + timeout
     while True:
         members = [m for m in demos.pool.members() if m.status.state.value == "running"]
-        waiting = [m for m in members if "en attente d'un modèle" in demos.runner.logs(m.demo_id, tail=20)]
+        waiting = [
+            m for m in members if "en attente d'un modèle" in demos.runner.logs(m.demo_id, tail=20)
+        ]
         if len(members) == count and len(waiting) == count:
             return {m.demo_id: m.runner_id for m in members}
         if time.monotonic() > deadline:
-            raise AssertionError(f"pool not full and warm after {timeout:.0f} s: {len(members)} member(s), {len(waiting)} warm")
+            raise AssertionError(
+                f"pool not full and warm after {timeout:.0f} s: {len(members)} member(s), {len(waiting)} warm"
+            )
         time.sleep(0.2)
 
 
@@ -74,13 +80,17 @@ def stop(world: World, demo_id: str) -> None:
 
 
 def predict(world: World, demo: dict) -> dict:
-    response = world.client.post(f"{demo['url']}predict", headers=world.headers("member"), json=PAYLOAD)
+    response = world.client.post(
+        f"{demo['url']}predict", headers=world.headers("member"), json=PAYLOAD
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
 
 def inspect(container: str) -> dict:
-    out = subprocess.run(["docker", "inspect", container], capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        ["docker", "inspect", container], capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout)[0]
 
 
@@ -112,22 +122,30 @@ def test_a_launch_claims_a_warm_sandbox_reaches_ready_and_predicts(world: World)
     assert response.status_code == 202, response.text
     demo_id = response.json()["id"]
     assert demo_id in before, "the launch took a warm sandbox's id"
-    assert container_ids(demo_id) == [before[demo_id][:12]], "the container is one that existed before the launch"
+    assert container_ids(demo_id) == [before[demo_id][:12]], (
+        "the container is one that existed before the launch"
+    )
     demo, seen = wait_demo(world, demo_id, timeout=60)
     assert demo["state"] == "ready", (seen, demo["error"])
     assert predict(world, demo) == {"predictions": [{"y": 8.0}]}
     # The sandbox's own deadline never cuts the demonstrator short of its maximum time to live.
     created = dt.datetime.fromisoformat(demo["created_at"])
     limit = created + dt.timedelta(minutes=world.services.settings.demo_max_ttl_minutes)
-    assert int(inspect(before[demo_id])["Config"]["Labels"]["bibia.expires_at"]) >= limit.timestamp()
+    assert (
+        int(inspect(before[demo_id])["Config"]["Labels"]["bibia.expires_at"]) >= limit.timestamp()
+    )
     page = world.client.get(demo["url"], headers={**world.headers("member"), "Accept": "text/html"})
     assert page.status_code == 200 and "Modèle d'essai" in page.text.replace("&#x27;", "'")
     logs = manager(world).runner.logs(demo_id)
-    assert logs.index("en attente d'un modèle") < logs.index("Chargement du modèle"), "it imported, then waited"
+    assert logs.index("en attente d'un modèle") < logs.index("Chargement du modèle"), (
+        "it imported, then waited"
+    )
     stop(world, demo_id)
     assert container_ids(demo_id) == []
     refilled = warm_members(world, reaper_pass=False)
-    assert demo_id not in refilled and len(set(before) & set(refilled)) == POOL - 1, "refilled once the claimed one was ready"
+    assert demo_id not in refilled and len(set(before) & set(refilled)) == POOL - 1, (
+        "refilled once the claimed one was ready"
+    )
 
 
 def test_reap_refills_the_pool_with_at_most_the_missing_count(world: World) -> None:
@@ -148,7 +166,9 @@ def test_reap_refills_the_pool_with_at_most_the_missing_count(world: World) -> N
     os.utime(leftover, (old, old))
     assert demos.sweep_dirs() == [gone]
     assert not leftover.exists() and hostfs.mounts_under(leftover) == []
-    assert set(after) <= {p.name for p in world.services.settings.demos_dir.iterdir()}, "live members are kept"
+    assert set(after) <= {p.name for p in world.services.settings.demos_dir.iterdir()}, (
+        "live members are kept"
+    )
 
 
 def test_concurrent_launches_never_claim_the_same_sandbox(world: World) -> None:
@@ -197,7 +217,9 @@ def test_the_primary_key_refuses_a_second_claim(world: World) -> None:
     try:
         with pytest.raises(IntegrityError):
             demos._insert(caller, info, 5, member, "second")
-        assert member not in {m.demo_id for m in demos.pool.members()}, "claimed: no longer a pool member"
+        assert member not in {m.demo_id for m in demos.pool.members()}, (
+            "claimed: no longer a pool member"
+        )
     finally:
         demos._fail(member, "essai")
         demos._teardown(member)
@@ -208,20 +230,32 @@ def test_a_warm_sandbox_cannot_be_reached_before_being_claimed(world: World) -> 
     for role in ("member", "admin"):
         page = world.client.get(f"/demos/{member}/", headers=world.headers(role))
         assert page.status_code == 404, page.text
-        assert world.client.post(f"/demos/{member}/predict", headers=world.headers(role), json=PAYLOAD).status_code == 404
-        assert world.client.get(f"/api/v1/demos/{member}", headers=world.headers(role)).status_code == 404
+        assert (
+            world.client.post(
+                f"/demos/{member}/predict", headers=world.headers(role), json=PAYLOAD
+            ).status_code
+            == 404
+        )
+        assert (
+            world.client.get(f"/api/v1/demos/{member}", headers=world.headers(role)).status_code
+            == 404
+        )
     listed = world.client.get("/api/v1/demos", headers=world.headers("admin")).json()
     assert member not in {d["id"] for d in listed}
 
 
-def test_a_claimed_sandbox_that_vanished_starts_cold_under_the_same_id(world: World, monkeypatch) -> None:
+def test_a_claimed_sandbox_that_vanished_starts_cold_under_the_same_id(
+    world: World, monkeypatch
+) -> None:
     demos = manager(world)
     before = warm_members(world)
     place_model = demos._place_model
 
-    def trimmed_meanwhile(demo_id, name, version, *, warm):  # noqa: ANN001 - as another replica's reaper would
+    def trimmed_meanwhile(demo_id, name, version, *, warm):
         if warm:
-            subprocess.run(["docker", "rm", "-f", f"bibia-demo-{demo_id}"], capture_output=True, check=True)
+            subprocess.run(
+                ["docker", "rm", "-f", f"bibia-demo-{demo_id}"], capture_output=True, check=True
+            )
         return place_model(demo_id, name, version, warm=warm)
 
     monkeypatch.setattr(demos, "_place_model", trimmed_meanwhile)
@@ -229,12 +263,16 @@ def test_a_claimed_sandbox_that_vanished_starts_cold_under_the_same_id(world: Wo
     assert demo_id in before
     demo, seen = wait_demo(world, demo_id, timeout=90)
     assert demo["state"] == "ready", (seen, demo)
-    assert container_ids(demo_id) and container_ids(demo_id)[0] != before[demo_id][:12], "a new, cold container"
+    assert container_ids(demo_id) and container_ids(demo_id)[0] != before[demo_id][:12], (
+        "a new, cold container"
+    )
     assert predict(world, demo) == {"predictions": [{"y": 8.0}]}
     stop(world, demo_id)
 
 
-def test_restart_keeps_pool_members_adopts_claimed_ones_and_removes_true_orphans(world: World, demo_image, fixture_models) -> None:
+def test_restart_keeps_pool_members_adopts_claimed_ones_and_removes_true_orphans(
+    world: World, demo_image, fixture_models
+) -> None:
     import secrets
 
     from bibia.demos import LABEL_INSTANCE, LABEL_MODEL, DemoManager
@@ -247,9 +285,12 @@ def test_restart_keeps_pool_members_adopts_claimed_ones_and_removes_true_orphans
     orphan = secrets.token_hex(8)
     DockerRunner().start(
         DemoSpec(
-            demo_id=orphan, image=demo_image, model_dir=fixture_models("ok"),
+            demo_id=orphan,
+            image=demo_image,
+            model_dir=fixture_models("ok"),
             socket_dir=world.services.settings.demos_dir / orphan / "run",
-            labels={LABEL_INSTANCE: world.services.instance, LABEL_MODEL: "double-x/1"}, ttl_seconds=600,
+            labels={LABEL_INSTANCE: world.services.instance, LABEL_MODEL: "double-x/1"},
+            ttl_seconds=600,
         )
     )
     restarted = DemoManager(world.services)  # what a restarted service (or another replica) builds
@@ -278,7 +319,9 @@ def test_a_warm_sandbox_has_the_same_sandbox_policy_as_a_cold_one(world: World) 
     try:
         warm, expected = policy(container), policy(started.runner_id)
         assert warm == expected
-        assert warm["network"] == "none" and warm["read_only"] is True and warm["cap_drop"] == ["ALL"]
+        assert (
+            warm["network"] == "none" and warm["read_only"] is True and warm["cap_drop"] == ["ALL"]
+        )
         assert ("/model", False) in warm["mounts"], "the model directory is read-only inside"
         env = inspect(container)["Config"]["Env"]
         assert "BIBIA_WAIT_FOR_MODEL=1" in env
@@ -299,7 +342,9 @@ def test_pool_size_0_keeps_todays_behaviour(demo_image, fixture_models, short_tm
         demo, seen = wait_demo(w, response.json()["id"], timeout=90)
         assert demo["state"] == "ready", (seen, demo)
         assert demos.runner.list() and all(
-            "bibia.pool" not in info.labels for info in demos.runner.list() if info.labels.get("bibia.instance") == w.services.instance
+            "bibia.pool" not in info.labels
+            for info in demos.runner.list()
+            if info.labels.get("bibia.instance") == w.services.instance
         )
         assert predict(w, demo) == {"predictions": [{"y": 8.0}]}
 
@@ -311,11 +356,17 @@ def test_a_warm_server_with_no_model_stops_by_itself_after_its_idle_limit(tmp_pa
     root = Path(__file__).resolve().parents[2]
     (tmp_path / "model").mkdir()
     env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(root), "HOME": str(tmp_path),
-        "BIBIA_MODEL_DIR": str(tmp_path / "model"), "BIBIA_SOCKET": str(tmp_path / "demo.sock"),
-        "BIBIA_WAIT_FOR_MODEL": "1", "BIBIA_POOL_IDLE_SECONDS": "1",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(root),
+        "HOME": str(tmp_path),
+        "BIBIA_MODEL_DIR": str(tmp_path / "model"),
+        "BIBIA_SOCKET": str(tmp_path / "demo.sock"),
+        "BIBIA_WAIT_FOR_MODEL": "1",
+        "BIBIA_POOL_IDLE_SECONDS": "1",
     }
-    done = subprocess.run([sys.executable, "-m", "demos.server"], env=env, capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "demos.server"], env=env, capture_output=True, text=True, timeout=60
+    )
     assert done.returncode == 5, done.stderr
     assert "Aucun modèle reçu en 1 s" in done.stderr
     assert not (tmp_path / "demo.sock").exists()

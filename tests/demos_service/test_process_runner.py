@@ -15,15 +15,28 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import World
-from tests.demos_service.conftest import launch, launch_ready, open_world, register_model, seed_reference
+from tests.demos_service.conftest import (
+    launch,
+    launch_ready,
+    open_world,
+    register_model,
+    seed_reference,
+)
 
 pytestmark = pytest.mark.slow
 
 
-def _settings(data: Path, **overrides: object):  # noqa: ANN202
+def _settings(data: Path, **overrides: object):
     from bibia.settings import Settings
 
-    return Settings(data_dir=data, seed_on_start=False, runner="process", demo_start_timeout_s=90.0, demo_reap_interval_s=3600.0, **overrides)
+    return Settings(
+        data_dir=data,
+        seed_on_start=False,
+        runner="process",
+        demo_start_timeout_s=90.0,
+        demo_reap_interval_s=3600.0,
+        **overrides,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +65,16 @@ def test_a_reference_model_launches_predicts_and_stops(world: World) -> None:
     demo = launch_ready(world, "velo-anomalies-nantes")
     headers = world.headers("member")
     page = world.client.get(demo["url"], headers=headers)
-    assert page.status_code == 200 and "Détection d'anomalies des compteurs vélo" in page.text.replace("&#x27;", "'")
+    assert (
+        page.status_code == 200
+        and "Détection d'anomalies des compteurs vélo" in page.text.replace("&#x27;", "'")
+    )
     sample = world.client.get(f"{demo['url']}sample.csv", headers=headers)
-    upload = world.client.post(f"{demo['url']}upload", headers=headers, files={"file": ("velo.csv", sample.content, "text/csv")})
+    upload = world.client.post(
+        f"{demo['url']}upload",
+        headers=headers,
+        files={"file": ("velo.csv", sample.content, "text/csv")},
+    )
     assert upload.status_code == 200 and "<table>" in upload.text
     pid = _pid(world, demo["id"])
     os.kill(pid, 0)  # a host process
@@ -72,7 +92,9 @@ def test_an_uploaded_model_is_refused_with_a_clear_message(world: World) -> None
     assert "sans bac à sable" in message and "modèles de référence" in message, message
     assert "« double-x » version 1" in message and "BIBIA_RUNNER=docker" in message
     # Refused before anything was created: no demonstrator row, nothing started.
-    assert world.client.get("/api/v1/demos?all=true", headers=world.headers("member")).json() == before
+    assert (
+        world.client.get("/api/v1/demos?all=true", headers=world.headers("member")).json() == before
+    )
 
 
 def test_allow_untrusted_process_runner_lets_it_run(fixture_models, short_tmp) -> None:
@@ -81,7 +103,11 @@ def test_allow_untrusted_process_runner_lets_it_run(fixture_models, short_tmp) -
         register_model(world, "double-x", fixture_models("ok"), "Modèle d'essai : le double de x")
         try:
             demo = launch_ready(world, "double-x")
-            answer = world.client.post(f"{demo['url']}predict", headers=world.headers("member"), json={"dataframe_records": [{"x": 1.5}]})
+            answer = world.client.post(
+                f"{demo['url']}predict",
+                headers=world.headers("member"),
+                json={"dataframe_records": [{"x": 1.5}]},
+            )
             assert answer.json() == {"predictions": [{"y": 3.0}]}
         finally:
             for info in world.services.runner.list():

@@ -10,9 +10,9 @@ Docker needed: the demo row is put in the database in state ``ready``.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import http.server
 import json
+import os
 import socketserver
 import threading
 from collections.abc import Iterator
@@ -33,7 +33,14 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 
     def _answer(self) -> None:
         body = self._body()
-        self.seen.append({"method": self.command, "path": self.path, "headers": dict(self.headers.items()), "body": body})
+        self.seen.append(
+            {
+                "method": self.command,
+                "path": self.path,
+                "headers": dict(self.headers.items()),
+                "body": body,
+            }
+        )
         payload = json.dumps({"ok": True}).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -48,7 +55,9 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
         self.wfile.write(payload)
 
     def _body(self) -> bytes:
-        if self.headers.get("transfer-encoding", "").lower() == "chunked":  # the proxy streams bodies
+        if (
+            self.headers.get("transfer-encoding", "").lower() == "chunked"
+        ):  # the proxy streams bodies
             chunks = []
             while size := int(self.rfile.readline().split(b";")[0], 16):
                 chunks.append(self.rfile.read(size))
@@ -79,18 +88,27 @@ def recording_service(short_tmp: Path) -> Iterator[tuple[World, list[dict]]]:
     data_dir = Path(tempfile.mkdtemp(dir=short_tmp))
     with open_world(Settings(data_dir=data_dir, seed_on_start=False, runner="none")) as world:
         with world.services.db.session() as session:
-            org = session.scalar(select(Organisation).where(Organisation.slug == "nantes-metropole"))
+            org = session.scalar(
+                select(Organisation).where(Organisation.slug == "nantes-metropole")
+            )
             session.add(
                 DemoSession(
-                    id=DEMO_ID, organisation_id=org.id, model_name="double-x", model_version=1, state="ready",
-                    runner="test", expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30),
+                    id=DEMO_ID,
+                    organisation_id=org.id,
+                    model_name="double-x",
+                    model_version=1,
+                    state="ready",
+                    runner="test",
+                    expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30),
                 )
             )
         socket = world.app.state.demos.socket_dir(DEMO_ID) / SOCKET_NAME
         socket.parent.mkdir(parents=True)
         handler = type("Recorder", (_Recorder,), {"seen": []})
         server = _UnixServer(str(socket), handler)
-        os.chown(socket, SANDBOX_UID, -1)  # as a sandbox's socket is: the service connects to no other
+        os.chown(
+            socket, SANDBOX_UID, -1
+        )  # as a sandbox's socket is: the service connects to no other
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
@@ -126,7 +144,13 @@ def test_caller_credentials_never_reach_the_sandbox(proxied) -> None:
     assert response.status_code == 200, response.text
     assert len(seen) == 1
     got = {k.lower(): v for k, v in seen[0]["headers"].items()}
-    for name in ("authorization", "cookie", "x-forwarded-for", "x-forwarded-host", "proxy-authorization"):
+    for name in (
+        "authorization",
+        "cookie",
+        "x-forwarded-for",
+        "x-forwarded-host",
+        "proxy-authorization",
+    ):
         assert name not in got, f"{name} reached the sandbox: {got}"
     assert world.tokens["member"] not in json.dumps(got)
     assert "secret-session" not in json.dumps(got)
@@ -159,17 +183,35 @@ def test_responses_cannot_set_cookies_and_carry_our_csp(proxied) -> None:
     assert "access-control-allow-origin" not in response.headers
     assert "access-control-allow-credentials" not in response.headers
     assert response.headers["x-content-type-options"] == "nosniff"
-    assert "x-demo" not in response.headers  # an allowlist: a header the sandbox invents never reaches users
+    assert (
+        "x-demo" not in response.headers
+    )  # an allowlist: a header the sandbox invents never reaches users
     assert response.json() == {"ok": True}
 
 
 def test_only_members_of_the_owner_reach_the_socket(proxied) -> None:
     world, seen = proxied
     assert world.client.get(f"/demos/{DEMO_ID}/").status_code == 401
-    assert world.client.get(f"/demos/{DEMO_ID}/", headers={"Accept": "text/html"}, follow_redirects=False).status_code == 303
-    assert world.client.get(f"/demos/{DEMO_ID}/", headers=world.headers("other_member")).status_code == 404
-    assert world.client.get(f"/demos/{DEMO_ID}/", headers={"Authorization": "Bearer bibia_nope"}).status_code == 401
-    assert world.client.get(f"/demos/{DEMO_ID}/", headers={"Authorization": "Basic abc"}).status_code == 401
+    assert (
+        world.client.get(
+            f"/demos/{DEMO_ID}/", headers={"Accept": "text/html"}, follow_redirects=False
+        ).status_code
+        == 303
+    )
+    assert (
+        world.client.get(f"/demos/{DEMO_ID}/", headers=world.headers("other_member")).status_code
+        == 404
+    )
+    assert (
+        world.client.get(
+            f"/demos/{DEMO_ID}/", headers={"Authorization": "Bearer bibia_nope"}
+        ).status_code
+        == 401
+    )
+    assert (
+        world.client.get(f"/demos/{DEMO_ID}/", headers={"Authorization": "Basic abc"}).status_code
+        == 401
+    )
     assert seen == []
     assert world.client.get(f"/demos/{DEMO_ID}/", headers=world.headers("admin")).status_code == 200
     assert len(seen) == 1
@@ -186,16 +228,22 @@ def test_a_browser_post_needs_this_demonstrators_own_form_token(proxied) -> None
     with TestClient(world.app) as browser, TestClient(world.app) as other:
         sign_in(browser, world.tokens["member"])
         sign_in(other, world.tokens["member2"])
-        page = browser.get(f"/demos/{DEMO_ID}/", headers={"Accept": "text/html", "X-Bibia-Csrf-Token": "forged"})
+        page = browser.get(
+            f"/demos/{DEMO_ID}/", headers={"Accept": "text/html", "X-Bibia-Csrf-Token": "forged"}
+        )
         assert page.status_code == 200
         token = {k.lower(): v for k, v in seen[-1]["headers"].items()}["x-bibia-csrf-token"]
         assert token != "forged"
-        assert token != browser.cookies.get("bibia_csrf") and token != csrf_token(browser, "/")  # not the session's
+        assert token != browser.cookies.get("bibia_csrf") and token != csrf_token(
+            browser, "/"
+        )  # not the session's
         seen.clear()
 
         refused = [
             browser.post(upload, content=b"x", headers={"Origin": "https://pirate.example"}),
-            browser.post(f"{upload}?csrftoken={csrf_token(browser, '/')}", content=b"x"),  # bibia's own form token
+            browser.post(
+                f"{upload}?csrftoken={csrf_token(browser, '/')}", content=b"x"
+            ),  # bibia's own form token
             browser.post(f"{upload}?csrftoken={token}x", content=b"x"),
             other.post(f"{upload}?csrftoken={token}", content=b"x"),  # another session's browser
         ]

@@ -63,7 +63,10 @@ def docker_available() -> None:
 def demo_image(docker_available) -> str:
     """The demonstrator image, built (or found up to date) by docker/build-demo-image.sh."""
     result = subprocess.run(
-        ["bash", str(REPO / "docker" / "build-demo-image.sh")], capture_output=True, text=True, timeout=1200
+        ["bash", str(REPO / "docker" / "build-demo-image.sh")],
+        capture_output=True,
+        text=True,
+        timeout=1200,
     )
     if result.returncode != 0:
         pytest.fail(f"docker/build-demo-image.sh failed:\n{result.stderr[-3000:]}")
@@ -96,7 +99,9 @@ def process_runner(short_dir) -> Iterator:
 def make_spec(fixture_model, short_dir) -> Callable[..., DemoSpec]:
     """``make_spec(kind, image=..., model_params={}, **spec_fields)``: a labelled test DemoSpec."""
 
-    def make(kind: str, *, image: str = "bibia/demo:latest", model_params: dict | None = None, **fields) -> DemoSpec:
+    def make(
+        kind: str, *, image: str = "bibia/demo:latest", model_params: dict | None = None, **fields
+    ) -> DemoSpec:
         demo_id = f"t-{kind.replace('_', '-')}-{uuid.uuid4().hex[:8]}"
         fields.setdefault("labels", {**TEST_LABELS, "bibia.kind": kind})
         fields.setdefault("trusted", True)

@@ -7,8 +7,8 @@ them over their Unix socket, as the service does.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import httpx
 import pytest
@@ -34,16 +34,25 @@ def case(request, make_spec) -> Case:
 
         image = request.getfixturevalue("demo_image")
         runner = request.getfixturevalue("docker_runner")
-        return Case(runner, lambda kind, **kw: make_spec(kind, image=image, **kw),
-                    lambda: DockerRunner(labels=runner.extra_labels))
+        return Case(
+            runner,
+            lambda kind, **kw: make_spec(kind, image=image, **kw),
+            lambda: DockerRunner(labels=runner.extra_labels),
+        )
     from runners.process import ProcessRunner
 
     runner = request.getfixturevalue("process_runner")
-    return Case(runner, make_spec, lambda: ProcessRunner(runner.state_dir, pythonpath=runner.pythonpath))
+    return Case(
+        runner, make_spec, lambda: ProcessRunner(runner.state_dir, pythonpath=runner.pythonpath)
+    )
 
 
 def _client(spec: DemoSpec, runner: Runner) -> httpx.Client:
-    return httpx.Client(transport=SandboxTransport(spec.socket_dir, runner.socket_owner), base_url="http://demo", timeout=30)
+    return httpx.Client(
+        transport=SandboxTransport(spec.socket_dir, runner.socket_owner),
+        base_url="http://demo",
+        timeout=30,
+    )
 
 
 def _wait_exited(runner: Runner, demo_id: str, timeout: float = 90.0):
@@ -64,7 +73,9 @@ def test_start_serve_list_and_stop(case: Case) -> None:
 
     with _client(spec, case.runner) as client:
         health = client.get("/health").json()
-        predictions = client.post("/predict", json={"dataframe_records": [{"x": 1.5}, {"x": -2}]}).json()
+        predictions = client.post(
+            "/predict", json={"dataframe_records": [{"x": 1.5}, {"x": -2}]}
+        ).json()
     assert health["status"] == "ok"
     assert predictions == {"predictions": [{"y": 3.0}, {"y": -4.0}]}
     assert case.runner.status(spec.demo_id).state is RunState.RUNNING

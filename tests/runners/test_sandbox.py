@@ -23,7 +23,9 @@ MiB = 1024 * 1024
 
 
 def _inspect(container_id: str) -> dict:
-    out = subprocess.run(["docker", "inspect", container_id], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["docker", "inspect", container_id], capture_output=True, text=True, check=True
+    ).stdout
     return json.loads(out)[0]
 
 
@@ -38,7 +40,14 @@ def _wait_exited(runner, demo_id: str, timeout: float = 120.0) -> RunStatus:
 
 
 def test_docker_reports_the_whole_sandbox_policy(docker_runner, make_spec, demo_image) -> None:
-    spec = make_spec("ok", image=demo_image, memory_bytes=640 * MiB, cpus=0.5, pids_limit=96, tmpfs_bytes=32 * MiB)
+    spec = make_spec(
+        "ok",
+        image=demo_image,
+        memory_bytes=640 * MiB,
+        cpus=0.5,
+        pids_limit=96,
+        tmpfs_bytes=32 * MiB,
+    )
     info = docker_runner.start(spec)
     wait_until_healthy(docker_runner, spec.demo_id, spec.socket_dir, timeout=90)
     attrs = _inspect(info.runner_id)
@@ -58,10 +67,17 @@ def test_docker_reports_the_whole_sandbox_policy(docker_runner, make_spec, demo_
     assert attrs["Config"]["Labels"]["bibia.demo_id"] == spec.demo_id
     # Inside: only loopback, a read-only root, and not root.
     inside = subprocess.run(
-        ["docker", "exec", info.runner_id, "python", "-c",
-         "import os, socket; print(sorted(n for _, n in socket.if_nameindex())); print(os.getuid());"
-         "open('/x', 'w')"],
-        capture_output=True, text=True,
+        [
+            "docker",
+            "exec",
+            info.runner_id,
+            "python",
+            "-c",
+            "import os, socket; print(sorted(n for _, n in socket.if_nameindex())); print(os.getuid());"
+            "open('/x', 'w')",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert inside.stdout.splitlines() == ["['lo']", "10001"]
     assert "Read-only file system" in inside.stderr
@@ -78,7 +94,9 @@ def test_writes_outside_tmp_are_refused(docker_runner, make_spec, demo_image) ->
     assert not (spec.model_dir / "bibia-escape").exists()
 
 
-def test_no_network_but_loopback_and_the_host_is_unreachable(docker_runner, make_spec, demo_image, host_listener) -> None:
+def test_no_network_but_loopback_and_the_host_is_unreachable(
+    docker_runner, make_spec, demo_image, host_listener
+) -> None:
     port, connections = host_listener
     spec = make_spec("escape_net", image=demo_image, model_params={"port": port})
     docker_runner.start(spec)
@@ -107,8 +125,12 @@ def test_fork_bomb_stops_at_the_pid_limit(docker_runner, make_spec, demo_image) 
     assert subprocess.run(["true"]).returncode == 0  # the host still forks
 
 
-def test_memory_hog_is_killed_or_refused_at_the_memory_limit(docker_runner, make_spec, demo_image) -> None:
-    spec = make_spec("memory_hog", image=demo_image, memory_bytes=384 * MiB, model_params={"max_bytes": 2 << 30})
+def test_memory_hog_is_killed_or_refused_at_the_memory_limit(
+    docker_runner, make_spec, demo_image
+) -> None:
+    spec = make_spec(
+        "memory_hog", image=demo_image, memory_bytes=384 * MiB, model_params={"max_bytes": 2 << 30}
+    )
     docker_runner.start(spec)
     status = _wait_exited(docker_runner, spec.demo_id)
     logs = docker_runner.logs(spec.demo_id)

@@ -29,7 +29,9 @@ from tests.conftest import need
 @pytest.fixture
 def as_root() -> None:
     """Chowning to the sandbox uid and mounting need root (skips, or fails under CI)."""
-    need(os.geteuid() == 0, "these checks chown to the sandbox uid and mount a tmpfs: they need root")
+    need(
+        os.geteuid() == 0, "these checks chown to the sandbox uid and mount a tmpfs: they need root"
+    )
 
 
 class Listener:
@@ -61,7 +63,10 @@ class Listener:
                     while b"\r\n\r\n" not in conn.recv(4096):
                         pass
                     body = b'{"status": "ok"}'
-                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+                    conn.sendall(
+                        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s"
+                        % (len(body), body)
+                    )
                 except OSError:
                     pass
 
@@ -91,7 +96,9 @@ def test_the_sandboxs_own_socket_is_reached_sync_and_async(dirs) -> None:
             assert client.get("http://demo/health").json() == {"status": "ok"}
 
         async def fetch() -> dict:
-            async with httpx.AsyncClient(transport=AsyncSandboxTransport(socket_dir, SANDBOX_UID)) as client:
+            async with httpx.AsyncClient(
+                transport=AsyncSandboxTransport(socket_dir, SANDBOX_UID)
+            ) as client:
                 return (await client.get("http://demo/health")).json()
 
         assert asyncio.run(fetch()) == {"status": "ok"}
@@ -100,7 +107,9 @@ def test_the_sandboxs_own_socket_is_reached_sync_and_async(dirs) -> None:
 
 
 @pytest.mark.usefixtures("as_root")
-@pytest.mark.parametrize("kind", ["symlink", "relative-symlink", "file", "directory", "fifo", "other-owner"])
+@pytest.mark.parametrize(
+    "kind", ["symlink", "relative-symlink", "file", "directory", "fifo", "other-owner"]
+)
 def test_anything_else_in_its_place_is_refused_and_never_connected_to(dirs, kind: str) -> None:
     socket_dir, elsewhere = dirs
     host = Listener(elsewhere / "host.sock", owner=SANDBOX_UID)  # even owned by the sandbox uid
@@ -125,7 +134,10 @@ def test_anything_else_in_its_place_is_refused_and_never_connected_to(dirs, kind
             check_socket(socket_dir, SANDBOX_UID)
         with pytest.raises(SandboxTampered):
             probe(socket_dir, SANDBOX_UID)
-        with httpx.Client(transport=SandboxTransport(socket_dir, SANDBOX_UID)) as client, pytest.raises(SandboxTampered):
+        with (
+            httpx.Client(transport=SandboxTransport(socket_dir, SANDBOX_UID)) as client,
+            pytest.raises(SandboxTampered),
+        ):
             client.get("http://demo/health")
         assert host.connections == 0
         if kind == "other-owner":
@@ -160,7 +172,10 @@ def test_no_socket_yet_is_not_an_error_but_a_connection_error(dirs) -> None:
     socket_dir, _ = dirs
     assert check_socket(socket_dir, SANDBOX_UID) is False
     assert probe(socket_dir, SANDBOX_UID) is False
-    with httpx.Client(transport=SandboxTransport(socket_dir, SANDBOX_UID)) as client, pytest.raises(httpx.ConnectError):
+    with (
+        httpx.Client(transport=SandboxTransport(socket_dir, SANDBOX_UID)) as client,
+        pytest.raises(httpx.ConnectError),
+    ):
         client.get("http://demo/health")
     assert check_socket(socket_dir / "gone", SANDBOX_UID) is False
 

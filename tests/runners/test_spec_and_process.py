@@ -12,7 +12,12 @@ from runners.process import ProcessRunner
 
 
 def _spec(tmp: Path, **fields) -> DemoSpec:
-    values = {"demo_id": "demo-1", "image": "bibia/demo:latest", "model_dir": tmp, "socket_dir": tmp / "s"}
+    values = {
+        "demo_id": "demo-1",
+        "image": "bibia/demo:latest",
+        "model_dir": tmp,
+        "socket_dir": tmp / "s",
+    }
     values.update(fields)
     return DemoSpec(**values)
 
@@ -43,8 +48,15 @@ def test_socket_path_must_fit_in_a_unix_socket_address(tmp_path) -> None:
 def test_runner_labels_win_over_spec_labels(tmp_path) -> None:
     spec = _spec(tmp_path, labels={"bibia.demo_id": "other", "team": "a"})
     labels = spec.all_labels(expires_at=100.0)
-    assert labels == {"bibia.demo_id": "demo-1", "team": "a", "bibia.managed": "true", "bibia.expires_at": "100"}
-    assert spec.server_env("/model", "/run/bibia/demo.sock")["BIBIA_SOCKET"] == "/run/bibia/demo.sock"
+    assert labels == {
+        "bibia.demo_id": "demo-1",
+        "team": "a",
+        "bibia.managed": "true",
+        "bibia.expires_at": "100",
+    }
+    assert (
+        spec.server_env("/model", "/run/bibia/demo.sock")["BIBIA_SOCKET"] == "/run/bibia/demo.sock"
+    )
 
 
 def test_process_runner_refuses_untrusted_models(process_runner, make_spec) -> None:
@@ -55,8 +67,12 @@ def test_process_runner_refuses_untrusted_models(process_runner, make_spec) -> N
     assert UntrustedModel.http_status == 403
 
 
-def test_process_runner_built_to_allow_untrusted_models_runs_them(process_runner, make_spec) -> None:
-    permissive = ProcessRunner(process_runner.state_dir, pythonpath=process_runner.pythonpath, allow_untrusted=True)
+def test_process_runner_built_to_allow_untrusted_models_runs_them(
+    process_runner, make_spec
+) -> None:
+    permissive = ProcessRunner(
+        process_runner.state_dir, pythonpath=process_runner.pythonpath, allow_untrusted=True
+    )
     spec = make_spec("ok", trusted=False)
     permissive.start(spec)
     try:

@@ -16,7 +16,9 @@ _OUTCOMES: dict[str, str] = {}
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "hostile: one hostile-model attempt (the suite prints attempts and contained)")
+    config.addinivalue_line(
+        "markers", "hostile: one hostile-model attempt (the suite prints attempts and contained)"
+    )
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:
@@ -26,7 +28,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         _OUTCOMES[report.nodeid] = report.outcome
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN001
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
     if not _OUTCOMES:
         return
     contained = sum(1 for outcome in _OUTCOMES.values() if outcome == "passed")

@@ -37,7 +37,11 @@ EXAMPLES_PER_STRATEGY = 5
 KNOWN = {"name": MODEL}
 KNOWN_PATHS = {
     "/api/2.0/mlflow-artifacts/artifacts": ("query", "path", f"bibia-models/{MODEL}/1"),
-    "/api/2.0/mlflow-artifacts/artifacts/{path}": ("path_parameters", "path", f"bibia-models/{MODEL}/1/MLmodel"),
+    "/api/2.0/mlflow-artifacts/artifacts/{path}": (
+        "path_parameters",
+        "path",
+        f"bibia-models/{MODEL}/1/MLmodel",
+    ),
 }
 GATEWAY_PREFIXES = ("/api/2.0/mlflow", "/api/3.0/mlflow")
 
@@ -67,11 +71,15 @@ def _error_codes() -> set[str]:
 
 
 @pytest.fixture(scope="module")
-def fuzz_world(tmp_path_factory: pytest.TempPathFactory, sklearn_model_dir: Path) -> Iterator[World]:
+def fuzz_world(
+    tmp_path_factory: pytest.TempPathFactory, sklearn_model_dir: Path
+) -> Iterator[World]:
     """A service with one registered model; the process runner refuses untrusted models with a 403."""
     from bibia.settings import Settings
 
-    settings_ = Settings(data_dir=tmp_path_factory.mktemp("fuzz") / "data", seed_on_start=False, runner="process")
+    settings_ = Settings(
+        data_dir=tmp_path_factory.mktemp("fuzz") / "data", seed_on_start=False, runner="process"
+    )
     world = make_world(settings_)
     card = yaml.safe_load(EXAMPLE_CARD.read_text(encoding="utf-8"))
     response = register(world, sklearn_model_dir, card, name=MODEL, alias="production")
@@ -89,10 +97,15 @@ def api_schema(fuzz_world: World) -> Any:
 def _strategies(operation: Any) -> Iterator[tuple[str, Any]]:
     """The generations run over ``operation``: positive, negative, and positive on the registered model."""
     yield "positive", operation.as_strategy(GenerationMode.POSITIVE)
-    if len(operation.query) or len(operation.body):  # a path-only operation has nothing negative to send
+    if len(operation.query) or len(
+        operation.body
+    ):  # a path-only operation has nothing negative to send
         yield "negative", operation.as_strategy(GenerationMode.NEGATIVE)
     fixed: dict[str, dict[str, str]] = {"path_parameters": {}, "query": {}}
-    for where, parameters in (("path_parameters", operation.path_parameters), ("query", operation.query)):
+    for where, parameters in (
+        ("path_parameters", operation.path_parameters),
+        ("query", operation.query),
+    ):
         for parameter in parameters:
             if parameter.name in KNOWN:
                 fixed[where][parameter.name] = KNOWN[parameter.name]
@@ -100,7 +113,10 @@ def _strategies(operation: Any) -> Iterator[tuple[str, Any]]:
         where, key, value = KNOWN_PATHS[operation.path]
         fixed[where][key] = value
     if fixed["path_parameters"] or fixed["query"]:
-        yield "modèle connu", operation.as_strategy(GenerationMode.POSITIVE, **{k: v for k, v in fixed.items() if v})
+        yield (
+            "modèle connu",
+            operation.as_strategy(GenerationMode.POSITIVE, **{k: v for k, v in fixed.items() if v}),
+        )
 
 
 def _problem(case: Any, response: Any, codes: set[str]) -> str | None:
@@ -115,10 +131,18 @@ def _problem(case: Any, response: Any, codes: set[str]) -> str | None:
         return f"{response.status_code} sans corps JSON : {response.text[:200]!r}"
     gateway = case.operation.path.startswith(GATEWAY_PREFIXES)
     key = "error_code" if gateway else "error"
-    if not isinstance(body, dict) or not isinstance(body.get("message"), str) or not body["message"]:
+    if (
+        not isinstance(body, dict)
+        or not isinstance(body.get("message"), str)
+        or not body["message"]
+    ):
         return f"{response.status_code} hors de l'arbre d'erreurs : {body!r:.300}"
     if gateway:
-        return None if isinstance(body.get(key), str) else f"{response.status_code} sans error_code : {body!r:.300}"
+        return (
+            None
+            if isinstance(body.get(key), str)
+            else f"{response.status_code} sans error_code : {body!r:.300}"
+        )
     if body.get(key) not in codes:
         return f"{response.status_code} code d'erreur inconnu : {body!r:.300}"
     return None
@@ -146,22 +170,34 @@ def test_no_server_error_and_french_errors_over_the_whole_openapi(
             def run(case: Any) -> None:
                 nonlocal sent
                 sent += 1
-                assert "authorization" not in {k.lower() for k in (case.headers or {})}, "only the role's valid token"
+                assert "authorization" not in {k.lower() for k in (case.headers or {})}, (
+                    "only the role's valid token"
+                )
                 try:
                     response = case.call(headers=headers)
-                except Exception as exc:  # an error the app did not answer (the test client re-raises it)
-                    problems.append(f"{case.method} {case.formatted_path} [{mode}] {case.query!r:.200} : {exc!r:.300}")
+                except (
+                    Exception
+                ) as exc:  # an error the app did not answer (the test client re-raises it)
+                    problems.append(
+                        f"{case.method} {case.formatted_path} [{mode}] {case.query!r:.200} : {exc!r:.300}"
+                    )
                     return
                 found = _problem(case, response, codes)
                 if found:
-                    problems.append(f"{case.method} {case.formatted_path} [{mode}] {case.query!r:.200} : {found}")
+                    problems.append(
+                        f"{case.method} {case.formatted_path} [{mode}] {case.query!r:.200} : {found}"
+                    )
 
             try:
                 run()
-            except Unsatisfiable:  # nothing of this mode fits the operation (say, a negative case for one enum)
+            except (
+                Unsatisfiable
+            ):  # nothing of this mode fits the operation (say, a negative case for one enum)
                 continue
     assert sent > 4 * len(operations)
-    assert problems == [], f"{len(problems)} problème(s) sur {sent} requêtes :\n" + "\n".join(problems[:40])
+    assert problems == [], f"{len(problems)} problème(s) sur {sent} requêtes :\n" + "\n".join(
+        problems[:40]
+    )
 
 
 # ------------------------------------------------- what the pentest's fuzzer found
@@ -170,18 +206,44 @@ def test_no_server_error_and_french_errors_over_the_whole_openapi(
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        ("/api/2.0/mlflow/registered-models/search?max_results=12104", "max_results (1000 au plus)"),
-        ("/api/2.0/mlflow/model-versions/search?max_results=11970133789905639424", "max_results (10000 au plus)"),
+        (
+            "/api/2.0/mlflow/registered-models/search?max_results=12104",
+            "max_results (1000 au plus)",
+        ),
+        (
+            "/api/2.0/mlflow/model-versions/search?max_results=11970133789905639424",
+            "max_results (10000 au plus)",
+        ),
         ("/api/2.0/mlflow/model-versions/search?max_results=0", "max_results (1 au moins)"),
-        ("/api/2.0/mlflow/registered-models/search?filter=name%20IS%20NULL", "filtre, tri ou jeton de page illisible"),
-        ("/api/2.0/mlflow/model-versions/search?filter=name%20IS%20NULL", "filtre, tri ou jeton de page illisible"),
-        ("/api/2.0/mlflow/registered-models/search?page_token=bnVsbA%3D%3D", "filtre, tri ou jeton de page illisible"),
-        ("/api/2.0/mlflow/registered-models/search?page_token=eyJvZmZzZXQiOiAxZTMwMH0%3D", "valeur refusée par le registre"),
-        ("/api/2.0/mlflow/model-versions/search?filter=version_number%20%3E%2099999999999999999999999", "valeur refusée"),
-        ("/api/2.0/mlflow/model-versions/search?filter=name%20%3D%20(%27a%27)", "valeur refusée par le registre"),
+        (
+            "/api/2.0/mlflow/registered-models/search?filter=name%20IS%20NULL",
+            "filtre, tri ou jeton de page illisible",
+        ),
+        (
+            "/api/2.0/mlflow/model-versions/search?filter=name%20IS%20NULL",
+            "filtre, tri ou jeton de page illisible",
+        ),
+        (
+            "/api/2.0/mlflow/registered-models/search?page_token=bnVsbA%3D%3D",
+            "filtre, tri ou jeton de page illisible",
+        ),
+        (
+            "/api/2.0/mlflow/registered-models/search?page_token=eyJvZmZzZXQiOiAxZTMwMH0%3D",
+            "valeur refusée par le registre",
+        ),
+        (
+            "/api/2.0/mlflow/model-versions/search?filter=version_number%20%3E%2099999999999999999999999",
+            "valeur refusée",
+        ),
+        (
+            "/api/2.0/mlflow/model-versions/search?filter=name%20%3D%20(%27a%27)",
+            "valeur refusée par le registre",
+        ),
     ],
 )
-def test_mlflow_limits_and_grammar_are_a_400_in_french(registered: World, url: str, expected: str) -> None:
+def test_mlflow_limits_and_grammar_are_a_400_in_french(
+    registered: World, url: str, expected: str
+) -> None:
     response = registered.client.get(url, headers=registered.headers("expert"))
     assert response.status_code == 400, response.text
     assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
@@ -190,7 +252,9 @@ def test_mlflow_limits_and_grammar_are_a_400_in_french(registered: World, url: s
 
 
 @pytest.mark.parametrize(
-    "body", [b"{pas du json", b"\xff\xfe{}", b"[" * 100_000 + b"]" * 100_000], ids=["pas-du-json", "pas-utf8", "trop-imbrique"]
+    "body",
+    [b"{pas du json", b"\xff\xfe{}", b"[" * 100_000 + b"]" * 100_000],
+    ids=["pas-du-json", "pas-utf8", "trop-imbrique"],
 )
 def test_a_gateway_body_that_is_not_json_is_a_400(registered: World, body: bytes) -> None:
     response = registered.client.post(
@@ -199,12 +263,18 @@ def test_a_gateway_body_that_is_not_json_is_a_400(registered: World, body: bytes
         headers={**registered.headers("expert"), "Content-Type": "application/json"},
     )
     assert response.status_code == 400, response.text
-    assert response.json() == {"error_code": "INVALID_PARAMETER_VALUE", "message": "corps de la requête illisible : un objet JSON est attendu"}
+    assert response.json() == {
+        "error_code": "INVALID_PARAMETER_VALUE",
+        "message": "corps de la requête illisible : un objet JSON est attendu",
+    }
 
 
 def test_searches_within_the_limits_still_answer(registered: World) -> None:
     client, expert = registered.client, registered.headers("expert")
     models = client.get("/api/2.0/mlflow/registered-models/search?max_results=1000", headers=expert)
     assert [m["name"] for m in models.json()["registered_models"]] == ["eau-batiments"]
-    versions = client.get("/api/2.0/mlflow/model-versions/search?max_results=10000&filter=name%3D%27eau-batiments%27", headers=expert)
+    versions = client.get(
+        "/api/2.0/mlflow/model-versions/search?max_results=10000&filter=name%3D%27eau-batiments%27",
+        headers=expert,
+    )
     assert [v["version"] for v in versions.json()["model_versions"]] == ["1"]

@@ -12,17 +12,52 @@ import pytest
 
 from registry.card import parse_card, parse_project
 from registry.errors import InvalidCard, InvalidInput
-from registry.refs import ModelRef, check_alias, check_name, check_page, check_siren, check_slug, check_version
+from registry.refs import (
+    ModelRef,
+    check_alias,
+    check_name,
+    check_page,
+    check_siren,
+    check_slug,
+    check_version,
+)
 from tests.conftest import World, register
 
 # Look-alikes of valid identifiers: a final newline (what "$" lets through), other
 # white space, and digits or letters outside ASCII (what isdigit() and "\d" let through).
 LOOK_ALIKES = {
-    check_name: ["cantine-nantes\n", "cantine-nantes\r\n", " cantine-nantes", "cantine\u2010nantes", "ｃａｎｔｉｎｅ", "cantine-nantés"],
+    check_name: [
+        "cantine-nantes\n",
+        "cantine-nantes\r\n",
+        " cantine-nantes",
+        "cantine\u2010nantes",
+        "ｃａｎｔｉｎｅ",
+        "cantine-nantés",
+    ],
     check_alias: ["production\n", "producti\u043en", "v\u00b2", "v\u0663"],
-    check_version: ["\u00b2", "\u0663", "\uff13", "3\n", " 3", "+3", "3.0", "0", "1234567890", True],
-    check_slug: ["nantes-metropole\n", "nantes-m\u00e9tropole", "\uff4e\uff41\uff4e\uff54\uff45\uff53"],
-    check_siren: ["\u0662\u0664\u0664\u0664\u0660\u0660\u0664\u0660\u0664", "244400404\n", "²44400404", "24440040４"],
+    check_version: [
+        "\u00b2",
+        "\u0663",
+        "\uff13",
+        "3\n",
+        " 3",
+        "+3",
+        "3.0",
+        "0",
+        "1234567890",
+        True,
+    ],
+    check_slug: [
+        "nantes-metropole\n",
+        "nantes-m\u00e9tropole",
+        "\uff4e\uff41\uff4e\uff54\uff45\uff53",
+    ],
+    check_siren: [
+        "\u0662\u0664\u0664\u0664\u0660\u0660\u0664\u0660\u0664",
+        "244400404\n",
+        "²44400404",
+        "24440040４",
+    ],
     check_page: ["\u00b2", "\u0662", "2\n", "0", "100001"],
 }
 VALID = {
@@ -40,27 +75,40 @@ def _id(value: object) -> str:
 
 
 @pytest.mark.parametrize(
-    ("check", "value"), [(check, value) for check, values in LOOK_ALIKES.items() for value in values], ids=_id
+    ("check", "value"),
+    [(check, value) for check, values in LOOK_ALIKES.items() for value in values],
+    ids=_id,
 )
-def test_a_look_alike_identifier_is_refused_in_french(check, value) -> None:  # noqa: ANN001
+def test_a_look_alike_identifier_is_refused_in_french(check, value) -> None:
     with pytest.raises(InvalidInput, match="invalide"):
         check(value)
 
 
-@pytest.mark.parametrize(("check", "value"), [(check, value) for check, values in VALID.items() for value in values], ids=_id)
-def test_a_valid_identifier_is_kept(check, value) -> None:  # noqa: ANN001
+@pytest.mark.parametrize(
+    ("check", "value"),
+    [(check, value) for check, values in VALID.items() for value in values],
+    ids=_id,
+)
+def test_a_valid_identifier_is_kept(check, value) -> None:
     assert str(check(value)) == str(value)
 
 
 def test_model_refs_use_the_same_grammar() -> None:
     assert ModelRef.parse("cantine-nantes/3") == ModelRef(name="cantine-nantes", version=3)
-    for text in ["cantine-nantes\n", "cantine-nantes/\u00b2", "cantine-nantes/3\n", "cantine-nantes@production\n"]:
+    for text in [
+        "cantine-nantes\n",
+        "cantine-nantes/\u00b2",
+        "cantine-nantes/3\n",
+        "cantine-nantes@production\n",
+    ]:
         with pytest.raises(InvalidInput):
             ModelRef.parse(text)
 
 
 def test_a_card_with_a_siren_in_other_digits_is_invalid(card_data: dict) -> None:
-    card_data["identification"]["owner"]["siren"] = "\u0662\u0664\u0664\u0664\u0660\u0660\u0664\u0660\u0664"
+    card_data["identification"]["owner"]["siren"] = (
+        "\u0662\u0664\u0664\u0664\u0660\u0660\u0664\u0660\u0664"
+    )
     with pytest.raises(InvalidCard) as caught:
         parse_card(card_data)
     assert [p["field"] for p in caught.value.details] == ["identification.owner.siren"]
@@ -87,7 +135,9 @@ def _artifact_files(world: World) -> list[Path]:
     return [p for p in (world.services.settings.data_dir / "artifacts").rglob("*") if p.is_file()]
 
 
-def test_a_name_with_a_final_newline_registers_nothing(world: World, sklearn_model_dir: Path, card_data: dict) -> None:
+def test_a_name_with_a_final_newline_registers_nothing(
+    world: World, sklearn_model_dir: Path, card_data: dict
+) -> None:
     response = register(world, sklearn_model_dir, card_data, name="eau-batiments%0A")
     assert response.status_code == 400, response.text
     assert response.json()["error"] == "requete_invalide"
@@ -103,17 +153,24 @@ def test_a_version_in_other_digits_is_a_400_everywhere(registered: World, versio
     assert api.status_code == 400, api.text
     assert api.json()["error"] == "requete_invalide"
     for route in ("model-versions/get", "model-versions/get-download-uri"):
-        gateway = client.get(f"/api/2.0/mlflow/{route}?name=eau-batiments&version={version}", headers=expert)
+        gateway = client.get(
+            f"/api/2.0/mlflow/{route}?name=eau-batiments&version={version}", headers=expert
+        )
         assert gateway.status_code == 400, gateway.text
         assert gateway.json()["error_code"] == "INVALID_PARAMETER_VALUE"
-    artifact = client.get(f"/api/2.0/mlflow-artifacts/artifacts/bibia-models/eau-batiments/{version}/MLmodel", headers=expert)
+    artifact = client.get(
+        f"/api/2.0/mlflow-artifacts/artifacts/bibia-models/eau-batiments/{version}/MLmodel",
+        headers=expert,
+    )
     # A newline does not even match the route ({path:path} stops at it): a 404, never a 500.
     assert artifact.status_code == (404 if "%0A" in version else 400), artifact.text
 
 
 @pytest.mark.parametrize("name", ["eau-batiments%0A", "eau-batiment%D1%95"])
 def test_a_look_alike_name_is_a_400_on_the_gateway(registered: World, name: str) -> None:
-    response = registered.client.get(f"/api/2.0/mlflow/registered-models/get?name={name}", headers=registered.headers("expert"))
+    response = registered.client.get(
+        f"/api/2.0/mlflow/registered-models/get?name={name}", headers=registered.headers("expert")
+    )
     assert response.status_code == 400, response.text
     assert response.json()["error_code"] == "INVALID_PARAMETER_VALUE"
 
@@ -128,7 +185,11 @@ def test_an_organisation_with_a_look_alike_slug_or_siren_is_refused(world: World
     admin = world.headers("admin")
     for body in (
         {"slug": "rennes\n", "name": "Rennes Métropole", "siren": "243500139"},
-        {"slug": "rennes", "name": "Rennes Métropole", "siren": "\u0662\u0664\u0663\u0665\u0660\u0660\u0661\u0663\u0669"},
+        {
+            "slug": "rennes",
+            "name": "Rennes Métropole",
+            "siren": "\u0662\u0664\u0663\u0665\u0660\u0660\u0661\u0663\u0669",
+        },
     ):
         response = world.client.post("/api/v1/orgs", json=body, headers=admin)
         assert response.status_code == 400, response.text

@@ -30,18 +30,26 @@ from tests.conftest import World, make_world
 
 LOL = ", ".join(['"lol"'] * 9)
 # The penetration test's shape: nine levels of nine aliases each, about 500 bytes, 9**9 strings once expanded.
-BOMB_LINES = [f"a: &a [{LOL}]"] + [f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi")]
+BOMB_LINES = [f"a: &a [{LOL}]"] + [
+    f"{b}: &{b} [{', '.join([f'*{a}'] * 9)}]" for a, b in zip("abcdefgh", "bcdefghi")
+]
 
 
 def mlmodel_bomb() -> str:
-    return "flavors:\n  python_function: {loader_module: mlflow.sklearn}\n" + "\n".join(BOMB_LINES) + "\nsignature: {inputs: *i}\n"
+    return (
+        "flavors:\n  python_function: {loader_module: mlflow.sklearn}\n"
+        + "\n".join(BOMB_LINES)
+        + "\nsignature: {inputs: *i}\n"
+    )
 
 
 @pytest.fixture(scope="module")
 def w(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     from bibia.settings import Settings
 
-    settings = Settings(data_dir=tmp_path_factory.mktemp("untrusted") / "data", seed_on_start=False, runner="none")
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("untrusted") / "data", seed_on_start=False, runner="none"
+    )
     world = make_world(settings)
     with world.client:
         yield world
@@ -49,7 +57,9 @@ def w(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 def nothing_registered(world: World) -> bool:
     artifacts = world.services.settings.data_dir / "artifacts"
-    return world.services.registry.search() == [] and not [p for p in artifacts.rglob("*") if p.is_file()]
+    return world.services.registry.search() == [] and not [
+        p for p in artifacts.rglob("*") if p.is_file()
+    ]
 
 
 def tar_gz(members: dict[str, bytes]) -> bytes:
@@ -64,16 +74,23 @@ def tar_gz(members: dict[str, bytes]) -> bytes:
 
 def sklearn_archive(model_dir: Path, **replace: bytes) -> bytes:
     """The fixture model as a tar.gz, with some of its files replaced."""
-    members = {f"model/{p.relative_to(model_dir)}": p.read_bytes() for p in sorted(model_dir.rglob("*")) if p.is_file()}
+    members = {
+        f"model/{p.relative_to(model_dir)}": p.read_bytes()
+        for p in sorted(model_dir.rglob("*"))
+        if p.is_file()
+    }
     members.update({f"model/{name}": data for name, data in replace.items()})
     return tar_gz(members)
 
 
-def post(world: World, name: str, card: bytes, archive: bytes):  # noqa: ANN201
+def post(world: World, name: str, card: bytes, archive: bytes):
     return world.client.post(
         f"/api/v1/models/{name}/versions",
         headers=world.headers("expert"),
-        files={"card": ("fiche.yaml", card, "application/yaml"), "model": ("model.tar.gz", archive, "application/gzip")},
+        files={
+            "card": ("fiche.yaml", card, "application/yaml"),
+            "model": ("model.tar.gz", archive, "application/gzip"),
+        },
     )
 
 
@@ -86,7 +103,9 @@ def card_bytes(card_data: dict) -> bytes:
 
 def test_an_alias_bomb_is_refused_at_its_first_anchor_before_anything_is_built() -> None:
     with pytest.raises(InvalidModel) as caught:
-        load_yaml(mlmodel_bomb(), what="fichier MLmodel", max_chars=MAX_MLMODEL_BYTES, error=InvalidModel)
+        load_yaml(
+            mlmodel_bomb(), what="fichier MLmodel", max_chars=MAX_MLMODEL_BYTES, error=InvalidModel
+        )
     # Line 3 holds the first anchor: the walk over the parser's events stopped there.
     assert "ancre YAML « &a » refusée (ligne 3" in caught.value.message
     assert "sans ancres « & » ni alias « * »" in caught.value.message
@@ -97,9 +116,15 @@ def test_an_alias_bomb_is_refused_at_its_first_anchor_before_anything_is_built()
     [
         ("a: *nowhere\n", "alias YAML « *nowhere » refusé"),
         ("a: &x 1\nb: 2\n", "ancre YAML « &x » refusée"),
-        ("a: " + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1), f"imbrication trop profonde ({MAX_DEPTH} niveaux au plus)"),
+        (
+            "a: " + "[" * (MAX_DEPTH + 1) + "]" * (MAX_DEPTH + 1),
+            f"imbrication trop profonde ({MAX_DEPTH} niveaux au plus)",
+        ),
         ("[" * 200_000, "imbrication trop profonde"),
-        ("a: [" + ",".join(["1"] * (MAX_NODES + 1)) + "]", f"trop de valeurs ({MAX_NODES} au plus)"),
+        (
+            "a: [" + ",".join(["1"] * (MAX_NODES + 1)) + "]",
+            f"trop de valeurs ({MAX_NODES} au plus)",
+        ),
         ("created: 2024-02-30\n", "valeur impossible"),
         ("n: " + "1" * 5000 + "\n", "valeur impossible"),
         ("a: !!python/object/apply:os.system [true]\n", "illisible"),
@@ -126,7 +151,11 @@ def test_yaml_longer_than_its_bound_is_not_parsed() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["[" * 100_000 + "]" * 100_000, '{"keywords": ' + "1" * 5000 + "}", "identification: &i {title: x}\nb: *i\n"],
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"keywords": ' + "1" * 5000 + "}",
+        "identification: &i {title: x}\nb: *i\n",
+    ],
     ids=["json-trop-imbrique", "json-entier-geant", "yaml-alias"],
 )
 def test_a_hostile_card_is_an_invalid_card(text: str) -> None:
@@ -135,7 +164,9 @@ def test_a_hostile_card_is_an_invalid_card(text: str) -> None:
 
 
 def test_read_mlmodel_checks_the_size_before_reading(tmp_path: Path) -> None:
-    (tmp_path / "MLmodel").write_text("flavors: {python_function: {}}\n# " + "x" * MAX_MLMODEL_BYTES)
+    (tmp_path / "MLmodel").write_text(
+        "flavors: {python_function: {}}\n# " + "x" * MAX_MLMODEL_BYTES
+    )
     with pytest.raises(InvalidModel, match="fichier MLmodel trop volumineux"):
         read_mlmodel(tmp_path)
 
@@ -144,13 +175,19 @@ def test_a_signature_that_is_not_json_is_no_signature(tmp_path: Path) -> None:
     from registry.mlmodel import signature_of
 
     deep = "[" * 50_000 + "]" * 50_000
-    assert signature_of({"signature": {"inputs": deep, "outputs": "1" * 5000}}) == {"inputs": None, "outputs": None, "params": None}
+    assert signature_of({"signature": {"inputs": deep, "outputs": "1" * 5000}}) == {
+        "inputs": None,
+        "outputs": None,
+        "params": None,
+    }
 
 
 # --------------------------------------------------------- YAML: through the API
 
 
-def test_an_mlmodel_alias_bomb_registers_nothing(w: World, card_data: dict, sklearn_model_dir: Path) -> None:
+def test_an_mlmodel_alias_bomb_registers_nothing(
+    w: World, card_data: dict, sklearn_model_dir: Path
+) -> None:
     archive = sklearn_archive(sklearn_model_dir, MLmodel=mlmodel_bomb().encode())
     response = post(w, "bombe-mlmodel", card_bytes(card_data), archive)
     assert response.status_code == 422, response.text
@@ -160,7 +197,9 @@ def test_an_mlmodel_alias_bomb_registers_nothing(w: World, card_data: dict, skle
     assert nothing_registered(w)
 
 
-def test_a_card_alias_bomb_registers_nothing(w: World, card_data: dict, sklearn_model_dir: Path) -> None:
+def test_a_card_alias_bomb_registers_nothing(
+    w: World, card_data: dict, sklearn_model_dir: Path
+) -> None:
     card = card_bytes(card_data) + ("\n".join(BOMB_LINES) + "\n").encode()
     response = post(w, "bombe-fiche", card, sklearn_archive(sklearn_model_dir))
     assert response.status_code == 422, response.text
@@ -169,7 +208,9 @@ def test_a_card_alias_bomb_registers_nothing(w: World, card_data: dict, sklearn_
     assert nothing_registered(w)
 
 
-def test_a_card_with_an_impossible_date_is_a_422_not_a_500(w: World, card_data: dict, sklearn_model_dir: Path) -> None:
+def test_a_card_with_an_impossible_date_is_a_422_not_a_500(
+    w: World, card_data: dict, sklearn_model_dir: Path
+) -> None:
     card = card_bytes(card_data).replace(b"created: 2026-03-01", b"created: 2026-02-30")
     assert b"2026-02-30" in card
     response = post(w, "date-impossible", card, sklearn_archive(sklearn_model_dir))
@@ -184,7 +225,7 @@ def test_card_parsing_runs_off_the_event_loop(
     """The real parser, observed: it must run in a worker thread, where no event loop runs."""
     seen: list[tuple[str, bool]] = []
 
-    def observed(text: bytes, max_bytes: int):  # noqa: ANN202
+    def observed(text: bytes, max_bytes: int):
         try:
             asyncio.get_running_loop()
             on_loop = True
@@ -194,7 +235,9 @@ def test_card_parsing_runs_off_the_event_loop(
         return parse_card_text(text, max_bytes)
 
     monkeypatch.setattr("bibia.api.models.parse_card_text", observed)
-    card_data["identification"]["owner"]["siren"] = "000000000"  # refused after parsing: nothing to clean up
+    card_data["identification"]["owner"]["siren"] = (
+        "000000000"  # refused after parsing: nothing to clean up
+    )
     response = post(w, "hors-boucle", card_bytes(card_data), sklearn_archive(sklearn_model_dir))
     assert response.status_code == 403, response.text
     assert len(seen) == 1 and seen[0][1] is False, seen
@@ -238,7 +281,9 @@ def test_members_are_counted_while_streaming(crowded_archive: bytes, tmp_path: P
     assert list(tmp_path.iterdir()) == []
 
 
-def test_an_archive_with_too_many_members_registers_nothing(w: World, card_data: dict, crowded_archive: bytes) -> None:
+def test_an_archive_with_too_many_members_registers_nothing(
+    w: World, card_data: dict, crowded_archive: bytes
+) -> None:
     response = post(w, "trop-de-fichiers", card_bytes(card_data), crowded_archive)
     assert response.status_code == 422, response.text
     assert "trop de fichiers" in response.json()["message"]
@@ -270,14 +315,21 @@ def test_a_bomb_in_a_single_header_is_refused_before_it_is_read(tmp_path: Path) 
 def test_a_sparse_member_is_refused(tmp_path: Path) -> None:
     sparse = tarfile.TarInfo("model/creux.bin")
     sparse.type = tarfile.GNUTYPE_SPARSE
-    raw = gzip.compress(tarfile.TarInfo("model/MLmodel").tobuf() + sparse.tobuf(format=tarfile.GNU_FORMAT))
+    raw = gzip.compress(
+        tarfile.TarInfo("model/MLmodel").tobuf() + sparse.tobuf(format=tarfile.GNU_FORMAT)
+    )
     with pytest.raises(InvalidModel, match="ni un fichier ni un dossier"):
         extract_model_archive(io.BytesIO(raw), tmp_path, max_bytes=1024 * 1024)
 
 
 @pytest.mark.parametrize(
     "raw",
-    [gzip.compress(b"\x00" * 100) + b"garbage", b"\x1f\x8b\x08\x00" + b"\xff" * 64, b"BZh9" + b"\x00" * 64, json.dumps({}).encode()],
+    [
+        gzip.compress(b"\x00" * 100) + b"garbage",
+        b"\x1f\x8b\x08\x00" + b"\xff" * 64,
+        b"BZh9" + b"\x00" * 64,
+        json.dumps({}).encode(),
+    ],
     ids=["gzip-de-zeros", "gzip-corrompu", "bzip2-corrompu", "pas-une-archive"],
 )
 def test_a_corrupt_archive_is_a_clear_refusal(raw: bytes, tmp_path: Path) -> None:
@@ -286,6 +338,10 @@ def test_a_corrupt_archive_is_a_clear_refusal(raw: bytes, tmp_path: Path) -> Non
 
 
 def test_a_model_archive_still_extracts(sklearn_model_dir: Path, tmp_path: Path) -> None:
-    model = extract_model_archive(io.BytesIO(sklearn_archive(sklearn_model_dir)), tmp_path, max_bytes=10 * 1024 * 1024)
+    model = extract_model_archive(
+        io.BytesIO(sklearn_archive(sklearn_model_dir)), tmp_path, max_bytes=10 * 1024 * 1024
+    )
     assert read_mlmodel(model)["flavors"]
-    assert sorted(p.name for p in model.iterdir()) == sorted(p.name for p in sklearn_model_dir.iterdir())
+    assert sorted(p.name for p in model.iterdir()) == sorted(
+        p.name for p in sklearn_model_dir.iterdir()
+    )

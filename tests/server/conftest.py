@@ -11,14 +11,29 @@ from fastapi.testclient import TestClient
 from tests.fixtures.models import make_model
 
 FORECAST_CARD = {
-    "identification": {"title": "Fréquentation des cantines", "summary": "Prévoit les repas servis.",
-                       "owner": {"name": "Nantes Métropole", "siren": "244400404"}},
-    "purpose": {"context": "Réduire le gaspillage.", "automation": "aide-a-la-decision",
-                "risks_and_limits": ["Grèves imprévues"]},
-    "model": {"task": "prevision-serie-temporelle",
-              "evaluation": {"baseline": "commandes du personnel", "metrics": [{"name": "mae", "value": 12.5, "baseline": 20}]}},
+    "identification": {
+        "title": "Fréquentation des cantines",
+        "summary": "Prévoit les repas servis.",
+        "owner": {"name": "Nantes Métropole", "siren": "244400404"},
+    },
+    "purpose": {
+        "context": "Réduire le gaspillage.",
+        "automation": "aide-a-la-decision",
+        "risks_and_limits": ["Grèves imprévues"],
+    },
+    "model": {
+        "task": "prevision-serie-temporelle",
+        "evaluation": {
+            "baseline": "commandes du personnel",
+            "metrics": [{"name": "mae", "value": 12.5, "baseline": 20}],
+        },
+    },
 }
-ANOMALY_CARD = {"title": "Compteurs vélo", "summary": "Repère les comptages anormaux.", "task": "detection-anomalies"}
+ANOMALY_CARD = {
+    "title": "Compteurs vélo",
+    "summary": "Repère les comptages anormaux.",
+    "task": "detection-anomalies",
+}
 
 
 @pytest.fixture(scope="session")
@@ -29,7 +44,9 @@ def fixture_model(tmp_path_factory) -> Callable[..., Path]:
     def get(kind: str, card: dict | None = None, **params) -> Path:
         key = (kind, repr(card), tuple(sorted(params.items())))
         if key not in cache:
-            cache[key] = make_model(kind, tmp_path_factory.mktemp(kind) / "model", card=card, **params)
+            cache[key] = make_model(
+                kind, tmp_path_factory.mktemp(kind) / "model", card=card, **params
+            )
         return cache[key]
 
     return get

@@ -16,7 +16,9 @@ def counters_frame() -> tuple[pd.DataFrame, pd.DataFrame]:
             "comptage": list(range(100, 160)),
         }
     )
-    predictions = pd.DataFrame({"attendu": data["comptage"] * 1.0, "anomalie": [False] * 59 + [True], "score": 0.1})
+    predictions = pd.DataFrame(
+        {"attendu": data["comptage"] * 1.0, "anomalie": [False] * 59 + [True], "score": 0.1}
+    )
     return data, predictions
 
 
@@ -31,8 +33,12 @@ def test_an_integer_identifier_splits_the_series_not_the_dates() -> None:
 def test_a_text_identifier_wins_and_a_count_is_never_a_key() -> None:
     data, predictions = counters_frame()
     data["cantine_nom"] = data["compteur"].map({664: "A", 745: "B", 881: "C"})
-    chart = build_chart("prevision-serie-temporelle", data, predictions, ["cantine_nom", "jour", "comptage"])
+    chart = build_chart(
+        "prevision-serie-temporelle", data, predictions, ["cantine_nom", "jour", "comptage"]
+    )
     assert "cantine_nom = « A »" in chart.caption
     small = data.head(12)[["jour", "comptage"]]
-    chart = build_chart("prevision-serie-temporelle", small, predictions.head(12), ["jour", "comptage"])
+    chart = build_chart(
+        "prevision-serie-temporelle", small, predictions.head(12), ["jour", "comptage"]
+    )
     assert chart is None or "Série affichée" not in chart.caption

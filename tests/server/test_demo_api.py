@@ -8,7 +8,9 @@ import pytest
 def test_dataframe_records_and_split_give_the_same_predictions(demo_client) -> None:
     client = demo_client("ok")
     records = client.post("/predict", json={"dataframe_records": [{"x": 1}, {"x": 2.5}]})
-    split = client.post("/predict", json={"dataframe_split": {"columns": ["x"], "data": [[1], [2.5]]}})
+    split = client.post(
+        "/predict", json={"dataframe_split": {"columns": ["x"], "data": [[1], [2.5]]}}
+    )
     assert records.status_code == split.status_code == 200
     assert records.json() == split.json() == {"predictions": [{"y": 2.0}, {"y": 5.0}]}
 
@@ -16,17 +18,25 @@ def test_dataframe_records_and_split_give_the_same_predictions(demo_client) -> N
 def test_dates_text_and_booleans_come_back_as_json(demo_client) -> None:
     answer = demo_client("series").post(
         "/predict",
-        json={"dataframe_records": [{"jour": "2024-03-04", "site": "Gare", "comptage": 500},
-                                    {"jour": "2024-03-09", "site": "Gare", "comptage": 104}]},
+        json={
+            "dataframe_records": [
+                {"jour": "2024-03-04", "site": "Gare", "comptage": 500},
+                {"jour": "2024-03-09", "site": "Gare", "comptage": 104},
+            ]
+        },
     )
     assert answer.status_code == 200
-    assert answer.json() == {"predictions": [{"prevu": 124.0, "anomalie": True}, {"prevu": 104.0, "anomalie": False}]}
+    assert answer.json() == {
+        "predictions": [{"prevu": 124.0, "anomalie": True}, {"prevu": 104.0, "anomalie": False}]
+    }
 
 
 def test_non_dataframe_output_is_a_plain_list(demo_client) -> None:
     answer = demo_client("wrong_shape").post("/predict", json={"dataframe_records": [{"x": 1}]})
     assert answer.status_code == 500
-    assert answer.json()["message"].startswith("Le modèle a renvoyé 2 prédiction(s) pour 1 ligne(s)")
+    assert answer.json()["message"].startswith(
+        "Le modèle a renvoyé 2 prédiction(s) pour 1 ligne(s)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -52,7 +62,9 @@ def test_bad_payloads_get_a_400_with_a_message(demo_client, body, message) -> No
 
 def test_invalid_json_and_oversized_bodies(demo_client) -> None:
     client = demo_client("ok", max_upload_bytes=100, max_rows=3)
-    answer = client.post("/predict", content=b"{not json", headers={"content-type": "application/json"})
+    answer = client.post(
+        "/predict", content=b"{not json", headers={"content-type": "application/json"}
+    )
     assert answer.status_code == 400 and "pas du JSON valide" in answer.json()["message"]
     answer = client.post("/predict", json={"dataframe_records": [{"x": 1}] * 40})
     assert answer.status_code == 413 and answer.json()["error_code"] == "PAYLOAD_TOO_LARGE"

@@ -75,7 +75,7 @@ def test_upload_shows_predictions_and_offers_them_as_csv(demo_client) -> None:
 
 def test_upload_of_dates_and_text(demo_client) -> None:
     client = demo_client("series", card=FORECAST_CARD)
-    page = _upload(client, "jour,site,comptage\n2024-03-01,Gare,100\n02/03/2024,Gare,130\n".encode())
+    page = _upload(client, b"jour,site,comptage\n2024-03-01,Gare,100\n02/03/2024,Gare,130\n")
     assert page.status_code == 200, _error(page.text)
     assert "2024-03-02" in page.text
 
@@ -86,7 +86,11 @@ def test_upload_of_dates_and_text(demo_client) -> None:
         (b"", 400, "Le fichier est vide"),
         (b"   \n", 400, "Le fichier est vide"),
         (b"x\n", 400, "qu'une ligne d'en-tête"),
-        (b"z,w\n1,2\n", 400, "Colonne(s) manquante(s) : x. Le modèle attend les colonnes : x (nombre décimal)"),
+        (
+            b"z,w\n1,2\n",
+            400,
+            "Colonne(s) manquante(s) : x. Le modèle attend les colonnes : x (nombre décimal)",
+        ),
         (b"x\n1\ndeux\n3\n", 400, "valeurs invalides ligne 3 : « deux »"),
         (b"x\n1\n\n", 400, None),
         (b"x\n1\nNA\n", 400, "valeurs manquantes (ligne 3)"),
@@ -96,7 +100,9 @@ def test_upload_of_dates_and_text(demo_client) -> None:
         (b'x\n"1\n', 400, "n'a pas pu être lu comme un CSV"),
     ],
 )
-def test_bad_uploads_get_a_french_message_saying_what_to_fix(demo_client, content, status, message) -> None:
+def test_bad_uploads_get_a_french_message_saying_what_to_fix(
+    demo_client, content, status, message
+) -> None:
     page = _upload(demo_client("ok"), content)
     if message is None:  # a blank line is skipped: the file is valid
         assert page.status_code == 200
@@ -118,7 +124,9 @@ def test_too_large_and_too_many_rows(demo_client) -> None:
     page = _upload(small, b"x\n" + b"1\n" * 600)
     assert page.status_code == 413 and "trop volumineux" in _error(page.text)
     page = _upload(small, b"x\n" + b"1\n" * 6)
-    assert page.status_code == 413 and "Trop de lignes : la limite est de 5 lignes" in _error(page.text)
+    assert page.status_code == 413 and "Trop de lignes : la limite est de 5 lignes" in _error(
+        page.text
+    )
 
 
 def test_upload_without_a_file_or_not_multipart(demo_client) -> None:

@@ -28,17 +28,29 @@ def socket_dir() -> Iterator[Path]:
 
 def _server(model_dir: Path, socket_path: Path, **env: str) -> subprocess.Popen:
     environment = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(REPO), "HOME": str(socket_path.parent),
-        "BIBIA_MODEL_DIR": str(model_dir), "BIBIA_SOCKET": str(socket_path), **env,
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "PYTHONPATH": str(REPO),
+        "HOME": str(socket_path.parent),
+        "BIBIA_MODEL_DIR": str(model_dir),
+        "BIBIA_SOCKET": str(socket_path),
+        **env,
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "demos.server"], env=environment, cwd=str(socket_path.parent),
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-m", "demos.server"],
+        env=environment,
+        cwd=str(socket_path.parent),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
-def _wait_for_health(process: subprocess.Popen, socket_path: Path, timeout: float = 60) -> httpx.Client:
-    client = httpx.Client(transport=httpx.HTTPTransport(uds=str(socket_path)), base_url="http://demo", timeout=10)
+def _wait_for_health(
+    process: subprocess.Popen, socket_path: Path, timeout: float = 60
+) -> httpx.Client:
+    client = httpx.Client(
+        transport=httpx.HTTPTransport(uds=str(socket_path)), base_url="http://demo", timeout=10
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -64,7 +76,9 @@ def test_serves_pages_and_predictions_on_its_unix_socket_only(fixture_model, soc
     try:
         client = _wait_for_health(process, socket_path)
         assert oct(socket_path.stat().st_mode & 0o777) == "0o666"
-        answer = client.post("/predict", json={"dataframe_split": {"columns": ["x"], "data": [[4]]}})
+        answer = client.post(
+            "/predict", json={"dataframe_split": {"columns": ["x"], "data": [[4]]}}
+        )
         assert answer.json() == {"predictions": [{"y": 8.0}]}
         page = client.post("/upload", files={"file": ("d.csv", b"x\n3\n", "text/csv")})
         assert page.status_code == 200 and "Prédictions sur vos données" in page.text
@@ -97,7 +111,9 @@ def test_a_directory_without_a_model_exits_3(socket_dir) -> None:
 
 
 def test_bad_settings_exit_2(fixture_model, socket_dir) -> None:
-    process = _server(fixture_model("ok"), socket_dir / "demo.sock", BIBIA_MAX_UPLOAD_BYTES="beaucoup")
+    process = _server(
+        fixture_model("ok"), socket_dir / "demo.sock", BIBIA_MAX_UPLOAD_BYTES="beaucoup"
+    )
     assert process.wait(timeout=60) == 2
     assert "BIBIA_MAX_UPLOAD_BYTES doit être un nombre entier positif" in process.stdout.read()
 
@@ -108,5 +124,10 @@ def test_the_server_imports_nothing_of_the_service() -> None:
         "bad = sorted({m.split('.')[0] for m in sys.modules} & {'bibia', 'registry', 'runners', 'docker'})\n"
         "print(bad)"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO)})
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
     assert result.stdout.strip() == "[]", result.stderr

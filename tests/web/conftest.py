@@ -10,7 +10,15 @@ import yaml
 from fastapi.testclient import TestClient
 
 from tests.conftest import EXAMPLE_CARD, World, make_world, register
-from tests.web.webdata import MODEL, OTHER, PROJECT, PROJECT_SLUG, model_card, model_with_chart, other_card
+from tests.web.webdata import (
+    MODEL,
+    OTHER,
+    PROJECT,
+    PROJECT_SLUG,
+    model_card,
+    model_with_chart,
+    other_card,
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +33,9 @@ def site(sklearn_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     world = make_world(Settings(data_dir=tmp / "data", seed_on_start=False, runner="none"))
     card_data = yaml.safe_load(EXAMPLE_CARD.read_text(encoding="utf-8"))
     with world.client:
-        response = world.client.put(f"/api/v1/projects/{PROJECT_SLUG}", json=PROJECT, headers=world.headers("expert"))
+        response = world.client.put(
+            f"/api/v1/projects/{PROJECT_SLUG}", json=PROJECT, headers=world.headers("expert")
+        )
         assert response.status_code == 201, response.text
         charted = model_with_chart(sklearn_model_dir, tmp / "charted")
         response = register(world, charted, model_card(card_data), name=MODEL)

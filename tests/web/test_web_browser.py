@@ -15,7 +15,16 @@ import pytest
 import yaml
 
 from tests.conftest import EXAMPLE_CARD, cli, need, tar_model
-from tests.web.webdata import MODEL, OTHER, PROJECT, PROJECT_SLUG, RESTRICTED, model_card, model_with_chart, other_card
+from tests.web.webdata import (
+    MODEL,
+    OTHER,
+    PROJECT,
+    PROJECT_SLUG,
+    RESTRICTED,
+    model_card,
+    model_with_chart,
+    other_card,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -49,43 +58,84 @@ def chromium() -> Iterator[object]:
 
 
 @pytest.fixture
-def live_site(live_server, sklearn_model_dir: Path, tmp_path: Path) -> dict:  # noqa: ANN001
+def live_site(live_server, sklearn_model_dir: Path, tmp_path: Path) -> dict:
     """The live service with a project and two models, set up with the CLI and the API."""
     data_dir = live_server.data_dir
-    _ok(cli(data_dir, "org", "create", "nantes-metropole", "--name", "Nantes Métropole", "--siren", "244400404"))
+    _ok(
+        cli(
+            data_dir,
+            "org",
+            "create",
+            "nantes-metropole",
+            "--name",
+            "Nantes Métropole",
+            "--siren",
+            "244400404",
+        )
+    )
     tokens = {}
     for role in ("expert", "member"):
-        out = _ok(cli(data_dir, "token", "create", "--org", "nantes-metropole", "--role", role, "--user", f"{role}-web"))
+        out = _ok(
+            cli(
+                data_dir,
+                "token",
+                "create",
+                "--org",
+                "nantes-metropole",
+                "--role",
+                role,
+                "--user",
+                f"{role}-web",
+            )
+        )
         tokens[role] = out.strip().splitlines()[-1].strip()
     headers = {"Authorization": f"Bearer {tokens['expert']}"}
     card_data = yaml.safe_load(EXAMPLE_CARD.read_text(encoding="utf-8"))
     with httpx.Client(base_url=live_server.url, headers=headers, timeout=60) as api:
         assert api.put(f"/api/v1/projects/{PROJECT_SLUG}", json=PROJECT).status_code == 201
         charted = model_with_chart(sklearn_model_dir, tmp_path / "charted")
-        for name, model_dir, card, alias in ((MODEL, charted, model_card(card_data), "production"), (OTHER, sklearn_model_dir, other_card(card_data), None)):
+        for name, model_dir, card, alias in (
+            (MODEL, charted, model_card(card_data), "production"),
+            (OTHER, sklearn_model_dir, other_card(card_data), None),
+        ):
             files = {
-                "card": ("fiche.yaml", yaml.safe_dump(card, allow_unicode=True).encode(), "application/yaml"),
+                "card": (
+                    "fiche.yaml",
+                    yaml.safe_dump(card, allow_unicode=True).encode(),
+                    "application/yaml",
+                ),
                 "model": ("model.tar.gz", tar_model(model_dir), "application/gzip"),
             }
-            response = api.post(f"/api/v1/models/{name}/versions", files=files, data={"alias": alias} if alias else {})
+            response = api.post(
+                f"/api/v1/models/{name}/versions",
+                files=files,
+                data={"alias": alias} if alias else {},
+            )
             assert response.status_code == 201, response.text
     return {"url": live_server.url, "tokens": tokens}
 
 
 @pytest.fixture
-def page(chromium, live_site: dict):  # noqa: ANN001
-    context = chromium.new_context(base_url=live_site["url"], locale="fr-FR", viewport={"width": 1280, "height": 900})
+def page(chromium, live_site: dict):
+    context = chromium.new_context(
+        base_url=live_site["url"], locale="fr-FR", viewport={"width": 1280, "height": 900}
+    )
     tab = context.new_page()
     tab.set_default_timeout(15_000)
     yield tab
     context.close()
 
 
-def card_names(page) -> list[str]:  # noqa: ANN001
-    return [href.rsplit("/", 1)[-1] for href in page.locator(".carte-titre a[href^='/modeles/']").evaluate_all("els => els.map(e => e.getAttribute('href'))")]
+def card_names(page) -> list[str]:
+    return [
+        href.rsplit("/", 1)[-1]
+        for href in page.locator(".carte-titre a[href^='/modeles/']").evaluate_all(
+            "els => els.map(e => e.getAttribute('href'))"
+        )
+    ]
 
 
-def test_browse_search_filter_and_read_a_model_anonymously(page, live_site: dict) -> None:  # noqa: ANN001
+def test_browse_search_filter_and_read_a_model_anonymously(page, live_site: dict) -> None:
     from playwright.sync_api import expect
 
     page.goto("/")
@@ -125,11 +175,15 @@ def test_browse_search_filter_and_read_a_model_anonymously(page, live_site: dict
     expect(row.locator("td.nombre")).to_have_text(["1,8", "2,9"])
     expect(row).to_contain_text("meilleur")
     chart = page.locator("figure.graphique img")
-    assert chart.evaluate("img => img.complete && img.naturalWidth") == 2  # the served PNG really loads
+    assert (
+        chart.evaluate("img => img.complete && img.naturalWidth") == 2
+    )  # the served PNG really loads
     body = page.content()
     for value in RESTRICTED:
         assert value not in body
-    expect(page.locator(".reserve")).to_contain_text("réservés aux agents des collectivités membres")
+    expect(page.locator(".reserve")).to_contain_text(
+        "réservés aux agents des collectivités membres"
+    )
     expect(page.get_by_role("button", name="Lancer le démonstrateur")).to_have_count(0)
 
     # an unknown model: a French 404 page
@@ -140,7 +194,7 @@ def test_browse_search_filter_and_read_a_model_anonymously(page, live_site: dict
     assert page.locator("html").get_attribute("lang") == "fr"
 
 
-def test_a_member_logs_in_through_the_form_and_sees_the_contacts(page, live_site: dict) -> None:  # noqa: ANN001
+def test_a_member_logs_in_through_the_form_and_sees_the_contacts(page, live_site: dict) -> None:
     from playwright.sync_api import expect
 
     page.goto(f"/modeles/{MODEL}")

@@ -12,7 +12,7 @@ from pathlib import Path
 CSRF_INPUT = re.compile(r'<input type="hidden" name="csrftoken" value="([^"]+)">')
 
 
-def csrf_token(client, page: str = "/connexion") -> str:  # noqa: ANN001 - a TestClient or an httpx.Client
+def csrf_token(client, page: str = "/connexion") -> str:
     """The CSRF token of ``page``'s first form, as a browser reads it (the ``bibia_csrf`` cookie lands in ``client``)."""
     response = client.get(page, headers={"accept": "text/html"})
     found = CSRF_INPUT.search(response.text)
@@ -20,10 +20,12 @@ def csrf_token(client, page: str = "/connexion") -> str:  # noqa: ANN001 - a Tes
     return found.group(1)
 
 
-def sign_in(client, token: str, next_url: str = "/"):  # noqa: ANN001, ANN201
+def sign_in(client, token: str, next_url: str = "/"):
     """Sign in through the form, as a browser does: read the form's CSRF token, then post it."""
     return client.post(
-        "/connexion", data={"csrftoken": csrf_token(client), "token": token, "next": next_url}, follow_redirects=False
+        "/connexion",
+        data={"csrftoken": csrf_token(client), "token": token, "next": next_url},
+        follow_redirects=False,
     )
 
 
@@ -43,7 +45,9 @@ PROJECT = {
     "public_contact": "donnees@nantesmetropole.fr",
     "contacts": [{"name": "Chargée de mission eau", "email": "mission-eau@nantesmetropole.fr"}],
     "lessons_learned": "Retex confidentiel du projet : le prestataire a livré en retard.",
-    "internal_documents": [{"title": "Cahier des charges interne", "url": "https://intranet.example.org/cdc-eau"}],
+    "internal_documents": [
+        {"title": "Cahier des charges interne", "url": "https://intranet.example.org/cdc-eau"}
+    ],
 }
 
 # Values that must never reach a page below their tier.
@@ -67,7 +71,9 @@ def model_card(card_data: dict) -> dict:
     card = json.loads(json.dumps(card_data, default=str))  # YAML dates as JSON text
     card["identification"]["project"] = PROJECT_SLUG
     card["model"]["documentation_url"] = "https://docs.example.org/nantes/eau-batiments-interne"
-    card["accountability"]["internal_documents"] = [{"title": "Note interne", "url": "https://intranet.example.org/note-eau"}]
+    card["accountability"]["internal_documents"] = [
+        {"title": "Note interne", "url": "https://intranet.example.org/note-eau"}
+    ]
     return card
 
 
@@ -83,7 +89,13 @@ def other_card(card_data: dict) -> dict:
     )
     card["model"]["task"] = "detection-anomalies"
     card["model"]["evaluation"]["metrics"] = [
-        {"name": "rappel", "value": 0.9, "baseline": 0.7, "higher_is_better": True, "description": "anomalies retrouvées"}
+        {
+            "name": "rappel",
+            "value": 0.9,
+            "baseline": 0.7,
+            "higher_is_better": True,
+            "description": "anomalies retrouvées",
+        }
     ]
     card["model"].pop("code_url", None)
     for key in ("contacts", "team", "lessons_learned"):
@@ -95,10 +107,20 @@ def tiny_png() -> bytes:
     """A valid 2×2 PNG, built by hand (no imaging library needed)."""
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     raw = b"".join(b"\x00" + b"\x00\x00\x91" * 2 for _ in range(2))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
 
 
 def model_with_chart(model_dir: Path, target: Path) -> Path:
@@ -106,5 +128,7 @@ def model_with_chart(model_dir: Path, target: Path) -> Path:
     shutil.copytree(model_dir, target)
     (target / "bibia").mkdir(exist_ok=True)
     (target / "bibia" / "evaluation.png").write_bytes(tiny_png())
-    (target / "bibia" / "notes-privees.txt").write_text("ne doit jamais être servi par la page", encoding="utf-8")
+    (target / "bibia" / "notes-privees.txt").write_text(
+        "ne doit jamais être servi par la page", encoding="utf-8"
+    )
     return target
