@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from bibia.auth import Caller, hash_token, new_token
 from bibia.db.models import ApiToken, AuditEvent, Organisation, User, utcnow
-from registry.errors import Conflict, InvalidInput, NotFound
+from domain.errors import Conflict, InvalidInput, NotFound
 from registry.refs import check_siren, check_slug
 from registry.tiers import Role
 

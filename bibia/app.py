@@ -33,7 +33,7 @@ from bibia.guards import (
 from bibia.services import Services
 from bibia.settings import Settings
 from bibia.web.csrf import CsrfProtect, DemoFormTokens
-from registry.errors import BibiaError
+from domain.errors import BibiaError
 from registry.store import Registry
 
 log = logging.getLogger("bibia")

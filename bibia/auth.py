@@ -27,7 +27,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bibia.db.models import ApiToken, User, utcnow
-from registry.errors import Unauthorized
+from domain.errors import Unauthorized
 from registry.tiers import Role, Tier
 
 TOKEN_RE = re.compile(r"bibia_([0-9a-f]{8})_([A-Za-z0-9_-]{43})")  # always fullmatch

@@ -18,8 +18,8 @@ from bibia.accounts import audit
 from bibia.auth import Caller
 from bibia.db.models import ProjectRecord
 from bibia.schemas import ModelOut, ProjectOut, VersionOut
+from domain.errors import Forbidden, InvalidInput, NotFound
 from registry.card import Card, Project, fold
-from registry.errors import Forbidden, InvalidInput, NotFound
 from registry.store import PAGE, CatalogueQuery, ModelSummary, Registry, VersionInfo
 from registry.tiers import Tier, visible
 

@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from registry.errors import BibiaError, InvalidInput
+from domain.errors import BibiaError, InvalidInput
 
 app = typer.Typer(
     name="bibia",

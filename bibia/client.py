@@ -3,7 +3,7 @@
 >>> client = BibiaClient("http://127.0.0.1:8000", token="bibia_...")   # doctest: +SKIP
 >>> client.register("eau-batiments", estimator, card="fiche.yaml", input_example=X.head(), alias="production")  # doctest: +SKIP
 
-Errors come back as the same :class:`registry.errors.BibiaError` tree the
+Errors come back as the same :class:`domain.errors.BibiaError` tree the
 service raises, with the service's French message.
 """
 
@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import yaml
 
-from registry import errors
+from domain import errors
 from registry.refs import ModelRef
 
 _BY_STATUS: dict[int, type[errors.BibiaError]] = {

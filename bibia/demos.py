@@ -43,7 +43,7 @@ from bibia.db.models import DemoSession, utcnow
 from bibia.deps import caller_from_credentials
 from bibia.pool import READY_MARKER, WARM_GONE_EXIT_CODES, WarmPool, stop_quietly
 from bibia.services import Services
-from registry.errors import Conflict, Forbidden, InvalidInput, NotFound, QuotaExceeded, RunnerError
+from domain.errors import Conflict, Forbidden, InvalidInput, NotFound, QuotaExceeded, RunnerError
 from registry.refs import ModelRef
 from registry.tiers import Tier, visible
 from runners import hostfs
@@ -797,7 +797,7 @@ class DemoManager:
     def _row_for(self, session: Session, caller: Caller, demo_id: str) -> DemoSession:
         if caller.tier < Tier.RESTRICTED:
             if not caller.is_authenticated:
-                from registry.errors import Unauthorized
+                from domain.errors import Unauthorized
 
                 raise Unauthorized(
                     "authentification requise : les démonstrateurs sont réservés aux membres d'une collectivité"

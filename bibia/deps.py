@@ -16,7 +16,7 @@ from bibia import sessions
 from bibia.auth import ANONYMOUS, Caller, authenticate, refused
 from bibia.services import Services
 from bibia.settings import Settings
-from registry.errors import Forbidden, Unauthorized
+from domain.errors import Forbidden, Unauthorized
 from registry.store import Registry
 from registry.tiers import Tier
 

@@ -37,7 +37,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from bibia.deps import RegistryDep, require
-from registry import errors
+from domain import errors
 from registry.refs import check_alias, check_name, check_version
 from registry.store import Registry
 from registry.tiers import Tier

@@ -28,7 +28,7 @@ from bibia.auth import ANONYMOUS, Caller, watching_failures
 from bibia.deps import COOKIE, bearer_token, caller_from_credentials
 from bibia.services import Services
 from bibia.settings import Settings
-from registry.errors import BibiaError, InvalidInput, PayloadTooLarge, QuotaExceeded, Unauthorized
+from domain.errors import BibiaError, InvalidInput, PayloadTooLarge, QuotaExceeded, Unauthorized
 from registry.tiers import Tier
 
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}

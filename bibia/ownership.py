@@ -17,8 +17,8 @@ from sqlalchemy.orm import Session
 
 from bibia.accounts import list_organisations, organisation_by_siren
 from bibia.auth import Caller
+from domain.errors import Forbidden, InvalidInput
 from registry.card import Card, Owner, fold
-from registry.errors import Forbidden, InvalidInput
 from registry.refs import is_siren
 from registry.tiers import Tier
 

@@ -39,7 +39,7 @@ from bibia.demos import TAMPERED, DemoManager
 from bibia.deps import COOKIE, bearer_token
 from bibia.guards import security_headers
 from bibia.web.csrf import REFUSED, DemoFormTokens
-from registry.errors import BibiaError, Forbidden, RunnerError, Unauthorized
+from domain.errors import BibiaError, Forbidden, RunnerError, Unauthorized
 from runners.base import SandboxTampered
 from runners.sockets import AsyncSandboxTransport
 

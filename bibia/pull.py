@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from bibia.client import raise_for_error
-from registry import errors
+from domain import errors
 from registry.refs import ModelRef
 
 API = "/api/2.0/mlflow"

@@ -9,7 +9,7 @@ from typing import Any
 
 from bibia.db import Database
 from bibia.settings import Settings
-from registry.errors import RunnerError
+from domain.errors import RunnerError
 from registry.store import Registry
 
 log = logging.getLogger("bibia")

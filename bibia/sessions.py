@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 from bibia.accounts import audit
 from bibia.auth import Caller, aware, caller_for, hash_token, refused, token_problem
 from bibia.db.models import ApiToken, WebSession, utcnow
-from registry.errors import NotFound, Unauthorized
+from domain.errors import NotFound, Unauthorized
 
 SECRET_RE = re.compile(r"[A-Za-z0-9_-]{43}")  # secrets.token_urlsafe(32); always fullmatch
 SEEN_EVERY = dt.timedelta(minutes=1)  # last_seen_at is written at most this often

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO
 
+from domain.errors import InvalidCard, InvalidModel, PayloadTooLarge
 from registry.card import Card, parse_card
-from registry.errors import InvalidCard, InvalidModel, PayloadTooLarge
 from registry.untrusted import load_yaml
 
 MAX_MEMBERS = 10_000

@@ -117,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from bibia.client import BibiaClient
-    from registry.errors import BibiaError
+    from domain.errors import BibiaError
 
     pipeline, sample, scores = train(training_data())
     print(

@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     import httpx
 
     from bibia.client import BibiaClient, raise_for_error
-    from registry.errors import BibiaError, InvalidInput
+    from domain.errors import BibiaError, InvalidInput
     from registry.refs import ModelRef
 
     try:

@@ -6,7 +6,7 @@ algorithmes publics" and the EU AI Act (Annex VIII). Every field is public
 unless declared otherwise with :func:`registry.tiers.tiered`.
 
 A card is validated on every write; :func:`parse_card` turns pydantic's
-errors into an :class:`~registry.errors.InvalidCard` listing every problem,
+errors into an :class:`~domain.errors.InvalidCard` listing every problem,
 field by field, in French.
 """
 
@@ -26,7 +26,7 @@ from pydantic import (
     field_validator,
 )
 
-from registry.errors import InvalidCard
+from domain.errors import InvalidCard
 from registry.refs import SIREN_PATTERN, SLUG_PATTERN, anchored
 from registry.tiers import Tier, tiered
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from registry.errors import InvalidModel
+from domain.errors import InvalidModel
 from registry.untrusted import load_yaml
 
 # MLflow writes a few kilobytes (the signature is one JSON string); checked before reading.

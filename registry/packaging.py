@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from registry.errors import InvalidInput, InvalidModel
+from domain.errors import InvalidInput, InvalidModel
 from registry.mlmodel import read_mlmodel
 
 URI_SCHEMES = (

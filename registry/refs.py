@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from registry.errors import InvalidInput
+from domain.errors import InvalidInput
 
 # The bare patterns, without anchors: Python checks use re.fullmatch, and
 # pydantic fields use anchored() (character classes are ASCII ranges, so no

@@ -50,8 +50,7 @@ from sqlalchemy import func as sa_func
 from sqlalchemy import select as sa_select
 from sqlalchemy.exc import IntegrityError
 
-from registry.card import Card, fold
-from registry.errors import (
+from domain.errors import (
     BibiaError,
     Conflict,
     InvalidInput,
@@ -59,6 +58,7 @@ from registry.errors import (
     NotFound,
     RegistryUnavailable,
 )
+from registry.card import Card, fold
 from registry.export import to_hf_readme
 from registry.mlmodel import read_mlmodel, signature_of
 from registry.refs import ModelRef, check_alias, check_name, is_siren

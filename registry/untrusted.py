@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from registry.errors import InvalidInput, PayloadTooLarge
+from domain.errors import InvalidInput, PayloadTooLarge
 
 MAX_DEPTH = 64  # far deeper than a card or an MLmodel, far shallower than Python's recursion limit
 MAX_NODES = (

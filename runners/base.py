@@ -27,7 +27,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
-from registry.errors import RunnerError
+from domain.errors import RunnerError
 
 SOCKET_NAME = "demo.sock"
 MAX_SOCKET_PATH = 107  # sun_path is 108 bytes with its final NUL

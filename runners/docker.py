@@ -1,7 +1,7 @@
 """DockerRunner: each demonstrator in a locked-down container.
 
 The only module that imports ``docker``; it turns every docker error into a
-:class:`~registry.errors.RunnerError` subclass. The sandbox policy lives in
+:class:`~domain.errors.RunnerError` subclass. The sandbox policy lives in
 one function, :func:`_run_args`: non-root user, read-only root filesystem
 with a small ``/tmp`` tmpfs, every capability dropped, no-new-privileges,
 memory (swap included), CPU and PID limits, and no network at all: the

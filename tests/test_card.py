@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
+from domain.errors import InvalidCard
 from registry.card import SUMMARY_MAX, Card, parse_card
-from registry.errors import InvalidCard
 from registry.export import to_etalab, to_hf_readme
 from registry.tiers import Tier, hidden_paths
 

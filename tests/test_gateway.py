@@ -22,7 +22,7 @@ import yaml
 
 from bibia.gateway import _split_artifact_path
 from bibia.pull import pull
-from registry import errors
+from domain import errors
 from tests.conftest import EXAMPLE_CARD, World, cli, make_world, register
 from tests.fixtures.models import make_model
 

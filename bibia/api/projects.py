@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from bibia import catalogue
 from bibia.deps import CallerDep, ExpertDep, RegistryDep, SessionDep
 from bibia.schemas import ERRORS, Page, ProjectOut
+from domain.errors import InvalidInput
 from registry.card import Status, Theme, parse_project
-from registry.errors import InvalidInput
 from registry.refs import check_slug
 
 router = APIRouter(prefix="/api/v1/projects", tags=["projets"])

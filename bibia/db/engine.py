@@ -13,7 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from registry.errors import RegistryUnavailable
+from domain.errors import RegistryUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -25,7 +25,7 @@ from bibia.deps import COOKIE, ServicesDep
 from bibia.web.csrf import CSRF_COOKIE
 from bibia.web.pages import PageCallerDep, _model_name
 from bibia.web.render import PageRoute, cookie_secure, forget_session, render
-from registry.errors import InvalidInput, NotFound, Unauthorized
+from domain.errors import InvalidInput, NotFound, Unauthorized
 from registry.refs import ModelRef, check_alias, check_version
 from registry.tiers import Tier
 

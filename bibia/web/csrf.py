@@ -38,7 +38,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bibia.settings import Settings
-from registry.errors import BibiaError
+from domain.errors import BibiaError
 
 log = logging.getLogger("bibia.web")
 

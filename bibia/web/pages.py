@@ -19,7 +19,7 @@ from bibia.deps import COOKIE, RegistryDep, ServicesDep, SessionDep, browser_cal
 from bibia.guards import security_headers
 from bibia.web.render import LABELS, PageRoute, render
 from demos.reference import CHART_FILE
-from registry.errors import InvalidInput, NotFound, Unauthorized
+from domain.errors import InvalidInput, NotFound, Unauthorized
 from registry.refs import check_name, check_page, check_version
 from registry.store import CatalogueQuery, Registry
 from registry.tiers import Tier

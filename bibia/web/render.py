@@ -26,8 +26,8 @@ from bibia.auth import ANONYMOUS, Caller
 from bibia.deps import COOKIE
 from bibia.guards import security_headers
 from bibia.web.csrf import hidden_field
+from domain.errors import BibiaError
 from registry.card import Automation, Status, Task, Theme
-from registry.errors import BibiaError
 from registry.tiers import Tier
 
 log = logging.getLogger("bibia.web")

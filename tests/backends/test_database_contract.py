@@ -11,8 +11,8 @@ from bibia import accounts, catalogue
 from bibia.auth import ANONYMOUS, SYSTEM, authenticate
 from bibia.db import Database
 from bibia.db.models import ApiToken
+from domain.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from registry.card import Project
-from registry.errors import Conflict, Forbidden, InvalidInput, NotFound, Unauthorized
 from registry.store import Registry
 from registry.tiers import Tier
 

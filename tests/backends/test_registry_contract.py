@@ -15,8 +15,8 @@ from mlflow.exceptions import MlflowException
 
 from bibia import catalogue
 from bibia.auth import ANONYMOUS
+from domain.errors import InvalidInput, NotFound, RegistryUnavailable
 from registry.card import Card
-from registry.errors import InvalidInput, NotFound, RegistryUnavailable
 from registry.refs import ModelRef
 from registry.store import CARD_TAG, CatalogueQuery, Registry
 

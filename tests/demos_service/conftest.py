@@ -44,7 +44,7 @@ REFERENCE_PACKAGES = ("demos.cantine", "demos.velo")
 
 def docker_answers() -> str | None:
     """None when a Docker engine answers, else why not."""
-    from registry.errors import RunnerError
+    from domain.errors import RunnerError
     from runners.docker import DockerRunner
 
     try:

@@ -28,7 +28,7 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.python.asgi import shutdown_lifespans
 
-from registry.errors import BibiaError
+from domain.errors import BibiaError
 from tests.conftest import EXAMPLE_CARD, World, make_world, register
 
 MODEL = "cantine-nantes"  # the name the OpenAPI's examples use

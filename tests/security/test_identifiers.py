@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from domain.errors import InvalidCard, InvalidInput
 from registry.card import parse_card, parse_project
-from registry.errors import InvalidCard, InvalidInput
 from registry.refs import (
     ModelRef,
     check_alias,

@@ -23,7 +23,7 @@ import yaml
 
 from bibia import uploads
 from bibia.uploads import extract_model_archive, load_structured, parse_card_text
-from registry.errors import InvalidCard, InvalidModel, PayloadTooLarge
+from domain.errors import InvalidCard, InvalidModel, PayloadTooLarge
 from registry.mlmodel import MAX_MLMODEL_BYTES, read_mlmodel
 from registry.untrusted import MAX_DEPTH, MAX_NODES, load_yaml
 from tests.conftest import World, make_world

@@ -6,9 +6,9 @@ one FastAPI handler and one CLI wrapper translate them, nowhere else.
 Vendor errors (MLflow, docker, SQLAlchemy) are translated into these where
 the vendor is imported, with ``raise ... from exc``.
 
-The tree lives in ``registry`` (the innermost package) so that ``registry``,
-``runners`` and ``bibia`` all raise the same errors while arrows keep
-pointing inward.
+The tree lives in ``domain``, a bottom package that imports nothing of
+bibia's, so that ``registry``, ``runners`` and ``bibia`` all raise the same
+errors while arrows keep pointing inward.
 """
 
 from __future__ import annotations

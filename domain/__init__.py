@@ -1,0 +1,1 @@
+"""The domain: what every layer of bibia shares and imports nothing of ours (the error tree)."""
