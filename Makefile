@@ -2,14 +2,14 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
 
-.PHONY: run test install provision image bench clean
+.PHONY: run test lint format lock install provision image bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml requirements.lock
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+	$(VENV)/bin/pip install --quiet -c requirements.lock -e '.[test,lint]'
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
@@ -23,6 +23,24 @@ run: $(STAMP)
 test: $(STAMP)
 	@bash .ci/provision.sh || echo "provision: some engines could not be started; their tests skip (or fail when CI is set)" >&2
 	$(VENV)/bin/python -m pytest
+
+## The rules the code keeps: ruff (lint and format), mypy, import contracts. CI runs it before the tests.
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
+
+format: $(STAMP)
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+## Re-pin every installed package (run after changing a version in pyproject.toml).
+lock:
+	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet -e '.[test,lint]'
+	{ echo "# Every package a fresh install gets, pinned (make lock rewrites it; make install installs under it)."; \
+	  $(VENV)/bin/pip freeze --exclude-editable --all | grep -v -E '^(pip|setuptools|wheel)=='; } > requirements.lock
 
 image: $(STAMP)
 	bash docker/build-demo-image.sh
