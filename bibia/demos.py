@@ -43,19 +43,21 @@ from bibia.db.models import DemoSession, utcnow
 from bibia.deps import caller_from_credentials
 from bibia.pool import READY_MARKER, WARM_GONE_EXIT_CODES, WarmPool, stop_quietly
 from bibia.services import Services
-from domain.errors import Conflict, Forbidden, InvalidInput, NotFound, QuotaExceeded, RunnerError
-from registry.refs import ModelRef
-from registry.tiers import Tier, visible
-from runners import hostfs
-from runners.base import (
-    SANDBOX_UID,
+from domain.errors import (
+    Conflict,
     DemoMissing,
-    DemoSpec,
-    RunInfo,
-    RunState,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    QuotaExceeded,
+    RunnerError,
     SandboxTampered,
     UntrustedModel,
 )
+from registry.refs import ModelRef
+from registry.tiers import Tier, visible
+from runners import hostfs
+from runners.base import SANDBOX_UID, DemoSpec, RunInfo, RunState
 from runners.health import probe
 from runners.sockets import check_socket
 

@@ -28,25 +28,12 @@ from bibia.auth import ANONYMOUS, Caller, watching_failures
 from bibia.deps import COOKIE, bearer_token, caller_from_credentials
 from bibia.services import Services
 from bibia.settings import Settings
-from domain.errors import BibiaError, InvalidInput, PayloadTooLarge, QuotaExceeded, Unauthorized
+from domain.errors import BibiaError, BodyTimeout, PayloadTooLarge, TooManyFailures, Unauthorized
 from registry.tiers import Tier
 
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
 MODEL_UPLOAD = re.compile(r"/api/v1/models/[^/]+/versions")
 DIGITS = re.compile(r"[0-9]{1,20}")
-
-
-class TooManyFailures(QuotaExceeded):
-    """Too many refused credentials from one client: wait for the window to free."""
-
-    code = "trop_de_tentatives"
-
-
-class BodyTimeout(InvalidInput):
-    """The request body stalled for too long between two chunks."""
-
-    http_status = 408
-    code = "delai_depasse"
 
 
 def wants_html(scope: Scope) -> bool:

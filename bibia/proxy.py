@@ -39,8 +39,7 @@ from bibia.demos import TAMPERED, DemoManager
 from bibia.deps import COOKIE, bearer_token
 from bibia.guards import security_headers
 from bibia.web.csrf import REFUSED, DemoFormTokens
-from domain.errors import BibiaError, Forbidden, RunnerError, Unauthorized
-from runners.base import SandboxTampered
+from domain.errors import BibiaError, Forbidden, RunnerError, SandboxTampered, Unauthorized
 from runners.sockets import AsyncSandboxTransport
 
 router = APIRouter(include_in_schema=False)

@@ -112,3 +112,51 @@ class RunnerError(BibiaError):
     http_status = 502
     exit_code = 8
     code = "erreur_execution"
+
+
+class BodyTimeout(InvalidInput):
+    """The request body stalled for too long between two chunks."""
+
+    http_status = 408
+    code = "delai_depasse"
+
+
+class TooManyFailures(QuotaExceeded):
+    """Too many refused credentials from one client: wait for the window to free."""
+
+    code = "trop_de_tentatives"
+
+
+class RunnerUnavailable(RunnerError):
+    """The runner's engine does not answer (Docker daemon down, ...)."""
+
+    http_status = 503
+    code = "execution_indisponible"
+
+
+class DemoConflict(RunnerError):
+    """A demonstrator with this id already runs (or was left behind)."""
+
+    http_status = 409
+    code = "demonstrateur_existant"
+
+
+class DemoMissing(RunnerError):
+    """The runner knows no demonstrator with this id."""
+
+    http_status = 404
+    code = "demonstrateur_introuvable"
+
+
+class SandboxTampered(RunnerError):
+    """The sandbox replaced what the service connects to (its socket): the demonstrator must be failed."""
+
+    http_status = 502
+    code = "bac_a_sable_compromis"
+
+
+class UntrustedModel(RunnerError):
+    """ProcessRunner refuses a model not marked trusted (no sandbox on the host)."""
+
+    http_status = 403
+    code = "modele_non_fiable"

@@ -7,28 +7,12 @@ Import the implementations from their modules, so that using one never
 imports another's vendor library.
 """
 
-from runners.base import (
-    DemoConflict,
-    DemoMissing,
-    DemoSpec,
-    RunInfo,
-    Runner,
-    RunnerError,
-    RunnerUnavailable,
-    RunState,
-    RunStatus,
-    UntrustedModel,
-)
+from runners.base import DemoSpec, RunInfo, Runner, RunState, RunStatus
 
 __all__ = [
-    "DemoConflict",
-    "DemoMissing",
     "DemoSpec",
     "RunInfo",
     "RunState",
     "RunStatus",
     "Runner",
-    "RunnerError",
-    "RunnerUnavailable",
-    "UntrustedModel",
 ]

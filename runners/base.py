@@ -27,8 +27,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Protocol, runtime_checkable
 
-from domain.errors import RunnerError
-
 SOCKET_NAME = "demo.sock"
 MAX_SOCKET_PATH = 107  # sun_path is 108 bytes with its final NUL
 SANDBOX_UID = 10001
@@ -50,53 +48,12 @@ __all__ = [
     "LABEL_MANAGED",
     "SANDBOX_UID",
     "SOCKET_NAME",
-    "DemoConflict",
-    "DemoMissing",
     "DemoSpec",
     "RunInfo",
     "RunState",
     "RunStatus",
     "Runner",
-    "RunnerError",
-    "RunnerUnavailable",
-    "SandboxTampered",
-    "UntrustedModel",
 ]
-
-
-class RunnerUnavailable(RunnerError):
-    """The runner's engine does not answer (Docker daemon down, ...)."""
-
-    http_status = 503
-    code = "execution_indisponible"
-
-
-class DemoConflict(RunnerError):
-    """A demonstrator with this id already runs (or was left behind)."""
-
-    http_status = 409
-    code = "demonstrateur_existant"
-
-
-class DemoMissing(RunnerError):
-    """The runner knows no demonstrator with this id."""
-
-    http_status = 404
-    code = "demonstrateur_introuvable"
-
-
-class SandboxTampered(RunnerError):
-    """The sandbox replaced what the service connects to (its socket): the demonstrator must be failed."""
-
-    http_status = 502
-    code = "bac_a_sable_compromis"
-
-
-class UntrustedModel(RunnerError):
-    """ProcessRunner refuses a model not marked trusted (no sandbox on the host)."""
-
-    http_status = 403
-    code = "modele_non_fiable"
 
 
 @dataclass(frozen=True)

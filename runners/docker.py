@@ -28,6 +28,7 @@ import requests.exceptions
 from docker.types import LogConfig, Ulimit
 
 import docker
+from domain.errors import DemoConflict, DemoMissing, RunnerError, RunnerUnavailable
 from runners import hostfs
 from runners.base import (
     LABEL_DEMO_ID,
@@ -37,12 +38,8 @@ from runners.base import (
     SANDBOX_UID,
     SOCKET_MOUNT,
     SOCKET_NAME,
-    DemoConflict,
-    DemoMissing,
     DemoSpec,
     RunInfo,
-    RunnerError,
-    RunnerUnavailable,
     RunState,
     RunStatus,
 )

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import httpx
 
-from runners.base import Runner, RunnerError, RunState
+from domain.errors import RunnerError
+from runners.base import Runner, RunState
 from runners.sockets import SandboxTransport
 
 HEALTH_URL = "http://demo/health"

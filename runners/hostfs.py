@@ -20,7 +20,7 @@ import os
 import shutil
 from pathlib import Path
 
-from runners.base import RunnerError
+from domain.errors import RunnerError
 
 MS_NOSUID, MS_NODEV, MS_NOEXEC = 0x2, 0x4, 0x8
 MNT_DETACH = 0x2

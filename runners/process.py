@@ -29,16 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from runners.base import (
-    DemoConflict,
-    DemoMissing,
-    DemoSpec,
-    RunInfo,
-    RunnerError,
-    RunState,
-    RunStatus,
-    UntrustedModel,
-)
+from domain.errors import DemoConflict, DemoMissing, RunnerError, UntrustedModel
+from runners.base import DemoSpec, RunInfo, RunState, RunStatus
 
 # Runs the server, then records its exit code atomically: $0 is the exit file.
 _WRAPPER = '"$@"; code=$?; echo "$code" > "$0.tmp" && mv "$0.tmp" "$0"; exit "$code"'

@@ -33,7 +33,8 @@ from typing import Any
 import httpcore
 import httpx
 
-from runners.base import SOCKET_NAME, SandboxTampered
+from domain.errors import SandboxTampered
+from runners.base import SOCKET_NAME
 
 __all__ = ["AsyncSandboxTransport", "SandboxTransport", "check_socket", "pinned_socket"]
 

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from runners.base import DemoSpec, RunnerUnavailable
+from domain.errors import RunnerUnavailable
+from runners.base import DemoSpec
 from tests.conftest import need
 from tests.fixtures.models import make_model
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from runners.base import DemoConflict, DemoMissing, DemoSpec, Runner, RunnerError, RunState
+from domain.errors import DemoConflict, DemoMissing, RunnerError
+from runners.base import DemoSpec, Runner, RunState
 from runners.health import probe, wait_until_healthy
 from runners.sockets import SandboxTransport
 

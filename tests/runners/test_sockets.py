@@ -19,8 +19,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from domain.errors import SandboxTampered
 from runners import hostfs
-from runners.base import SANDBOX_UID, SOCKET_NAME, SandboxTampered
+from runners.base import SANDBOX_UID, SOCKET_NAME
 from runners.health import probe
 from runners.sockets import AsyncSandboxTransport, SandboxTransport, check_socket, pinned_socket
 from tests.conftest import need

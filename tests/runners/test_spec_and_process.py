@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from runners.base import DemoSpec, RunState, UntrustedModel
+from domain.errors import UntrustedModel
+from runners.base import DemoSpec, RunState
 from runners.health import wait_until_healthy
 from runners.process import ProcessRunner
 
