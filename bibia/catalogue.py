@@ -1,27 +1,28 @@
 """The catalogue as the service offers it: models and projects, by tier.
 
 Routes and CLI commands stay thin and call these functions. Reads return
-plain data already filtered for the caller's tier; writes check who may
-write, then land all or nothing and leave an audit event.
+plain data already filtered for the caller's tier; writes ask
+:mod:`bibia.policy` who may write, then land all or nothing and leave an
+audit event.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Session
 
-from bibia import ownership
+from bibia import ownership, policy
 from bibia.accounts import audit
 from bibia.auth import Caller
 from bibia.db.models import ProjectRecord
 from bibia.schemas import ModelOut, ProjectOut, VersionOut
-from domain.errors import Forbidden, InvalidInput, NotFound
+from domain.errors import InvalidInput, NotFound
 from registry.card import Card, Project, fold
 from registry.store import PAGE, CatalogueQuery, ModelSummary, Registry, VersionInfo
-from registry.tiers import Tier, visible
+from registry.tiers import visible
 
 
 def paginate(items: list[Any], page: int, per_page: int) -> list[Any]:
@@ -93,42 +94,41 @@ def version_by_alias(registry: Registry, caller: Caller, name: str, alias: str) 
     return visible(_version_out(registry.resolve(ModelRef(name=name, alias=alias))), caller.tier)
 
 
-def check_owner(caller: Caller, siren: str, what: str) -> None:
-    """Only experts of the owning collectivité (or an admin) may write."""
-    if caller.tier >= Tier.ADMIN:
-        return
-    if caller.tier < Tier.EXPERT or caller.organisation_siren != siren:
-        raise Forbidden(
-            f"accès refusé : seuls les experts de la collectivité propriétaire (SIREN {siren}) peuvent modifier {what}"
-        )
+def _refuse_write(caller: Caller, siren: str | None, what: str) -> NoReturn:
+    """Refuse ``caller`` the write of ``what``, owned by ``siren`` (None: no owner on record)."""
+    if siren is None:
+        policy.refuse(caller, f"accès refusé : seuls les experts peuvent modifier {what}")
+    policy.refuse(
+        caller,
+        f"accès refusé : seuls les experts de la collectivité propriétaire (SIREN {siren}) peuvent modifier {what}",
+    )
 
 
-def _check_can_write_model(
-    registry: Registry, caller: Caller, name: str, card: Card | None
-) -> ModelSummary | None:
+def _check_can_write_model(registry: Registry, caller: Caller, name: str, card: Card) -> None:
+    """Raise unless ``caller`` may write ``card`` as model ``name`` (new, or existing with its owner)."""
     existing = None
     try:
         existing = registry.get(name)
     except NotFound:
         pass
+    named = card.identification.owner.siren
     if existing is not None and existing.owner_siren:
-        check_owner(caller, existing.owner_siren, f"le modèle « {name} »")
-        if (
-            card is not None
-            and card.identification.owner.siren != existing.owner_siren
-            and caller.tier < Tier.ADMIN
-        ):
-            raise Forbidden(
-                f"la fiche désigne un autre propriétaire (SIREN {card.identification.owner.siren}) que celui du "
-                f"modèle « {name} » (SIREN {existing.owner_siren}) : un modèle ne change pas de propriétaire ainsi"
+        if not policy.may_write_model(caller, existing.owner_siren):
+            _refuse_write(caller, existing.owner_siren, f"le modèle « {name} »")
+        if named != existing.owner_siren and not policy.may_change_model_owner(caller):
+            policy.refuse(
+                caller,
+                f"la fiche désigne un autre propriétaire (SIREN {named}) que celui du "
+                f"modèle « {name} » (SIREN {existing.owner_siren}) : un modèle ne change pas de propriétaire ainsi",
             )
-    elif card is not None:
-        check_owner(
-            caller,
-            card.identification.owner.siren,
-            f"un modèle de SIREN {card.identification.owner.siren}",
-        )
-    return existing
+    elif not policy.may_write_model(caller, named):
+        _refuse_write(caller, named, f"un modèle de SIREN {named}")
+
+
+def _check_can_move_alias(caller: Caller, summary: ModelSummary) -> None:
+    owner = summary.owner_siren or None
+    if not policy.may_move_alias(caller, owner):
+        _refuse_write(caller, owner, f"le modèle « {summary.name} »")
 
 
 def _owned_card(
@@ -157,10 +157,10 @@ def _check_project(session: Session, caller: Caller, card: Card) -> None:
             "ou laissez ce champ vide (liste : GET /api/v1/projects)"
         )
     owner = card.identification.owner
-    if owner.siren in ownership.owner_sirens(row.data):
+    if policy.may_attach_model(owner.siren, ownership.owner_sirens(row.data)):
         return
     owners = ownership.owner_names(row.data)
-    if caller.tier >= Tier.ADMIN:
+    if policy.may_set_project_owners(caller):
         raise InvalidInput(
             f"le modèle appartient à {owner.name} (SIREN {owner.siren}), qui ne porte pas le projet « {slug} » "
             f"(porteurs : {owners}) : ajoutez d'abord cette collectivité aux porteurs du projet, "
@@ -170,9 +170,10 @@ def _check_project(session: Session, caller: Caller, card: Card) -> None:
         ask = f"votre collectivité y est invitée : acceptez d'abord l'invitation (POST /api/v1/projects/{slug}/invitations/accept)"
     else:
         ask = f"demandez à un expert de {owners} d'inviter votre collectivité parmi les porteurs du projet, puis acceptez l'invitation"
-    raise Forbidden(
+    policy.refuse(
+        caller,
         f"accès refusé : seuls les experts d'une collectivité porteuse du projet « {slug} » peuvent y rattacher "
-        f"un modèle ; {ask} ; ou laissez identification.project vide"
+        f"un modèle ; {ask} ; ou laissez identification.project vide",
     )
 
 
@@ -232,7 +233,7 @@ def set_alias(
 ) -> dict[str, Any]:
     summary = registry.get(name)
     previous = summary.aliases.get(alias)
-    _check_can_write_model(registry, caller, name, None)
+    _check_can_move_alias(caller, summary)
     info = registry.set_alias(name, alias, version)
     audit(session, caller, "model.alias", f"{name}@{alias}", version=version, previous=previous)
     return visible(_version_out(info), caller.tier)
@@ -241,7 +242,7 @@ def set_alias(
 def delete_alias(
     registry: Registry, session: Session, caller: Caller, name: str, alias: str
 ) -> None:
-    _check_can_write_model(registry, caller, name, None)
+    _check_can_move_alias(caller, registry.get(name))
     registry.delete_alias(name, alias)
     audit(session, caller, "model.alias.delete", f"{name}@{alias}")
 
@@ -273,8 +274,6 @@ def _check_can_write_project(
     caller: Caller, project: Project, current: dict[str, Any] | None
 ) -> None:
     """Experts of an owner on record may write a project; a new one, experts of an organisation it names."""
-    if caller.tier >= Tier.ADMIN:
-        return
     # The owners on record, never those a request names (nobody takes a project over by naming
     # their own collectivité); naming an organisation only invites it (bibia.ownership).
     owners = (
@@ -282,7 +281,7 @@ def _check_can_write_project(
         if current is not None
         else [o.siren for o in project.owners]
     )
-    if caller.tier < Tier.EXPERT or caller.organisation_siren not in owners:
+    if not policy.may_edit_project(caller, owners):
         invited = current is not None and caller.organisation_siren in ownership.invitation_sirens(
             current
         )
@@ -291,9 +290,10 @@ def _check_can_write_project(
             if invited
             else ""
         )
-        raise Forbidden(
+        policy.refuse(
+            caller,
             f"accès refusé : seuls les experts d'une collectivité porteuse du projet « {project.slug} » "
-            f"(ou un administrateur) peuvent le modifier{hint}"
+            f"(ou un administrateur) peuvent le modifier{hint}",
         )
 
 

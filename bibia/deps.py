@@ -1,7 +1,9 @@
 """Named dependencies: who is asking (and their tier), the registry, a DB session.
 
-The tier check lives here, once: routes declare ``Depends(require(Tier.X))``
-or take ``CallerDep`` and hand it to the one filtering function.
+Routes gate on the caller with ``MemberDep``, ``ExpertDep``, ``AdminDep``
+(:func:`require`) or :func:`require_pull`, which ask :mod:`bibia.policy`;
+or they take ``CallerDep`` and hand it to the catalogue, which asks the
+policy about writes and filters reads by tier.
 """
 
 from __future__ import annotations
@@ -12,11 +14,10 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
-from bibia import sessions
+from bibia import policy, sessions
 from bibia.auth import ANONYMOUS, Caller, authenticate, refused
 from bibia.services import Services
 from bibia.settings import Settings
-from domain.errors import Forbidden, Unauthorized
 from registry.store import Registry
 from registry.tiers import Tier
 
@@ -101,8 +102,6 @@ def browser_caller(request: Request, services: ServicesDep) -> Caller:
         return caller_from_credentials(session, bearer, cookie)
 
 
-BrowserCallerDep = Annotated[Caller, Depends(browser_caller)]
-
 _NEEDS = {
     Tier.RESTRICTED: "réservé aux membres d'une collectivité",
     Tier.EXPERT: "réservé aux experts",
@@ -110,27 +109,29 @@ _NEEDS = {
 }
 
 
-def check_tier(caller: Caller, tier: Tier) -> Caller:
-    """Raise Unauthorized (anonymous) or Forbidden (authenticated) below ``tier``."""
-    if caller.tier >= tier:
-        return caller
-    if not caller.is_authenticated:
-        raise Unauthorized(
-            f"authentification requise : {_NEEDS[tier]} (en-tête Authorization: Bearer <jeton>)"
+def _gate(name: str, allows: Callable[[Caller], bool], needs: Tier) -> Callable[..., Caller]:
+    """A dependency that lets through the callers ``allows``; the others read what ``needs`` means."""
+
+    def dependency(caller: CallerDep) -> Caller:
+        if allows(caller):
+            return caller
+        policy.refuse(
+            caller,
+            f"accès refusé : {_NEEDS[needs]} ; votre jeton donne le niveau « {caller.tier.label} »",
+            anonymous=f"authentification requise : {_NEEDS[needs]} (en-tête Authorization: Bearer <jeton>)",
         )
-    raise Forbidden(
-        f"accès refusé : {_NEEDS[tier]} ; votre jeton donne le niveau « {caller.tier.label} »"
-    )
+
+    dependency.__name__ = name
+    return dependency
 
 
 def require(tier: Tier) -> Callable[..., Caller]:
-    """A dependency that lets through callers of ``tier`` or above."""
+    """A dependency that lets through callers of ``tier`` or above (:func:`bibia.policy.may_read_tier`)."""
+    return _gate(f"require_{tier.label}", lambda caller: policy.may_read_tier(caller, tier), tier)
 
-    def dependency(caller: CallerDep) -> Caller:
-        return check_tier(caller, tier)
 
-    dependency.__name__ = f"require_{tier.label}"
-    return dependency
+# The MLflow gateway's routes: callers who may pull artifacts (experts, by the policy).
+require_pull = _gate("require_pull", policy.may_pull_artifacts, Tier.EXPERT)
 
 
 MemberDep = Annotated[Caller, Depends(require(Tier.RESTRICTED))]

@@ -36,11 +36,10 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
-from bibia.deps import RegistryDep, require
+from bibia.deps import RegistryDep, require_pull
 from domain import errors
 from registry.refs import check_alias, check_name, check_version
 from registry.store import Registry
-from registry.tiers import Tier
 
 log = logging.getLogger("bibia.gateway")
 
@@ -148,7 +147,7 @@ class MlflowRoute(APIRoute):
 router = APIRouter(
     tags=["passerelle MLflow (experts)"],
     route_class=MlflowRoute,
-    dependencies=[Depends(require(Tier.EXPERT))],
+    dependencies=[Depends(require_pull)],
     responses={
         401: {"description": "Jeton absent ou invalide (`UNAUTHENTICATED`)"},
         403: {"description": "Réservé aux experts (`PERMISSION_DENIED`)"},

@@ -24,12 +24,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from bibia import policy
 from bibia.auth import ANONYMOUS, Caller, watching_failures
 from bibia.deps import COOKIE, bearer_token, caller_from_credentials
 from bibia.services import Services
 from bibia.settings import Settings
 from domain.errors import BibiaError, BodyTimeout, PayloadTooLarge, TooManyFailures, Unauthorized
-from registry.tiers import Tier
 
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
 MODEL_UPLOAD = re.compile(r"/api/v1/models/[^/]+/versions")
@@ -234,7 +234,7 @@ class BodyLimit:
         if not caller.is_authenticated:
             return self.floor
         if (
-            caller.tier >= Tier.EXPERT
+            policy.may_register_models(caller)
             and scope.get("method") == "POST"
             and MODEL_UPLOAD.fullmatch(scope.get("path", ""))
         ):

@@ -15,12 +15,12 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from bibia import policy
 from bibia.accounts import list_organisations, organisation_by_siren
 from bibia.auth import Caller
-from domain.errors import Forbidden, InvalidInput
+from domain.errors import InvalidInput
 from registry.card import Card, Owner, fold
 from registry.refs import is_siren
-from registry.tiers import Tier
 
 
 def record_owner(session: Session, siren: str, where: str) -> Owner:
@@ -96,17 +96,20 @@ def project_ownership(
     for index, owner in enumerate(named):
         if owner.siren not in {o.siren for o in wanted}:
             wanted.append(record_owner(session, owner.siren, f"owners[{index}].siren"))
-    if caller.tier >= Tier.ADMIN:
+    if policy.may_set_project_owners(caller):
         return Ownership(owners=wanted, invitations=[])
 
     mine = caller.organisation_siren
     on_record = owner_sirens(current) if current is not None else [mine]
     wanted_sirens = {o.siren for o in wanted}
     for kept in current.get("owners", []) if current is not None else []:
-        if kept["siren"] not in wanted_sirens and kept["siren"] != mine:
-            raise Forbidden(
+        if kept["siren"] not in wanted_sirens and not policy.may_remove_project_owner(
+            caller, kept["siren"]
+        ):
+            policy.refuse(
+                caller,
                 f"accès refusé : {kept['name']} (SIREN {kept['siren']}) porte ce projet ; seule cette collectivité "
-                "elle-même, ou un administrateur, peut la retirer des porteurs : remettez-la dans owners"
+                "elle-même, ou un administrateur, peut la retirer des porteurs : remettez-la dans owners",
             )
     owners = [o for o in wanted if o.siren in on_record]
     if not owners:
@@ -132,9 +135,10 @@ def invited_siren(caller: Caller, organisation_siren: str | None) -> str:
         Forbidden: below the expert tier, or an expert answering for another organisation.
         InvalidInput: an admin without an organisation who names none.
     """
-    if caller.tier < Tier.EXPERT:
-        raise Forbidden(
-            "accès refusé : seuls les experts de la collectivité invitée (ou un administrateur) répondent à une invitation"
+    if not policy.may_answer_invitations(caller):
+        policy.refuse(
+            caller,
+            "accès refusé : seuls les experts de la collectivité invitée (ou un administrateur) répondent à une invitation",
         )
     if organisation_siren is None or organisation_siren == caller.organisation_siren:
         if caller.organisation_siren is None:
@@ -142,8 +146,9 @@ def invited_siren(caller: Caller, organisation_siren: str | None) -> str:
                 "précisez l'organisation invitée (son SIREN) : vous n'appartenez à aucune collectivité qui en ait un"
             )
         return caller.organisation_siren
-    if caller.tier < Tier.ADMIN:
-        raise Forbidden(
-            "accès refusé : vous ne répondez qu'aux invitations faites à votre propre collectivité"
+    if not policy.may_answer_invitation(caller, organisation_siren):
+        policy.refuse(
+            caller,
+            "accès refusé : vous ne répondez qu'aux invitations faites à votre propre collectivité",
         )
     return organisation_siren

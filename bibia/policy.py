@@ -2,13 +2,18 @@
 
 No I/O and no database: each predicate takes the caller and the facts the
 call site already holds (an organisation id, SIRENs) and answers ``bool``.
-Call sites decide what a refusal looks like; :func:`refuse` raises the one
-error class that fits the caller, with the call site's French message.
-Field filtering by tier stays in :func:`registry.tiers.visible`.
+Call sites decide what a refusal looks like; :func:`refuse` raises the error
+class that fits the caller, with the call site's French message. Which
+fields a tier reads is not decided here but by :func:`registry.tiers.visible`.
+
+Organisations are named by id for demonstrators (a row holds the
+launcher's organisation id) and by SIREN for models and projects (a card
+and a project record name their owners by SIREN).
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import NoReturn
 
 from bibia.auth import Caller
@@ -29,21 +34,34 @@ def refuse(caller: Caller, message: str, *, anonymous: str | None = None) -> NoR
     raise Forbidden(message)
 
 
-def is_admin(caller: Caller) -> bool:
+# ------------------------------------------------------------ tiers and roles
+
+
+def may_read_tier(caller: Caller, tier: Tier) -> bool:
+    """Whether the caller reaches ``tier`` (the API's ``require``, the catalogue's reads)."""
+    return caller.tier >= tier
+
+
+def may_administer(caller: Caller) -> bool:
     """A platform administrator (the CLI's system caller included)."""
     return caller.tier >= Tier.ADMIN
 
 
-def reaches(caller: Caller, tier: Tier) -> bool:
-    """Whether the caller's tier is ``tier`` or above (reads of that tier, the API's ``require``)."""
-    return caller.tier >= tier
+def may_open_web_session(caller: Caller) -> bool:
+    """Members and above sign in to the web pages (a public token has nothing more to show)."""
+    return caller.tier >= Tier.RESTRICTED
 
 
-def _member_of(caller: Caller, organisation_id: int | None) -> bool:
+def may_pull_artifacts(caller: Caller) -> bool:
+    """Experts and above download model artifacts (the MLflow gateway, ``bibia pull``)."""
+    return caller.tier >= Tier.EXPERT
+
+
+def _expert_of(caller: Caller, sirens: Collection[str]) -> bool:
     return (
-        caller.tier >= Tier.RESTRICTED
-        and caller.organisation_id is not None
-        and caller.organisation_id == organisation_id
+        caller.tier >= Tier.EXPERT
+        and caller.organisation_siren is not None
+        and caller.organisation_siren in sirens
     )
 
 
@@ -56,18 +74,24 @@ def may_launch_demo(caller: Caller) -> bool:
 
 
 def may_list_demos(caller: Caller) -> bool:
-    """Members and above; what the list holds is :func:`sees_every_demo` or their organisation's."""
+    """Members and above; the list holds every demonstrator (:func:`sees_every_demo`) or their organisation's."""
     return caller.tier >= Tier.RESTRICTED
 
 
 def sees_every_demo(caller: Caller) -> bool:
     """Administrators see every organisation's demonstrators."""
-    return is_admin(caller)
+    return may_administer(caller)
 
 
 def may_see_demo(caller: Caller, organisation_id: int | None) -> bool:
     """An administrator, or a member of the organisation the demonstrator belongs to."""
-    return sees_every_demo(caller) or _member_of(caller, organisation_id)
+    if sees_every_demo(caller):
+        return True
+    return (
+        caller.tier >= Tier.RESTRICTED
+        and caller.organisation_id is not None
+        and caller.organisation_id == organisation_id
+    )
 
 
 def may_stop_demo(caller: Caller, organisation_id: int | None) -> bool:
@@ -78,3 +102,76 @@ def may_stop_demo(caller: Caller, organisation_id: int | None) -> bool:
 def may_read_demo_logs(caller: Caller, organisation_id: int | None) -> bool:
     """An expert (or above) who may see the demonstrator: its logs are the sandbox's raw output."""
     return caller.tier >= Tier.EXPERT and may_see_demo(caller, organisation_id)
+
+
+# ------------------------------------------------------------ models
+
+
+def may_register_models(caller: Caller) -> bool:
+    """Experts and above send model versions and cards (which models: :func:`may_write_model`)."""
+    return caller.tier >= Tier.EXPERT
+
+
+def may_write_model(caller: Caller, owner_siren: str | None) -> bool:
+    """An administrator, or an expert of the owner: a new model's card owner, an existing model's owner.
+
+    ``owner_siren`` is None for a model with no owner on record (registered
+    before owners were recorded): any expert may write it.
+    """
+    if may_administer(caller):
+        return True
+    if owner_siren is None:
+        return may_register_models(caller)
+    return _expert_of(caller, (owner_siren,))
+
+
+def may_move_alias(caller: Caller, owner_siren: str | None) -> bool:
+    """Setting or deleting an alias is a write of the model (:func:`may_write_model`)."""
+    return may_write_model(caller, owner_siren)
+
+
+def may_change_model_owner(caller: Caller) -> bool:
+    """Only an administrator may write a card naming another owner than the model's."""
+    return may_administer(caller)
+
+
+def may_attach_model(model_owner_siren: str, project_owner_sirens: Collection[str]) -> bool:
+    """A model joins a project only if its owner is one of the project's owners (on record).
+
+    No caller: an administrator is bound too (they add the organisation to
+    the project's owners first).
+    """
+    return model_owner_siren in project_owner_sirens
+
+
+# ------------------------------------------------------------ projects
+
+
+def may_edit_project(caller: Caller, owner_sirens: Collection[str]) -> bool:
+    """An administrator, or an expert of one of ``owner_sirens``.
+
+    The call site passes the owners on record for an existing project (never
+    those a request names: nobody takes a project over by naming their own
+    organisation), and the owners it names for a new one.
+    """
+    return may_administer(caller) or _expert_of(caller, owner_sirens)
+
+
+def may_set_project_owners(caller: Caller) -> bool:
+    """An administrator sets a project's owners directly; an expert's other names are invitations."""
+    return may_administer(caller)
+
+
+def may_remove_project_owner(caller: Caller, owner_siren: str) -> bool:
+    """An administrator, or the owner itself (an expert of it, already allowed to edit the project)."""
+    return may_administer(caller) or caller.organisation_siren == owner_siren
+
+
+def may_answer_invitations(caller: Caller) -> bool:
+    """Experts and above answer invitations to co-own a project (whose: :func:`may_answer_invitation`)."""
+    return caller.tier >= Tier.EXPERT
+
+
+def may_answer_invitation(caller: Caller, invited_siren: str) -> bool:
+    """An expert of the invited organisation, or an administrator for any organisation."""
+    return may_administer(caller) or _expert_of(caller, (invited_siren,))

@@ -19,7 +19,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from bibia import sessions
+from bibia import policy, sessions
 from bibia.auth import ANONYMOUS, authenticate
 from bibia.deps import COOKIE, ServicesDep
 from bibia.web.csrf import CSRF_COOKIE
@@ -27,7 +27,6 @@ from bibia.web.pages import PageCallerDep, _model_name
 from bibia.web.render import PageRoute, cookie_secure, forget_session, render
 from domain.errors import InvalidInput, NotFound, Unauthorized
 from registry.refs import ModelRef, check_alias, check_version
-from registry.tiers import Tier
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -88,7 +87,7 @@ def login(
     try:
         with services.db.session() as session:
             caller = authenticate(session, token.strip())
-            if caller.tier < Tier.RESTRICTED:
+            if not policy.may_open_web_session(caller):
                 return _login(
                     request, target, "ce jeton ne donne pas accès aux contenus réservés", status=403
                 )

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from bibia import catalogue
+from bibia import catalogue, policy
 from bibia.auth import ANONYMOUS, Caller
 from bibia.deps import COOKIE, RegistryDep, ServicesDep, SessionDep, browser_caller
 from bibia.guards import security_headers
@@ -22,7 +22,6 @@ from demos.reference import CHART_FILE
 from domain.errors import InvalidInput, NotFound, Unauthorized
 from registry.refs import check_name, check_page, check_version
 from registry.store import CatalogueQuery, Registry
-from registry.tiers import Tier
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
@@ -246,7 +245,7 @@ def model_page(
         card=card,
         versions=versions,
         chart_version=chart,
-        can_launch=caller.tier >= Tier.RESTRICTED and bool(versions),
+        can_launch=policy.may_launch_demo(caller) and bool(versions),
         expert=expert,
         pull_uri=pull_uri,
         base_url=base_url,
