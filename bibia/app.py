@@ -1,7 +1,8 @@
 """The FastAPI application: ``create_app(settings, *, registry=None, runner=None)``.
 
-Cross-cutting behaviour is visible here and nowhere else: the error tree is
-mapped to HTTP once, the guards of :mod:`bibia.guards` and the CSRF check of
+Cross-cutting behaviour is set up here: a bibia error a route raises is
+answered by :func:`bibia.errors.error_response` (its status from the edge
+table), the guards of :mod:`bibia.guards` and the CSRF check of
 :mod:`bibia.web.csrf` wrap every request (in the order listed at the end of
 :func:`create_app`), and unexpected errors are logged server-side and answered
 without a traceback.
@@ -16,13 +17,14 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bibia import __version__, gateway, proxy, web
 from bibia.api import admin, demos, models, projects, sessions
-from bibia.demos import DemoManager
+from bibia.demos import DemoService
+from bibia.errors import error_response
 from bibia.guards import (
     SECURITY_HEADERS,
     BodyLimit,
@@ -35,6 +37,7 @@ from bibia.settings import Settings
 from bibia.web.csrf import CsrfProtect, DemoFormTokens
 from domain.errors import BibiaError
 from registry.store import Registry
+from runners.base import Runner
 
 log = logging.getLogger("bibia")
 
@@ -68,7 +71,7 @@ def _validation_message(exc: RequestValidationError) -> dict[str, Any]:
 
 
 def create_app(
-    settings: Settings, *, registry: Registry | None = None, runner: Any = None
+    settings: Settings, *, registry: Registry | None = None, runner: Runner | None = None
 ) -> FastAPI:
     """Build the bibia service.
 
@@ -78,7 +81,7 @@ def create_app(
         runner: a demonstrator runner (``runners.base.Runner``) to use instead of the default.
     """
     services = Services.build(settings, registry=registry, runner=runner)
-    manager = DemoManager(services)
+    manager = DemoService(services)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -99,8 +102,8 @@ def create_app(
     app.state.demos = manager
 
     @app.exception_handler(BibiaError)
-    async def bibia_error(_: Request, exc: BibiaError) -> JSONResponse:
-        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+    async def bibia_error(request: Request, exc: BibiaError) -> Response:
+        return error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -137,7 +140,7 @@ def create_app(
         web.router
     )  # the French web pages (no scripts), and their error pages for browsers
     app.mount("/static", web.static_files(), name="static")
-    app.add_exception_handler(StarletteHTTPException, web.http_error)
+    app.exception_handler(StarletteHTTPException)(web.http_error)
     # Innermost first: the CSRF check reads form bodies that BodyLimit and BodyReadTimeout already bound.
     secret = settings.signing_secret()
     app.state.demo_form_tokens = DemoFormTokens(secret, int(settings.session_hours * 3600))

@@ -15,7 +15,6 @@ limits forms to the demonstrator's own path.
 from __future__ import annotations
 
 import asyncio
-import html
 import http.cookiejar
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -26,8 +25,6 @@ from urllib.parse import quote, urljoin, urlsplit
 import httpx
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import (
-    HTMLResponse,
-    JSONResponse,
     RedirectResponse,
     Response,
     StreamingResponse,
@@ -35,8 +32,9 @@ from fastapi.responses import (
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
-from bibia.demos import TAMPERED, DemoManager
+from bibia.demos import TAMPERED, DemoService
 from bibia.deps import COOKIE, bearer_token
+from bibia.errors import error_response, wants_page
 from bibia.guards import security_headers
 from bibia.web.csrf import REFUSED, DemoFormTokens
 from domain.errors import BibiaError, Forbidden, RunnerError, SandboxTampered, Unauthorized
@@ -81,23 +79,12 @@ RETURNED = {
 CONTENT_ENCODINGS = {"gzip", "deflate", "br", "identity"}
 
 
-def _manager(request: Request) -> DemoManager:
-    return request.app.state.demos
+def _manager(request: Request) -> DemoService:
+    manager: DemoService = request.app.state.demos
+    return manager
 
 
-ManagerDep = Annotated[DemoManager, Depends(_manager)]
-
-
-def _page(title: str, body: str, status: int = 200) -> HTMLResponse:
-    document = f"""<!doctype html>
-<html lang="fr"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{html.escape(title)} — bibia</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem;color:#1b1b1b}}
-label{{display:block;margin:1rem 0 .3rem}}input[type=password]{{width:100%;padding:.5rem;font-family:monospace}}
-button{{margin-top:1rem;padding:.5rem 1.2rem;background:#000091;color:#fff;border:0;border-radius:4px;cursor:pointer}}
-.erreur{{color:#ce0500}}</style></head>
-<body><header><strong>bibia</strong> — Bibliothèque IA territorialisée</header><main><h1>{html.escape(title)}</h1>{body}</main></body></html>"""
-    return HTMLResponse(document, status_code=status, headers=security_headers())
+ManagerDep = Annotated[DemoService, Depends(_manager)]
 
 
 @router.get("/demos/{demo_id}")
@@ -107,25 +94,20 @@ def add_slash(demo_id: str) -> RedirectResponse:
 
 @router.api_route("/demos/{demo_id}/{path:path}", methods=["GET", "HEAD", "POST"])
 async def proxy(demo_id: str, path: str, request: Request, manager: ManagerDep) -> Response:
-    wants_html = "text/html" in request.headers.get("accept", "")
     try:
         bearer, cookie = bearer_token(request), request.cookies.get(COOKIE)
         socket = await run_in_threadpool(manager.proxy_target, bearer, cookie, demo_id)
     except Unauthorized as exc:
-        if wants_html:
+        if wants_page(request):
             return RedirectResponse(f"/connexion?next={quote(request.url.path)}", status_code=303)
-        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+        return error_response(request, exc)
     except Forbidden as exc:
-        if wants_html:
-            return _page(
-                "Accès refusé", f"<p>{html.escape(exc.message)}</p>", status=exc.http_status
-            )
-        return JSONResponse(exc.to_dict(), status_code=exc.http_status)
+        return error_response(request, exc)
     except SandboxTampered:
         await _clients(request).discard(demo_id)
-        return _error(SandboxTampered(TAMPERED), wants_html, "Démonstrateur arrêté")
+        return _error(request, SandboxTampered(TAMPERED), "Démonstrateur arrêté")
     except BibiaError as exc:
-        return _error(exc, wants_html)
+        return _error(request, exc)
 
     forms: DemoFormTokens = request.app.state.demo_form_tokens
     if (
@@ -134,7 +116,7 @@ async def proxy(demo_id: str, path: str, request: Request, manager: ManagerDep) 
         and not forms.valid(request.query_params.get(forms.PARAM), cookie, demo_id)
     ):
         # a browser's post (its session cookie) without this demonstrator's form token: maybe forged
-        return _error(Forbidden(REFUSED), wants_html, "Requête refusée")
+        return _error(request, Forbidden(REFUSED), "Requête refusée")
     headers = {k: v for k, v in request.headers.items() if _forwarded(k)}
     headers["x-forwarded-prefix"] = f"/demos/{demo_id}"
     if bearer is None and cookie:
@@ -152,29 +134,29 @@ async def proxy(demo_id: str, path: str, request: Request, manager: ManagerDep) 
     except SandboxTampered as exc:  # swapped between the check and a new connection
         await run_in_threadpool(manager.quarantine, demo_id, exc)
         await _clients(request).discard(demo_id)
-        return _error(SandboxTampered(TAMPERED), wants_html, "Démonstrateur arrêté")
+        return _error(request, SandboxTampered(TAMPERED), "Démonstrateur arrêté")
     except httpx.HTTPError as exc:
         return _error(
+            request,
             RunnerError(f"le démonstrateur {demo_id} ne répond pas : {type(exc).__name__}"),
-            wants_html,
         )
 
     if not 200 <= reply.status_code <= 599:
         await reply.aclose()
         return _error(
+            request,
             RunnerError(
                 f"le démonstrateur {demo_id} a répondu un statut invalide ({reply.status_code})"
             ),
-            wants_html,
         )
     out_headers, refused = returned_headers(reply.headers.multi_items(), request, demo_id)
     if refused and 300 <= reply.status_code < 400:
         await reply.aclose()
         return _error(
+            request,
             RunnerError(
                 f"le démonstrateur {demo_id} a tenté une redirection hors de son adresse : refusée"
             ),
-            wants_html,
         )
     out_headers.update(security_headers(form_action=f"{request.base_url}demos/{demo_id}/"))
     return StreamingResponse(
@@ -191,11 +173,10 @@ def _forwarded(name: str) -> bool:
 
 
 def _error(
-    error: BibiaError, wants_html: bool, title: str = "Démonstrateur indisponible"
+    request: Request, error: BibiaError, title: str = "Démonstrateur indisponible"
 ) -> Response:
-    if wants_html:
-        return _page(title, f"<p>{html.escape(error.message)}</p>", status=error.http_status)
-    return JSONResponse(error.to_dict(), status_code=error.http_status)
+    """``error`` answered to the proxy's caller; a browser's page is titled ``title``."""
+    return error_response(request, error, title=title)
 
 
 def returned_headers(
@@ -296,4 +277,5 @@ def _clients(request: Request) -> SocketClients:
     state = request.app.state
     if not hasattr(state, "demo_clients"):
         state.demo_clients = SocketClients()
-    return state.demo_clients
+    clients: SocketClients = state.demo_clients
+    return clients

@@ -119,7 +119,7 @@ class AliasIn(BaseModel):
     version: int = Field(ge=1, examples=[3])
 
 
-ERRORS = {
+ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut, "description": "Requête invalide"},
     401: {"model": ErrorOut, "description": "Jeton absent, mal formé, inconnu ou révoqué"},
     403: {"model": ErrorOut, "description": "Niveau d'accès insuffisant"},

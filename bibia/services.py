@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass
-from typing import Any
 
 from bibia.db import Database
 from bibia.settings import Settings
 from domain.errors import RunnerError
 from registry.store import Registry
+from runners.base import Runner
 
 log = logging.getLogger("bibia")
 
@@ -20,11 +20,11 @@ class Services:
     settings: Settings
     db: Database
     registry: Registry
-    runner: Any = None  # a runners.base.Runner, or None when demonstrators are off
+    runner: Runner | None = None  # None when demonstrators are off
 
     @classmethod
     def build(
-        cls, settings: Settings, *, registry: Registry | None = None, runner: Any = None
+        cls, settings: Settings, *, registry: Registry | None = None, runner: Runner | None = None
     ) -> Services:
         """Create directories, migrate bibia's database and open the registry."""
         settings.ensure_dirs()
@@ -46,7 +46,7 @@ def instance_id(settings: Settings) -> str:
     return hashlib.sha256(settings.database_uri.encode()).hexdigest()[:16]
 
 
-def build_runner(settings: Settings) -> Any:
+def build_runner(settings: Settings) -> Runner | None:
     """The runner the settings ask for; ``auto`` prefers Docker when an engine answers.
 
     Raises:

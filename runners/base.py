@@ -11,9 +11,10 @@ The environment contract with the server (see ``demos/server/settings.py``):
 socket the server listens on, ``<socket_dir>/demo.sock``), ``BIBIA_TTL_SECONDS``
 and the optional limits ``BIBIA_MAX_UPLOAD_BYTES``, ``BIBIA_MAX_ROWS``.
 
-Implementations: :class:`runners.docker.DockerRunner` (the sandbox) and
+Implementations: :class:`runners.docker.DockerRunner` (the sandbox),
 :class:`runners.process.ProcessRunner` (development and trusted reference
-models only: no isolation at all).
+models only: no isolation at all) and :class:`runners.fake.FakeRunner` (in
+memory, for tests; it serves a tiny HTTP app on the spec's socket).
 """
 
 from __future__ import annotations
@@ -212,6 +213,19 @@ class Runner(Protocol):
     @property
     def socket_owner(self) -> int:
         """The host uid a demonstrator's socket must belong to."""
+        ...
+
+    @property
+    def isolates(self) -> bool:
+        """Whether what it runs is sandboxed (no host files, no network, limits).
+
+        Only an isolating runner may run a model the project did not build,
+        or start a sandbox before knowing which model it will get (the warm pool).
+        """
+        ...
+
+    def accepts(self, *, trusted: bool) -> bool:
+        """Whether :meth:`start` would run a spec with this ``trusted`` flag (else UntrustedModel)."""
         ...
 
     def start(self, spec: DemoSpec) -> RunInfo:

@@ -23,11 +23,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import docker.client
 import docker.errors
 import requests.exceptions
 from docker.types import LogConfig, Ulimit
 
-import docker
 from domain.errors import DemoConflict, DemoMissing, RunnerError, RunnerUnavailable
 from runners import hostfs
 from runners.base import (
@@ -105,6 +105,15 @@ class DockerRunner:
         """The host uid of the sandbox user (uid 10001 inside; the same outside without user namespaces)."""
         return self._sandbox_host_uid
 
+    @property
+    def isolates(self) -> bool:
+        """Always: the policy of :func:`_run_args`."""
+        return True
+
+    def accepts(self, *, trusted: bool) -> bool:
+        """Every model: the sandbox is what makes an untrusted one safe to run."""
+        return True
+
     def start(self, spec: DemoSpec) -> RunInfo:
         """Start ``spec`` in a new container (see :class:`runners.base.Runner`).
 
@@ -145,7 +154,8 @@ class DockerRunner:
                 raw = container.logs(stdout=True, stderr=True, tail=tail)
             except docker.errors.NotFound:
                 raise DemoMissing(f"Aucun démonstrateur {demo_id}.") from None
-        return raw.decode("utf-8", errors="replace")
+        text: str = raw.decode("utf-8", errors="replace")
+        return text
 
     def stop(self, demo_id: str, *, timeout: float = 5.0) -> None:
         container = self._find(demo_id)
@@ -184,7 +194,7 @@ class DockerRunner:
     def _docker(self) -> Any:
         if self._client is None:
             with self._translate("joindre le moteur Docker"):
-                self._client = docker.from_env()
+                self._client = docker.client.from_env()
         return self._client
 
     def _find(self, demo_id: str) -> Any:

@@ -1,7 +1,7 @@
 """Whether a demonstrator answers on its Unix socket: the one health probe.
 
-Shared by every runner's caller: the service (before it marks a
-demonstrator ready, and the reaper) and the tests. It only speaks HTTP over
+Shared by every runner's caller: the service (:func:`poll`, while it waits
+before marking a demonstrator ready) and the tests (:func:`wait_until_healthy`). It only speaks HTTP over
 the socket, connecting through :mod:`runners.sockets` (never following what
 the sandbox put in its socket directory), and asks the runner for the
 status; it never loads the model.
@@ -10,12 +10,13 @@ status; it never loads the model.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
 from domain.errors import RunnerError
-from runners.base import Runner, RunState
+from runners.base import Runner, RunState, RunStatus
 from runners.sockets import SandboxTransport
 
 HEALTH_URL = "http://demo/health"
@@ -39,6 +40,32 @@ def probe(socket_dir: Path, owner_uid: int, *, timeout: float = 2.0) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class Health:
+    """One look at a demonstrator: ready, or ended (its status), or neither yet."""
+
+    ready: bool
+    ended: RunStatus | None = None  # set when the runner says it no longer runs
+
+
+def poll(runner: Runner, demo_id: str, socket_dir: Path, *, timeout: float = 2.0) -> Health:
+    """The runner's status, then (while it runs) the health check over the socket.
+
+    A runner that cannot tell the status now (its engine hiccuped) does not
+    end the demonstrator: the socket still answers for it.
+
+    Raises:
+        SandboxTampered: the socket was replaced.
+    """
+    try:
+        status = runner.status(demo_id)
+    except RunnerError:
+        status = None
+    if status is not None and status.state is not RunState.RUNNING:
+        return Health(ready=False, ended=status)
+    return Health(ready=probe(socket_dir, runner.socket_owner, timeout=timeout))
+
+
 def wait_until_healthy(
     runner: Runner, demo_id: str, socket_dir: Path, *, timeout: float = 60.0, interval: float = 0.2
 ) -> None:
@@ -51,12 +78,13 @@ def wait_until_healthy(
     """
     deadline = time.monotonic() + timeout
     while True:
-        if probe(socket_dir, runner.socket_owner):
+        health = poll(runner, demo_id, socket_dir)
+        if health.ready:
             return
-        status = runner.status(demo_id)
-        if status.state is RunState.MISSING:
+        status = health.ended
+        if status is not None and status.state is RunState.MISSING:
             raise RunnerError(f"Le démonstrateur {demo_id} a disparu avant d'être prêt.")
-        if status.state is RunState.EXITED:
+        if status is not None:
             tail = _tail(runner, demo_id)
             reason = " (mémoire épuisée)" if status.oom_killed else ""
             raise RunnerError(

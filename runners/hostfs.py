@@ -82,7 +82,7 @@ def mounts_under(root: Path) -> list[Path]:
 
 def unmount(path: Path) -> bool:
     """Detach the mount on ``path`` (lazily: a sandbox still using it keeps its own view). False if none."""
-    return _libc.umount2(os.fsencode(path), MNT_DETACH) == 0
+    return bool(_libc.umount2(os.fsencode(path), MNT_DETACH) == 0)
 
 
 def remove_tree(root: Path) -> None:

@@ -71,12 +71,21 @@ class ProcessRunner:
         self.python = python
         self.pythonpath = pythonpath
         self.allow_untrusted = allow_untrusted
-        self._children: dict[str, subprocess.Popen] = {}
+        self._children: dict[str, subprocess.Popen[bytes]] = {}
 
     @property
     def socket_owner(self) -> int:
         """The server runs as the service's own user, so its socket is the service's."""
         return os.getuid()
+
+    @property
+    def isolates(self) -> bool:
+        """Never: the server runs on the host with the service's rights."""
+        return False
+
+    def accepts(self, *, trusted: bool) -> bool:
+        """Trusted reference models, or any model when ``allow_untrusted`` (a developer's machine)."""
+        return trusted or self.allow_untrusted
 
     def start(self, spec: DemoSpec) -> RunInfo:
         """Start the server for ``spec`` as a host process.
@@ -88,7 +97,7 @@ class ProcessRunner:
             RunnerError: the model directory is missing or the process
                 could not be started.
         """
-        if not (spec.trusted or self.allow_untrusted):
+        if not self.accepts(trusted=spec.trusted):
             raise UntrustedModel(
                 "ProcessRunner exécute le modèle sur l'hôte, sans isolation : il ne lance que les modèles "
                 "de référence de confiance (DemoSpec.trusted). Utilisez DockerRunner pour ce modèle."

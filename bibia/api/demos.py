@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field, model_validator
 
-from bibia.demos import DemoManager
+from bibia.demos import DemoService
 from bibia.deps import CallerDep, ExpertDep, MemberDep
 from bibia.schemas import ERRORS
 from registry.refs import ModelRef
@@ -16,11 +16,12 @@ from registry.refs import ModelRef
 router = APIRouter(prefix="/api/v1/demos", tags=["démonstrateurs"])
 
 
-def get_manager(request: Request) -> DemoManager:
-    return request.app.state.demos
+def get_manager(request: Request) -> DemoService:
+    manager: DemoService = request.app.state.demos
+    return manager
 
 
-ManagerDep = Annotated[DemoManager, Depends(get_manager)]
+ManagerDep = Annotated[DemoService, Depends(get_manager)]
 
 
 class LaunchIn(BaseModel):
@@ -84,7 +85,7 @@ def list_demos(
         bool, Query(alias="all", description="Inclure les démonstrateurs terminés")
     ] = False,
 ) -> JSONResponse:
-    return JSONResponse([v.to_dict() for v in manager.list(caller, include_finished=all_)])
+    return JSONResponse([v.to_dict() for v in manager.visible(caller, include_finished=all_)])
 
 
 @router.get(

@@ -57,8 +57,7 @@ def stop_all(world: World) -> Iterator[list[str]]:
 
 def _settle(world: World) -> None:
     """Wait until the background launches are done (so containers are where the database says)."""
-    for thread in list(world.app.state.demos._watchers.values()):
-        thread.join(timeout=120)
+    world.app.state.demos.watchers.join(timeout=120)
 
 
 def _row(world: World, demo_id: str):

@@ -213,16 +213,17 @@ def test_the_primary_key_refuses_a_second_claim(world: World) -> None:
     with world.services.db.session() as session:
         caller = authenticate(session, world.tokens["member"])
     info = world.services.registry.resolve(ModelRef.parse("double-x@production"))
-    demos._insert(caller, info, 5, member, "first")
+    runner = demos.sandbox.runner_name
+    demos.sessions.insert(caller, info, 5, member, runner=runner, runner_ref="first")
     try:
         with pytest.raises(IntegrityError):
-            demos._insert(caller, info, 5, member, "second")
+            demos.sessions.insert(caller, info, 5, member, runner=runner, runner_ref="second")
         assert member not in {m.demo_id for m in demos.pool.members()}, (
             "claimed: no longer a pool member"
         )
     finally:
-        demos._fail(member, "essai")
-        demos._teardown(member)
+        demos.sessions.fail(member, "essai")
+        demos.sandbox.teardown(member)
 
 
 def test_a_warm_sandbox_cannot_be_reached_before_being_claimed(world: World) -> None:
@@ -249,16 +250,16 @@ def test_a_claimed_sandbox_that_vanished_starts_cold_under_the_same_id(
 ) -> None:
     demos = manager(world)
     before = warm_members(world)
-    place_model = demos._place_model
+    place_model = demos.sandbox.place_model
 
-    def trimmed_meanwhile(demo_id, name, version, *, warm):
+    def trimmed_meanwhile(demo_id, version, *, warm):
         if warm:
             subprocess.run(
                 ["docker", "rm", "-f", f"bibia-demo-{demo_id}"], capture_output=True, check=True
             )
-        return place_model(demo_id, name, version, warm=warm)
+        return place_model(demo_id, version, warm=warm)
 
-    monkeypatch.setattr(demos, "_place_model", trimmed_meanwhile)
+    monkeypatch.setattr(demos.sandbox, "place_model", trimmed_meanwhile)
     demo_id = launch(world, "double-x").json()["id"]
     assert demo_id in before
     demo, seen = wait_demo(world, demo_id, timeout=90)
@@ -275,7 +276,7 @@ def test_restart_keeps_pool_members_adopts_claimed_ones_and_removes_true_orphans
 ) -> None:
     import secrets
 
-    from bibia.demos import LABEL_INSTANCE, LABEL_MODEL, DemoManager
+    from bibia.demos import LABEL_INSTANCE, LABEL_MODEL, DemoService
     from runners.base import DemoSpec
     from runners.docker import DockerRunner
 
@@ -293,7 +294,7 @@ def test_restart_keeps_pool_members_adopts_claimed_ones_and_removes_true_orphans
             ttl_seconds=600,
         )
     )
-    restarted = DemoManager(world.services)  # what a restarted service (or another replica) builds
+    restarted = DemoService(world.services)  # what a restarted service (or another replica) builds
     try:
         result = restarted.reconcile()
         assert result["orphans"] == [orphan] and container_ids(orphan) == []
@@ -314,7 +315,8 @@ def test_a_warm_sandbox_has_the_same_sandbox_policy_as_a_cold_one(world: World) 
     demos = manager(world)
     member, container = next(iter(warm_members(world).items()))
     cold = secrets.token_hex(8)
-    spec = demos._spec(cold, "double-x", 1, dt.datetime.now(dt.UTC) + dt.timedelta(minutes=30))
+    version = world.services.registry.version("double-x", 1)
+    spec = demos.sandbox.cold_spec(cold, version, ttl_seconds=30 * 60)
     started = demos.runner.start(spec)
     try:
         warm, expected = policy(container), policy(started.runner_id)
@@ -326,7 +328,7 @@ def test_a_warm_sandbox_has_the_same_sandbox_policy_as_a_cold_one(world: World) 
         env = inspect(container)["Config"]["Env"]
         assert "BIBIA_WAIT_FOR_MODEL=1" in env
     finally:
-        demos._teardown(cold)
+        demos.sandbox.teardown(cold)
     assert member in {m.demo_id for m in demos.pool.members()}
 
 

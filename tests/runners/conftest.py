@@ -97,6 +97,16 @@ def process_runner(short_dir) -> Iterator:
 
 
 @pytest.fixture
+def fake_runner() -> Iterator:
+    from runners.fake import FakeRunner
+
+    runner = FakeRunner()
+    yield runner
+    for info in runner.list():
+        runner.stop(info.demo_id, timeout=1)
+
+
+@pytest.fixture
 def make_spec(fixture_model, short_dir) -> Callable[..., DemoSpec]:
     """``make_spec(kind, image=..., model_params={}, **spec_fields)``: a labelled test DemoSpec."""
 

@@ -1,7 +1,8 @@
-"""One contract for every Runner: the same behaviour from DockerRunner and ProcessRunner.
+"""One contract for every Runner: the same behaviour from DockerRunner, ProcessRunner and FakeRunner.
 
-Each test starts real demonstrator servers on fixture models and talks to
-them over their Unix socket, as the service does.
+Each test starts demonstrator servers on fixture models (real ones for
+Docker and processes; the fake runner plays what each fixture model does)
+and talks to them over their Unix socket, as the service does.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pytest
 
 from domain.errors import DemoConflict, DemoMissing, RunnerError
 from runners.base import DemoSpec, Runner, RunState
+from runners.fake import Behaviour, FakeRunner
 from runners.health import probe, wait_until_healthy
 from runners.sockets import SandboxTransport
 
@@ -28,8 +30,33 @@ class Case:
     fresh: Callable[[], Runner]  # a new runner object on the same backend (a restarted service)
 
 
-@pytest.fixture(params=["process", pytest.param("docker", marks=pytest.mark.docker)])
+def _double_x(records: list[dict]) -> list[dict]:
+    return [{"y": 2.0 * float(r["x"])} for r in records]
+
+
+# What the fixture models of tests/fixtures/models.py do, played by the fake runner.
+FAKE_BEHAVIOURS = {
+    "ok": lambda params: Behaviour(predict=_double_x),
+    "raises_on_load": lambda params: Behaviour(
+        exit_code=3, logs="ValueError: échec volontaire au chargement"
+    ),
+    "slow_load": lambda params: Behaviour(load_seconds=params.get("delay", 5), predict=_double_x),
+}
+
+
+@pytest.fixture(params=["fake", "process", pytest.param("docker", marks=pytest.mark.docker)])
 def case(request, make_spec) -> Case:
+    if request.param == "fake":
+        runner = request.getfixturevalue("fake_runner")
+        scripted: dict[str, Behaviour] = {}
+        runner.behaviour = lambda spec: scripted[spec.demo_id]
+
+        def spec(kind: str, **kw) -> DemoSpec:
+            made = make_spec(kind, **kw)
+            scripted[made.demo_id] = FAKE_BEHAVIOURS[kind](kw.get("model_params") or {})
+            return made
+
+        return Case(runner, spec, lambda: FakeRunner(runner.engine, behaviour=runner.behaviour))
     if request.param == "docker":
         from runners.docker import DockerRunner
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from bibia.errors import status_for
 from domain.errors import UntrustedModel
 from runners.base import DemoSpec, RunState
 from runners.health import wait_until_healthy
@@ -65,7 +66,7 @@ def test_process_runner_refuses_untrusted_models(process_runner, make_spec) -> N
     with pytest.raises(UntrustedModel, match="sans isolation"):
         process_runner.start(spec)
     assert process_runner.status(spec.demo_id).state is RunState.MISSING
-    assert UntrustedModel.http_status == 403
+    assert status_for(UntrustedModel) == 403
 
 
 def test_process_runner_built_to_allow_untrusted_models_runs_them(

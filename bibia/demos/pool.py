@@ -1,13 +1,14 @@
-"""The warm pool: sandboxes started ahead, waiting for a model (Docker runner, ``demo_pool_size``).
+"""The warm pool: sandboxes started ahead, waiting for a model (an isolating runner, ``demo_pool_size``).
 
-A member is an ordinary sandbox started with an empty model directory and
-``BIBIA_WAIT_FOR_MODEL=1``: its server has done its heavy imports and waits
-for ``.bibia-ready``. Membership lives in the runner's labels
-(``bibia.pool``), never in the database: a container of this instance with
-the warm label is a member while no demonstrator row holds its id. A launch
-claims one by inserting that row (the primary key makes a double claim
-impossible); from then on it is an ordinary demonstrator, driven by
-:class:`bibia.demos.DemoManager`.
+A member is an ordinary sandbox (:meth:`SandboxFactory.spec`) started with an
+empty model directory and ``BIBIA_WAIT_FOR_MODEL=1``: its server has done its
+heavy imports and waits for ``.bibia-ready``. Membership lives in the
+runner's labels (``bibia.pool``), never in the database: a sandbox of this
+instance with the warm label is a member while no demonstrator row holds its
+id. A launch claims one by inserting that row (the primary key makes a
+double claim impossible; see :mod:`bibia.demos.launch`); from then on it is
+an ordinary demonstrator. The pool never calls back into a launch: it lists
+what may be claimed, and starts, trims and retires members.
 """
 
 from __future__ import annotations
@@ -17,15 +18,11 @@ import logging
 import secrets
 import threading
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any, TypeVar
 
-from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
-
-from bibia.db.models import DemoSession
-from bibia.services import Services
+from bibia.demos.sandbox import SandboxFactory
+from bibia.demos.sessions import Sessions
+from bibia.settings import Settings
+from domain.errors import RunnerError
 from runners import hostfs
 from runners.base import DemoSpec, RunInfo, RunState
 
@@ -36,55 +33,45 @@ LABEL_POOL_KEY = "bibia.pool_key"  # the sandbox settings it was started with (s
 LABEL_POOL_SINCE = "bibia.pool_since"  # Unix time it was started
 POOL_WARM = "warm"
 POOL_IDLE_SECONDS = 900  # a warm sandbox with no model stops by itself after this long
-READY_MARKER = (
-    ".bibia-ready"  # written last into a warm sandbox's model directory (demos/server/settings.py)
-)
 # Exit codes of a warm sandbox that ended before its model arrived: idle limit
 # (demos/server: 5), stopped (143) or ended cleanly (0). A launch that claimed
 # it starts cold instead; any other code is the model's failure.
 WARM_GONE_EXIT_CODES = frozenset({0, 5, 143})
 
-T = TypeVar("T")
-
-# sandbox_spec(demo_id, ttl_seconds=..., labels=..., env=...): the sandbox every demonstrator gets.
-SpecBuilder = Callable[..., DemoSpec]
-
 
 class WarmPool:
-    """Keeps ``demo_pool_size`` warm sandboxes of this service instance and hands them to launches.
+    """Keeps ``demo_pool_size`` warm sandboxes of this service instance for launches to claim.
 
     Args:
-        services: the service's settings, runner and database.
-        sandbox_spec: builds the spec of a demonstrator's sandbox (image,
-            limits, directories, this instance's label), cold or warm, from
-            ``demo_id`` and the keywords ``ttl_seconds``, ``labels``, ``env``.
-        mine: lists the runner's sandboxes of this service instance.
-        demo_dir: a demonstrator's directory on the host.
+        settings: the pool size and the sandbox settings its key is made of.
+        sessions: the rows that tell claimed members from free ones.
+        sandbox: builds and removes the members' sandboxes.
         stopping: set when the service shuts down; no member starts after.
     """
 
     def __init__(
         self,
-        services: Services,
-        *,
-        sandbox_spec: SpecBuilder,
-        mine: Callable[[], list[RunInfo]],
-        demo_dir: Callable[[str], Path],
+        settings: Settings,
+        sessions: Sessions,
+        sandbox: SandboxFactory,
         stopping: threading.Event,
     ) -> None:
-        self.services = services
-        self.settings = services.settings
-        self.runner = services.runner
-        self._sandbox_spec = sandbox_spec
-        self._mine = mine
-        self._demo_dir = demo_dir
+        self.settings = settings
+        self.sessions = sessions
+        self.sandbox = sandbox
         self._stopping = stopping
         self._lock = threading.Lock()
 
     @property
+    def isolating(self) -> bool:
+        """Whether the runner isolates what it runs (a warm sandbox gets its model, untrusted or not, later)."""
+        runner = self.sandbox.runner
+        return runner is not None and runner.isolates
+
+    @property
     def enabled(self) -> bool:
-        """Whether there is a pool: a pool size and a sandboxing runner (Docker)."""
-        return self.settings.demo_pool_size > 0 and sandboxes(self.runner)
+        """Whether there is a pool: a pool size and an isolating runner."""
+        return self.settings.demo_pool_size > 0 and self.isolating
 
     def key(self) -> str:
         """What a warm sandbox must match to be claimed: the image and the sandbox limits."""
@@ -100,27 +87,26 @@ class WarmPool:
         return info.labels.get(LABEL_POOL) == POOL_WARM
 
     def members(self) -> list[RunInfo]:
-        """This instance's warm sandboxes that no database row claims (any state), oldest first."""
-        if not sandboxes(self.runner):
+        """This instance's warm sandboxes that no database row claims (any state), oldest first.
+
+        Raises:
+            RunnerError: the runner could not list its sandboxes.
+        """
+        if not self.isolating:
             return []
-        warm = [info for info in self._mine() if self.is_warm(info)]
+        warm = [info for info in self.sandbox.mine() if self.is_warm(info)]
         if not warm:
             return []
-        with self.services.db.session() as session:
-            claimed = set(
-                session.scalars(
-                    select(DemoSession.id).where(DemoSession.id.in_([i.demo_id for i in warm]))
-                )
-            )
+        claimed = self.sessions.claimed([i.demo_id for i in warm])
         return sorted((info for info in warm if info.demo_id not in claimed), key=_since)
 
-    def _free(self) -> list[RunInfo]:
+    def claimable(self) -> list[RunInfo]:
         """Members a launch may claim now (running, started with today's settings); empty without a pool."""
         if not self.enabled:
             return []
         try:
             members = self.members()
-        except Exception:
+        except RunnerError:
             log.warning("listing the warm pool failed", exc_info=True)
             return []
         key = self.key()
@@ -130,29 +116,6 @@ class WarmPool:
             if m.status.state == RunState.RUNNING and m.labels.get(LABEL_POOL_KEY) == key
         ]
 
-    def claim(self, insert: Callable[[str, str], T]) -> T | None:
-        """Claim a free member for a launch.
-
-        Args:
-            insert: inserts the demonstrator row under the member's id, given
-                ``(demo_id, runner_id)``; that insert is the claim.
-
-        Returns:
-            What ``insert`` returned, or None when no member could be
-            claimed (the launch starts cold).
-
-        Raises:
-            Whatever ``insert`` raises (a quota), except the primary key's
-            IntegrityError: another launch, maybe another replica's, claimed
-            that member first, and the next one is tried.
-        """
-        for member in self._free():
-            try:
-                return insert(member.demo_id, member.runner_id)
-            except IntegrityError:
-                continue
-        return None
-
     # ------------------------------------------------------------ upkeep
 
     def maintain(self) -> dict[str, list[str]]:
@@ -160,9 +123,13 @@ class WarmPool:
 
         Starts at most the missing count per call (members still starting
         count as present). Returns ``{"started": [...], "removed": [...]}``.
+
+        Raises:
+            RunnerError: the runner could not list its sandboxes.
         """
         result: dict[str, list[str]] = {"started": [], "removed": []}
-        if not sandboxes(self.runner):
+        runner = self.sandbox.runner
+        if runner is None or not runner.isolates:
             return result
         with self._lock:
             size = self.settings.demo_pool_size
@@ -186,10 +153,10 @@ class WarmPool:
                     break
                 demo_id = secrets.token_hex(8)
                 try:
-                    self.runner.start(self._warm_spec(demo_id))
-                except Exception:
+                    runner.start(self._warm_spec(demo_id))
+                except RunnerError:
                     log.warning("starting a warm sandbox failed", exc_info=True)
-                    hostfs.remove_tree(self._demo_dir(demo_id))
+                    hostfs.remove_tree(self.sandbox.demo_dir(demo_id))
                     break
                 result["started"].append(demo_id)
         return result
@@ -198,14 +165,13 @@ class WarmPool:
         """Refill the pool in the background (after a claimed sandbox is ready: not competing with its load)."""
         if not self.enabled or self._stopping.is_set():
             return
+        threading.Thread(target=self._refill, name="bibia-demo-pool", daemon=True).start()
 
-        def refill() -> None:
-            try:
-                self.maintain()
-            except Exception:
-                log.warning("refilling the warm pool failed", exc_info=True)
-
-        threading.Thread(target=refill, name="bibia-demo-pool", daemon=True).start()
+    def _refill(self) -> None:
+        try:
+            self.maintain()
+        except RunnerError:
+            log.warning("refilling the warm pool failed", exc_info=True)
 
     def _warm_spec(self, demo_id: str) -> DemoSpec:
         """An ordinary demonstrator sandbox with an empty model directory, waiting for its model.
@@ -215,7 +181,7 @@ class WarmPool:
         it never stops before its demonstrator's latest possible expiry, and
         its ``bibia.expires_at`` label says when it stops by itself.
         """
-        spec = self._sandbox_spec(
+        spec = self.sandbox.spec(
             demo_id,
             ttl_seconds=POOL_IDLE_SECONDS + self.settings.demo_max_ttl_minutes * 60,
             labels={
@@ -231,30 +197,10 @@ class WarmPool:
 
     def _retire(self, demo_id: str) -> bool:
         """Remove a member, unless a launch claimed it since it was listed."""
-        with self.services.db.session() as session:
-            if session.get(DemoSession, demo_id) is not None:
-                return False
-        stop_quietly(self.runner, demo_id)
-        hostfs.remove_tree(self._demo_dir(demo_id))
+        if self.sessions.claimed([demo_id]):
+            return False
+        self.sandbox.teardown(demo_id)
         return True
-
-
-def sandboxes(runner: Any) -> bool:
-    """Whether ``runner`` isolates what it runs (a warm sandbox gets its model, untrusted or not, later)."""
-    try:
-        from runners.docker import DockerRunner
-    except ImportError:
-        return False
-    return isinstance(runner, DockerRunner)
-
-
-def stop_quietly(runner: Any, demo_id: str) -> None:
-    """Stop a sandbox if there is a runner; a failure is logged (stopping is idempotent; the reaper retries)."""
-    if runner is not None:
-        try:
-            runner.stop(demo_id)
-        except Exception:
-            log.warning("runner stop failed for %s", demo_id, exc_info=True)
 
 
 def _since(info: RunInfo) -> int:

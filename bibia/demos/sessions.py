@@ -1,0 +1,182 @@
+"""Demonstrator rows: who sees which, quotas, and the writes the lifecycle makes.
+
+The organisation filter lives in :meth:`Sessions.row_for` and
+:meth:`Sessions.visible`, over the predicates of :mod:`bibia.policy`; the
+quotas are checked in the same transaction as the insert that they guard.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+
+from sqlalchemy import ColumnElement, func, select
+from sqlalchemy.orm import Session
+
+from bibia import policy
+from bibia.accounts import audit
+from bibia.auth import Caller
+from bibia.db import Database
+from bibia.db.models import DemoSession, utcnow
+from bibia.demos.states import (
+    FAILURE_LOGS_CHARS,
+    TERMINAL_VALUES,
+    DemoState,
+    DemoView,
+    transition,
+    valid_id,
+)
+from bibia.settings import Settings
+from domain.errors import Forbidden, NotFound, QuotaExceeded
+from registry.entries import VersionInfo
+
+MEMBERS_ONLY = "accès refusé : réservé aux membres d'une collectivité"
+SIGN_IN = (
+    "authentification requise : les démonstrateurs sont réservés aux membres d'une collectivité"
+)
+LIST_LIMIT = 500
+
+
+def active() -> ColumnElement[bool]:
+    """Rows not in a terminal state."""
+    return DemoSession.state.not_in(TERMINAL_VALUES)
+
+
+class Sessions:
+    """The ``demo_sessions`` table, as the demonstrators' lifecycle reads and writes it."""
+
+    def __init__(self, db: Database, settings: Settings) -> None:
+        self.db = db
+        self.settings = settings
+
+    # ------------------------------------------------------------ reads
+
+    def row_for(
+        self,
+        session: Session,
+        caller: Caller,
+        demo_id: str,
+        may: Callable[[Caller, int | None], bool] = policy.may_see_demo,
+    ) -> DemoSession:
+        """The row of ``demo_id`` if ``caller`` may act on it (``may``), else NotFound.
+
+        Raises:
+            Unauthorized, Forbidden: the caller is not a member of an organisation.
+            NotFound: no such demonstrator, or another organisation's.
+        """
+        if not policy.may_list_demos(caller):
+            policy.refuse(caller, MEMBERS_ONLY, anonymous=SIGN_IN)
+        row = session.get(DemoSession, demo_id) if valid_id(demo_id) else None
+        if row is None or not may(caller, row.organisation_id):
+            raise NotFound(f"démonstrateur introuvable : {demo_id} (bibia demo ls pour la liste)")
+        return row
+
+    def visible(self, caller: Caller, *, include_finished: bool) -> list[DemoView]:
+        """The caller's organisation's demonstrators (every one for an administrator), newest first."""
+        if not policy.may_list_demos(caller):
+            raise Forbidden(MEMBERS_ONLY)
+        with self.db.session() as session:
+            query = select(DemoSession).order_by(DemoSession.created_at.desc())
+            if not policy.sees_every_demo(caller):
+                query = query.where(DemoSession.organisation_id == caller.organisation_id)
+            if not include_finished:
+                query = query.where(active())
+            return [DemoView.of(r) for r in session.scalars(query.limit(LIST_LIMIT))]
+
+    def active_rows(self, session: Session) -> Sequence[DemoSession]:
+        return session.scalars(select(DemoSession).where(active())).all()
+
+    def active_ids(self) -> set[str]:
+        with self.db.session() as session:
+            return set(session.scalars(select(DemoSession.id).where(active())))
+
+    def claimed(self, demo_ids: list[str]) -> set[str]:
+        """Which of ``demo_ids`` a row holds (a warm sandbox so held is claimed)."""
+        with self.db.session() as session:
+            return set(session.scalars(select(DemoSession.id).where(DemoSession.id.in_(demo_ids))))
+
+    def state(self, demo_id: str) -> DemoState | None:
+        with self.db.session() as session:
+            row = session.get(DemoSession, demo_id)
+            return DemoState(row.state) if row is not None else None
+
+    # ------------------------------------------------------------ writes
+
+    def insert(
+        self,
+        caller: Caller,
+        version: VersionInfo,
+        ttl_minutes: int,
+        demo_id: str,
+        *,
+        runner: str,
+        runner_ref: str | None,
+    ) -> DemoView:
+        """Check the quotas and insert the pending row (for a warm member, this is the claim).
+
+        Raises:
+            QuotaExceeded: the organisation's or the platform's quota is reached.
+            IntegrityError: a row has this id (another launch claimed the member first).
+        """
+        with self.db.session() as session:
+            self._check_quotas(session, caller)
+            row = DemoSession(
+                id=demo_id,
+                organisation_id=caller.organisation_id,
+                user_id=caller.user_id,
+                model_name=version.name,
+                model_version=version.version,
+                state=DemoState.PENDING.value,
+                runner=runner,
+                runner_ref=runner_ref,
+                expires_at=utcnow() + dt.timedelta(minutes=ttl_minutes),
+            )
+            session.add(row)
+            session.flush()
+            audit(
+                session,
+                caller,
+                "demo.launch",
+                f"{version.name}/{version.version}",
+                demo=demo_id,
+                ttl_minutes=ttl_minutes,
+                warm=runner_ref is not None,
+            )
+            return DemoView.of(row)
+
+    def move(self, demo_id: str, new: DemoState) -> bool:
+        """Move the row to ``new`` if it exists and the lifecycle allows it."""
+        with self.db.session() as session:
+            row = session.get(DemoSession, demo_id)
+            return row is not None and transition(row, new)
+
+    def fail(self, demo_id: str, error: str, logs: str | None = None) -> bool:
+        """Fail the row: ``error`` is what members read (fixed text), ``logs`` is for experts."""
+        with self.db.session() as session:
+            row = session.get(DemoSession, demo_id)
+            if row is None or not transition(row, DemoState.FAILED, error):
+                return False
+            if logs:
+                row.failure_logs = logs[-FAILURE_LOGS_CHARS:]
+            return True
+
+    def _check_quotas(self, session: Session, caller: Caller) -> None:
+        total = session.scalar(select(func.count()).select_from(DemoSession).where(active())) or 0
+        if total >= self.settings.demo_quota_global:
+            raise QuotaExceeded(
+                f"trop de démonstrateurs actifs sur la plateforme ({total} sur {self.settings.demo_quota_global}) : "
+                "réessayez dans quelques minutes"
+            )
+        mine = (
+            session.scalar(
+                select(func.count())
+                .select_from(DemoSession)
+                .where(active(), DemoSession.organisation_id == caller.organisation_id)
+            )
+            or 0
+        )
+        if mine >= self.settings.demo_quota_per_org:
+            raise QuotaExceeded(
+                f"votre collectivité a déjà {mine} démonstrateur(s) actif(s) (quota : {self.settings.demo_quota_per_org}) : "
+                "arrêtez-en un (DELETE /api/v1/demos/{id} ou bibia demo stop) puis réessayez"
+            )
