@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -161,7 +161,3 @@ def audit_events(session: Session, limit: int = 100, action: str | None = None) 
     if action:
         query = query.where(AuditEvent.action == action)
     return list(session.scalars(query))
-
-
-def count_tokens(session: Session) -> int:
-    return session.scalar(select(func.count(ApiToken.id))) or 0

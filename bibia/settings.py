@@ -45,7 +45,6 @@ class Settings(BaseSettings):
         ge=1024,
         description="Largest body from a caller without valid credentials (any route)",
     )
-    per_page_max: int = 100
 
     secret_key: SecretStr | None = Field(
         None,
