@@ -13,13 +13,20 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
+from bibia.errors import exit_code_for
 from domain.errors import BibiaError, InvalidInput
+
+if TYPE_CHECKING:  # each command imports what it needs when it runs
+    from bibia.client import BibiaClient
+    from bibia.db import Database
+    from bibia.services import Services
+    from bibia.settings import Settings
 
 app = typer.Typer(
     name="bibia",
@@ -62,19 +69,19 @@ TokenOpt = Annotated[
 JsonOpt = Annotated[bool, typer.Option("--json", help="Sortie JSON")]
 
 
-def _settings():  # noqa: ANN202 - built at the edge, on demand
+def _settings() -> Settings:
     from bibia.settings import Settings
 
     return Settings()
 
 
-def _services():  # noqa: ANN202
+def _services() -> Services:
     from bibia.services import Services
 
     return Services.build(_settings())
 
 
-def _db():  # noqa: ANN202
+def _db() -> Database:
     from bibia.db import Database
 
     settings = _settings()
@@ -84,7 +91,7 @@ def _db():  # noqa: ANN202
     return db
 
 
-def _client(url: str | None, token: str | None):  # noqa: ANN202
+def _client(url: str | None, token: str | None) -> BibiaClient:
     from bibia.client import BibiaClient
 
     return BibiaClient(url, token)
@@ -121,9 +128,9 @@ def serve(
     settings = settings.model_copy(update=updates)
     application = create_app(settings)
     if settings.seed_on_start:
-        from bibia.seed import seed
+        from bibia.seed import seed as seed_catalogue
 
-        seed(application.state.services, log=err.print)
+        seed_catalogue(application.state.services, log=err.print)
     err.print(f"bibia écoute sur http://{settings.host}:{settings.port} (documentation : /docs)")
     server.run(application, settings)
 
@@ -217,7 +224,7 @@ def token_ls(
     from bibia import accounts
 
     with _db().session() as session:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "prefix": t.prefix,
                 "organisation": t.user.organisation.slug,
@@ -284,7 +291,7 @@ def audit_command(
     from bibia import accounts
 
     with _db().session() as session:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "at": e.at.isoformat(timespec="seconds"),
                 "actor": e.actor,
@@ -654,7 +661,7 @@ def main(argv: list[str] | None = None) -> None:
         run(args=argv, prog_name="bibia", standalone_mode=False)
     except BibiaError as exc:
         _report(exc)
-        sys.exit(exc.exit_code)
+        sys.exit(exit_code_for(exc))
     except typer.Abort:
         err.print("interrompu")
         sys.exit(130)

@@ -19,42 +19,32 @@ from typing import Any
 import httpx
 import yaml
 
+from bibia.errors import class_for_status
 from domain import errors
 from registry.refs import ModelRef
 
-_BY_STATUS: dict[int, type[errors.BibiaError]] = {
-    400: errors.InvalidInput,
-    401: errors.Unauthorized,
-    403: errors.Forbidden,
-    404: errors.NotFound,
-    409: errors.Conflict,
-    413: errors.PayloadTooLarge,
-    422: errors.InvalidCard,
-    429: errors.QuotaExceeded,
-    502: errors.RunnerError,
-    503: errors.RegistryUnavailable,
-}
-
 
 def raise_for_error(response: httpx.Response) -> None:
-    """Turn an error answer of the service into the matching BibiaError."""
+    """Raise the error an error answer of the service carries, as the service raised it.
+
+    The class comes from the body's wire code (``execution_indisponible`` is
+    :class:`~domain.errors.RunnerUnavailable`); an answer without a code this
+    client knows (another version of the service, a reverse proxy's own page)
+    gets one from its status (:func:`bibia.errors.class_for_status`).
+    """
     if response.is_success:
         return
     try:
-        body = response.json()
+        parsed = response.json()
     except ValueError:
-        body = {}
-    message = body.get("message") if isinstance(body, dict) else None
-    cls = _BY_STATUS.get(response.status_code, errors.BibiaError)
-    if (
-        response.status_code == 422
-        and isinstance(body, dict)
-        and body.get("error") == "modele_invalide"
-    ):
-        cls = errors.InvalidModel
+        parsed = None
+    body: dict[str, Any] = parsed if isinstance(parsed, dict) else {}
+    code = body.get("error")
+    known = errors.error_class(code) if isinstance(code, str) else None
+    cls = known or class_for_status(response.status_code)
     raise cls(
-        message or f"le service a répondu {response.status_code}",
-        details=body.get("details") if isinstance(body, dict) else None,
+        body.get("message") or f"le service a répondu {response.status_code}",
+        details=body.get("details"),
     )
 
 
@@ -101,22 +91,36 @@ class BibiaClient:
         raise_for_error(response)
         return response
 
+    def _object(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """The JSON object the service answers ``method path`` with."""
+        body = self._request(method, path, **kwargs).json()
+        if not isinstance(body, dict):
+            raise errors.BibiaError(f"réponse inattendue du service à {method} {path}")
+        return body
+
+    def _objects(self, method: str, path: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """The JSON list of objects the service answers ``method path`` with."""
+        body = self._request(method, path, **kwargs).json()
+        if not isinstance(body, list):
+            raise errors.BibiaError(f"réponse inattendue du service à {method} {path}")
+        return body
+
     # ----------------------------------------------------------- catalogue
 
     def models(self, **filters: Any) -> dict[str, Any]:
         """``GET /api/v1/models`` with ``q``, ``theme``, ``owner``, ``territory``, ``status``, ``task``, ``page``, ``per_page``."""
         params = {k: v for k, v in filters.items() if v is not None}
-        return self._request("GET", "/api/v1/models", params=params).json()
+        return self._object("GET", "/api/v1/models", params=params)
 
     def model(self, name: str) -> dict[str, Any]:
-        return self._request("GET", f"/api/v1/models/{ModelRef.parse(name).name}").json()
+        return self._object("GET", f"/api/v1/models/{ModelRef.parse(name).name}")
 
     def projects(self, **filters: Any) -> dict[str, Any]:
         params = {k: v for k, v in filters.items() if v is not None}
-        return self._request("GET", "/api/v1/projects", params=params).json()
+        return self._object("GET", "/api/v1/projects", params=params)
 
     def project(self, slug: str) -> dict[str, Any]:
-        return self._request("GET", f"/api/v1/projects/{slug}").json()
+        return self._object("GET", f"/api/v1/projects/{slug}")
 
     # -------------------------------------------------------------- writes
 
@@ -158,25 +162,23 @@ class BibiaClient:
                 "model": ("model.tar.gz", archive, "application/gzip"),
             }
             data = {"alias": alias} if alias else {}
-            return self._request(
-                "POST", f"/api/v1/models/{name}/versions", files=files, data=data
-            ).json()
+            return self._object("POST", f"/api/v1/models/{name}/versions", files=files, data=data)
 
     def set_alias(self, name: str, alias: str, version: int) -> dict[str, Any]:
-        return self._request(
+        return self._object(
             "PUT", f"/api/v1/models/{name}/aliases/{alias}", json={"version": int(version)}
-        ).json()
+        )
 
     def delete_alias(self, name: str, alias: str) -> None:
         self._request("DELETE", f"/api/v1/models/{name}/aliases/{alias}")
 
     def put_project(self, project: dict[str, Any]) -> dict[str, Any]:
-        return self._request("PUT", f"/api/v1/projects/{project['slug']}", json=project).json()
+        return self._object("PUT", f"/api/v1/projects/{project['slug']}", json=project)
 
     def answer_invitation(self, slug: str, *, accept: bool) -> dict[str, Any]:
         """Accept (or decline) the invitation of the caller's organisation to co-own project ``slug``."""
         verb = "accept" if accept else "decline"
-        return self._request("POST", f"/api/v1/projects/{slug}/invitations/{verb}").json()
+        return self._object("POST", f"/api/v1/projects/{slug}/invitations/{verb}")
 
     # -------------------------------------------------------- demonstrators
 
@@ -190,18 +192,16 @@ class BibiaClient:
             body["version"] = parsed.version
         if ttl_minutes:
             body["ttl_minutes"] = ttl_minutes
-        return self._request("POST", "/api/v1/demos", json=body).json()
+        return self._object("POST", "/api/v1/demos", json=body)
 
     def demo(self, demo_id: str) -> dict[str, Any]:
-        return self._request("GET", f"/api/v1/demos/{demo_id}").json()
+        return self._object("GET", f"/api/v1/demos/{demo_id}")
 
     def demos(self, *, include_finished: bool = False) -> list[dict[str, Any]]:
-        return self._request(
-            "GET", "/api/v1/demos", params={"all": str(include_finished).lower()}
-        ).json()
+        return self._objects("GET", "/api/v1/demos", params={"all": str(include_finished).lower()})
 
     def stop_demo(self, demo_id: str) -> dict[str, Any]:
-        return self._request("DELETE", f"/api/v1/demos/{demo_id}").json()
+        return self._object("DELETE", f"/api/v1/demos/{demo_id}")
 
     def demo_logs(self, demo_id: str, tail: int = 200) -> str:
         return self._request("GET", f"/api/v1/demos/{demo_id}/logs", params={"tail": tail}).text
@@ -223,12 +223,12 @@ class BibiaClient:
 
     def demo_predict(self, demo_id: str, records: list[dict[str, Any]]) -> dict[str, Any]:
         """JSON predictions of a ready demonstrator (MLflow scoring-server payload)."""
-        return self._request(
+        return self._object(
             "POST", f"/demos/{demo_id}/predict", json={"dataframe_records": records}
-        ).json()
+        )
 
     def whoami(self) -> dict[str, Any]:
-        return self._request("GET", "/api/v1/me").json()
+        return self._object("GET", "/api/v1/me")
 
 
 def _card_bytes(card: dict[str, Any] | str | Path) -> bytes:

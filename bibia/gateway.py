@@ -9,8 +9,8 @@ MLflow 3.17 client, see DESIGN.md), every route at the expert tier.
 What it guarantees:
 
 - errors come out in MLflow's JSON shape (``{"error_code", "message"}``),
-  mapped from bibia's error tree once, in :class:`MlflowRoute`, so that the
-  client raises a readable ``MlflowException``;
+  with the status :mod:`bibia.errors` gives them (:class:`MlflowRoute`), so
+  that the client raises a readable ``MlflowException``;
 - the real artifact location (a version's ``source``) is never returned:
   versions point at ``mlflow-artifacts:/bibia-models/<name>/<version>``,
   which only this gateway serves;
@@ -37,6 +37,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from bibia.deps import RegistryDep, require_pull
+from bibia.errors import error_response
 from domain import errors
 from registry.refs import check_alias, check_name, check_version
 from registry.store import Registry
@@ -56,16 +57,15 @@ EXPERT_ONLY = (
     'Erreurs au format MLflow : `{"error_code": ..., "message": ...}`.'
 )
 
-# bibia error -> (MLflow error code, HTTP status); the most specific class wins (checked in order).
-_MLFLOW_CODES: list[tuple[type[errors.BibiaError], str, int]] = [
-    (errors.PayloadTooLarge, "INVALID_PARAMETER_VALUE", 413),
-    (errors.InvalidInput, "INVALID_PARAMETER_VALUE", 400),
-    (errors.Unauthorized, "UNAUTHENTICATED", 401),
-    (errors.Forbidden, "PERMISSION_DENIED", 403),
-    (errors.NotFound, "RESOURCE_DOES_NOT_EXIST", 404),
-    (errors.Conflict, "RESOURCE_ALREADY_EXISTS", 409),
-    (errors.QuotaExceeded, "RESOURCE_EXHAUSTED", 429),
-    (errors.RegistryUnavailable, "TEMPORARILY_UNAVAILABLE", 503),
+# bibia error -> MLflow's error code (the first class that matches); the status is bibia's own.
+_MLFLOW_CODES: list[tuple[type[errors.BibiaError], str]] = [
+    (errors.InvalidInput, "INVALID_PARAMETER_VALUE"),
+    (errors.Unauthorized, "UNAUTHENTICATED"),
+    (errors.Forbidden, "PERMISSION_DENIED"),
+    (errors.NotFound, "RESOURCE_DOES_NOT_EXIST"),
+    (errors.Conflict, "RESOURCE_ALREADY_EXISTS"),
+    (errors.QuotaExceeded, "RESOURCE_EXHAUSTED"),
+    (errors.RegistryUnavailable, "TEMPORARILY_UNAVAILABLE"),
 ]
 
 
@@ -75,15 +75,14 @@ _HINTS = {
 }
 
 
-def mlflow_error(exc: errors.BibiaError) -> JSONResponse:
-    """``exc`` as MLflow's REST API answers an error (with a hint for MLflow users on 401/403)."""
-    for cls, code, status in _MLFLOW_CODES:
-        if isinstance(exc, cls):
-            message = exc.message + _HINTS.get(cls, "")
-            return JSONResponse({"error_code": code, "message": message}, status_code=status)
-    return JSONResponse(
-        {"error_code": "INTERNAL_ERROR", "message": exc.message}, status_code=exc.http_status
+def mlflow_error(request: Request, exc: errors.BibiaError) -> Response:
+    """``exc`` in MLflow's error shape, with its status (a hint for MLflow users on 401/403)."""
+    code, cls = next(
+        ((code, cls) for cls, code in _MLFLOW_CODES if isinstance(exc, cls)),
+        ("INTERNAL_ERROR", errors.BibiaError),
     )
+    body = {"error_code": code, "message": exc.message + _HINTS.get(cls, "")}
+    return error_response(request, exc, page=False, body=body)
 
 
 UNREADABLE_BODY = "corps de la requête illisible : un objet JSON est attendu"
@@ -127,19 +126,20 @@ class MlflowRoute(APIRoute):
             try:
                 return await handler(request)
             except errors.BibiaError as exc:
-                return mlflow_error(exc)
+                return mlflow_error(request, exc)
             except RequestValidationError as exc:
                 if any(e.get("type") == "json_invalid" for e in exc.errors()):
-                    return mlflow_error(errors.InvalidInput(UNREADABLE_BODY))
+                    return mlflow_error(request, errors.InvalidInput(UNREADABLE_BODY))
                 return mlflow_error(
-                    errors.InvalidInput(f"paramètres invalides ou manquants : {_problems(exc)}")
+                    request,
+                    errors.InvalidInput(f"paramètres invalides ou manquants : {_problems(exc)}"),
                 )
             except HTTPException as exc:
                 if exc.status_code != 400:
                     raise
                 # FastAPI's answer to a body it cannot decode at all ("There was an error parsing the body"):
                 # not UTF-8, nested too deep, an integer of thousands of digits.
-                return mlflow_error(errors.InvalidInput(UNREADABLE_BODY))
+                return mlflow_error(request, errors.InvalidInput(UNREADABLE_BODY))
 
         return route
 

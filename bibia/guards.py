@@ -21,12 +21,12 @@ from limits.strategies import MovingWindowRateLimiter
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bibia import policy
 from bibia.auth import ANONYMOUS, Caller, watching_failures
 from bibia.deps import COOKIE, bearer_token, caller_from_credentials
+from bibia.errors import error_response
 from bibia.services import Services
 from bibia.settings import Settings
 from domain.errors import BibiaError, BodyTimeout, PayloadTooLarge, TooManyFailures, Unauthorized
@@ -34,30 +34,6 @@ from domain.errors import BibiaError, BodyTimeout, PayloadTooLarge, TooManyFailu
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
 MODEL_UPLOAD = re.compile(r"/api/v1/models/[^/]+/versions")
 DIGITS = re.compile(r"[0-9]{1,20}")
-
-
-def wants_html(scope: Scope) -> bool:
-    """A browser asking for a page (not the API): errors are then French HTML pages."""
-    if scope.get("path", "").startswith(("/api/", "/static/")):
-        return False
-    return "text/html" in Headers(scope=scope).get("accept", "")
-
-
-def error_response(
-    scope: Scope, error: BibiaError, headers: dict[str, str] | None = None, title: str | None = None
-) -> Response:
-    """``error`` as the French error page for browsers, as the JSON error tree for everything else."""
-    if wants_html(scope):
-        from bibia.web.render import (
-            error_page,  # the web layer imports the app's parts: import it late
-        )
-
-        response: Response = error_page(
-            Request(scope), error.http_status, error.message, title=title
-        )
-        response.headers.update(headers or {})
-        return response
-    return JSONResponse(error.to_dict(), status_code=error.http_status, headers=headers)
 
 
 class SecurityHeaders:
@@ -122,7 +98,7 @@ async def run_guarded(
         if not tripped or started:
             raise
     if tripped and not started:
-        await error_response(scope, tripped[0])(scope, receive, send)
+        await error_response(Request(scope), tripped[0])(scope, receive, send)
 
 
 class BodyReadTimeout:
@@ -206,7 +182,7 @@ class FailedAuthBrake:
             f"trop de tentatives d'authentification refusées depuis votre adresse : réessayez dans {wait} s"
         )
         response = error_response(
-            scope, error, headers={"Retry-After": str(wait)}, title="Trop de tentatives"
+            Request(scope), error, headers={"Retry-After": str(wait)}, title="Trop de tentatives"
         )
         await response(scope, receive, send)
 
@@ -272,10 +248,10 @@ class BodyLimit:
             try:
                 limit = self._bound(scope, await self._caller(scope))
             except Unauthorized as exc:
-                await error_response(scope, exc)(scope, receive, send)
+                await error_response(Request(scope), exc)(scope, receive, send)
                 return
         if declared is not None and declared > limit:
-            await error_response(scope, _too_large(limit))(scope, receive, send)
+            await error_response(Request(scope), _too_large(limit))(scope, receive, send)
             return
         received = 0
 

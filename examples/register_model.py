@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
     from bibia.client import BibiaClient
+    from bibia.errors import exit_code_for
     from domain.errors import BibiaError
 
     pipeline, sample, scores = train(training_data())
@@ -134,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"erreur : {exc.message}", file=sys.stderr)
         for problem in exc.details if isinstance(exc.details, list) else []:
             print(f"  - {problem.get('field')} : {problem.get('message')}", file=sys.stderr)
-        return exc.exit_code
+        return exit_code_for(exc)
 
     title = model["card"]["identification"]["title"]
     print(

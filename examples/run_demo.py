@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     import httpx
 
     from bibia.client import BibiaClient, raise_for_error
+    from bibia.errors import exit_code_for
     from domain.errors import BibiaError, InvalidInput
     from registry.refs import ModelRef
 
@@ -209,7 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     except BibiaError as exc:
         print(f"erreur : {exc.message}", file=sys.stderr)
-        return exc.exit_code
+        return exit_code_for(exc)
     except KeyboardInterrupt:
         print("\ninterrompu", file=sys.stderr)
         return 130

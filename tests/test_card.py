@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from bibia.errors import exit_code_for, status_for
 from domain.errors import InvalidCard
 from registry.card import SUMMARY_MAX, Card, parse_card
 from registry.export import to_etalab, to_hf_readme
@@ -58,7 +59,7 @@ def problems_of(data: Any) -> dict[str, str]:
         parse_card(data)
     details = info.value.details
     assert isinstance(details, list) and details, "InvalidCard must list its problems"
-    assert info.value.http_status == 422 and info.value.exit_code == 2
+    assert status_for(info.value) == 422 and exit_code_for(info.value) == 2
     assert f"{len(details)} problème(s)" in info.value.message
     return {d["field"]: d["message"] for d in details}
 

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from bibia.errors import wants_page
 from bibia.web import account, pages
 from bibia.web.render import HERE, error_page
 
@@ -38,15 +39,9 @@ def static_files() -> StaticFiles:
     return StaticFiles(directory=HERE / "static")
 
 
-def _wants_html(request: Request) -> bool:
-    if request.url.path.startswith(("/api/", "/static/")):
-        return False
-    return "text/html" in request.headers.get("accept", "")
-
-
 async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
     """Routing errors (unknown address, wrong method): a French page for browsers, JSON otherwise."""
-    if _wants_html(request) and exc.status_code in MESSAGES:
+    if wants_page(request) and exc.status_code in MESSAGES:
         return error_page(request, exc.status_code, MESSAGES[exc.status_code])
     if exc.status_code in JSON_ERRORS:
         code, message = JSON_ERRORS[exc.status_code]

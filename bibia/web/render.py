@@ -24,9 +24,10 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bibia.auth import ANONYMOUS, Caller
 from bibia.deps import COOKIE
+from bibia.errors import error_response
 from bibia.guards import security_headers
 from bibia.web.csrf import hidden_field
-from domain.errors import BibiaError
+from domain.errors import BibiaError, InvalidInput
 from registry.card import Automation, Status, Task, Theme
 from registry.tiers import Tier
 
@@ -251,8 +252,9 @@ def error_page(
 class PageRoute(APIRoute):
     """A route whose errors become French HTML pages instead of JSON.
 
-    Bibia errors keep their HTTP status and message; invalid parameters are a
-    400 page; anything unexpected is logged and answered with a plain 500 page.
+    Bibia errors keep their HTTP status (:mod:`bibia.errors`) and message;
+    invalid parameters are a 400 page; anything unexpected is logged and
+    answered with a plain 500 page.
     """
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
@@ -262,7 +264,7 @@ class PageRoute(APIRoute):
             try:
                 return await handler(request)
             except BibiaError as exc:
-                return error_page(request, exc.http_status, exc.message)
+                return error_response(request, exc, page=True)
             except RequestValidationError as exc:
                 fields = ", ".join(
                     ".".join(
@@ -271,13 +273,13 @@ class PageRoute(APIRoute):
                     or "(requête)"
                     for err in exc.errors()
                 )
-                return error_page(request, 400, f"paramètres manquants ou invalides : {fields}")
+                invalid = InvalidInput(f"paramètres manquants ou invalides : {fields}")
+                return error_response(request, invalid, page=True)
             except Exception:
                 log.exception("unexpected error on page %s %s", request.method, request.url.path)
-                return error_page(
-                    request,
-                    500,
-                    "une erreur interne est survenue ; elle a été journalisée. Réessayez plus tard.",
+                internal = BibiaError(
+                    "une erreur interne est survenue ; elle a été journalisée. Réessayez plus tard."
                 )
+                return error_response(request, internal, page=True)
 
         return page_handler
