@@ -120,7 +120,8 @@ class _Gateway:
             ) from exc
         self._check(response)
         try:
-            return response.json()
+            body: dict[str, Any] = response.json()
+            return body
         except ValueError as exc:
             raise errors.RegistryUnavailable(
                 f"réponse illisible du service pour {route} (est-ce bien bibia ?)"
@@ -152,9 +153,9 @@ class _Gateway:
         return max(versions)
 
     def download_root(self, name: str, version: int) -> str:
-        uri = self._get(f"{API}/model-versions/get-download-uri", name=name, version=str(version))[
-            "artifact_uri"
-        ]
+        uri: str = self._get(
+            f"{API}/model-versions/get-download-uri", name=name, version=str(version)
+        )["artifact_uri"]
         if not uri.startswith(ARTIFACTS_SCHEME):
             raise errors.RegistryUnavailable(
                 f"URI de téléchargement inattendue : {uri!r} (attendu {ARTIFACTS_SCHEME}...)"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import inspect
 import re
 import tempfile
 from collections.abc import Callable
@@ -45,7 +46,7 @@ class SeedReport:
 def fingerprint(package: str) -> str:
     """SHA-256 of a reference model's package: its code and shipped data."""
     module = importlib.import_module(package)
-    root = Path(module.__file__).parent
+    root = Path(inspect.getfile(module)).parent
     digest = hashlib.sha256()
     for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
         digest.update(path.relative_to(root).as_posix().encode())

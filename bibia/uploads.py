@@ -172,7 +172,7 @@ _MAX_READ = 1024 * 1024
 
 _ARCHIVE_ERRORS = (tarfile.TarError, EOFError, OSError, zlib.error, lzma.LZMAError, ValueError)
 
-_MAGIC: list[tuple[bytes, Callable[[BinaryIO], BinaryIO]]] = [
+_MAGIC: list[tuple[bytes, Callable[[BinaryIO], io.BufferedIOBase]]] = [
     (b"\x1f\x8b", lambda raw: gzip.GzipFile(fileobj=raw, mode="rb")),
     (b"BZh", lambda raw: bz2.BZ2File(raw, mode="rb")),
     (b"\xfd7zXZ\x00", lambda raw: lzma.LZMAFile(raw, mode="rb")),
@@ -191,7 +191,7 @@ class _Bounded(io.RawIOBase):
     stops a bomb hidden in a single header.
     """
 
-    def __init__(self, inner: BinaryIO, limit: int, *, owns: bool) -> None:
+    def __init__(self, inner: BinaryIO | io.BufferedIOBase, limit: int, *, owns: bool) -> None:
         super().__init__()
         self._inner = inner
         self._limit = limit

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import JSONResponse
 
 from bibia import accounts
+from bibia.db.models import Organisation
 from bibia.deps import AdminDep, CallerDep, SessionDep, get_caller
 from bibia.schemas import ERRORS, OrganisationIn, OrganisationOut, TokenIn, TokenOut
 
@@ -15,7 +16,7 @@ from bibia.schemas import ERRORS, OrganisationIn, OrganisationOut, TokenIn, Toke
 router = APIRouter(prefix="/api/v1", tags=["administration"], dependencies=[Depends(get_caller)])
 
 
-def _org(org) -> dict:  # noqa: ANN001 - ORM row
+def _org(org: Organisation) -> dict[str, Any]:
     return {
         "slug": org.slug,
         "name": org.name,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.responses import JSONResponse
@@ -76,7 +76,7 @@ def get_project(
     responses={200: {"model": ProjectOut}, 201: {"model": ProjectOut}, **ERRORS},
 )
 def put_project(
-    slug: str, body: dict, caller: ExpertDep, registry: RegistryDep, session: SessionDep
+    slug: str, body: dict[str, Any], caller: ExpertDep, registry: RegistryDep, session: SessionDep
 ) -> JSONResponse:
     project = parse_project(body)
     if project.slug != slug:

@@ -160,12 +160,13 @@ class DemoFormTokens:
             payload = self._serializer.loads(token, max_age=self._max_age)
         except BadSignature:  # expired tokens raise SignatureExpired, a BadSignature
             return False
-        return payload == [demo_id, self._session(session_cookie)]
+        return bool(payload == [demo_id, self._session(session_cookie)])
 
 
 def token_for(request: Request) -> str:
     """The CSRF token to put in a form of this response (the ``bibia_csrf`` cookie is set if new)."""
-    return request.scope["csrftoken"]()
+    token: str = request.scope["csrftoken"]()
+    return token
 
 
 def hidden_field(request: Request) -> Markup:
