@@ -343,7 +343,7 @@ def upsert_project(
     }
     created = row is None
     changed = created or current != data
-    if created:
+    if row is None:
         row = ProjectRecord(slug=project.slug)
         session.add(row)
     _store(row, data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, Query, UploadFile, status
 from fastapi.responses import JSONResponse, PlainTextResponse
@@ -163,7 +163,7 @@ async def register_version(
 
     # Everything that reads the untrusted uploads (card, archive, MLmodel) runs here, in the
     # threadpool: a costly upload slows its own request, never the event loop (nor /healthz).
-    def work() -> dict:
+    def work() -> dict[str, Any]:
         parsed = parse_card_text(
             card.file.read(settings.max_card_bytes + 1), settings.max_card_bytes
         )
@@ -184,7 +184,7 @@ async def register_version(
     responses={200: {"model": ModelOut}, **ERRORS},
 )
 def put_card(
-    name: str, caller: ExpertDep, registry: RegistryDep, session: SessionDep, body: dict
+    name: str, caller: ExpertDep, registry: RegistryDep, session: SessionDep, body: dict[str, Any]
 ) -> JSONResponse:
     return JSONResponse(
         catalogue.update_card(registry, session, caller, check_name(name), parse_card(body))

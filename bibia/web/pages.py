@@ -75,7 +75,10 @@ def _pages(total: int, page: int, per_page: int) -> dict[str, int]:
 
 
 def _all_models(registry: Registry, caller: Caller) -> list[dict[str, Any]]:
-    return catalogue.list_models(registry, caller, CatalogueQuery(), 1, ALL)["items"]
+    models: list[dict[str, Any]] = catalogue.list_models(
+        registry, caller, CatalogueQuery(), 1, ALL
+    )["items"]
+    return models
 
 
 def _all_projects(session: Any, registry: Registry, caller: Caller) -> list[dict[str, Any]]:
@@ -91,11 +94,13 @@ def _all_projects(session: Any, registry: Registry, caller: Caller) -> list[dict
         page=1,
         per_page=ALL,
     )
-    return found["items"]
+    projects: list[dict[str, Any]] = found["items"]
+    return projects
 
 
 def _ident(model: dict[str, Any]) -> dict[str, Any]:
-    return (model.get("card") or {}).get("identification", {})
+    identification: dict[str, Any] = (model.get("card") or {}).get("identification", {})
+    return identification
 
 
 def evaluation_chart(registry: Registry, caller: Caller, name: str, version: int) -> Path:
