@@ -49,7 +49,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from registry.card import Card
-from registry.store import CARD_TAG, CatalogueQuery, Registry, _filter_string
+from registry.catalogue import filter_string_of
+from registry.entries import CARD_TAG, CatalogueQuery
+from registry.store import Registry
 
 OWNERS = [
     ("Nantes Métropole", "244400404", "Nantes Métropole (Loire-Atlantique)"),
@@ -307,7 +309,7 @@ def run(args: argparse.Namespace, workdir: Path, tracking_uri: str) -> int:
     )
 
     client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-    filter_string = _filter_string(filtered)
+    filter_string = filter_string_of(filtered)
     direct_queries = counter.during(lambda: client.search_registered_models(max_results=20))
     matches = len(registry.search(filtered))
 

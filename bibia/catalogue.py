@@ -21,7 +21,9 @@ from bibia.db.models import ProjectRecord
 from bibia.schemas import ModelOut, ProjectOut, VersionOut
 from domain.errors import InvalidInput, NotFound
 from registry.card import Card, Project, fold
-from registry.store import PAGE, CatalogueQuery, ModelSummary, Registry, VersionInfo
+from registry.entries import CatalogueQuery, ModelSummary, VersionInfo
+from registry.mlflow_client import PAGE
+from registry.store import Registry
 from registry.tiers import visible
 
 

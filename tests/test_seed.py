@@ -9,8 +9,8 @@ import pytest
 from bibia.seed import seed
 from bibia.services import Services
 from demos.projects import load_projects
+from registry.entries import CatalogueQuery
 from registry.refs import ModelRef
-from registry.store import CatalogueQuery
 
 pytestmark = pytest.mark.slow
 

@@ -15,9 +15,9 @@ from bibia.deps import CallerDep, ExpertDep, RegistryDep, SessionDep, SettingsDe
 from bibia.schemas import ERRORS, AliasIn, ModelDetail, ModelOut, Page, VersionOut
 from bibia.uploads import extract_model_archive, parse_card_text
 from registry.card import Status, Task, Theme, parse_card
+from registry.entries import CatalogueQuery
 from registry.export import to_etalab, to_hf_readme
 from registry.refs import check_alias, check_name, check_version
-from registry.store import CatalogueQuery
 
 # A token, when one is presented, is always checked (a revoked token is a 401 everywhere).
 router = APIRouter(prefix="/api/v1/models", tags=["modèles"], dependencies=[Depends(get_caller)])

@@ -20,8 +20,9 @@ from bibia.guards import security_headers
 from bibia.web.render import LABELS, PageRoute, render
 from demos.reference import CHART_FILE
 from domain.errors import InvalidInput, NotFound, Unauthorized
+from registry.entries import CatalogueQuery
 from registry.refs import check_name, check_page, check_version
-from registry.store import CatalogueQuery, Registry
+from registry.store import Registry
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 

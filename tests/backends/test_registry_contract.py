@@ -17,8 +17,9 @@ from bibia import catalogue
 from bibia.auth import ANONYMOUS
 from domain.errors import InvalidInput, NotFound, RegistryUnavailable
 from registry.card import Card
+from registry.entries import CARD_TAG, CatalogueQuery
 from registry.refs import ModelRef
-from registry.store import CARD_TAG, CatalogueQuery, Registry
+from registry.store import Registry
 
 NANTES = ("Nantes Métropole", "244400404", "Nantes Métropole (Loire-Atlantique)")
 LILLE = ("Métropole Européenne de Lille", "200093201", "Métropole européenne de Lille (Nord)")

@@ -1,0 +1,92 @@
+"""A version's artifacts: a local cached copy, its listing, one file's path inside it.
+
+Versions are immutable, so a version's artifacts are downloaded once into
+``cache_dir/models/<name>/<version>`` (atomically: into a temporary
+directory renamed into place) and read from there afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+from domain.errors import InvalidInput, NotFound
+from registry.catalogue import Catalogue
+from registry.entries import ArtifactFile
+from registry.mlflow_client import translated
+
+
+class Artifacts:
+    """Version artifacts, through a local cache.
+
+    Args:
+        catalogue: where a version's artifact location is read.
+        cache_dir: local directory for the immutable copies.
+    """
+
+    def __init__(self, catalogue: Catalogue, cache_dir: Path) -> None:
+        self._catalogue = catalogue
+        self.cache_dir = cache_dir
+        self._download_lock = threading.Lock()
+
+    def local_copy(self, name: str, version: int) -> Path:
+        """A local, read-only-by-convention copy of a version's artifacts (cached: versions are immutable)."""
+        info = self._catalogue.version(name, version)
+        target = self.cache_dir / "models" / name / str(version)
+        if target.is_dir():
+            return target
+        with self._download_lock:
+            if target.is_dir():
+                return target
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=target.parent))
+            try:
+                with translated(f"artefacts de « {name} » version {version}"):
+                    repository = get_artifact_repository(info.source)
+                    repository.download_artifacts("", dst_path=str(tmp))  # type: ignore[no-untyped-call]
+                os.replace(tmp, target)
+            except BaseException:
+                shutil.rmtree(tmp, ignore_errors=True)
+                raise
+        return target
+
+    def list_artifacts(self, name: str, version: int, path: str = "") -> list[ArtifactFile]:
+        """The files and directories at ``path`` in a version's artifacts (the file itself for a file)."""
+        root = self.local_copy(name, version)
+        base = _inside(root, path)
+        if base.is_file():
+            return [ArtifactFile(path=path, is_dir=False, size=base.stat().st_size)]
+        if not base.is_dir():
+            raise NotFound(f"artefact introuvable : {path}")
+        prefix = f"{path.strip('/')}/" if path.strip("/") else ""
+        return [
+            ArtifactFile(
+                path=f"{prefix}{child.name}",
+                is_dir=child.is_dir(),
+                size=None if child.is_dir() else child.stat().st_size,
+            )
+            for child in sorted(base.iterdir())
+        ]
+
+    def artifact_path(self, name: str, version: int, path: str) -> Path:
+        """Local path of one artifact file of a version (inside its cached copy)."""
+        target = _inside(self.local_copy(name, version), path)
+        if not target.is_file():
+            raise NotFound(f"artefact introuvable : {path}")
+        return target
+
+
+def _inside(root: Path, path: str) -> Path:
+    """``root / path``, refusing anything that would leave ``root``."""
+    clean = (path or "").strip("/")
+    if "\\" in clean or any(part in {"..", "."} for part in clean.split("/") if part):
+        raise InvalidInput(f"chemin d'artefact invalide : {path!r}")
+    target = (root / clean).resolve()
+    if target != root.resolve() and root.resolve() not in target.parents:
+        raise InvalidInput(f"chemin d'artefact invalide : {path!r}")
+    return target
