@@ -95,7 +95,7 @@ def _save_sklearn(model: Any, out_dir: Path, input_example: Any) -> Path:
     import importlib.metadata as md
 
     import mlflow.sklearn
-    import skops.io
+    import skops.io  # type: ignore[import-untyped]
     from mlflow.models import infer_signature
     from sklearn.exceptions import NotFittedError
     from sklearn.utils.validation import check_is_fitted

@@ -14,7 +14,7 @@ Every caller that parses uploaded YAML goes through :func:`load_yaml`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -32,10 +32,17 @@ _LOADER: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _NO_ALIAS = " ; écrivez chaque valeur en entier, sans ancres « & » ni alias « * »"
 
 
+class _Mark(Protocol):
+    """Where a YAML event starts (PyYAML's Mark, or libyaml's when the C parser runs)."""
+
+    line: int
+    column: int
+
+
 class _Refused(yaml.YAMLError):
     """A construct bibia does not accept in untrusted YAML (an alias, an anchor, too deep, too many values)."""
 
-    def __init__(self, problem: str, mark: yaml.Mark | None, hint: str = "") -> None:
+    def __init__(self, problem: str, mark: _Mark | None, hint: str = "") -> None:
         super().__init__(problem)
         self.problem = problem
         self.problem_mark = mark
@@ -109,7 +116,7 @@ def load_yaml(
         raise error(f"{what} illisible : valeur impossible ({_short(exc)})") from exc
 
 
-def _where(mark: yaml.Mark | None) -> str:
+def _where(mark: _Mark | None) -> str:
     return f" (ligne {mark.line + 1}, colonne {mark.column + 1})" if mark is not None else ""
 
 
