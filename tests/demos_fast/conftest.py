@@ -13,7 +13,7 @@ import contextlib
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -54,27 +54,51 @@ def ok_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return make_model("ok", tmp_path_factory.mktemp("ok") / "model")
 
 
-@pytest.fixture
+@contextlib.contextmanager
 def fake_world(
-    fast_tmp: Path, ok_model: Path
-) -> Callable[..., contextlib.AbstractContextManager[World]]:
-    """``with fake_world(runner=..., **settings) as world``: the service on a fake runner."""
+    root: Path, model: Path, runner: FakeRunner | None = None, **overrides: object
+) -> Iterator[World]:
+    """The service on ``runner`` (a ready-at-once fake by default), ``double-x`` registered.
 
-    @contextlib.contextmanager
-    def open_(runner: FakeRunner | None = None, **overrides: object) -> Iterator[World]:
-        from bibia.settings import Settings
+    Its data lives in a new directory under ``root``; every fake sandbox is
+    stopped on exit.
+    """
+    from bibia.settings import Settings
 
-        runner = runner if runner is not None else FakeRunner(behaviour=lambda spec: READY)
-        data = Path(tempfile.mkdtemp(dir=fast_tmp))
-        settings = Settings(
-            data_dir=data, seed_on_start=False, runner="none", **{**FAST, **overrides}
-        )
-        with open_world(settings, runner=runner) as world:
-            register_model(world, "double-x", ok_model, "Modèle d'essai : le double de x")
-            try:
-                yield world
-            finally:
-                for info in runner.list():
-                    runner.stop(info.demo_id, timeout=1)
+    runner = runner if runner is not None else FakeRunner(behaviour=lambda spec: READY)
+    data = Path(tempfile.mkdtemp(dir=root))
+    settings = Settings(data_dir=data, seed_on_start=False, runner="none", **{**FAST, **overrides})
+    with open_world(settings, runner=runner) as world:
+        register_model(world, "double-x", model, "Modèle d'essai : le double de x")
+        try:
+            yield world
+        finally:
+            for info in runner.list():
+                runner.stop(info.demo_id, timeout=1)
 
-    return open_
+
+def fake_runner(world: World) -> FakeRunner:
+    runner = world.services.runner
+    assert isinstance(runner, FakeRunner)
+    return runner
+
+
+def state(world: World, demo_id: str, role: str = "member") -> dict:
+    response = world.client.get(f"/api/v1/demos/{demo_id}", headers=world.headers(role))
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def settle(world: World) -> None:
+    """Wait until the background launches are done."""
+    world.app.state.demos.watchers.join(timeout=30)
+
+
+def audits(world: World, action: str) -> list[str]:
+    """The targets of the audit events of ``action``."""
+    from sqlalchemy import select
+
+    from bibia.db.models import AuditEvent
+
+    with world.services.db.session() as session:
+        return list(session.scalars(select(AuditEvent.target).where(AuditEvent.action == action)))
