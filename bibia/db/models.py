@@ -106,7 +106,7 @@ class ProjectRecord(Base):
 
 
 class DemoSession(Base):
-    """A demonstrator: one model version run in a sandbox. State machine in ``bibia.demos``."""
+    """A demonstrator: one model version run in a sandbox. States and transitions in ``bibia.demos.states``."""
 
     __tablename__ = "demo_sessions"
     __table_args__ = (Index("ix_demo_sessions_state", "state"),)

@@ -174,12 +174,12 @@ class DemoService:
 
     def logs(self, caller: Caller, demo_id: str, tail: int = 200) -> str:
         """The sandbox's last lines, else what was kept when it failed (experts of its organisation)."""
-        if not policy.may_read_demo_logs(caller, caller.organisation_id):
-            raise Forbidden(
-                "accès refusé : les journaux des démonstrateurs sont réservés aux experts"
-            )
         with self.services.db.session() as session:
-            row = self.sessions.row_for(session, caller, demo_id, policy.may_read_demo_logs)
+            row = self.sessions.row_for(session, caller, demo_id)
+            if not policy.may_read_demo_logs(caller, row.organisation_id):
+                raise Forbidden(
+                    "accès refusé : les journaux des démonstrateurs sont réservés aux experts"
+                )
             error, failure_logs = row.error, row.failure_logs
         runner = self.sandbox.require_runner()
         try:

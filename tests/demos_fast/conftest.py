@@ -10,7 +10,9 @@ socket checks, health probe and proxy run as on Docker.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
+import secrets
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -102,3 +104,25 @@ def audits(world: World, action: str) -> list[str]:
 
     with world.services.db.session() as session:
         return list(session.scalars(select(AuditEvent.target).where(AuditEvent.action == action)))
+
+
+def add_row(world: World, row_state: str, created: dt.datetime, demo_id: str | None = None) -> str:
+    """A Nantes demonstrator row of ``double-x`` written straight to the database (no launch behind it)."""
+    from bibia.accounts import get_organisation
+    from bibia.db.models import DemoSession
+
+    demo_id = demo_id or secrets.token_hex(8)
+    with world.services.db.session() as session:
+        session.add(
+            DemoSession(
+                id=demo_id,
+                organisation_id=get_organisation(session, "nantes-metropole").id,
+                model_name="double-x",
+                model_version=1,
+                state=row_state,
+                runner="FakeRunner",
+                created_at=created,
+                expires_at=created + dt.timedelta(minutes=90),
+            )
+        )
+    return demo_id

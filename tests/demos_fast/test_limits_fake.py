@@ -12,7 +12,7 @@ import pytest
 
 from runners.base import RunState
 from tests.conftest import World
-from tests.demos_fast.conftest import fake_runner, fake_world, settle, state
+from tests.demos_fast.conftest import add_row, fake_runner, fake_world, settle, state
 from tests.demos_service.conftest import launch, launch_ready
 
 
@@ -119,31 +119,11 @@ def test_extension_by_the_owner_within_the_maximum(world: World, stop_all: list[
 
 
 def test_a_launch_abandoned_by_a_crashed_replica_is_failed_by_the_reaper(world: World) -> None:
-    from bibia.accounts import get_organisation
-    from bibia.db.models import DemoSession
-
     long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(
         seconds=2 * world.services.settings.demo_start_timeout_s + 60
     )
-    recent = dt.datetime.now(dt.UTC)
-    with world.services.db.session() as session:
-        org = get_organisation(session, "nantes-metropole")
-        for demo_id, row_state, created in (
-            ("a0a0a0a0a0a0a0a0", "starting", long_ago),
-            ("b1b1b1b1b1b1b1b1", "pending", recent),
-        ):
-            session.add(
-                DemoSession(
-                    id=demo_id,
-                    organisation_id=org.id,
-                    model_name="double-x",
-                    model_version=1,
-                    state=row_state,
-                    runner="FakeRunner",
-                    created_at=created,
-                    expires_at=recent + dt.timedelta(minutes=30),
-                )
-            )
+    add_row(world, "starting", long_ago, "a0a0a0a0a0a0a0a0")
+    add_row(world, "pending", dt.datetime.now(dt.UTC), "b1b1b1b1b1b1b1b1")
     world.app.state.demos.reap()
     stuck = state(world, "a0a0a0a0a0a0a0a0")
     assert stuck["state"] == "failed" and "lancement abandonné" in stuck["error"]

@@ -14,7 +14,7 @@ from bibia.demos import LABEL_INSTANCE, LABEL_MODEL, TAMPERED
 from runners.base import DemoSpec, RunState
 from runners.fake import Behaviour
 from tests.conftest import World
-from tests.demos_fast.conftest import READY, audits, fake_runner, fake_world, state
+from tests.demos_fast.conftest import READY, add_row, audits, fake_runner, fake_world, state
 from tests.demos_service.conftest import launch, launch_ready, wait_demo
 
 
@@ -29,28 +29,6 @@ def restarting(fast_tmp: Path, ok_model: Path) -> Iterator[World]:
     """A world of its own: the test shuts its service down."""
     with fake_world(fast_tmp, ok_model) as w:
         yield w
-
-
-def _pending_row(world: World, minutes_ago: int) -> str:
-    from bibia.accounts import get_organisation
-    from bibia.db.models import DemoSession
-
-    demo_id = secrets.token_hex(8)
-    created = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=minutes_ago)
-    with world.services.db.session() as session:
-        session.add(
-            DemoSession(
-                id=demo_id,
-                organisation_id=get_organisation(session, "nantes-metropole").id,
-                model_name="double-x",
-                model_version=1,
-                state="pending",
-                runner="FakeRunner",
-                created_at=created,
-                expires_at=created + dt.timedelta(minutes=90),
-            )
-        )
-    return demo_id
 
 
 def _start_labelled(world: World, ok_model: Path, instance: str) -> str:
@@ -89,8 +67,8 @@ def test_restart_adopts_fails_the_vanished_and_removes_orphans_of_its_own_instan
 
     runner.engine.vanish(removed["id"])
     runner.engine.crash(killed["id"], exit_code=137)
-    interrupted = _pending_row(world, minutes_ago=60)
-    fresh = _pending_row(world, minutes_ago=0)
+    interrupted = add_row(world, "pending", dt.datetime.now(dt.UTC) - dt.timedelta(hours=1))
+    fresh = add_row(world, "pending", dt.datetime.now(dt.UTC))
     orphan = _start_labelled(world, ok_model, world.services.instance)
     foreign = _start_labelled(world, ok_model, "another-instance")
 
