@@ -106,7 +106,7 @@ def build(out_dir: Path) -> ReferenceBuild:
     return ReferenceBuild(
         name=NAME,
         model_dir=out_dir,
-        card=card(metrics, baseline, fitted),
+        card=card(metrics, baseline),
         metrics=metrics,
         baseline_metrics=baseline,
         project=PROJECT,

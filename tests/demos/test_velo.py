@@ -166,4 +166,7 @@ def test_card_validates(built):
     card = Card.model_validate(built.card)
     assert card.model.task.value == "detection-anomalies"
     assert {mt.name for mt in card.model.evaluation.metrics} >= {"precision", "recall", "f1"}
+    named = {mt.name: mt for mt in card.model.evaluation.metrics}
+    assert named["f1"].value == round(built.metrics["f1"], 4)
+    assert named["f1"].baseline == round(built.baseline_metrics["f1"], 4)
     assert built.name == built.project == "velo-anomalies-nantes" and built.alias == "production"

@@ -1,0 +1,160 @@
+"""Reference cards: prose from card.yaml, figures from the evaluation (fast: made-up figures, no training)."""
+
+from __future__ import annotations
+
+import types
+from pathlib import Path
+
+import pytest
+import yaml
+
+from demos.air.card import card as air_card
+from demos.cantine.card import card as cantine_card
+from demos.cards import build_card
+from demos.velo.card import make_card as velo_card
+from registry.card import Card
+
+DEMOS = Path(__file__).resolve().parents[2] / "demos"
+
+
+def metric_names(model: str) -> list[str]:
+    prose = yaml.safe_load((DEMOS / model / "card.yaml").read_text(encoding="utf-8"))
+    return [entry["name"] for entry in prose["model"]["evaluation"]["metrics"]]
+
+
+def strings(node: object) -> list[str]:
+    if isinstance(node, dict):
+        return [s for value in node.values() for s in strings(value)]
+    if isinstance(node, list):
+        return [s for value in node for s in strings(value)]
+    return [node] if isinstance(node, str) else []
+
+
+def metrics_of(card: dict) -> dict[str, tuple[float, float | None]]:
+    return {
+        m["name"]: (m["value"], m.get("baseline")) for m in card["model"]["evaluation"]["metrics"]
+    }
+
+
+def test_cantine_card() -> None:
+    keys = metric_names("cantine")
+    metrics = {key: 0.011 * (i + 1) for i, key in enumerate(keys)}
+    baseline = {key: 0.1 + 0.013 * (i + 1) for i, key in enumerate(keys)}
+    card = cantine_card(metrics, baseline)
+    Card.model_validate(card)
+    assert metrics_of(card) == {key: (metrics[key], baseline[key]) for key in keys}
+    risks = card["purpose"]["risks_and_limits"][0]
+    assert f"surproduction {metrics['surproduction']:.1%}" in risks
+    assert f"(équipes : {baseline['surproduction']:.1%})" in risks
+    assert f"wMAPE {metrics['wmape']:.1%}" in card["accountability"]["lessons_learned"]
+
+
+def test_velo_card() -> None:
+    keys = ["precision", "recall", "f1", "accord_drapeau_nantes", "n_anomalies_injectees"]
+    kinds = ["rappel_panne", "rappel_derive", "rappel_pic"]
+    outcome = types.SimpleNamespace(
+        metrics={key: 0.812345 + i / 100 for i, key in enumerate(keys)}
+        | {"n_anomalies_injectees": 951.0},
+        baseline_metrics={key: 0.612345 + i / 100 for i, key in enumerate(keys)},
+        extra={
+            "modele_compteur_seul": {"f1": 0.7777},
+            "rappel_par_type": {key: 0.9 for key in kinds},
+            "rappel_par_type_reference": {key: 0.5 for key in kinds},
+            "n_compteurs_test": 41,
+            "n_jours_test": 365,
+            "n_evenements_injectes": 410,
+            "f1_reglage_2018": 0.8123,
+            "f1_reglage_2018_reference": 0.7012,
+        },
+        params={"fenetre_niveau": 63},
+        baseline_params={"semaines": 8, "seuil": 3.5, "espace": "brut"},
+    )
+    card = velo_card(outcome)
+    Card.model_validate(card)
+    found = metrics_of(card)
+    assert list(found) == metric_names("velo")
+    assert found["f1"] == (0.8323, 0.6323) and found["f1_compteur_seul"] == (0.7777, 0.6323)
+    assert found["rappel_pic"] == (0.9, 0.5)
+    protocol = card["model"]["evaluation"]["protocol"]
+    assert "(41 compteurs, 365 jours)" in protocol and "410 événements et 951 jours" in protocol
+    assert "modèle 0.812, référence 0.701" in protocol
+    assert card["model"]["evaluation"]["baseline"].startswith(
+        "Médiane glissante du même jour de semaine (±8 semaines, comptages bruts) ± 3.5 MAD"
+    )
+
+
+def test_air_card() -> None:
+    pooled = ["taux_detection", "taux_fausses_alertes", "brier"]
+    skills = {"brier_skill_score_persistance": 0.31, "brier_skill_score_climatologie": 0.42}
+    blocks = {key: 0.2 for key in pooled}
+    extra = {
+        "evenements_test": 33,
+        "jours_test": 1095,
+        "brier_climatologie": 0.016,
+        "brier_persistance_binaire": 0.014,
+        "par_polluant": {p: {"modele": blocks, "persistance": blocks} for p in ("PM10", "O3")},
+    }
+    metrics = {"taux_detection": 0.7, "taux_fausses_alertes": 0.25, "brier": 0.01, **skills}
+    baseline = {"taux_detection": 0.5, "taux_fausses_alertes": 0.4, "brier": 0.02}
+    card = air_card(metrics, baseline, extra)
+    Card.model_validate(card)
+    found = metrics_of(card)
+    assert list(found) == metric_names("air")
+    assert found["brier"] == (0.01, 0.02) and found["brier_climatologie"] == (0.016, None)
+    assert found["brier_skill_score_persistance"] == (0.31, 0.0)
+    assert found["O3/taux_detection"] == (0.2, 0.2)
+    assert "(1095 jours × 2 polluants, 33 dépassements)" in card["model"]["evaluation"]["protocol"]
+    assert any(s.startswith("Fausses alertes : 25% des alertes") for s in strings(card))
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "card.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+CARD = """\
+identification:
+  title: "{part:.0%} des repas, {{entre accolades}}"
+model:
+  evaluation:
+    metrics:
+      - name: mae
+        description: Erreur absolue moyenne
+"""
+
+
+def test_figures_are_filled_and_values_merged(tmp_path: Path) -> None:
+    card = build_card(
+        write(tmp_path, CARD), {"part": 0.25}, {"mae": {"value": 1.5, "baseline": 2.0}}
+    )
+    assert card["identification"]["title"] == "25% des repas, {entre accolades}"
+    assert card["model"]["evaluation"]["metrics"] == [
+        {"name": "mae", "description": "Erreur absolue moyenne", "value": 1.5, "baseline": 2.0}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("title", "message"),
+    [
+        ("{absent}", "« {absent} » : chiffre inconnu"),
+        ("{part.real}", "un nom de chiffre simple est attendu"),
+        ("{part[0]}", "un nom de chiffre simple est attendu"),
+        ("{0}", "un nom de chiffre simple est attendu"),
+        ("{part", "card.yaml : "),
+    ],
+)
+def test_a_text_names_only_given_figures(tmp_path: Path, title: str, message: str) -> None:
+    path = write(
+        tmp_path, CARD.replace('"{part:.0%} des repas, {{entre accolades}}"', f'"{title}"')
+    )
+    with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("{", r"\{")):
+        build_card(path, {"part": 0.25}, {"mae": {"value": 1.5}})
+
+
+def test_the_metrics_of_the_file_and_of_the_evaluation_must_be_the_same(tmp_path: Path) -> None:
+    path = write(tmp_path, CARD)
+    with pytest.raises(ValueError, match="métriques de la fiche"):
+        build_card(path, {"part": 0.25}, {"mae": {"value": 1.5}, "rmse": {"value": 2.0}})
+    with pytest.raises(ValueError, match="une fiche"):
+        build_card(write(tmp_path, "- une liste\n"), {}, {})
