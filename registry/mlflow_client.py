@@ -1,9 +1,9 @@
 """The MLflow client the registry's parts share, and MLflow's errors turned into bibia's.
 
 The catalogue, the registration, the artifact cache and the REST shapes
-all talk to MLflow through one :class:`MlflowClient` built by
-:func:`connect`, inside :func:`translated`, so a caller only ever sees the
-errors of :mod:`domain.errors`.
+share one :class:`MlflowClient` built by :func:`connect` and make their
+calls inside :func:`translated`, so that their callers get the errors of
+:mod:`domain.errors` rather than MLflow's.
 """
 
 from __future__ import annotations
