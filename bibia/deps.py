@@ -2,8 +2,8 @@
 
 Routes gate on the caller with ``MemberDep``, ``ExpertDep``, ``AdminDep``
 (:func:`require`) or :func:`require_pull`, which ask :mod:`bibia.policy`;
-or they take ``CallerDep`` and hand it to the catalogue, which asks the
-policy about writes and filters reads by tier.
+or they take ``CallerDep`` and hand it on to the catalogue or the
+demonstrators, which ask the policy in turn.
 """
 
 from __future__ import annotations

@@ -163,8 +163,8 @@ def may_set_project_owners(caller: Caller) -> bool:
 
 
 def may_remove_project_owner(caller: Caller, owner_siren: str) -> bool:
-    """An administrator, or the owner itself (an expert of it, already allowed to edit the project)."""
-    return may_administer(caller) or caller.organisation_siren == owner_siren
+    """An administrator, or an expert of that owner (an organisation withdraws itself)."""
+    return may_administer(caller) or _expert_of(caller, (owner_siren,))
 
 
 def may_answer_invitations(caller: Caller) -> bool:

@@ -78,7 +78,7 @@ MATRIX: list[tuple[str, Action, tuple[bool, ...]]] = [
     ("edit a project owned by A and B", lambda c: policy.may_edit_project(c, [SIREN_A, SIREN_B]), (n, n, n, Y, Y, Y)),
     ("edit a project owned by nobody",  lambda c: policy.may_edit_project(c, []),           (n, n, n, n, n, Y)),
     ("set a project's owners directly", policy.may_set_project_owners,                      (n, n, n, n, n, Y)),
-    ("remove A from a project's owners", lambda c: policy.may_remove_project_owner(c, SIREN_A), (n, Y, n, Y, n, Y)),
+    ("remove A from a project's owners", lambda c: policy.may_remove_project_owner(c, SIREN_A), (n, n, n, Y, n, Y)),
     ("answer invitations",              policy.may_answer_invitations,                      (n, n, n, Y, Y, Y)),
     ("answer A's invitation",           lambda c: policy.may_answer_invitation(c, SIREN_A), (n, n, n, Y, n, Y)),
 ]
