@@ -125,7 +125,7 @@ def date_fr(value: Any) -> str:
         try:
             value = dt.datetime.fromisoformat(value)
         except ValueError:
-            return value
+            return str(value)
     day = "1er" if value.day == 1 else str(value.day)
     return f"{day} {MONTHS[value.month - 1]} {value.year}"
 
@@ -215,7 +215,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
 
 
 def cookie_secure(request: Request) -> bool:
-    return request.app.state.services.settings.cookies_secure(request.url.scheme)
+    return bool(request.app.state.services.settings.cookies_secure(request.url.scheme))
 
 
 def forget_session(request: Request, response: Response) -> None:
