@@ -38,7 +38,7 @@ from starlette.requests import Request as StarletteRequest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bibia.settings import Settings
-from domain.errors import BibiaError
+from domain.errors import BibiaError, Forbidden
 
 log = logging.getLogger("bibia.web")
 
@@ -186,8 +186,8 @@ def _exempt(scope: Scope) -> bool:
 
 
 async def _refuse(scope: Scope, send: Send, reason: Errors | None) -> None:
-    from bibia.web.render import (
-        error_page,  # render imports the proxy, which imports the app's parts
+    from bibia.errors import (
+        error_response,  # it imports the web layer late, as this module is part of it
     )
 
     log.info(
@@ -196,7 +196,7 @@ async def _refuse(scope: Scope, send: Send, reason: Errors | None) -> None:
         scope.get("path"),
         getattr(reason, "name", reason),
     )
-    response = error_page(StarletteRequest(scope), 403, REFUSED)
+    response = error_response(StarletteRequest(scope), Forbidden(REFUSED), page=True)
 
     async def nothing() -> Message:
         return {"type": "http.disconnect"}
