@@ -179,15 +179,37 @@ def _warm_gone(status: RunStatus) -> bool:
 
 
 class Watchers:
-    """The threads that drive launches and adoptions, one per demonstrator; joined at shutdown."""
+    """The threads that drive launches and adoptions, one per demonstrator; joined at shutdown.
 
-    def __init__(self) -> None:
+    A thread is where an unexpected error (a bug, not a runner or registry
+    error, which the worker handles) would otherwise vanish with the thread and
+    leave the demonstrator starting until the reaper calls it abandoned: each
+    thread hands it to ``on_crash``, which fails the demonstrator at once.
+    """
+
+    def __init__(self, on_crash: Callable[[str, Exception], None]) -> None:
         self._threads: dict[str, threading.Thread] = {}
+        self._on_crash = on_crash
 
     def start(self, demo_id: str, target: Callable[[], None]) -> None:
-        thread = threading.Thread(target=target, name=f"bibia-demo-{demo_id}", daemon=True)
+        thread = threading.Thread(
+            target=self._supervised,
+            args=(demo_id, target),
+            name=f"bibia-demo-{demo_id}",
+            daemon=True,
+        )
         self._threads[demo_id] = thread
         thread.start()
+
+    def _supervised(self, demo_id: str, target: Callable[[], None]) -> None:
+        try:
+            target()
+        except Exception as exc:
+            log.exception("the worker of demonstrator %s crashed", demo_id)
+            try:
+                self._on_crash(demo_id, exc)
+            except Exception:
+                log.exception("demonstrator %s could not be marked failed", demo_id)
 
     def join(self, timeout: float = 5.0) -> None:
         for thread in list(self._threads.values()):

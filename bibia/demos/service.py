@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from bibia import policy
 from bibia.accounts import audit
 from bibia.auth import Caller
+from bibia.demos import messages
 from bibia.demos.endings import Endings
 from bibia.demos.launch import Launch, Launcher, Watchers
 from bibia.demos.pool import WarmPool
@@ -69,7 +70,9 @@ class DemoService:
             settings, self.sessions, self.sandbox, self.pool, self.endings, self._stopping
         )
         self.reaper = Reaper(settings, self.sessions, self.sandbox, self.pool, self.endings)
-        self.watchers = Watchers()
+        self.watchers = Watchers(
+            on_crash=lambda demo_id, exc: self.endings.fail(demo_id, *messages.launch_failed(exc))
+        )
 
     @property
     def runner(self) -> Runner | None:
@@ -262,7 +265,7 @@ class DemoService:
         while not self._stopping.wait(self.settings.demo_reap_interval_s):
             try:
                 self.reap()
-            except BACKGROUND_ERRORS:
+            except Exception:
                 log.exception("reaping demonstrators failed")
 
     def shutdown(self) -> None:

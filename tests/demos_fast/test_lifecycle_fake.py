@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from bibia.demos.messages import LAUNCH_FAILED
 from runners.base import RunState
 from runners.fake import Behaviour, FakeRunner
 from tests.conftest import World
@@ -98,6 +99,21 @@ def test_a_sandbox_that_dies_later_is_failed_by_the_reaper_with_its_memory_limit
     assert after["error"].startswith(
         "le démonstrateur s'est arrêté (code 137) : il a dépassé sa limite de mémoire"
     )
+    assert runner.status(demo["id"]).state is RunState.MISSING
+
+
+def test_a_bug_in_the_launch_worker_fails_the_demonstrator_at_once(
+    world: World, runner: FakeRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise KeyError("a bug, not a runner error")
+
+    monkeypatch.setattr(world.app.state.demos.sandbox, "place_model", broken)
+    demo, seen = wait_demo(world, launch(world, "double-x").json()["id"], timeout=10)
+    assert demo["state"] == "failed", (seen, demo)
+    assert demo["error"] == LAUNCH_FAILED, demo
+    logs = world.client.get(f"/api/v1/demos/{demo['id']}/logs", headers=world.headers("expert"))
+    assert "KeyError" in logs.text
     assert runner.status(demo["id"]).state is RunState.MISSING
 
 
