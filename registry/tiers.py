@@ -61,8 +61,9 @@ def field_tier(model: type[BaseModel], name: str) -> Tier:
 def visible(obj: BaseModel, tier: Tier) -> dict[str, Any]:
     """``obj`` as JSON-ready data, without any field above ``tier``.
 
-    Nested models and lists of models are filtered recursively. This is the
-    only place where a tier decides what leaves the service.
+    Nested models and lists of models are filtered recursively. Which fields
+    of a card or a model a tier reads is decided here; who may do what
+    (launch, write, pull) is :mod:`bibia.policy`'s.
     """
     out: dict[str, Any] = {}
     for name in type(obj).model_fields:
