@@ -19,7 +19,7 @@ from bibia.accounts import audit
 from bibia.auth import Caller
 from bibia.db.models import ProjectRecord
 from bibia.schemas import ModelOut, ProjectOut, VersionOut
-from domain.errors import InvalidInput, NotFound
+from domain.errors import Forbidden, InvalidInput, NotFound
 from registry.card import Card, Project, fold
 from registry.entries import CatalogueQuery, ModelSummary, VersionInfo
 from registry.mlflow_client import PAGE
@@ -99,9 +99,8 @@ def version_by_alias(registry: Registry, caller: Caller, name: str, alias: str) 
 def _refuse_write(caller: Caller, siren: str | None, what: str) -> NoReturn:
     """Refuse ``caller`` the write of ``what``, owned by ``siren`` (None: no owner on record)."""
     if siren is None:
-        policy.refuse(caller, f"accès refusé : seuls les experts peuvent modifier {what}")
-    policy.refuse(
-        caller,
+        raise Forbidden(f"accès refusé : seuls les experts peuvent modifier {what}")
+    raise Forbidden(
         f"accès refusé : seuls les experts de la collectivité propriétaire (SIREN {siren}) peuvent modifier {what}",
     )
 
@@ -118,8 +117,7 @@ def _check_can_write_model(registry: Registry, caller: Caller, name: str, card: 
         if not policy.may_write_model(caller, existing.owner_siren):
             _refuse_write(caller, existing.owner_siren, f"le modèle « {name} »")
         if named != existing.owner_siren and not policy.may_change_model_owner(caller):
-            policy.refuse(
-                caller,
+            raise Forbidden(
                 f"la fiche désigne un autre propriétaire (SIREN {named}) que celui du "
                 f"modèle « {name} » (SIREN {existing.owner_siren}) : un modèle ne change pas de propriétaire ainsi",
             )
@@ -172,8 +170,7 @@ def _check_project(session: Session, caller: Caller, card: Card) -> None:
         ask = f"votre collectivité y est invitée : acceptez d'abord l'invitation (POST /api/v1/projects/{slug}/invitations/accept)"
     else:
         ask = f"demandez à un expert de {owners} d'inviter votre collectivité parmi les porteurs du projet, puis acceptez l'invitation"
-    policy.refuse(
-        caller,
+    raise Forbidden(
         f"accès refusé : seuls les experts d'une collectivité porteuse du projet « {slug} » peuvent y rattacher "
         f"un modèle ; {ask} ; ou laissez identification.project vide",
     )
@@ -292,8 +289,7 @@ def _check_can_write_project(
             if invited
             else ""
         )
-        policy.refuse(
-            caller,
+        raise Forbidden(
             f"accès refusé : seuls les experts d'une collectivité porteuse du projet « {project.slug} » "
             f"(ou un administrateur) peuvent le modifier{hint}",
         )

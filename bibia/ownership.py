@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from bibia import policy
 from bibia.accounts import list_organisations, organisation_by_siren
 from bibia.auth import Caller
-from domain.errors import InvalidInput
+from domain.errors import Forbidden, InvalidInput
 from registry.card import Card, Owner, fold
 from registry.refs import is_siren
 
@@ -106,8 +106,7 @@ def project_ownership(
         if kept["siren"] not in wanted_sirens and not policy.may_remove_project_owner(
             caller, kept["siren"]
         ):
-            policy.refuse(
-                caller,
+            raise Forbidden(
                 f"accès refusé : {kept['name']} (SIREN {kept['siren']}) porte ce projet ; seule cette collectivité "
                 "elle-même, ou un administrateur, peut la retirer des porteurs : remettez-la dans owners",
             )
@@ -136,8 +135,7 @@ def invited_siren(caller: Caller, organisation_siren: str | None) -> str:
         InvalidInput: an admin without an organisation who names none.
     """
     if not policy.may_answer_invitations(caller):
-        policy.refuse(
-            caller,
+        raise Forbidden(
             "accès refusé : seuls les experts de la collectivité invitée (ou un administrateur) répondent à une invitation",
         )
     if organisation_siren is None or organisation_siren == caller.organisation_siren:
@@ -147,8 +145,7 @@ def invited_siren(caller: Caller, organisation_siren: str | None) -> str:
             )
         return caller.organisation_siren
     if not policy.may_answer_invitation(caller, organisation_siren):
-        policy.refuse(
-            caller,
+        raise Forbidden(
             "accès refusé : vous ne répondez qu'aux invitations faites à votre propre collectivité",
         )
     return organisation_siren
