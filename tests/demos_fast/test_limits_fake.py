@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 
 from runners.base import RunState
+from tests import demos_scenarios as scenarios
 from tests.conftest import World
 from tests.demos_fast.conftest import add_row, fake_runner, fake_world, settle, state
-from tests.demos_service.conftest import launch, launch_ready
+from tests.demos_service.conftest import launch_ready
 
 
 @pytest.fixture(scope="module")
@@ -43,33 +44,7 @@ def _set(world: World, demo_id: str, **values: object) -> None:
 
 
 def test_quota_per_organisation_then_global(world: World, stop_all: list[str]) -> None:
-    for _ in range(2):
-        response = launch(world, "double-x")
-        assert response.status_code == 202, response.text
-        stop_all.append(response.json()["id"])
-    third = launch(world, "double-x", role="member2")
-    assert third.status_code == 429 and third.json()["error"] == "quota_depasse"
-    assert (
-        "votre collectivité a déjà 2 démonstrateur(s) actif(s) (quota : 2)"
-        in third.json()["message"]
-    )
-
-    lille = launch(world, "double-x", role="other_member")
-    assert lille.status_code == 202, lille.text
-    stop_all.append(lille.json()["id"])
-    over = launch(world, "double-x", role="other_member")
-    assert over.status_code == 429
-    assert "trop de démonstrateurs actifs sur la plateforme (3 sur 3)" in over.json()["message"]
-
-    assert (
-        world.client.delete(
-            f"/api/v1/demos/{stop_all[0]}", headers=world.headers("member")
-        ).status_code
-        == 200
-    )
-    again = launch(world, "double-x", role="member2")
-    assert again.status_code == 202, again.text
-    stop_all.append(again.json()["id"])
+    scenarios.quota_per_organisation_then_global(world, stop_all)
 
 
 def test_ttl_expiry_is_reaped_and_the_sandbox_removed(world: World, stop_all: list[str]) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from runners.base import RunState
 from runners.fake import FakeRunner
+from tests import demos_scenarios as scenarios
 from tests.conftest import World
 from tests.demos_fast.conftest import READY, fake_runner, fake_world, settle
 from tests.demos_service.conftest import launch, wait_demo
@@ -74,25 +75,7 @@ def test_a_warm_sandbox_cannot_be_reached_before_being_claimed(world: World) -> 
 
 
 def test_the_primary_key_refuses_a_second_claim(world: World) -> None:
-    from sqlalchemy.exc import IntegrityError
-
-    from bibia.auth import authenticate
-    from registry.refs import ModelRef
-
-    demos = world.app.state.demos
-    member = next(iter(warm_members(world)))
-    with world.services.db.session() as session:
-        caller = authenticate(session, world.tokens["member"])
-    info = world.services.registry.resolve(ModelRef.parse("double-x@production"))
-    runner = demos.sandbox.runner_name
-    demos.sessions.insert(caller, info, 5, member, runner=runner, runner_ref="first")
-    try:
-        with pytest.raises(IntegrityError):
-            demos.sessions.insert(caller, info, 5, member, runner=runner, runner_ref="second")
-        assert member not in {m.demo_id for m in demos.pool.members()}
-    finally:
-        demos.sessions.fail(member, "essai")
-        demos.sandbox.teardown(member)
+    scenarios.primary_key_refuses_a_second_claim(world, warm_members(world))
 
 
 def test_a_claimed_sandbox_that_vanished_starts_cold_under_the_same_id(

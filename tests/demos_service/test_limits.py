@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import demos_scenarios as scenarios
 from tests.conftest import World
 from tests.demos_service.conftest import (
     container_ids,
@@ -86,34 +87,7 @@ def _label_expiry(demo_id: str) -> int:
 
 
 def test_quota_per_organisation_then_global(world: World, stop_all: list[str]) -> None:
-    for _ in range(2):
-        response = launch(world, "double-x")
-        assert response.status_code == 202, response.text
-        stop_all.append(response.json()["id"])
-    third = launch(world, "double-x", role="member2")
-    assert third.status_code == 429
-    body = third.json()
-    assert body["error"] == "quota_depasse"
-    assert "votre collectivité a déjà 2 démonstrateur(s) actif(s) (quota : 2)" in body["message"]
-    assert "arrêtez-en un" in body["message"]
-
-    lille = launch(world, "double-x", role="other_member")
-    assert lille.status_code == 202, lille.text
-    stop_all.append(lille.json()["id"])
-    over = launch(world, "double-x", role="other_member")
-    assert over.status_code == 429
-    assert "trop de démonstrateurs actifs sur la plateforme (3 sur 3)" in over.json()["message"]
-
-    # Stopping one frees a place for its organisation.
-    assert (
-        world.client.delete(
-            f"/api/v1/demos/{stop_all[0]}", headers=world.headers("member")
-        ).status_code
-        == 200
-    )
-    again = launch(world, "double-x", role="member2")
-    assert again.status_code == 202, again.text
-    stop_all.append(again.json()["id"])
+    scenarios.quota_per_organisation_then_global(world, stop_all)
 
 
 def test_a_demo_stopped_while_starting_leaves_no_container(world: World) -> None:

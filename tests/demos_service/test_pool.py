@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from runners import hostfs
+from tests import demos_scenarios as scenarios
 from tests.conftest import World
 from tests.demos_service.conftest import (
     container_ids,
@@ -203,27 +204,7 @@ def test_concurrent_launches_never_claim_the_same_sandbox(world: World) -> None:
 
 
 def test_the_primary_key_refuses_a_second_claim(world: World) -> None:
-    from sqlalchemy.exc import IntegrityError
-
-    from bibia.auth import authenticate
-    from registry.refs import ModelRef
-
-    demos = manager(world)
-    member = next(iter(warm_members(world)))
-    with world.services.db.session() as session:
-        caller = authenticate(session, world.tokens["member"])
-    info = world.services.registry.resolve(ModelRef.parse("double-x@production"))
-    runner = demos.sandbox.runner_name
-    demos.sessions.insert(caller, info, 5, member, runner=runner, runner_ref="first")
-    try:
-        with pytest.raises(IntegrityError):
-            demos.sessions.insert(caller, info, 5, member, runner=runner, runner_ref="second")
-        assert member not in {m.demo_id for m in demos.pool.members()}, (
-            "claimed: no longer a pool member"
-        )
-    finally:
-        demos.sessions.fail(member, "essai")
-        demos.sandbox.teardown(member)
+    scenarios.primary_key_refuses_a_second_claim(world, warm_members(world))
 
 
 def test_a_warm_sandbox_cannot_be_reached_before_being_claimed(world: World) -> None:
