@@ -17,7 +17,7 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 
 from domain.errors import InvalidInput, NotFound
 from registry.catalogue import Catalogue
-from registry.entries import ArtifactFile
+from registry.entries import ArtifactFile, VersionInfo
 from registry.mlflow_client import translated
 
 
@@ -35,18 +35,25 @@ class Artifacts:
         self._download_lock = threading.Lock()
 
     def local_copy(self, name: str, version: int) -> Path:
-        """A local, read-only-by-convention copy of a version's artifacts (cached: versions are immutable)."""
-        info = self._catalogue.version(name, version)
-        target = self.cache_dir / "models" / name / str(version)
+        """A local, read-only-by-convention copy of a version's artifacts (cached: versions are immutable).
+
+        Raises:
+            NotFound: no such model or version.
+        """
+        return self.local_copy_of(self._catalogue.version(name, version))
+
+    def local_copy_of(self, info: VersionInfo) -> Path:
+        """The same for a version already read (a launch carries it): no second read of the registry."""
+        target = self.cache_dir / "models" / info.name / str(info.version)
         if target.is_dir():
             return target
         with self._download_lock:
             if target.is_dir():
                 return target
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=target.parent))
+            tmp = Path(tempfile.mkdtemp(prefix=f".{info.version}-", dir=target.parent))
             try:
-                with translated(f"artefacts de « {name} » version {version}"):
+                with translated(f"artefacts de « {info.name} » version {info.version}"):
                     repository = get_artifact_repository(info.source)
                     repository.download_artifacts("", dst_path=str(tmp))  # type: ignore[no-untyped-call]
                 os.replace(tmp, target)

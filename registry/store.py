@@ -52,6 +52,7 @@ class Registry:
         self.delete_alias = registration.delete_alias
 
         self.local_copy = artifacts.local_copy
+        self.local_copy_of = artifacts.local_copy_of
         self.list_artifacts = artifacts.list_artifacts
         self.artifact_path = artifacts.artifact_path
 

@@ -179,7 +179,7 @@ class SandboxFactory:
             OSError: the host refused a copy.
         """
         model_dir = self.model_dir(demo_id)
-        source = self.registry.local_copy(version.name, version.version)
+        source = self.registry.local_copy_of(version)
         if not warm:
             shutil.rmtree(model_dir, ignore_errors=True)
             shutil.copytree(source, model_dir, copy_function=_link_or_copy)

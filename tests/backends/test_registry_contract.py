@@ -345,6 +345,7 @@ def test_artifacts_listing_and_local_copy(registry: Registry, catalogue_models: 
     )
     copy_dir = registry.local_copy("eau-batiments", 1)
     assert (copy_dir / "MLmodel").is_file() and copy_dir == registry.local_copy("eau-batiments", 1)
+    assert registry.local_copy_of(registry.version("eau-batiments", 1)) == copy_dir
     assert "Consommation d'eau" in (copy_dir / "README.md").read_text(encoding="utf-8")
     with pytest.raises(InvalidInput):
         registry.artifact_path("eau-batiments", 1, "../../mlflow.db")
