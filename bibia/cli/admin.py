@@ -1,0 +1,179 @@
+"""The operator's commands on the local data directory: ``org``, ``token``, ``user``, ``audit``.
+
+They act as the platform (:data:`bibia.auth.SYSTEM`), with no token, on the database of
+``BIBIA_DATA_DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from bibia.cli.common import JsonOpt, err, open_database, out, print_json
+
+org_app = typer.Typer(help="Organisations (collectivités).", no_args_is_help=True)
+token_app = typer.Typer(
+    help="Jetons d'accès (affichés une seule fois, conservés hachés).", no_args_is_help=True
+)
+user_app = typer.Typer(help="Utilisateurs et rôles.", no_args_is_help=True)
+
+
+@org_app.command("create")
+def org_create(
+    slug: Annotated[str, typer.Argument(help="Identifiant court, ex. nantes-metropole")],
+    name: Annotated[str, typer.Option("--name", help="Nom complet, ex. « Nantes Métropole »")],
+    siren: Annotated[str | None, typer.Option("--siren", help="SIREN (9 chiffres)")] = None,
+) -> None:
+    """Créer une organisation."""
+    from bibia import accounts
+    from bibia.auth import SYSTEM
+
+    with open_database().session() as session:
+        org = accounts.create_organisation(session, SYSTEM, slug, name, siren)
+        out.print(
+            f"organisation créée : {org.slug} — {org.name}"
+            + (f" (SIREN {org.siren})" if org.siren else "")
+        )
+
+
+@org_app.command("ls")
+def org_ls(as_json: JsonOpt = False) -> None:
+    """Lister les organisations."""
+    from bibia import accounts
+
+    with open_database().session() as session:
+        rows = [
+            {"slug": o.slug, "name": o.name, "siren": o.siren}
+            for o in accounts.list_organisations(session)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("identifiant", "nom", "SIREN")
+    for row in rows:
+        table.add_row(row["slug"], row["name"], row["siren"] or "")
+    out.print(table)
+
+
+@token_app.command("create")
+def token_create(
+    org: Annotated[str, typer.Option("--org", help="Organisation du porteur du jeton")],
+    role: Annotated[str, typer.Option("--role", help="member, expert ou admin")],
+    user: Annotated[
+        str | None, typer.Option("--user", help="Nom de l'utilisateur (par défaut : le rôle)")
+    ] = None,
+    label: Annotated[str | None, typer.Option("--label", help="Libellé libre")] = None,
+) -> None:
+    """Créer un jeton. Il est affiché une seule fois, en dernière ligne."""
+    from bibia import accounts
+    from bibia.auth import SYSTEM
+
+    with open_database().session() as session:
+        issued = accounts.create_token(session, SYSTEM, org, role, user, label)
+    err.print(
+        f"jeton {issued.prefix} créé pour {issued.user}@{issued.organisation} (rôle {issued.role.value}). "
+        "Copiez-le maintenant : il ne sera plus jamais affiché."
+    )
+    print(issued.token)
+
+
+@token_app.command("ls")
+def token_ls(
+    org: Annotated[str | None, typer.Option("--org")] = None, as_json: JsonOpt = False
+) -> None:
+    """Lister les jetons (jamais leur valeur)."""
+    from bibia import accounts
+
+    with open_database().session() as session:
+        rows: list[dict[str, Any]] = [
+            {
+                "prefix": t.prefix,
+                "organisation": t.user.organisation.slug,
+                "user": t.user.name,
+                "role": t.user.role,
+                "created_at": t.created_at.isoformat(timespec="seconds"),
+                "revoked": t.revoked_at is not None,
+            }
+            for t in accounts.list_tokens(session, org)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("jeton", "organisation", "utilisateur", "rôle", "créé le", "révoqué")
+    for r in rows:
+        table.add_row(
+            r["prefix"],
+            r["organisation"],
+            r["user"],
+            r["role"],
+            r["created_at"],
+            "oui" if r["revoked"] else "",
+        )
+    out.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(
+    prefix: Annotated[
+        str, typer.Argument(help="Préfixe du jeton (8 caractères, voir bibia token ls)")
+    ],
+) -> None:
+    """Révoquer un jeton."""
+    from bibia import accounts
+    from bibia.auth import SYSTEM
+
+    with open_database().session() as session:
+        accounts.revoke_token(session, SYSTEM, prefix)
+    out.print(f"jeton {prefix} révoqué")
+
+
+@user_app.command("role")
+def user_role(
+    org: Annotated[str, typer.Option("--org")],
+    user: Annotated[str, typer.Option("--user")],
+    role: Annotated[str, typer.Option("--role", help="member, expert ou admin")],
+) -> None:
+    """Changer le rôle d'un utilisateur."""
+    from bibia import accounts
+    from bibia.auth import SYSTEM
+
+    with open_database().session() as session:
+        accounts.set_role(session, SYSTEM, org, user, role)
+    out.print(f"{user}@{org} a désormais le rôle {role}")
+
+
+def audit_command(
+    limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
+    action: Annotated[str | None, typer.Option(help="Filtrer par action, ex. model.alias")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Afficher le journal d'audit (qui, quoi, quand)."""
+    from bibia import accounts
+
+    with open_database().session() as session:
+        rows: list[dict[str, Any]] = [
+            {
+                "at": e.at.isoformat(timespec="seconds"),
+                "actor": e.actor,
+                "action": e.action,
+                "target": e.target,
+                "details": e.details,
+            }
+            for e in accounts.audit_events(session, limit, action)
+        ]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("quand", "qui", "action", "objet", "détails")
+    for r in rows:
+        table.add_row(
+            r["at"],
+            r["actor"],
+            r["action"],
+            r["target"],
+            json.dumps(r["details"], ensure_ascii=False) if r["details"] else "",
+        )
+    out.print(table)
