@@ -678,8 +678,14 @@ def run(args: argparse.Namespace) -> int:
             each.stop_demos()
             each.stop()
             remove_leftovers(each)
-        if not args.keep:
-            shutil.rmtree(work, ignore_errors=True)
+        # A container removed behind the service's back leaves its socket tmpfs mounted.
+        from runners import hostfs
+
+        if args.keep:
+            for point in hostfs.mounts_under(work):
+                hostfs.unmount(point)
+        else:
+            hostfs.remove_tree(work)
     print_report(args, name, side_b, side_m, concurrent)
     return 0
 
