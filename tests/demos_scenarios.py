@@ -7,12 +7,13 @@ Each takes a world whose service has the scenario's settings.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import datetime as dt
+from collections.abc import Callable, Iterable
 
 import pytest
 
 from tests.conftest import World
-from tests.demos_service.conftest import launch
+from tests.demos_service.conftest import launch, launch_ready, wait_demo
 
 
 def quota_per_organisation_then_global(world: World, stop_all: list[str]) -> None:
@@ -70,3 +71,52 @@ def primary_key_refuses_a_second_claim(world: World, members: Iterable[str]) -> 
     finally:
         demos.sessions.fail(member, "essai")
         demos.sandbox.teardown(member)
+
+
+def extension_by_the_owner_within_the_maximum(
+    world: World, stop_all: list[str], expiry_label: Callable[[str], int]
+) -> None:
+    """Only the owner's organisation extends, within created + the maximum time to live (60 min here);
+    the sandbox's own deadline (``expiry_label``, its ``bibia.expires_at``) follows."""
+    demo = launch_ready(world, "double-x", ttl_minutes=5)
+    stop_all.append(demo["id"])
+    created = dt.datetime.fromisoformat(demo["created_at"])
+    first = dt.datetime.fromisoformat(demo["expires_at"])
+    assert abs(first - created - dt.timedelta(minutes=5)) < dt.timedelta(seconds=1)
+
+    for role in (None, "other_member", "other_expert"):
+        refused = world.client.post(
+            f"/api/v1/demos/{demo['id']}/extend", headers=world.headers(role), json={"minutes": 5}
+        )
+        assert refused.status_code == (401 if role is None else 404), (role, refused.text)
+    bad = world.client.post(
+        f"/api/v1/demos/{demo['id']}/extend", headers=world.headers("member"), json={"minutes": 0}
+    )
+    assert bad.status_code == 422
+
+    longer = world.client.post(
+        f"/api/v1/demos/{demo['id']}/extend", headers=world.headers("member2"), json={"minutes": 10}
+    )
+    assert longer.status_code == 200, longer.text
+    assert dt.datetime.fromisoformat(longer.json()["expires_at"]) == first + dt.timedelta(
+        minutes=10
+    )
+    capped = world.client.post(
+        f"/api/v1/demos/{demo['id']}/extend", headers=world.headers("member"), json={"minutes": 600}
+    )
+    assert capped.status_code == 200
+    assert dt.datetime.fromisoformat(capped.json()["expires_at"]) == created + dt.timedelta(
+        minutes=60
+    )  # created + max TTL
+
+    # The sandbox's own deadline (it stops by itself) must not cut an extended demonstrator short.
+    assert expiry_label(demo["id"]) >= int((created + dt.timedelta(minutes=60)).timestamp()) - 5
+    with world.services.db.session() as session:
+        from bibia.db.models import DemoSession
+
+        session.get(DemoSession, demo["id"]).expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(
+            minutes=20
+        )
+    assert world.app.state.demos.reap() == []
+    demo_now, _ = wait_demo(world, demo["id"])
+    assert demo_now["state"] == "ready"

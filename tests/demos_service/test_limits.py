@@ -24,7 +24,6 @@ from tests.demos_service.conftest import (
     launch_ready,
     open_world,
     register_model,
-    wait_demo,
 )
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
@@ -151,48 +150,7 @@ def test_a_sandbox_that_died_is_failed_by_the_reaper(world: World, stop_all: lis
 
 
 def test_extension_by_the_owner_within_the_maximum(world: World, stop_all: list[str]) -> None:
-    demo = launch_ready(world, "double-x", ttl_minutes=5)
-    stop_all.append(demo["id"])
-    created = dt.datetime.fromisoformat(demo["created_at"])
-    first = dt.datetime.fromisoformat(demo["expires_at"])
-    assert abs(first - created - dt.timedelta(minutes=5)) < dt.timedelta(seconds=1)
-
-    for role in (None, "other_member", "other_expert"):
-        refused = world.client.post(
-            f"/api/v1/demos/{demo['id']}/extend", headers=world.headers(role), json={"minutes": 5}
-        )
-        assert refused.status_code == (401 if role is None else 404), (role, refused.text)
-    bad = world.client.post(
-        f"/api/v1/demos/{demo['id']}/extend", headers=world.headers("member"), json={"minutes": 0}
-    )
-    assert bad.status_code == 422
-
-    longer = world.client.post(
-        f"/api/v1/demos/{demo['id']}/extend", headers=world.headers("member2"), json={"minutes": 10}
-    )
-    assert longer.status_code == 200, longer.text
-    assert dt.datetime.fromisoformat(longer.json()["expires_at"]) == first + dt.timedelta(
-        minutes=10
-    )
-    capped = world.client.post(
-        f"/api/v1/demos/{demo['id']}/extend", headers=world.headers("member"), json={"minutes": 600}
-    )
-    assert capped.status_code == 200
-    assert dt.datetime.fromisoformat(capped.json()["expires_at"]) == created + dt.timedelta(
-        minutes=60
-    )  # created + max TTL
-
-    # The sandbox's own deadline (it stops by itself) must not cut an extended demonstrator short.
-    assert _label_expiry(demo["id"]) >= int((created + dt.timedelta(minutes=60)).timestamp()) - 5
-    with world.services.db.session() as session:
-        from bibia.db.models import DemoSession
-
-        session.get(DemoSession, demo["id"]).expires_at = dt.datetime.now(dt.UTC) + dt.timedelta(
-            minutes=20
-        )
-    assert world.app.state.demos.reap() == []
-    demo_now, _ = wait_demo(world, demo["id"])
-    assert demo_now["state"] == "ready"
+    scenarios.extension_by_the_owner_within_the_maximum(world, stop_all, _label_expiry)
 
 
 def test_a_launch_abandoned_by_a_crashed_replica_is_failed_by_the_reaper(world: World) -> None:
