@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import os
 import secrets
-import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +20,7 @@ import pytest
 
 from runners.fake import Behaviour, FakeRunner
 from tests.conftest import World
-from tests.demos_service.conftest import open_world, register_model
+from tests.demos_service.conftest import open_world, register_model, short_tmp  # noqa: F401 - a fixture
 
 FAST = {
     "demo_start_timeout_s": 10.0,
@@ -41,12 +39,9 @@ READY = Behaviour(predict=double_x)
 
 
 @pytest.fixture(scope="session")
-def fast_tmp() -> Iterator[Path]:
-    """A short directory: the socket path ``<data>/demos/<id>/run/demo.sock`` must stay under 108 bytes."""
-    path = Path(tempfile.mkdtemp(prefix="bdf-", dir="/tmp"))
-    os.chmod(path, 0o700)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+def fast_tmp(short_tmp: Path) -> Path:  # noqa: F811 - the fixture imported above
+    """The Docker suite's short directory: ``<data>/demos/<id>/run/demo.sock`` must stay under 108 bytes."""
+    return short_tmp
 
 
 @pytest.fixture(scope="session")
