@@ -26,8 +26,10 @@ from domain.errors import (
     DemoMissing,
     Forbidden,
     InvalidCard,
+    InvalidData,
     InvalidInput,
     InvalidModel,
+    InvalidPredictions,
     NotFound,
     PayloadTooLarge,
     QuotaExceeded,
@@ -49,6 +51,7 @@ STATUS: Final[Mapping[type[BibiaError], int]] = MappingProxyType(
         InvalidInput: 400,
         InvalidCard: 422,
         InvalidModel: 422,
+        InvalidData: 422,
         PayloadTooLarge: 413,
         BodyTimeout: 408,
         Unauthorized: 401,
@@ -62,6 +65,7 @@ STATUS: Final[Mapping[type[BibiaError], int]] = MappingProxyType(
         DemoConflict: 409,
         DemoMissing: 404,
         UntrustedModel: 403,
+        InvalidPredictions: 502,
     }
 )
 

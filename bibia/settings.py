@@ -90,6 +90,54 @@ class Settings(BaseSettings):
         description="Warm sandboxes kept ready with the heavy imports done (Docker runner only; 0: none). "
         "Each one holds about 200 MiB of memory while it waits",
     )
+    evaluation_workers: int = Field(
+        1,
+        ge=0,
+        le=16,
+        description="Evaluations this replica runs at once (0: it runs none, other replicas do)",
+    )
+    evaluation_quota_per_org: int = Field(
+        3, ge=1, description="Evaluations an organisation may have queued or running at once"
+    )
+    evaluation_timeout_s: float = Field(
+        1800.0, gt=0, description="Longest an evaluation may run, sandbox start included"
+    )
+    evaluation_predict_timeout_s: float = Field(
+        300.0, gt=0, description="Longest one batch of predictions may take"
+    )
+    evaluation_batch_rows: int = Field(
+        5000, ge=1, le=10_000, description="Rows sent to the sandbox per prediction request"
+    )
+    evaluation_max_rows: int = Field(
+        200_000, ge=1, description="Most rows in a benchmark or a labelled CSV"
+    )
+    evaluation_max_upload_mb: int = Field(
+        20, ge=1, le=512, description="Largest benchmark or labelled CSV accepted, in MiB"
+    )
+    evaluation_poll_interval_s: float = Field(
+        1.0, gt=0, description="How often an idle worker looks for queued evaluations"
+    )
+    evaluation_heartbeat_s: float = Field(
+        5.0, gt=0, description="How often a running evaluation proves its worker alive"
+    )
+    evaluation_stale_after_s: float = Field(
+        60.0, gt=0, description="A running evaluation whose worker is silent this long is recovered"
+    )
+    evaluation_max_attempts: int = Field(
+        2, ge=1, le=10, description="Runs an evaluation gets before a restart fails it for good"
+    )
+    energy_cpu_watts_per_core: float = Field(
+        10.0, gt=0, description="Power of one fully used core, in W (see evaluation/energy.py)"
+    )
+    energy_memory_watts_per_gb: float = Field(
+        0.375, ge=0, description="Power of one GB of memory, in W (CodeCarbon's factor)"
+    )
+    energy_pue: float = Field(
+        1.5, ge=1, description="Data centre power usage effectiveness"
+    )
+    carbon_intensity_g_per_kwh: float = Field(
+        52.0, ge=0, description="gCO2e per kWh of electricity (ADEME, France's mix)"
+    )
     allow_untrusted_process_runner: bool = Field(
         False,
         description="Let ProcessRunner run models that are not reference models (development only)",
@@ -153,8 +201,24 @@ class Settings(BaseSettings):
     def demos_dir(self) -> Path:
         return self.data_dir / "demos"
 
+    @property
+    def benchmarks_dir(self) -> Path:
+        """Benchmarks' data files (inputs and truth), by content hash."""
+        return self.data_dir / "benchmarks"
+
+    @property
+    def evaluations_dir(self) -> Path:
+        """Labelled CSVs uploaded for an evaluation, kept until it is scored."""
+        return self.data_dir / "evaluations"
+
     def ensure_dirs(self) -> None:
-        for path in (self.data_dir, self.cache_dir, self.demos_dir):
+        for path in (
+            self.data_dir,
+            self.cache_dir,
+            self.demos_dir,
+            self.benchmarks_dir,
+            self.evaluations_dir,
+        ):
             path.mkdir(parents=True, exist_ok=True)
         if self.mlflow_artifact_root is None:
             (self.data_dir / "artifacts").mkdir(parents=True, exist_ok=True)

@@ -62,6 +62,22 @@ class BodyTimeout(InvalidInput):
     code = "delai_depasse"
 
 
+class InvalidData(InvalidInput):
+    """An uploaded dataset (a benchmark, a labelled CSV) is unusable: ``details`` says where."""
+
+    code = "donnees_invalides"
+
+
+class InvalidPredictions(BibiaError):
+    """What a model answered cannot be scored: wrong length, missing columns, NaN, not numbers.
+
+    A registered model's answer is hostile input: this ends its evaluation as
+    failed, with the reason, and is never the caller's fault.
+    """
+
+    code = "predictions_invalides"
+
+
 class Unauthorized(BibiaError):
     """No valid credentials: a missing, malformed, unknown or revoked token."""
 
@@ -84,6 +100,12 @@ class Conflict(BibiaError):
     """The thing already exists, or the change clashes with the current state."""
 
     code = "conflit"
+
+
+class PromotionRefused(Conflict):
+    """The model's promotion gate is on and no verified evaluation beats the task's baseline."""
+
+    code = "promotion_refusee"
 
 
 class QuotaExceeded(BibiaError):

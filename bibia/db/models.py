@@ -5,7 +5,19 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -128,6 +140,12 @@ class DemoSession(Base):
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column()
+    # "demo": a member's demonstrator; "evaluation": the sandbox of an evaluation job (not listed)
+    purpose: Mapped[str] = mapped_column(String(16), default="demo", server_default="demo")
+    # Measured by the sandbox's own accounting when it ended (None: not measured)
+    finished_at: Mapped[dt.datetime | None] = mapped_column()
+    cpu_seconds: Mapped[float | None] = mapped_column(Float)
+    peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class AuditEvent(Base):
@@ -142,3 +160,146 @@ class AuditEvent(Base):
     action: Mapped[str] = mapped_column(String(64), index=True)
     target: Mapped[str] = mapped_column(String(300))
     details: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+
+
+class Benchmark(Base):
+    """An evaluation dataset registered for a task: one version of it.
+
+    Its data (inputs and truth) are files under ``benchmarks_dir`` named by
+    ``content_hash`` (:mod:`bibia.evaluations.benchmarks`); ``visibility`` is
+    ``public``, ``membres`` or ``verite-cachee`` (only the platform reads the truth).
+    """
+
+    __tablename__ = "benchmarks"
+    __table_args__ = (UniqueConstraint("slug", "version"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    task: Mapped[str] = mapped_column(String(64), index=True)
+    title: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str | None] = mapped_column(Text)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    producer: Mapped[str] = mapped_column(String(300))  # who produced the data
+    period_start: Mapped[str | None] = mapped_column(String(10))  # ISO dates
+    period_end: Mapped[str | None] = mapped_column(String(10))
+    licence: Mapped[str] = mapped_column(String(100))
+    source_url: Mapped[str | None] = mapped_column(String(500))
+    visibility: Mapped[str] = mapped_column(String(16))
+    reference: Mapped[bool] = mapped_column(Boolean, default=False)  # the task's reference benchmark
+    content_hash: Mapped[str] = mapped_column(String(64))
+    n_rows: Mapped[int] = mapped_column(Integer)
+    columns: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"inputs": [...], "truth": [...]}
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    organisation: Mapped[Organisation] = relationship()
+
+
+class Evaluation(Base):
+    """An evaluation job and, once done, its result (states in ``bibia.evaluations.jobs``).
+
+    ``kind`` is ``benchmark`` (a verified evaluation on a registered
+    benchmark) or ``donnees`` (a member's labelled CSV: private to its
+    organisation). A worker claims a queued row under a row lock
+    (``claimed_by``) and proves itself alive in ``heartbeat_at``.
+    """
+
+    __tablename__ = "evaluations"
+    __table_args__ = (
+        Index("ix_evaluations_state_created", "state", "created_at"),
+        Index("ix_evaluations_benchmark_state", "benchmark_id", "state"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16))
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    stage: Mapped[str | None] = mapped_column(String(300))  # what it is doing, in French
+    model_name: Mapped[str] = mapped_column(String(100), index=True)
+    model_version: Mapped[int] = mapped_column(Integer)
+    model_ref: Mapped[str] = mapped_column(String(200))  # as asked: cantine-nantes@production
+    task: Mapped[str] = mapped_column(String(64), index=True)
+    truth_column: Mapped[str | None] = mapped_column(String(100))  # generic tasks
+    benchmark_id: Mapped[int | None] = mapped_column(
+        ForeignKey("benchmarks.id", ondelete="CASCADE")
+    )
+    data_hash: Mapped[str | None] = mapped_column(String(64))  # the rows scored (benchmark or CSV)
+    data_name: Mapped[str | None] = mapped_column(String(200))  # an uploaded CSV's file name
+    n_rows: Mapped[int | None] = mapped_column(Integer)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="CASCADE"), index=True
+    )
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    requested_by: Mapped[str] = mapped_column(String(300))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[dt.datetime | None] = mapped_column()
+    finished_at: Mapped[dt.datetime | None] = mapped_column()
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column()
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)  # why it failed, in French
+    metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    baseline_metrics: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    chart: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    bibia_version: Mapped[str | None] = mapped_column(String(32))
+    runner: Mapped[str | None] = mapped_column(String(32))
+    sandbox_id: Mapped[str | None] = mapped_column(String(32))
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    predict_s: Mapped[float | None] = mapped_column(Float)
+    cpu_seconds: Mapped[float | None] = mapped_column(Float)
+    peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    energy_wh: Mapped[float | None] = mapped_column(Float)
+    co2e_g: Mapped[float | None] = mapped_column(Float)
+
+    organisation: Mapped[Organisation] = relationship()
+    benchmark: Mapped[Benchmark | None] = relationship()
+
+
+class ReuseReport(Base):
+    """A "retour d'expérience chiffré": an evaluation an organisation published, with a text."""
+
+    __tablename__ = "reuse_reports"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    evaluation_id: Mapped[str] = mapped_column(
+        ForeignKey("evaluations.id", ondelete="CASCADE"), unique=True
+    )
+    model_name: Mapped[str] = mapped_column(String(100), index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    audience: Mapped[str] = mapped_column(String(16))  # "membres" or "public"
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    organisation: Mapped[Organisation] = relationship()
+    evaluation: Mapped[Evaluation] = relationship()
+
+
+class Reuse(Base):
+    """An organisation's declaration "nous réutilisons ce modèle" (like data.gouv.fr's réutilisations)."""
+
+    __tablename__ = "reuses"
+    __table_args__ = (UniqueConstraint("model_name", "organisation_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_name: Mapped[str] = mapped_column(String(100), index=True)
+    organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    url: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    organisation: Mapped[Organisation] = relationship()
+
+
+class ModelEvaluationSettings(Base):
+    """A model's evaluation settings, set by its owner: its task and the promotion gate."""
+
+    __tablename__ = "model_evaluation_settings"
+
+    model_name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    task: Mapped[str | None] = mapped_column(String(64))
+    promotion_gate: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    updated_by: Mapped[str | None] = mapped_column(String(300))
