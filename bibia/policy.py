@@ -175,3 +175,84 @@ def may_answer_invitations(caller: Caller) -> bool:
 def may_answer_invitation(caller: Caller, invited_siren: str) -> bool:
     """An expert of the invited organisation, or an administrator for any organisation."""
     return may_administer(caller) or _expert_of(caller, (invited_siren,))
+
+
+# ------------------------------------------------------------ evaluation
+#
+# A benchmark's visibility is ``public`` (anyone reads its inputs, its truth
+# and its scores), ``membres`` (members only) or ``verite-cachee`` (its
+# metadata and scores are public, its inputs for members, its truth for
+# nobody: only the platform reads it). An evaluation is ``benchmark`` (a
+# verified one, seen as its benchmark is) or ``donnees`` (a member's labelled
+# CSV: its organisation's only, until published as a report).
+
+PUBLIC_VISIBILITIES = frozenset({"public", "verite-cachee"})
+
+
+def _member_of(caller: Caller, organisation_id: int | None) -> bool:
+    return (
+        caller.tier >= Tier.RESTRICTED
+        and caller.organisation_id is not None
+        and caller.organisation_id == organisation_id
+    )
+
+
+def may_register_benchmark(caller: Caller) -> bool:
+    """An expert of an organisation registers benchmarks of their organisation's data."""
+    return caller.tier >= Tier.EXPERT and caller.organisation_id is not None
+
+
+def may_see_benchmark(caller: Caller, visibility: str) -> bool:
+    """Its metadata and the scores measured on it: public unless it is for members."""
+    return visibility in PUBLIC_VISIBILITIES or caller.tier >= Tier.RESTRICTED
+
+
+def may_read_benchmark_inputs(caller: Caller, visibility: str) -> bool:
+    """Its inputs: anyone for a public benchmark, members otherwise."""
+    return visibility == "public" or caller.tier >= Tier.RESTRICTED
+
+
+def may_read_benchmark_truth(caller: Caller, visibility: str) -> bool:
+    """Its truth: anyone for a public one, members for a members' one, nobody for a hidden truth."""
+    if visibility == "verite-cachee":
+        return False
+    return visibility == "public" or caller.tier >= Tier.RESTRICTED
+
+
+def may_submit_evaluation(caller: Caller) -> bool:
+    """A member of an organisation (the evaluation belongs to it and counts in its quota)."""
+    return caller.tier >= Tier.RESTRICTED and caller.organisation_id is not None
+
+
+def may_see_evaluation(
+    caller: Caller, kind: str, organisation_id: int | None, visibility: str | None
+) -> bool:
+    """A verified one as its benchmark is seen; a private one by its organisation (and administrators)."""
+    if may_administer(caller) or _member_of(caller, organisation_id):
+        return True
+    return kind == "benchmark" and visibility is not None and may_see_benchmark(caller, visibility)
+
+
+def may_cancel_evaluation(caller: Caller, organisation_id: int | None) -> bool:
+    """A member of the organisation it belongs to, or an administrator."""
+    return may_administer(caller) or _member_of(caller, organisation_id)
+
+
+def may_publish_report(caller: Caller, organisation_id: int | None) -> bool:
+    """A member of the organisation whose evaluation it is publishes (or withdraws) its report."""
+    return _member_of(caller, organisation_id) or may_administer(caller)
+
+
+def may_read_report(caller: Caller, audience: str) -> bool:
+    """A report published to everyone, or to members."""
+    return audience == "public" or caller.tier >= Tier.RESTRICTED
+
+
+def may_declare_reuse(caller: Caller) -> bool:
+    """A member of an organisation declares (or withdraws) that it reuses a model."""
+    return caller.tier >= Tier.RESTRICTED and caller.organisation_id is not None
+
+
+def may_configure_evaluation(caller: Caller, owner_siren: str | None) -> bool:
+    """The model's task and promotion gate are a write of the model (:func:`may_write_model`)."""
+    return may_write_model(caller, owner_siren)

@@ -81,6 +81,26 @@ MATRIX: list[tuple[str, Action, tuple[bool, ...]]] = [
     ("remove A from a project's owners", lambda c: policy.may_remove_project_owner(c, SIREN_A), (n, n, n, Y, n, Y)),
     ("answer invitations",              policy.may_answer_invitations,                      (n, n, n, Y, Y, Y)),
     ("answer A's invitation",           lambda c: policy.may_answer_invitation(c, SIREN_A), (n, n, n, Y, n, Y)),
+    # evaluation (an evaluation of organisation A)
+    ("register a benchmark",            policy.may_register_benchmark,                      (n, n, n, Y, Y, Y)),
+    ("see a public benchmark",          lambda c: policy.may_see_benchmark(c, "public"),    (Y, Y, Y, Y, Y, Y)),
+    ("see a hidden-truth benchmark",    lambda c: policy.may_see_benchmark(c, "verite-cachee"), (Y, Y, Y, Y, Y, Y)),
+    ("see a members' benchmark",        lambda c: policy.may_see_benchmark(c, "membres"),   (n, Y, Y, Y, Y, Y)),
+    ("read a public one's inputs",      lambda c: policy.may_read_benchmark_inputs(c, "public"), (Y, Y, Y, Y, Y, Y)),
+    ("read a hidden one's inputs",      lambda c: policy.may_read_benchmark_inputs(c, "verite-cachee"), (n, Y, Y, Y, Y, Y)),
+    ("read a public one's truth",       lambda c: policy.may_read_benchmark_truth(c, "public"), (Y, Y, Y, Y, Y, Y)),
+    ("read a members' one's truth",     lambda c: policy.may_read_benchmark_truth(c, "membres"), (n, Y, Y, Y, Y, Y)),
+    ("read a hidden one's truth",       lambda c: policy.may_read_benchmark_truth(c, "verite-cachee"), (n, n, n, n, n, n)),
+    ("submit an evaluation",            policy.may_submit_evaluation,                       (n, Y, Y, Y, Y, Y)),
+    ("see A's private evaluation",      lambda c: policy.may_see_evaluation(c, "donnees", A, None), (n, Y, n, Y, n, Y)),
+    ("see A's verified, public bench",  lambda c: policy.may_see_evaluation(c, "benchmark", A, "public"), (Y, Y, Y, Y, Y, Y)),
+    ("see A's verified, members' bench", lambda c: policy.may_see_evaluation(c, "benchmark", A, "membres"), (n, Y, Y, Y, Y, Y)),
+    ("cancel A's evaluation",           lambda c: policy.may_cancel_evaluation(c, A),       (n, Y, n, Y, n, Y)),
+    ("publish A's evaluation as report", lambda c: policy.may_publish_report(c, A),         (n, Y, n, Y, n, Y)),
+    ("read a report to everyone",       lambda c: policy.may_read_report(c, "public"),      (Y, Y, Y, Y, Y, Y)),
+    ("read a report to members",        lambda c: policy.may_read_report(c, "membres"),     (n, Y, Y, Y, Y, Y)),
+    ("declare a reuse",                 policy.may_declare_reuse,                           (n, Y, Y, Y, Y, Y)),
+    ("set A's model's task and gate",   lambda c: policy.may_configure_evaluation(c, SIREN_A), (n, n, n, Y, n, Y)),
 ]
 # fmt: on
 
