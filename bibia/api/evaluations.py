@@ -1,0 +1,536 @@
+"""Routes of evaluation: tasks, benchmarks and evaluation jobs.
+
+Every route hands its caller to the evaluation façade
+(``request.app.state.evaluations``), which asks :mod:`bibia.policy` and
+returns views already filtered for that caller. Uploaded CSVs (a benchmark,
+a member's labelled data) are read with a bound, and parsed off the event
+loop. Comparisons, leaderboards, model results, reports and reuses are in
+:mod:`bibia.api.evaluation_results`.
+"""
+
+from __future__ import annotations
+
+import os
+import unicodedata
+from typing import Annotated, Any, BinaryIO
+
+from fastapi import APIRouter, Depends, File, Form, Path, Query, Request, UploadFile, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field, ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile as StarletteUpload
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from bibia.deps import CallerDep, ExpertDep, MemberDep, SettingsDep, get_caller
+from bibia.evaluations.service import EvaluationService
+from bibia.evaluations.views import BenchmarkView, EvaluationView
+from bibia.schemas import ERRORS
+from bibia.settings import Settings
+from domain.errors import InvalidInput, PayloadTooLarge
+from registry.refs import ModelRef, check_slug
+
+# A token, when one is presented, is always checked (a revoked token is a 401 everywhere).
+router = APIRouter(tags=["évaluation"], dependencies=[Depends(get_caller)])
+
+
+def get_evaluations(request: Request) -> EvaluationService:
+    service: EvaluationService = request.app.state.evaluations
+    return service
+
+
+EvaluationsDep = Annotated[EvaluationService, Depends(get_evaluations)]
+
+SlugPath = Annotated[
+    str, Path(max_length=64, description="Identifiant", examples=["cantine-frequentation"])
+]
+EvaluationIdPath = Annotated[
+    str, Path(max_length=64, description="Identifiant de l'évaluation", examples=["3f2a9c0d1e"])
+]
+VersionQ = Annotated[
+    int | None, Query(ge=1, le=999_999_999, description="Version (la dernière par défaut)")
+]
+
+UPLOAD_ERRORS: dict[int | str, dict[str, Any]] = {
+    413: {"description": "Fichier trop volumineux"},
+    422: {"description": "Fichier CSV ou colonnes invalides"},
+}
+
+
+# ------------------------------------------------------------------ uploads
+
+
+def read_upload(file: BinaryIO, settings: Settings) -> bytes:
+    """An uploaded CSV, read to ``evaluation_max_upload_mb`` and no further.
+
+    Raises:
+        PayloadTooLarge: in French, with the limit.
+    """
+    limit = settings.evaluation_max_upload_mb * 1024 * 1024
+    data = file.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(
+            f"fichier trop volumineux : {settings.evaluation_max_upload_mb} Mio au plus"
+        )
+    if not data:
+        raise InvalidInput(
+            "le fichier envoyé est vide : attendu un fichier CSV avec une ligne d'en-tête"
+        )
+    return data
+
+
+def upload_name(filename: str | None, default: str = "donnees.csv") -> str:
+    """The file name a client gave, as shown back: its last part, printable, 200 characters at most."""
+    name = os.path.basename((filename or "").replace("\\", "/"))
+    name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()
+    return name[:200] or default
+
+
+def _accepted(view: EvaluationView) -> JSONResponse:
+    return JSONResponse(
+        view.as_dict(),
+        status_code=status.HTTP_202_ACCEPTED,
+        headers={"Location": f"/api/v1/evaluations/{view.id}"},
+    )
+
+
+# ------------------------------------------------------------------ documentation models
+
+
+class ColumnOut(BaseModel):
+    name: str = Field(examples=["date"])
+    type: str = Field(examples=["date"], description="date, string, long, double ou boolean")
+    required: bool
+    label: str = Field(examples=["Date du repas"])
+
+
+class MetricOut(BaseModel):
+    name: str = Field(examples=["wmape"])
+    label: str = Field(examples=["Erreur absolue pondérée (WMAPE)"])
+    higher_is_better: bool
+    unit: str = Field(examples=["%"])
+    description: str
+
+
+class TaskOut(BaseModel):
+    slug: str = Field(examples=["cantine-frequentation"])
+    title: str = Field(examples=["Prévision de la fréquentation des cantines scolaires"])
+    description: str
+    inputs: list[ColumnOut] = Field(description="Colonnes d'entrée que le modèle reçoit")
+    truth: list[ColumnOut] = Field(description="Colonnes des valeurs observées (la vérité)")
+    outputs: list[ColumnOut] = Field(description="Colonnes que le modèle doit prédire")
+    metrics: list[MetricOut]
+    primary: str = Field(examples=["wmape"], description="Métrique principale")
+    baseline_name: str = Field(description="Référence naïve calculée sur les mêmes lignes")
+    baseline_description: str
+    generic: bool = Field(description="Tâche générique (régression, classification, prévision)")
+    benchmarks: list[str] = Field(description="Jeux d'évaluation de la tâche que vous voyez")
+
+
+class BenchmarkOut(BaseModel):
+    slug: str = Field(examples=["cantine-nantes-2017-2018"])
+    version: int
+    task: str
+    title: str
+    description: str | None
+    organisation: str
+    organisation_name: str
+    producer: str = Field(description="Qui a produit les données")
+    period_start: str | None
+    period_end: str | None
+    licence: str = Field(examples=["Licence Ouverte 2.0"])
+    source_url: str | None
+    visibility: str = Field(description="public, membres ou verite-cachee")
+    reference: bool = Field(description="Jeu d'évaluation de référence de la tâche")
+    content_hash: str = Field(
+        description="SHA-256 des entrées et de la vérité, sous forme canonique"
+    )
+    n_rows: int
+    input_columns: list[str]
+    truth_columns: list[str]
+    created_at: str
+    data_readable: bool = Field(description="Vous pouvez télécharger les entrées")
+    truth_readable: bool = Field(description="Vous pouvez télécharger la vérité")
+
+
+class CostOut(BaseModel):
+    duration_s: float | None
+    cpu_seconds: float | None = Field(description="Temps CPU mesuré par le bac à sable")
+    peak_memory_bytes: int | None
+    energy_wh: float | None
+    co2e_g: float | None = Field(description="Émissions estimées, en grammes d'équivalent CO₂")
+
+
+class EvaluationOut(BaseModel):
+    id: str
+    kind: str = Field(description="benchmark (vérifiée) ou donnees (vos données, privée)")
+    state: str = Field(description="queued, running, done, failed ou cancelled")
+    progress: float = Field(ge=0, le=1)
+    stage: str | None
+    model: str
+    version: int
+    model_ref: str = Field(examples=["cantine-nantes@production"])
+    task: str
+    benchmark: str | None = Field(examples=["cantine-nantes-2017-2018/1"])
+    benchmark_hash: str | None
+    data_name: str | None
+    n_rows: int | None
+    organisation: str
+    requested_by: str
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    error: str | None = Field(description="Pourquoi elle a échoué, en français")
+    metrics: dict[str, float] | None
+    baseline_metrics: dict[str, float] | None
+    primary: str
+    verified: bool = Field(description="Vérifiée par la plateforme")
+    bibia_version: str | None
+    runner: str | None
+    cost: CostOut
+    chart: dict[str, Any] | None
+    url: str
+
+
+class EvaluationIn(BaseModel):
+    model: str = Field(
+        max_length=200,
+        examples=["cantine-nantes@production"],
+        description="Modèle à évaluer : NOM, NOM@ALIAS ou NOM/VERSION",
+    )
+    benchmark: str = Field(
+        max_length=64, examples=["cantine-nantes-2017-2018"], description="Jeu d'évaluation"
+    )
+    benchmark_version: int | None = Field(
+        None,
+        ge=1,
+        le=999_999_999,
+        description="Version du jeu d'évaluation (la dernière par défaut)",
+    )
+
+
+# ------------------------------------------------------------------ tasks
+
+
+@router.get(
+    "/api/v1/tasks",
+    summary="Les tâches : colonnes, métriques et référence naïve",
+    responses={200: {"model": list[TaskOut]}, **ERRORS},
+)
+def list_tasks(caller: CallerDep, evaluations: EvaluationsDep) -> JSONResponse:
+    return JSONResponse([t.as_dict() for t in evaluations.tasks(caller)])
+
+
+@router.get(
+    "/api/v1/tasks/{slug}", summary="Une tâche", responses={200: {"model": TaskOut}, **ERRORS}
+)
+def get_task(slug: SlugPath, caller: CallerDep, evaluations: EvaluationsDep) -> JSONResponse:
+    return JSONResponse(evaluations.task(caller, slug).as_dict())
+
+
+# ------------------------------------------------------------------ benchmarks
+
+
+@router.get(
+    "/api/v1/benchmarks",
+    summary="Les jeux d'évaluation que vous voyez",
+    responses={200: {"model": list[BenchmarkOut]}, **ERRORS},
+)
+def list_benchmarks(
+    caller: CallerDep,
+    evaluations: EvaluationsDep,
+    task: Annotated[
+        str | None, Query(max_length=64, description="Tâche", examples=["cantine-frequentation"])
+    ] = None,
+) -> JSONResponse:
+    return JSONResponse([b.as_dict() for b in evaluations.benchmarks(caller, task=task)])
+
+
+@router.post(
+    "/api/v1/benchmarks",
+    status_code=status.HTTP_201_CREATED,
+    summary="Enregistrer un jeu d'évaluation (ou sa nouvelle version)",
+    description=(
+        "Réservé aux experts, pour les données de leur collectivité. Corps multipart : `fichier` "
+        "(un CSV avec les colonnes d'entrée et de vérité de la tâche ; séparateur « ; » ou « , », "
+        "virgule décimale et dates jj/mm/aaaa acceptées) et les champs de provenance. Le même "
+        "identifiant à nouveau crée la version suivante."
+    ),
+    responses={
+        201: {"model": BenchmarkOut},
+        409: {"description": "Contenu identique"},
+        **UPLOAD_ERRORS,
+        **ERRORS,
+    },
+)
+def register_benchmark(
+    caller: ExpertDep,
+    evaluations: EvaluationsDep,
+    settings: SettingsDep,
+    fichier: Annotated[UploadFile, File(description="Le CSV : entrées et vérité")],
+    slug: Annotated[str, Form(max_length=64, examples=["cantine-lyon-2023"])],
+    task: Annotated[str, Form(max_length=64, examples=["cantine-frequentation"])],
+    title: Annotated[str, Form(max_length=300, examples=["Cantines de Lyon, 2023"])],
+    licence: Annotated[str, Form(max_length=100, examples=["Licence Ouverte 2.0"])],
+    visibility: Annotated[
+        str, Form(max_length=16, description="public, membres ou verite-cachee")
+    ] = "public",
+    producer: Annotated[
+        str | None, Form(max_length=300, description="Producteur des données")
+    ] = None,
+    description: Annotated[str | None, Form(max_length=5000)] = None,
+    period_start: Annotated[
+        str | None, Form(max_length=10, description="Début de la période (AAAA-MM-JJ)")
+    ] = None,
+    period_end: Annotated[
+        str | None, Form(max_length=10, description="Fin de la période (AAAA-MM-JJ)")
+    ] = None,
+    source_url: Annotated[str | None, Form(max_length=500)] = None,
+) -> JSONResponse:
+    # A sync route: FastAPI runs it in the threadpool, so reading and parsing the CSV never
+    # holds the event loop.
+    check_slug(slug, "de jeu d'évaluation")
+    data = read_upload(fichier.file, settings)
+    view = evaluations.register_benchmark(
+        caller,
+        slug=slug,
+        task=task,
+        title=title,
+        data=data,
+        filename=upload_name(fichier.filename, "benchmark.csv"),
+        licence=licence,
+        visibility=visibility,
+        producer=producer or None,
+        description=description or None,
+        period_start=period_start or None,
+        period_end=period_end or None,
+        source_url=source_url or None,
+    )
+    return JSONResponse(
+        view.as_dict(),
+        status_code=status.HTTP_201_CREATED,
+        headers={"Location": _benchmark_url(view)},
+    )
+
+
+def _benchmark_url(view: BenchmarkView) -> str:
+    return f"/api/v1/benchmarks/{view.slug}?version={view.version}"
+
+
+@router.get(
+    "/api/v1/benchmarks/{slug}",
+    summary="Un jeu d'évaluation : sa provenance (jamais ses données)",
+    responses={200: {"model": BenchmarkOut}, **ERRORS},
+)
+def get_benchmark(
+    slug: SlugPath, caller: CallerDep, evaluations: EvaluationsDep, version: VersionQ = None
+) -> JSONResponse:
+    return JSONResponse(evaluations.benchmark(caller, slug, version).as_dict())
+
+
+def _csv(
+    evaluations: EvaluationService, caller: Any, slug: str, version: int | None, part: str
+) -> Response:
+    filename, data = evaluations.benchmark_csv(caller, slug, version, part)
+    return Response(
+        data,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{upload_name(filename, part + ".csv")}"'
+        },
+    )
+
+
+@router.get(
+    "/api/v1/benchmarks/{slug}/entrees.csv",
+    summary="Les entrées d'un jeu d'évaluation (CSV)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}, **ERRORS},
+)
+def benchmark_inputs(
+    slug: SlugPath, caller: CallerDep, evaluations: EvaluationsDep, version: VersionQ = None
+) -> Response:
+    return _csv(evaluations, caller, slug, version, "entrees")
+
+
+@router.get(
+    "/api/v1/benchmarks/{slug}/verite.csv",
+    summary="La vérité d'un jeu d'évaluation (CSV ; jamais pour une vérité cachée)",
+    response_class=Response,
+    responses={200: {"content": {"text/csv": {}}}, **ERRORS},
+)
+def benchmark_truth(
+    slug: SlugPath, caller: CallerDep, evaluations: EvaluationsDep, version: VersionQ = None
+) -> Response:
+    return _csv(evaluations, caller, slug, version, "verite")
+
+
+# ------------------------------------------------------------------ evaluations
+
+_SUBMIT_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {"schema": EvaluationIn.model_json_schema()},
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["model", "fichier"],
+                    "properties": {
+                        "model": {"type": "string", "example": "cantine-nantes@production"},
+                        "fichier": {
+                            "type": "string",
+                            "format": "binary",
+                            "description": "Vos données : les entrées et les valeurs observées (CSV)",
+                        },
+                        "truth_column": {
+                            "type": "string",
+                            "description": "Colonne des valeurs observées (tâches génériques)",
+                        },
+                        "task": {
+                            "type": "string",
+                            "description": "Tâche (celle du modèle par défaut)",
+                        },
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/api/v1/evaluations",
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Évaluer un modèle sur un jeu d'évaluation, ou sur vos données",
+    description=(
+        'Réservé aux membres d\'une collectivité. En JSON, `{"model": "cantine-nantes@production", '
+        '"benchmark": "cantine-nantes-2017-2018"}` lance une évaluation vérifiée par la plateforme. '
+        "En multipart, `model` et `fichier` (vos données avec les valeurs observées ; `truth_column` et "
+        "`task` facultatifs) lancent une évaluation privée à votre collectivité. L'évaluation tourne en "
+        "arrière-plan : suivez-la avec GET (en-tête `Location`)."
+    ),
+    openapi_extra=_SUBMIT_BODY,
+    responses={
+        202: {"model": EvaluationOut},
+        429: {"description": "Quota d'évaluations atteint"},
+        **UPLOAD_ERRORS,
+        **ERRORS,
+    },
+)
+async def submit_evaluation(
+    request: Request, caller: MemberDep, evaluations: EvaluationsDep, settings: SettingsDep
+) -> JSONResponse:
+    content_type = request.headers.get("content-type", "").lower()
+    if content_type.startswith("multipart/form-data"):
+        return await _submit_upload(request, caller, evaluations, settings)
+    raw = await request.body()
+    try:
+        body = EvaluationIn.model_validate_json(raw or b"null")
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False)]
+        ) from exc
+
+    def work() -> EvaluationView:
+        return evaluations.submit(
+            caller,
+            ModelRef.parse(body.model),
+            benchmark=body.benchmark,
+            benchmark_version=body.benchmark_version,
+        )
+
+    return _accepted(await run_in_threadpool(work))
+
+
+_FORM_FIELDS = ("model", "truth_column", "task", "benchmark")
+
+
+async def _submit_upload(
+    request: Request, caller: Any, evaluations: EvaluationService, settings: Settings
+) -> JSONResponse:
+    try:
+        form = await request.form(max_files=1, max_fields=len(_FORM_FIELDS) + 2)
+    except StarletteHTTPException as exc:
+        raise InvalidInput(
+            "corps multipart illisible : envoyez `model` et un seul fichier `fichier`"
+        ) from exc
+    try:
+        fields: dict[str, str | None] = {}
+        for key in _FORM_FIELDS:
+            value = form.get(key)
+            if value is not None and not isinstance(value, str):
+                raise InvalidInput(f"le champ « {key} » doit être un texte, pas un fichier")
+            if value is not None and len(value) > 200:
+                raise InvalidInput(f"le champ « {key} » est trop long (200 caractères au plus)")
+            fields[key] = value.strip() if value else None
+        upload = form.get("fichier")
+        if fields["benchmark"] is not None:
+            raise InvalidInput(
+                "indiquez un jeu d'évaluation (requête JSON) ou un fichier (multipart), pas les deux"
+            )
+        if not isinstance(upload, StarletteUpload):
+            raise InvalidInput(
+                "fichier manquant : joignez vos données en CSV dans le champ « fichier »"
+            )
+        model = fields["model"]
+        if not model:
+            raise InvalidInput("modèle manquant : indiquez-le dans le champ « model » (NOM@ALIAS)")
+        ref = ModelRef.parse(model)
+
+        def work() -> EvaluationView:
+            data = read_upload(upload.file, settings)
+            return evaluations.submit(
+                caller,
+                ref,
+                data=data,
+                filename=upload_name(upload.filename),
+                truth_column=fields["truth_column"],
+                task=fields["task"],
+            )
+
+        view = await run_in_threadpool(work)
+    finally:
+        await form.close()
+    return _accepted(view)
+
+
+@router.get(
+    "/api/v1/evaluations",
+    summary="Les évaluations que vous voyez, les plus récentes d'abord",
+    responses={200: {"model": list[EvaluationOut]}, **ERRORS},
+)
+def list_evaluations(
+    caller: CallerDep,
+    evaluations: EvaluationsDep,
+    model: Annotated[str | None, Query(max_length=100, examples=["cantine-nantes"])] = None,
+    benchmark: Annotated[
+        str | None, Query(max_length=64, examples=["cantine-nantes-2017-2018"])
+    ] = None,
+    mine: Annotated[bool, Query(description="Seulement celles de votre collectivité")] = False,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> JSONResponse:
+    views = evaluations.visible(caller, model=model, benchmark=benchmark, mine=mine, limit=limit)
+    return JSONResponse([v.as_dict() for v in views])
+
+
+@router.get(
+    "/api/v1/evaluations/{evaluation_id}",
+    summary="Une évaluation : son état, sa progression et son résultat",
+    responses={200: {"model": EvaluationOut}, **ERRORS},
+)
+def get_evaluation(
+    evaluation_id: EvaluationIdPath, caller: CallerDep, evaluations: EvaluationsDep
+) -> JSONResponse:
+    return JSONResponse(evaluations.get(caller, evaluation_id).as_dict())
+
+
+@router.delete(
+    "/api/v1/evaluations/{evaluation_id}",
+    summary="Annuler une évaluation en attente ou en cours",
+    responses={200: {"model": EvaluationOut}, **ERRORS},
+)
+def cancel_evaluation(
+    evaluation_id: EvaluationIdPath, caller: MemberDep, evaluations: EvaluationsDep
+) -> JSONResponse:
+    return JSONResponse(evaluations.cancel(caller, evaluation_id).as_dict())
