@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tarfile
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +232,255 @@ class BibiaClient:
 
     def whoami(self) -> dict[str, Any]:
         return self._object("GET", "/api/v1/me")
+
+    # ----------------------------------------------------------- evaluation
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """``GET /api/v1/tasks``: the shared tasks (contract, metrics, baseline, benchmarks)."""
+        return self._objects("GET", "/api/v1/tasks")
+
+    def task(self, slug: str) -> dict[str, Any]:
+        return self._object("GET", f"/api/v1/tasks/{_segment(slug, 'tâche')}")
+
+    def leaderboard(
+        self,
+        task: str,
+        *,
+        benchmark: str | None = None,
+        sort: str | None = None,
+        order: str | None = None,
+    ) -> dict[str, Any]:
+        """``GET /api/v1/tasks/{task}/leaderboard``: verified scores beside the baseline's.
+
+        Args:
+            benchmark: the benchmark's slug (default: the task's reference one).
+            sort: a metric of the task (default: its primary metric).
+            order: ``asc`` or ``desc`` (default: best first).
+        """
+        params = _params(benchmark=benchmark, sort=sort, order=order)
+        return self._object(
+            "GET", f"/api/v1/tasks/{_segment(task, 'tâche')}/leaderboard", params=params
+        )
+
+    def benchmarks(self, *, task: str | None = None) -> list[dict[str, Any]]:
+        """``GET /api/v1/benchmarks``: the benchmarks the caller may see (provenance, never data)."""
+        return self._objects("GET", "/api/v1/benchmarks", params=_params(task=task))
+
+    def benchmark(self, slug: str, version: int | None = None) -> dict[str, Any]:
+        return self._object(
+            "GET",
+            f"/api/v1/benchmarks/{_segment(slug, 'jeu de données')}",
+            params=_params(version=version),
+        )
+
+    def register_benchmark(
+        self,
+        file: str | Path,
+        *,
+        slug: str,
+        task: str,
+        title: str,
+        licence: str,
+        visibility: str = "public",
+        producer: str | None = None,
+        description: str | None = None,
+        period_start: str | None = None,
+        period_end: str | None = None,
+        source_url: str | None = None,
+    ) -> dict[str, Any]:
+        """Register a benchmark (or its next version) from one CSV of the task's inputs and truth (experts).
+
+        Args:
+            file: the CSV (``;`` or ``,``, decimal comma and dd/mm/yyyy dates accepted).
+            visibility: ``public``, ``membres`` or ``verite-cachee`` (only the platform reads the truth).
+
+        Raises:
+            Forbidden: you are not an expert.
+            InvalidData: the CSV does not hold the task's columns (``details`` lists every problem).
+            Conflict: the same content as the benchmark's latest version.
+        """
+        path = _file(file)
+        form = _params(
+            slug=slug,
+            task=task,
+            title=title,
+            licence=licence,
+            visibility=visibility,
+            producer=producer,
+            description=description,
+            period_start=period_start,
+            period_end=period_end,
+            source_url=source_url,
+        )
+        files = {"fichier": (path.name, path.read_bytes(), "text/csv")}
+        return self._object("POST", "/api/v1/benchmarks", files=files, data=form)
+
+    def evaluate(
+        self,
+        ref: str,
+        *,
+        benchmark: str | None = None,
+        benchmark_version: int | None = None,
+        data: str | Path | None = None,
+        truth_column: str | None = None,
+        task: str | None = None,
+    ) -> dict[str, Any]:
+        """Queue an evaluation of ``ref`` (``NAME``, ``NAME@ALIAS``, ``NAME/VERSION``); returns the job at once.
+
+        Either on a registered ``benchmark`` (a verified evaluation; its latest version
+        unless ``benchmark_version``), or on ``data``, a
+        labelled CSV of your own (inputs and observed values; private to your
+        organisation), with ``truth_column`` naming the observed values when the task
+        does not, and ``task`` choosing the task when the model's card does not.
+        Follow the job with :meth:`wait_evaluation`.
+
+        Raises:
+            InvalidInput: neither or both of ``benchmark`` and ``data``; a bad reference.
+            Unauthorized / Forbidden: members only.
+            QuotaExceeded: your organisation has too many evaluations queued or running.
+        """
+        parsed = ModelRef.parse(ref)
+        if (benchmark is None) == (data is None):
+            raise errors.InvalidInput(
+                "indiquez soit un jeu de données de référence (benchmark), soit un fichier "
+                "de données étiquetées (data), l'un des deux"
+            )
+        if data is None:
+            body = _params(
+                model=str(parsed), benchmark=benchmark, benchmark_version=benchmark_version
+            )
+            return self._object("POST", "/api/v1/evaluations", json=body)
+        path = _file(data)
+        form = _params(model=str(parsed), truth_column=truth_column, task=task)
+        files = {"fichier": (path.name, path.read_bytes(), "text/csv")}
+        return self._object("POST", "/api/v1/evaluations", files=files, data=form)
+
+    def evaluation(self, evaluation_id: str) -> dict[str, Any]:
+        return self._object("GET", f"/api/v1/evaluations/{_segment(evaluation_id, 'évaluation')}")
+
+    def evaluations(
+        self, *, model: str | None = None, benchmark: str | None = None, mine: bool = False
+    ) -> list[dict[str, Any]]:
+        """``GET /api/v1/evaluations``: the evaluations you may see, newest first."""
+        params = _params(model=model, benchmark=benchmark, mine="true" if mine else None)
+        return self._objects("GET", "/api/v1/evaluations", params=params)
+
+    def cancel_evaluation(self, evaluation_id: str) -> dict[str, Any]:
+        """Cancel a queued or running evaluation of your organisation (a finished one is left as it is)."""
+        return self._object(
+            "DELETE", f"/api/v1/evaluations/{_segment(evaluation_id, 'évaluation')}"
+        )
+
+    def wait_evaluation(
+        self,
+        evaluation_id: str,
+        *,
+        timeout: float | None = 1800.0,
+        on_progress: Callable[[dict[str, Any]], None] | None = None,
+        interval: float = 0.25,
+        max_interval: float = 3.0,
+    ) -> dict[str, Any]:
+        """Poll until the evaluation is finished (done, failed or cancelled); returns its last state.
+
+        The delay between polls starts at ``interval`` and grows by half up to
+        ``max_interval``; it starts over whenever the job moves (progress or stage).
+        ``on_progress`` gets every state read. After ``timeout`` seconds (None:
+        no limit) it returns the state as it is, still queued or running.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay, seen = interval, None
+        while True:
+            job = self.evaluation(evaluation_id)
+            if on_progress is not None:
+                on_progress(job)
+            if job.get("state") in FINISHED or (
+                deadline is not None and time.monotonic() >= deadline
+            ):
+                return job
+            moved = (job.get("state"), job.get("progress"), job.get("stage"))
+            delay = interval if moved != seen else min(delay * 1.5, max_interval)
+            seen = moved
+            pause = delay if deadline is None else max(0.0, min(delay, deadline - time.monotonic()))
+            time.sleep(pause)
+
+    def compare(
+        self,
+        refs: list[str],
+        *,
+        metrics: list[str] | None = None,
+        benchmark: str | None = None,
+    ) -> dict[str, Any]:
+        """``GET /api/v1/compare``: metrics side by side, verified or declared, and why not comparable."""
+        parsed = [str(ModelRef.parse(ref)) for ref in refs]
+        if len(parsed) < 2:
+            raise errors.InvalidInput("indiquez au moins deux modèles à comparer")
+        params = _params(
+            models=",".join(parsed),
+            metrics=",".join(metrics) if metrics else None,
+            benchmark=benchmark,
+        )
+        return self._object("GET", "/api/v1/compare", params=params)
+
+    def model_evaluations(self, name: str) -> dict[str, Any]:
+        """``GET /api/v1/models/{name}/evaluations``: verified results, reports, reuses, measured cost."""
+        return self._object("GET", f"/api/v1/models/{ModelRef.parse(name).name}/evaluations")
+
+    def set_evaluation_settings(
+        self, name: str, *, task: str | None = None, promotion_gate: bool | None = None
+    ) -> dict[str, Any]:
+        """The model's task and its promotion gate (experts of its owner)."""
+        body = {"task": task, "promotion_gate": promotion_gate}
+        return self._object(
+            "PUT", f"/api/v1/models/{ModelRef.parse(name).name}/evaluation-settings", json=body
+        )
+
+    def publish_report(
+        self, evaluation_id: str, text: str, *, audience: str = "membres"
+    ) -> dict[str, Any]:
+        """Publish a done evaluation of your organisation as a « retour d'expérience chiffré»."""
+        return self._object(
+            "POST",
+            f"/api/v1/evaluations/{_segment(evaluation_id, 'évaluation')}/report",
+            json={"text": text, "audience": audience},
+        )
+
+    def unpublish_report(self, report_id: int) -> None:
+        self._request("DELETE", f"/api/v1/reports/{int(report_id)}")
+
+    def declare_reuse(self, name: str, text: str, *, url: str | None = None) -> dict[str, Any]:
+        """Declare that your organisation reuses model ``name`` (« nous réutilisons ce modèle »)."""
+        return self._object(
+            "POST",
+            f"/api/v1/models/{ModelRef.parse(name).name}/reuses",
+            json={"text": text, "url": url},
+        )
+
+    def withdraw_reuse(self, name: str) -> None:
+        self._request("DELETE", f"/api/v1/models/{ModelRef.parse(name).name}/reuses")
+
+
+#: The states an evaluation ends in.
+FINISHED = frozenset({"done", "failed", "cancelled"})
+
+_SEGMENT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+
+
+def _segment(value: str, what: str) -> str:
+    """``value`` if it is a safe path segment (an identifier), else InvalidInput naming ``what``."""
+    if not isinstance(value, str) or not _SEGMENT_RE.fullmatch(value):
+        raise errors.InvalidInput(f"identifiant de {what} invalide : {value!r}")
+    return value
+
+
+def _params(**values: Any) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if v is not None}
+
+
+def _file(path: str | Path) -> Path:
+    file = Path(path)
+    if not file.is_file():
+        raise errors.InvalidInput(f"fichier introuvable : {file}")
+    return file
 
 
 def _card_bytes(card: dict[str, Any] | str | Path) -> bytes:

@@ -3,7 +3,8 @@
 Administration commands (``org``, ``token``, ``user``, ``audit``, ``seed``,
 ``db``) act on the local data directory (``BIBIA_DATA_DIR``) directly, as
 the platform's operator. Catalogue commands (``model``, ``project``,
-``pull``, ``demo``) talk to a running service (``BIBIA_URL``) with a token
+``pull``, ``demo``, ``task``, ``benchmark``, ``evaluate``, ``evaluation``,
+``compare``) talk to a running service (``BIBIA_URL``) with a token
 (``BIBIA_TOKEN``), like any other user, so the service checks their tier.
 
 This module assembles the command tree from one module per group and runs it
@@ -18,14 +19,15 @@ from typing import Any
 
 import typer
 
-from bibia.cli import admin, demos, models, projects, service
+from bibia.cli import admin, demos, evaluations, models, projects, service
 from bibia.cli.common import err
 from bibia.errors import exit_code_for
 from domain.errors import BibiaError
 
 app = typer.Typer(
     name="bibia",
-    help="bibia — Bibliothèque IA territorialisée : catalogue, fiches, jetons et démonstrateurs.",
+    help="bibia — Bibliothèque IA territorialisée : catalogue, fiches, jetons, démonstrateurs, "
+    "évaluations.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -35,6 +37,8 @@ app.command("serve")(service.serve)
 app.command("seed")(service.seed_command)
 app.command("audit")(admin.audit_command)
 app.command("pull")(models.pull_command)
+app.command("evaluate")(evaluations.evaluate_command)
+app.command("compare")(evaluations.compare_command)
 app.add_typer(admin.org_app, name="org")
 app.add_typer(admin.token_app, name="token")
 app.add_typer(admin.user_app, name="user")
@@ -43,6 +47,9 @@ app.add_typer(projects.project_app, name="project")
 app.add_typer(models.card_app, name="card")
 app.add_typer(service.db_app, name="db")
 app.add_typer(demos.demo_app, name="demo")
+app.add_typer(evaluations.task_app, name="task")
+app.add_typer(evaluations.benchmark_app, name="benchmark")
+app.add_typer(evaluations.evaluation_app, name="evaluation")
 
 
 def _report(exc: BibiaError) -> None:
