@@ -11,6 +11,9 @@ The environment contract with the server (see ``demos/server/settings.py``):
 socket the server listens on, ``<socket_dir>/demo.sock``), ``BIBIA_TTL_SECONDS``
 and the optional limits ``BIBIA_MAX_UPLOAD_BYTES``, ``BIBIA_MAX_ROWS``.
 
+:meth:`Runner.usage` is what a sandbox consumed (CPU time, peak memory), by
+the runner's own accounting: the evaluation's cost is computed from it.
+
 Implementations: :class:`runners.docker.DockerRunner` (the sandbox),
 :class:`runners.process.ProcessRunner` (development and trusted reference
 models only: no isolation at all) and :class:`runners.fake.FakeRunner` (in
@@ -20,6 +23,7 @@ memory, for tests; it serves a tiny HTTP app on the spec's socket).
 from __future__ import annotations
 
 import enum
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -54,6 +58,7 @@ __all__ = [
     "RunState",
     "RunStatus",
     "Runner",
+    "Usage",
 ]
 
 
@@ -200,6 +205,40 @@ class RunInfo:
     labels: Mapping[str, str]
 
 
+@dataclass(frozen=True)
+class Usage:
+    """What one demonstrator has consumed so far, by the runner's own accounting.
+
+    Measured from outside the sandbox (the engine's container statistics, the
+    kernel's ``/proc`` counters), never from anything the sandbox reports.
+
+    Attributes:
+        cpu_seconds: CPU time used since it started (user + system, every
+            process of the sandbox), in seconds.
+        peak_memory_bytes: the most memory it held at once, in bytes; None
+            when the runner cannot tell.
+        source: where the figures come from (``docker-stats``,
+            ``docker-stats+cgroup``, ``procfs``...), including when the
+            memory figure is only a lower bound.
+    """
+
+    cpu_seconds: float
+    peak_memory_bytes: int | None
+    source: str
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.cpu_seconds) and self.cpu_seconds >= 0):
+            raise ValueError(f"cpu_seconds must be finite and >= 0, not {self.cpu_seconds!r}")
+        if self.peak_memory_bytes is not None and (
+            isinstance(self.peak_memory_bytes, bool)
+            or not isinstance(self.peak_memory_bytes, int)
+            or self.peak_memory_bytes < 0
+        ):
+            raise ValueError(
+                f"peak_memory_bytes must be an int >= 0, not {self.peak_memory_bytes!r}"
+            )
+
+
 @runtime_checkable
 class Runner(Protocol):
     """Starts, watches and stops demonstrators. Every method may raise
@@ -260,4 +299,13 @@ class Runner(Protocol):
 
     def list(self) -> list[RunInfo]:
         """Every demonstrator this runner manages (``bibia.managed=true``)."""
+        ...
+
+    def usage(self, demo_id: str) -> Usage | None:
+        """What the running demonstrator consumed so far (:class:`Usage`), measured by the runner.
+
+        None when the runner cannot tell: no such demonstrator, it already
+        ended (its counters went with it), or the engine gives no figures;
+        never raises for that. Ask before :meth:`stop`.
+        """
         ...

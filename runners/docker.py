@@ -21,7 +21,7 @@ import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import docker.client
 import docker.errors
@@ -42,9 +42,17 @@ from runners.base import (
     RunInfo,
     RunState,
     RunStatus,
+    Usage,
 )
 
 NAME_PREFIX = "bibia-demo-"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+PROC_ROOT = Path("/proc")
+SOURCE_STATS = "docker-stats"  # CPU and peak memory from the engine (cgroup v1: max_usage)
+SOURCE_CGROUP_PEAK = "docker-stats+cgroup"  # cgroup v2: peak read from the container's memory.peak
+SOURCE_LOWER_BOUND = (
+    "docker-stats+memoire-courante"  # cgroup v2, no memory.peak: current usage, a lower bound
+)
 
 
 def _run_args(spec: DemoSpec, *, name: str, labels: dict[str, str]) -> dict[str, Any]:
@@ -179,6 +187,42 @@ class DockerRunner:
         for path in socket_dirs:  # what the sandbox wrote there goes with its tmpfs
             hostfs.unmount(path)
 
+    def usage(self, demo_id: str) -> Usage | None:
+        """The container's CPU time and peak memory, from the engine's statistics (one sample).
+
+        CPU: ``cpu_stats.cpu_usage.total_usage`` (ns, the container's
+        cgroup). Peak memory: ``memory_stats.max_usage`` on cgroup v1; cgroup
+        v2 has none, so the container's own ``memory.peak`` is read when the
+        engine is on this host (found from its main process's
+        ``/proc/<pid>/cgroup``), else the current usage stands in as a lower
+        bound (``source`` says which). None once the container has stopped
+        (its counters went with its cgroup) or is gone.
+
+        Raises:
+            RunnerUnavailable: the Docker engine does not answer.
+        """
+        container = self._find(demo_id)
+        if container is None or _status(container).state is not RunState.RUNNING:
+            return None
+        with self._translate(f"mesurer le démonstrateur {demo_id}"):
+            try:
+                try:
+                    stats = container.stats(stream=False, one_shot=True)
+                except docker.errors.InvalidVersion:  # an engine older than API 1.41: two samples
+                    stats = container.stats(stream=False)
+            except docker.errors.NotFound:
+                return None
+        pid = (container.attrs.get("State") or {}).get("Pid")
+        local = isinstance(pid, int) and pid > 0 and self._engine_is_local()
+        return _usage_from_stats(
+            stats, container.id, pid if local else None, PROC_ROOT, CGROUP_ROOT
+        )
+
+    def _engine_is_local(self) -> bool:
+        """Whether the engine answers on a Unix socket (its processes are this host's)."""
+        base_url = str(getattr(getattr(self._docker(), "api", None), "base_url", ""))
+        return base_url == "http+docker://localhost"  # not ssh (http+docker://ssh) nor tcp
+
     def list(self) -> list[RunInfo]:
         with self._translate("lister les démonstrateurs"):
             # ignore_removed: a container removed between the listing and its inspection is simply gone
@@ -269,3 +313,69 @@ def _prepare_socket_dir(spec: DemoSpec, uid: int) -> None:
             f"Impossible de préparer le dossier du socket {spec.socket_dir} : {exc}"
         ) from exc
     hostfs.mount_tmpfs(spec.socket_dir, uid=uid, gid=os.getgid())
+
+
+def _usage_from_stats(
+    stats: Any, container_id: str, pid: int | None, proc_root: Path, cgroup_root: Path
+) -> Usage | None:
+    """A :class:`Usage` from one ``/containers/{id}/stats`` answer, or None when it holds no figures.
+
+    ``pid`` (the container's main process on this host, None when the
+    engine is remote) lets cgroup v2's ``memory.peak`` be read.
+    """
+    if not isinstance(stats, dict):
+        return None
+    cpu = _dig(stats, "cpu_stats", "cpu_usage", "total_usage")
+    memory = stats.get("memory_stats")
+    memory = memory if isinstance(memory, dict) else {}
+    if not _count(cpu) or not memory:  # a stopped container: zeros and no memory figures
+        return None
+    cpu_seconds = int(cpu) / 1e9
+    max_usage = memory.get("max_usage")
+    if _count(max_usage) and max_usage > 0:  # cgroup v1
+        return Usage(cpu_seconds, int(max_usage), SOURCE_STATS)
+    peak = _cgroup_peak(pid, container_id, proc_root, cgroup_root) if pid is not None else None
+    if peak is not None:
+        return Usage(cpu_seconds, peak, SOURCE_CGROUP_PEAK)
+    current = memory.get("usage")
+    return Usage(
+        cpu_seconds, int(current) if _count(current) and current > 0 else None, SOURCE_LOWER_BOUND
+    )
+
+
+def _cgroup_peak(pid: int, container_id: str, proc_root: Path, cgroup_root: Path) -> int | None:
+    """The container's cgroup v2 ``memory.peak`` (bytes), or None when it cannot be read.
+
+    The cgroup is the unified (``0::``) line of ``/proc/<pid>/cgroup``, and
+    only if it names the container: a recycled pid, or a process of another
+    namespace, reads nothing.
+    """
+    try:
+        lines = (proc_root / str(pid) / "cgroup").read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in lines:
+        if not line.startswith("0::/"):
+            continue
+        relative = line[len("0::/") :].strip()
+        if container_id not in relative or ".." in relative.split("/"):
+            return None
+        try:
+            text = (cgroup_root / relative / "memory.peak").read_text(encoding="ascii").strip()
+        except (OSError, UnicodeDecodeError):
+            return None
+        return int(text) if text.isdigit() and int(text) > 0 else None
+    return None
+
+
+def _dig(data: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _count(value: object) -> TypeGuard[int]:
+    """A non-negative integer (not a bool)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from domain.errors import DemoConflict, DemoMissing, RunnerError, UntrustedModel
-from runners.base import DemoSpec, RunInfo, RunState, RunStatus
+from runners.base import DemoSpec, RunInfo, RunState, RunStatus, Usage
 
 READY_MARKER = ".bibia-ready"  # demos/server/settings.py
 EXIT_MODEL = 3  # demos/server: the model failed to load
@@ -46,6 +46,7 @@ EXIT_IDLE = 5  # demos/server: a warm sandbox received no model
 EXIT_STOPPED = 143
 DEFAULT_IDLE_SECONDS = 600
 POLL_SECONDS = 0.02
+SOURCE_THREAD_TIME = "fake-thread-time"
 
 Records = list[dict[str, Any]]
 
@@ -66,6 +67,8 @@ class Behaviour:
         logs: what it writes as it ends that way.
         oom_killed: it ends as killed for using too much memory.
         predict: its answer to ``POST /predict`` (the request's records in, predictions out).
+        peak_memory_bytes: what :meth:`FakeRunner.usage` reports as its peak memory (a
+            thread has no memory of its own to measure: None says the runner cannot tell).
     """
 
     load_seconds: float = 0.0
@@ -74,6 +77,7 @@ class Behaviour:
     logs: str = ""
     oom_killed: bool = False
     predict: Callable[[Records], Records] = _no_predictions
+    peak_memory_bytes: int | None = None
 
 
 class _Sandbox:
@@ -92,6 +96,8 @@ class _Sandbox:
         self._status = RunStatus(RunState.RUNNING)
         self._server: _Server | None = None
         self._predict: Callable[[Records], Records] = _no_predictions
+        self._peak_memory: int | None = None
+        self._cpu_seconds = 0.0  # the CPU time of the threads that served its requests
         self._started = time.monotonic()
         self._thread = threading.Thread(
             target=self._life, name=f"fake-sandbox-{spec.demo_id}", daemon=True
@@ -110,6 +116,17 @@ class _Sandbox:
         with self._lock:
             lines = self._lines[-tail:]
         return "".join(f"{line}\n" for line in lines)
+
+    def usage(self) -> Usage | None:
+        """The CPU time its request threads used (``time.thread_time``), while it runs."""
+        with self._lock:
+            if self._status.state is not RunState.RUNNING:
+                return None
+            return Usage(self._cpu_seconds, self._peak_memory, SOURCE_THREAD_TIME)
+
+    def add_cpu(self, seconds: float) -> None:
+        with self._lock:
+            self._cpu_seconds += max(0.0, seconds)
 
     def end(self, code: int, *, oom_killed: bool = False, detail: str | None = None) -> None:
         """End the server (as it would exit by itself, or be killed)."""
@@ -138,6 +155,8 @@ class _Sandbox:
         if env.get("BIBIA_WAIT_FOR_MODEL") == "1" and not self._wait_for_model(env):
             return
         behaviour = self._behaviour(self.spec)
+        with self._lock:
+            self._peak_memory = behaviour.peak_memory_bytes
         self.log(f"Chargement du modèle depuis {self.spec.model_dir}")
         if self._end.wait(min(behaviour.load_seconds, max(0.0, self._remaining()))):
             return
@@ -218,6 +237,14 @@ class _Server(socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+
+    def handle(self) -> None:
+        """Serve the connection, counting this thread's CPU time as the sandbox's own."""
+        started = time.thread_time()
+        try:
+            super().handle()
+        finally:
+            self.server.sandbox.add_cpu(time.thread_time() - started)
 
     def do_GET(self) -> None:
         if self.path == "/health":
@@ -396,3 +423,11 @@ class FakeRunner:
             RunInfo(s.spec.demo_id, s.runner_id, s.status(), dict(s.labels))
             for s in self.engine.sandboxes()
         ]
+
+    def usage(self, demo_id: str) -> Usage | None:
+        """The CPU time of the threads that served its requests, measured in them
+        (``time.thread_time``), and its behaviour's ``peak_memory_bytes``; None once it ended."""
+        try:
+            return self.engine.get(demo_id).usage()
+        except DemoMissing:
+            return None

@@ -30,12 +30,14 @@ from pathlib import Path
 from typing import Any
 
 from domain.errors import DemoConflict, DemoMissing, RunnerError, UntrustedModel
-from runners.base import DemoSpec, RunInfo, RunState, RunStatus
+from runners.base import DemoSpec, RunInfo, RunState, RunStatus, Usage
 
 # Runs the server, then records its exit code atomically: $0 is the exit file.
 _WRAPPER = '"$@"; code=$?; echo "$code" > "$0.tmp" && mv "$0.tmp" "$0"; exit "$code"'
 _PASSED_ENV = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
 _LOG_TAIL_BYTES = 256 * 1024
+SOURCE_PROCFS = "procfs"
+PROC_ROOT = Path("/proc")
 
 
 def _default_pythonpath() -> Path:
@@ -207,6 +209,23 @@ class ProcessRunner:
                 if path.name:
                     path.unlink()
 
+    def usage(self, demo_id: str) -> Usage | None:
+        """CPU time and peak memory of the demonstrator's processes, from the kernel's ``/proc``.
+
+        The wrapper leads its own session, and the server (and anything it
+        started) runs in it: for every live process of that session,
+        ``/proc/<pid>/stat`` utime + stime + cutime + cstime (its children
+        it waited for) over the clock ticks, and ``/proc/<pid>/status``
+        VmHWM (peak resident memory). The peak is their sum: an upper bound
+        when several processes peaked at different times (with one server
+        process, its own peak plus the wrapper's ~1 MB). None once the
+        demonstrator has ended or is unknown.
+        """
+        state = self._read_state(demo_id)
+        if state is None or self._exit_code(demo_id) is not None or not self._alive(demo_id, state):
+            return None
+        return _session_usage(int(state["pid"]), PROC_ROOT)
+
     def list(self) -> list[RunInfo]:
         if not self.state_dir.is_dir():
             return []
@@ -267,6 +286,40 @@ def _proc_start(pid: int) -> int | None:
     if fields[0] in ("Z", "X"):
         return None
     return int(fields[19])
+
+
+def _session_usage(sid: int, proc_root: Path) -> Usage | None:
+    """The summed CPU time and peak RSS of the live processes of session ``sid``, or None if none."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    cpu_ticks, peak, found = 0, 0, False
+    for entry in proc_root.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            status = (entry / "status").read_text()
+        except OSError:  # it ended meanwhile
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        # fields[0] is field 3 of proc(5): session is field 6, utime..cstime are fields 14-17
+        if len(fields) < 15 or not fields[3].isdigit() or int(fields[3]) != sid:
+            continue
+        found = True
+        cpu_ticks += sum(int(f) for f in fields[11:15] if f.isdigit())
+        peak += _vm_hwm(status)
+    if not found:
+        return None
+    return Usage(cpu_ticks / ticks, peak or None, SOURCE_PROCFS)
+
+
+def _vm_hwm(status: str) -> int:
+    """``VmHWM`` of a ``/proc/<pid>/status`` text, in bytes (0 when absent: a kernel thread, a zombie)."""
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            parts = line.split()
+            if len(parts) >= 2 and parts[1].isdigit():
+                return int(parts[1]) * 1024  # the kernel writes it in kB (KiB)
+    return 0
 
 
 def _signal_group(pgid: int, sig: int) -> None:

@@ -28,6 +28,7 @@ class Case:
     runner: Runner
     spec: Callable[..., DemoSpec]
     fresh: Callable[[], Runner]  # a new runner object on the same backend (a restarted service)
+    measures_memory: bool = True  # the fake runner cannot measure a thread's memory
 
 
 def _double_x(records: list[dict]) -> list[dict]:
@@ -56,7 +57,12 @@ def case(request, make_spec) -> Case:
             scripted[made.demo_id] = FAKE_BEHAVIOURS[kind](kw.get("model_params") or {})
             return made
 
-        return Case(runner, spec, lambda: FakeRunner(runner.engine, behaviour=runner.behaviour))
+        return Case(
+            runner,
+            spec,
+            lambda: FakeRunner(runner.engine, behaviour=runner.behaviour),
+            measures_memory=False,
+        )
     if request.param == "docker":
         from runners.docker import DockerRunner
 
@@ -182,3 +188,42 @@ def test_time_to_live_stops_the_server(case: Case) -> None:
     status = _wait_exited(case.runner, spec.demo_id, timeout=30)
     assert status.exit_code == 0
     assert "Durée de vie écoulée" in case.runner.logs(spec.demo_id)
+
+
+def test_usage_is_measured_by_the_runner_while_it_runs(case: Case) -> None:
+    spec = case.spec("ok")
+    case.runner.start(spec)
+    wait_until_healthy(case.runner, spec.demo_id, spec.socket_dir, timeout=90)
+    with _client(spec, case.runner) as client:
+        for _ in range(20):
+            answer = client.post(
+                "/predict", json={"dataframe_records": [{"x": i} for i in range(200)]}
+            )
+            assert answer.status_code == 200
+
+    first = case.runner.usage(spec.demo_id)
+    assert first is not None and first.source
+    assert first.cpu_seconds >= 0
+    if case.measures_memory:
+        # a Python server that loaded a model: real CPU time and megabytes of memory
+        assert first.cpu_seconds > 0
+        assert first.peak_memory_bytes is not None and first.peak_memory_bytes > 1024 * 1024
+        assert first.peak_memory_bytes <= spec.memory_bytes or case.runner.isolates is False
+    with _client(spec, case.runner) as client:
+        client.post("/predict", json={"dataframe_records": [{"x": 1}]})
+    later = case.fresh().usage(spec.demo_id)  # the runner's own accounting, not an object's memory
+    assert later is not None and later.cpu_seconds >= first.cpu_seconds
+    if case.measures_memory:
+        assert later.peak_memory_bytes is not None
+        assert later.peak_memory_bytes >= first.peak_memory_bytes
+
+    case.runner.stop(spec.demo_id, timeout=2)
+    assert case.runner.usage(spec.demo_id) is None  # gone with its sandbox
+
+
+def test_usage_of_a_missing_or_ended_demo_is_none(case: Case) -> None:
+    assert case.runner.usage("t-never-started") is None
+    spec = case.spec("raises_on_load")
+    case.runner.start(spec)
+    _wait_exited(case.runner, spec.demo_id)
+    assert case.runner.usage(spec.demo_id) is None
