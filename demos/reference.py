@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from evaluation.benchmark_data import BenchmarkData
+
 SAMPLE_FILE = "bibia/sample.csv"
 CHART_FILE = "bibia/evaluation.png"
 METRICS_FILE = "bibia/metrics.json"
@@ -40,6 +42,10 @@ class ReferenceBuild:
         baseline_metrics: the named baseline's metrics on the same protocol.
         project: slug of the catalogue project the model belongs to.
         alias: the alias to point at the new version.
+        extra: secondary figures of the protocol.
+        benchmark: exactly the rows the evaluation scored (the task's input and
+            truth columns) with their provenance; ``bibia seed`` registers it
+            as the model's reference benchmark.
     """
 
     name: str
@@ -50,3 +56,4 @@ class ReferenceBuild:
     project: str
     alias: str = "production"
     extra: dict[str, Any] = field(default_factory=dict)
+    benchmark: BenchmarkData | None = None

@@ -16,6 +16,8 @@ from demos.air.card import NAME, PROJECT, card
 from demos.air.data import TARGET, load_table
 from demos.air.pyfunc_model import INPUT_COLUMNS, POLLUTANTS
 from demos.reference import CHART_FILE, METRICS_FILE, SAMPLE_FILE, ReferenceBuild
+from evaluation.benchmark_data import BenchmarkData
+from evaluation.tasks import air as task
 
 MODEL_CODE = Path(__file__).resolve().parent / "pyfunc_model.py"
 SAMPLE_HALF_WINDOW = 14  # days each side of the episode's peak
@@ -100,7 +102,47 @@ def build(out_dir: Path) -> ReferenceBuild:
         project=PROJECT,
         alias="production",
         extra=result.extra,
+        benchmark=benchmark(result.test),
     )
 
 
-__all__ = ["build", "sample"]
+BENCHMARK_SLUG = "air-lille-annees-test"
+
+
+def benchmark(test: pd.DataFrame) -> BenchmarkData:
+    """The test years the model was scored on, as the task's reference benchmark.
+
+    Args:
+        test: :attr:`~demos.air.protocol.Result.test`.
+
+    Returns:
+        The model's input columns and the truth ``concentration_observee_lendemain``,
+        in the evaluation's row order.
+    """
+    columns = [c.name for c in (*task.TASK.inputs, *task.TASK.truth)]
+    frame = test[columns].reset_index(drop=True)
+    first, last = protocol.TEST_YEARS
+    return BenchmarkData(
+        frame=frame,
+        slug=BENCHMARK_SLUG,
+        title=f"Qualité de l'air, agglomération lilloise (synthétique), {first}-{last}",
+        task=task.SLUG,
+        description=(
+            f"Données SYNTHÉTIQUES, aucune mesure réelle : les années de test {first} à {last} "
+            "des séries générées par demos/air/synthetic.py (graine fixe, reproductible) pour "
+            "l'agglomération lilloise, une ligne par jour J et par polluant (PM10, O3) : la "
+            "concentration du jour, la météo prévue pour J+1 et, comme vérité, la concentration "
+            "observée à J+1. Ce sont exactement les lignes sur lesquelles le modèle de référence "
+            f"pics-pollution-lille a été évalué (entraînement sur {protocol.TRAIN_YEARS[0]}-"
+            f"{protocol.TRAIN_YEARS[1]}). Pour un usage réel : les mesures d'Atmo Hauts-de-France "
+            "et les prévisions de Météo-France."
+        ),
+        producer="bibia (données synthétiques, demos/air/synthetic.py)",
+        period_start=str(frame["date"].min()),
+        period_end=str(frame["date"].max()),
+        licence="Licence Ouverte / Etalab 2.0",
+        source_url="",
+    )
+
+
+__all__ = ["benchmark", "build", "sample"]

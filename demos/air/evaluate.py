@@ -10,6 +10,10 @@ Definitions (also in the card and the README):
   the share of alerts that were false, not the share of non-events alerted);
 - ``brier`` = mean of (probability − outcome)²;
 - skill scores: 1 − brier / brier of the reference.
+
+:func:`scores` and ``ALERT_PROBABILITY`` are defined once, in
+:mod:`evaluation.tasks.air` (the platform scores every model with them), and
+re-exported here.
 """
 
 from __future__ import annotations
@@ -17,35 +21,16 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-ALERT_PROBABILITY = 0.5
+from evaluation.tasks.air import ALERT_PROBABILITY, scores
 
-
-def scores(probability: np.ndarray, alert: np.ndarray, event: np.ndarray) -> dict[str, float]:
-    """Hit rate, false-alarm ratio and Brier score.
-
-    Args:
-        probability: forecast probabilities of an exceedance.
-        alert: whether an alert was raised.
-        event: whether the threshold was actually exceeded.
-
-    Returns:
-        ``taux_detection``, ``taux_fausses_alertes``, ``brier``, plus the
-        counts ``evenements`` and ``alertes``. A rate with an empty
-        denominator is reported as 0.0 (no event: nothing to detect; no
-        alert: no false alert).
-    """
-    probability = np.asarray(probability, dtype=float)
-    alert = np.asarray(alert, dtype=bool)
-    event = np.asarray(event, dtype=bool)
-    hits = int((alert & event).sum())
-    n_events, n_alerts = int(event.sum()), int(alert.sum())
-    return {
-        "taux_detection": hits / n_events if n_events else 0.0,
-        "taux_fausses_alertes": (n_alerts - hits) / n_alerts if n_alerts else 0.0,
-        "brier": float(np.mean((probability - event) ** 2)),
-        "evenements": float(n_events),
-        "alertes": float(n_alerts),
-    }
+__all__ = [
+    "ALERT_PROBABILITY",
+    "climatology_probability",
+    "persistence_probability",
+    "reliability",
+    "scores",
+    "skill",
+]
 
 
 def skill(brier: float, reference: float) -> float:

@@ -21,10 +21,11 @@ from demos.air import evaluate as ev
 from demos.air.data import TARGET
 from demos.air.pyfunc_model import POLLUTANTS
 from demos.air.train import FittedModel, fit
+from evaluation.tasks import air as task
 
 TRAIN_YEARS = (2015, 2021)
 TEST_YEARS = (2022, 2024)
-_REPORTED = ("taux_detection", "taux_fausses_alertes", "brier")
+_REPORTED = task.REPORTED
 
 
 @dataclass(frozen=True)
@@ -99,10 +100,10 @@ def run(table: pd.DataFrame) -> Result:
     pooled = _block(test)
     per_pollutant = {p: _block(test[test["polluant"] == p]) for p in POLLUTANTS}
     metrics = {
-        k: round(float(pooled["modele"][k]), 4)
+        k: round(float(pooled["modele"][k]), task.DECIMALS)
         for k in (*_REPORTED, "brier_skill_score_persistance", "brier_skill_score_climatologie")
     }
-    baseline = {k: round(float(pooled["persistance"][k]), 4) for k in _REPORTED}
+    baseline = {k: round(float(pooled["persistance"][k]), task.DECIMALS) for k in _REPORTED}
     extra = {
         "brier_climatologie": round(float(pooled["climatologie"]["brier"]), 5),
         "brier_persistance_binaire": round(float(pooled["persistance_binaire"]["brier"]), 5),

@@ -19,6 +19,8 @@ from mlflow.types import ColSpec, Schema
 from demos.cantine import data, train
 from demos.cantine.card import card
 from demos.reference import CHART_FILE, METRICS_FILE, SAMPLE_FILE, ReferenceBuild
+from evaluation.benchmark_data import BenchmarkData
+from evaluation.tasks import cantine as task
 
 NAME = "cantine-nantes"
 PROJECT = "cantine-nantes"
@@ -112,6 +114,55 @@ def build(out_dir: Path) -> ReferenceBuild:
         project=PROJECT,
         alias=ALIAS,
         extra={"facteur_commande": fitted.factor, "calage_2016_2017": fitted.calibration},
+        benchmark=benchmark(rows),
+    )
+
+
+BENCHMARK_SLUG = "cantine-nantes-2017-2018"
+
+
+def benchmark(rows: pd.DataFrame) -> BenchmarkData:
+    """The rows the test year was scored on, as the task's reference benchmark.
+
+    Args:
+        rows: the evaluated rows of :func:`demos.cantine.train.evaluate`.
+
+    Returns:
+        ``date`` (ISO), ``cantine_nom``, ``greve`` and the truth ``reel``, in
+        the evaluation's row order.
+    """
+    frame = pd.DataFrame(
+        {
+            "date": rows["date"].dt.strftime("%Y-%m-%d"),
+            "cantine_nom": rows["cantine_nom"].astype(str),
+            "greve": rows["greve"].astype(bool),
+            "reel": rows["reel"].astype("int64"),
+        }
+    )
+    columns = [c.name for c in (*task.TASK.inputs, *task.TASK.truth)]
+    return BenchmarkData(
+        frame=frame[columns].reset_index(drop=True),
+        slug=BENCHMARK_SLUG,
+        title="Cantines de Nantes, année scolaire 2017-2018",
+        task=task.SLUG,
+        description=(
+            "Repas servis par les 87 cantines scolaires de Nantes pendant l'année scolaire "
+            "2017-2018, un couple cantine-jour par ligne : les jours où des repas ont été servis, "
+            "hors mercredis, avec les jours de grève connus. Ce sont exactement les lignes sur "
+            "lesquelles le modèle de référence cantine-nantes a été évalué (entraînement sur les "
+            "années 2011-2012 à 2016-2017). Extrait publié par Nantes Métropole dans le dépôt "
+            "nantesmetropole/school_meal_forecast_xgboost (jeu ouvert « Nombre de convives par "
+            "jour, cantines de Nantes »), sites regroupés par cantine."
+        ),
+        producer="Nantes Métropole",
+        period_start=str(frame["date"].min()),
+        period_end=str(frame["date"].max()),
+        licence="MIT (Copyright (c) 2020 Nantes Métropole), extrait du dépôt "
+        "nantesmetropole/school_meal_forecast_xgboost",
+        source_url=(
+            "https://data.nantesmetropole.fr/explore/dataset/"
+            "244400404_nombre-convives-jour-cantine-nantes-2011/"
+        ),
     )
 
 

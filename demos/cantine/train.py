@@ -17,6 +17,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
 from demos.cantine.model import CATEGORICAL, FEATURES, WEDNESDAY, Tables, features, predict_frame
+from evaluation.tasks.cantine import metrics
 
 TEST_YEAR = "2017-2018"
 CALIBRATION_YEAR = "2016-2017"
@@ -185,38 +186,6 @@ def canteen_factors(
         mid = np.sqrt(low * high)
         low, high = (mid, high) if short(choose(mid)) > share else (low, mid)
     return {name: float(f) for name, f in choose(high).items()}
-
-
-def metrics(
-    dates: pd.Series, served: pd.Series, expected: pd.Series, order: pd.Series
-) -> dict[str, float]:
-    """The protocol's metrics (fractions, not percents).
-
-    ``mae`` and ``wmape`` compare ``expected`` to ``served`` per canteen-day;
-    the rest compares ``order`` to ``served``: over-production and days short
-    on daily totals (the central kitchen's view), and the share of
-    canteen-days where the order was short.
-    """
-    frame = pd.DataFrame(
-        {
-            "date": np.asarray(dates),
-            "reel": np.asarray(served, float),
-            "prevu": np.asarray(expected, float),
-            "commande": np.asarray(order, float),
-        }
-    )
-    daily = frame.groupby("date")[["reel", "commande"]].sum()
-    error = (frame["prevu"] - frame["reel"]).abs()
-    return {
-        "mae": float(error.mean()),
-        "wmape": float(error.sum() / frame["reel"].sum()),
-        "surproduction": float(
-            np.maximum(daily["commande"] - daily["reel"], 0).sum() / daily["commande"].sum()
-        ),
-        "jours_en_deficit": float((daily["commande"] < daily["reel"]).sum()),
-        "part_cantine_jours_en_deficit": float((frame["commande"] < frame["reel"]).mean()),
-        "n_jours_test": float(len(daily)),
-    }
 
 
 def evaluate(

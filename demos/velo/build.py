@@ -20,7 +20,9 @@ from mlflow.types import ColSpec, Schema
 from demos.reference import CHART_FILE, METRICS_FILE, SAMPLE_FILE, ReferenceBuild
 from demos.velo.card import make_card
 from demos.velo.data import build_calendar, counter_names, load_daily
-from demos.velo.protocol import Outcome, run
+from demos.velo.protocol import TEST_YEAR, Outcome, run
+from evaluation.benchmark_data import BenchmarkData
+from evaluation.tasks import velo as task
 
 NAME = "velo-anomalies-nantes"
 PROJECT = "velo-anomalies-nantes"
@@ -116,6 +118,65 @@ def build(out_dir: Path) -> ReferenceBuild:
             "parametres_reference": outcome.baseline_params,
             **outcome.extra,
         },
+        benchmark=benchmark(outcome.test),
+    )
+
+
+BENCHMARK_SLUG = "velo-nantes-2019-anomalies-injectees"
+
+
+def benchmark(test: pd.DataFrame) -> BenchmarkData:
+    """The injected 2019 series the model was scored on, as the task's reference benchmark.
+
+    Args:
+        test: :attr:`~demos.velo.protocol.Outcome.test`.
+
+    Returns:
+        ``compteur`` (int), ``jour`` (ISO), ``comptage`` (int) and the truth
+        ``anomalie_injectee``, ``type_injection``, in the evaluation's row order.
+
+    Raises:
+        ValueError: a count is not a whole number (the benchmark would not
+            hold the rows evaluated).
+    """
+    counts = test["comptage"].astype(float)
+    if counts.isna().any() or (counts % 1 != 0).any():
+        raise ValueError("comptages non entiers dans la série de test injectée")
+    frame = pd.DataFrame(
+        {
+            "compteur": test["compteur"].astype(int).to_numpy(),
+            "jour": test["jour"].dt.strftime("%Y-%m-%d").to_numpy(),
+            "comptage": counts.astype("int64").to_numpy(),
+            "anomalie_injectee": test["anomalie_injectee"].astype(bool).to_numpy(),
+            "type_injection": test["type_injection"].astype(str).to_numpy(),
+        }
+    )
+    columns = [c.name for c in (*task.TASK.inputs, *task.TASK.truth)]
+    return BenchmarkData(
+        frame=frame[columns],
+        slug=BENCHMARK_SLUG,
+        title=f"Compteurs vélo de Nantes, {TEST_YEAR}, avec anomalies injectées",
+        task=task.SLUG,
+        description=(
+            f"Comptages journaliers des compteurs vélo de Nantes Métropole en {TEST_YEAR}, "
+            "réduits aux jours « propres » (comptage présent et positif, voisins non nuls, non "
+            "signalés par le détecteur publié de Nantes, à moins d'un facteur 3 de sa valeur "
+            "modélisée), dans lesquels des anomalies connues ont été injectées (graine "
+            f"{TEST_YEAR}) : par compteur, 3 pannes (2 à 10 jours à zéro), 3 dérives (3 à 10 "
+            "jours multipliés ou divisés par 2 à 10) et 4 pics isolés (un jour multiplié par 3 à "
+            "10). La vérité (anomalie_injectee, type_injection) est donc connue. Ce sont "
+            "exactement les lignes sur lesquelles le modèle de référence velo-anomalies-nantes a "
+            "été évalué (entraînement sur 2014-2018) ; les comptages sont modifiés par "
+            "l'injection et ne sont pas des données publiées telles quelles."
+        ),
+        producer="Nantes Métropole (anomalies injectées par bibia)",
+        period_start=str(frame["jour"].min()),
+        period_end=str(frame["jour"].max()),
+        licence=(
+            "Données ouvertes de Nantes Métropole (licence indiquée sur la fiche du jeu "
+            "« Comptages vélo de Nantes Métropole »)"
+        ),
+        source_url="https://www.data.gouv.fr/fr/datasets/comptages-velo-de-nantes-metropole/",
     )
 
 

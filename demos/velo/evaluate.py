@@ -1,4 +1,9 @@
-"""Evaluation protocol: clean series, injected anomalies, the baseline, metrics."""
+"""Evaluation protocol: clean series, injected anomalies, the baseline, metrics.
+
+The baseline (:func:`baseline_flags`) and the task's metrics (:func:`prf`,
+:func:`by_type`) are defined once, in :mod:`evaluation.tasks.velo`, which the
+platform scores every model with; they are re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +11,17 @@ import numpy as np
 import pandas as pd
 
 from demos.velo.pyfunc_model import zero_runs
+from evaluation.tasks.velo import baseline_flags, by_type, prf
+
+__all__ = [
+    "baseline_flags",
+    "by_type",
+    "clean_series",
+    "dice",
+    "inject",
+    "nantes_comparable",
+    "prf",
+]
 
 MIN_CLEAN_DAYS = 150
 EVENTS_PER_COUNTER = {"panne": 3, "derive": 3, "pic": 4}
@@ -101,61 +117,6 @@ def inject(clean: pd.DataFrame, seed: int) -> pd.DataFrame:
     return out
 
 
-def baseline_flags(
-    df: pd.DataFrame, semaines: int, seuil: float, espace: str = "brut"
-) -> np.ndarray:
-    """Rolling same-weekday median +/- MAD, plus the 3-zeros rule.
-
-    For each day, the same weekday ``semaines`` weeks before and after (the
-    day itself excluded, at least 3 values) gives a median ``m`` and a MAD;
-    the day is flagged when ``|x - m| > seuil * s`` with
-    ``s = max(1.4826 * MAD, sqrt(m))`` (the square-root floor is Poisson
-    noise: it keeps a zero MAD from flagging everything). Any run of 3+
-    zeros is flagged too.
-
-    Args:
-        df: columns ``compteur``, ``jour``, ``comptage``.
-        semaines: half-width of the window in weeks.
-        seuil: threshold in robust standard deviations.
-        espace: "brut" (counts) or "log" (log1p counts, floor 0.05).
-
-    Returns:
-        Boolean array aligned on ``df`` rows.
-    """
-    flags = pd.Series(False, index=df.index)
-    for _, part in df.groupby("compteur"):
-        s = part.set_index("jour")["comptage"]
-        grid = s.reindex(pd.date_range(s.index.min(), s.index.max(), freq="D"))
-        x = np.log1p(grid) if espace == "log" else grid
-        shifted = [x.shift(7 * j) for j in range(-semaines, semaines + 1) if j != 0]
-        mat = np.column_stack([v.to_numpy() for v in shifted])
-        n = np.sum(~np.isnan(mat), axis=1)
-        ok = n >= 3
-        med = np.full(len(x), np.nan)
-        mad = np.full(len(x), np.nan)
-        med[ok] = np.nanmedian(mat[ok], axis=1)
-        mad[ok] = np.nanmedian(np.abs(mat[ok] - med[ok, None]), axis=1)
-        if espace == "log":
-            scale = np.maximum(1.4826 * mad, 0.05)
-        else:
-            scale = np.maximum(1.4826 * mad, np.sqrt(np.maximum(med, 1.0)))
-        out = ok & (np.abs(x.to_numpy() - med) > seuil * scale)
-        day_flags = pd.Series(out, index=grid.index).reindex(s.index).to_numpy()
-        flags.loc[part.index] = day_flags | zero_runs(s).to_numpy()
-    return flags.to_numpy()
-
-
-def prf(truth, pred) -> dict[str, float]:
-    """Precision, recall and F1 of boolean predictions (fractions)."""
-    truth = np.asarray(truth, dtype=bool)
-    pred = np.asarray(pred, dtype=bool)
-    tp = float(np.sum(truth & pred))
-    p = tp / max(pred.sum(), 1)
-    r = tp / max(truth.sum(), 1)
-    f1 = 2 * p * r / (p + r) if p + r else 0.0
-    return {"precision": p, "recall": r, "f1": f1}
-
-
 def dice(a, b) -> float:
     """Agreement on positives, 2|A and B| / (|A| + |B|) (the symmetric F1)."""
     a = np.asarray(a, dtype=bool)
@@ -172,13 +133,3 @@ def nantes_comparable(year: pd.DataFrame) -> pd.Series:
         runs = zero_runs(s)
         mask.loc[part.index[part["comptage"].notna()]] &= ~runs.to_numpy()
     return mask
-
-
-def by_type(truth_type: pd.Series, pred) -> dict[str, float]:
-    """Recall per injected anomaly type."""
-    pred = np.asarray(pred, dtype=bool)
-    out = {}
-    for kind in EVENTS_PER_COUNTER:
-        m = (truth_type == kind).to_numpy()
-        out[f"rappel_{kind}"] = float(pred[m].mean()) if m.any() else float("nan")
-    return out
