@@ -131,7 +131,7 @@ class Launcher:
         if (
             ended
         ):  # stopped or expired while the runner was starting it: its teardown found nothing yet
-            self.sandbox.teardown(launch.demo_id)
+            self.endings.teardown(launch.demo_id)
             return False
         return True
 

@@ -78,7 +78,7 @@ class Reaper:
                     else:
                         ready.append(row.id)
         for demo_id in expired + stuck:
-            self.sandbox.teardown(demo_id)
+            self.endings.teardown(demo_id)
         for demo_id, status in died:
             self.endings.died(demo_id, status)
         for demo_id in ready:  # a socket swapped while nobody used the demonstrator

@@ -66,5 +66,5 @@ def reconcile(
             result["orphans"].append(demo_id)
             sandbox.teardown(demo_id)
     for demo_id in result["failed"]:
-        sandbox.teardown(demo_id)
+        endings.teardown(demo_id)
     return result

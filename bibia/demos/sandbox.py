@@ -22,7 +22,7 @@ from registry.entries import VersionInfo
 from registry.store import Registry
 from registry.tiers import Tier, visible
 from runners import hostfs
-from runners.base import SANDBOX_UID, DemoSpec, RunInfo, Runner
+from runners.base import SANDBOX_UID, DemoSpec, RunInfo, Runner, Usage
 
 log = logging.getLogger("bibia.demos")
 
@@ -104,6 +104,20 @@ class SandboxFactory:
             return self.runner.logs(demo_id, tail=LOGS_TAIL)
         except RunnerError:
             return ""
+
+    def usage(self, demo_id: str) -> Usage | None:
+        """What the sandbox consumed so far by its runner's accounting; None when nobody can tell.
+
+        No runner, a sandbox gone or ended, or a runner error (logged): None,
+        as measuring is a best effort that never holds up a teardown.
+        """
+        if self.runner is None:
+            return None
+        try:
+            return self.runner.usage(demo_id)
+        except RunnerError:
+            log.warning("runner usage failed for %s", demo_id, exc_info=True)
+            return None
 
     def stop(self, demo_id: str) -> None:
         """Stop a sandbox; a failure is logged (stopping is idempotent; the reaper retries)."""

@@ -157,7 +157,7 @@ class DemoService:
             transition(row, DemoState.STOPPED)
             audit(session, caller, "demo.stop", demo_id)
             view = DemoView.of(row)
-        self.sandbox.teardown(demo_id)
+        self.endings.teardown(demo_id)
         return view
 
     def extend(self, caller: Caller, demo_id: str, minutes: int) -> DemoView:
