@@ -22,9 +22,11 @@ from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bibia import __version__, gateway, proxy, web
-from bibia.api import admin, demos, models, projects, sessions
+from bibia.api import admin, benchmarks, demos, evaluation_results, models, projects, sessions
+from bibia.api import evaluations as evaluation_api
 from bibia.demos import DemoService
 from bibia.errors import error_response
+from bibia.evaluations.service import EvaluationService
 from bibia.guards import (
     SECURITY_HEADERS,
     BodyLimit,
@@ -82,11 +84,14 @@ def create_app(
     """
     services = Services.build(settings, registry=registry, runner=runner)
     manager = DemoService(services)
+    evaluations = EvaluationService(services, manager)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         manager.start_background()
+        evaluations.start_background()
         yield
+        evaluations.shutdown()
         manager.shutdown()
         if hasattr(app.state, "demo_clients"):
             await app.state.demo_clients.aclose()
@@ -100,6 +105,7 @@ def create_app(
     )
     app.state.services = services
     app.state.demos = manager
+    app.state.evaluations = evaluations
 
     @app.exception_handler(BibiaError)
     async def bibia_error(request: Request, exc: BibiaError) -> Response:
@@ -135,6 +141,9 @@ def create_app(
     app.include_router(sessions.router)
     app.include_router(gateway.router)
     app.include_router(demos.router)
+    app.include_router(benchmarks.router)
+    app.include_router(evaluation_api.router)
+    app.include_router(evaluation_results.router)
     app.include_router(proxy.router)
     app.include_router(
         web.router

@@ -8,6 +8,7 @@ audit event.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -227,12 +228,30 @@ def register_version(
     return visible(_version_out(info), caller.tier)
 
 
+#: The alias a model's promotion gate guards (``EvaluationService.check_promotion``).
+GATED_ALIAS = "production"
+
+
 def set_alias(
-    registry: Registry, session: Session, caller: Caller, name: str, alias: str, version: int
+    registry: Registry,
+    session: Session,
+    caller: Caller,
+    name: str,
+    alias: str,
+    version: int,
+    *,
+    promotion_gate: Callable[[str, int], None] | None = None,
 ) -> dict[str, Any]:
+    """Point ``alias`` at ``version``; moving ``production`` passes the model's promotion gate first.
+
+    Raises:
+        Forbidden: not an expert of the owner. PromotionRefused: the gate is on and refuses.
+    """
     summary = registry.get(name)
     previous = summary.aliases.get(alias)
     _check_can_move_alias(caller, summary)
+    if alias == GATED_ALIAS and promotion_gate is not None:
+        promotion_gate(name, version)
     info = registry.set_alias(name, alias, version)
     audit(session, caller, "model.alias", f"{name}@{alias}", version=version, previous=previous)
     return visible(_version_out(info), caller.tier)

@@ -18,10 +18,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import select
+
 from bibia import accounts, catalogue
-from bibia.auth import SYSTEM
+from bibia.auth import SYSTEM, Caller
+from bibia.db.models import Benchmark, Evaluation, ModelEvaluationSettings, Organisation
+from bibia.evaluations.benchmarks import Benchmarks, Provenance
+from bibia.evaluations.service import EvaluationService
 from bibia.services import Services
+from domain.errors import BibiaError, Conflict
+from evaluation.benchmark_data import BenchmarkData
 from registry.card import parse_card, parse_project
+from registry.refs import ModelRef
+from registry.tiers import Tier
 
 FINGERPRINT_TAG = "bibia.build_fingerprint"
 REFERENCE_MODELS = ("demos.cantine", "demos.velo", "demos.air")
@@ -34,12 +43,14 @@ class SeedReport:
     organisations_created: list[str] = field(default_factory=list)
     models_registered: list[str] = field(default_factory=list)
     models_unchanged: list[str] = field(default_factory=list)
+    benchmarks_registered: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         return (
             f"catalogue peuplé : {len(self.projects_created)} projet(s) créé(s), {len(self.projects_updated)} mis à jour, "
             f"{len(self.organisations_created)} organisation(s) créée(s), {len(self.models_registered)} modèle(s) "
-            f"enregistré(s), {len(self.models_unchanged)} déjà à jour"
+            f"enregistré(s), {len(self.models_unchanged)} déjà à jour, "
+            f"{len(self.benchmarks_registered)} jeu(x) d'évaluation enregistré(s)"
         )
 
 
@@ -101,14 +112,19 @@ def _seed_model(
     stamp = fingerprint(package)
     module = importlib.import_module(package)
     name = module.MODEL_NAME
-    if registry.exists(name) and any(
-        v.tags.get(FINGERPRINT_TAG) == stamp for v in registry.versions(name)
+    if (
+        registry.exists(name)
+        and any(v.tags.get(FINGERPRINT_TAG) == stamp for v in registry.versions(name))
+        and _has_reference_benchmark(services, name)
     ):
         report.models_unchanged.append(name)
         return
     log(f"entraînement du modèle de référence {package}…")
     with tempfile.TemporaryDirectory(prefix="bibia-seed-", dir=services.settings.cache_dir) as tmp:
         build = module.build(Path(tmp) / "model")
+        if build.benchmark is not None:
+            owner_siren = str(build.card["identification"]["owner"]["siren"])
+            _seed_benchmark(services, build.name, owner_siren, build.benchmark, report, log)
         if registry.exists(build.name) and any(
             v.tags.get(FINGERPRINT_TAG) == stamp for v in registry.versions(build.name)
         ):
@@ -133,3 +149,126 @@ def _seed_model(
             )
     report.models_registered.append(build.name)
     log(f"modèle {build.name} enregistré")
+
+
+def _has_reference_benchmark(services: Services, model: str) -> bool:
+    """Whether the model's task is set and that task has a reference benchmark."""
+    with services.db.session() as session:
+        chosen = session.get(ModelEvaluationSettings, model)
+        if chosen is None or not chosen.task:
+            return False
+        return (
+            session.scalar(
+                select(Benchmark.id).where(
+                    Benchmark.task == chosen.task, Benchmark.reference.is_(True)
+                )
+            )
+            is not None
+        )
+
+
+def _seed_benchmark(
+    services: Services,
+    model: str,
+    owner_siren: str,
+    data: BenchmarkData,
+    report: SeedReport,
+    log: Callable[[str], None],
+) -> None:
+    """Register a reference model's benchmark (as its owner's organisation), and set the model's task."""
+    benchmarks = Benchmarks(services.db, services.settings)
+    with services.db.session() as session:
+        owner = accounts.organisation_by_siren(session, owner_siren)
+        if owner is None:
+            owner = session.scalar(select(Organisation).order_by(Organisation.id).limit(1))
+        if owner is None:
+            owner = accounts.create_organisation(session, SYSTEM, "bibia", "bibia", None)
+        operator = Caller(
+            tier=Tier.ADMIN,
+            organisation=owner.slug,
+            organisation_id=owner.id,
+            organisation_siren=owner.siren,
+            user="systeme",
+        )
+    try:
+        view = benchmarks.register(
+            operator,
+            slug=data.slug,
+            task=data.task,
+            frame=data.frame,
+            provenance=Provenance(
+                title=data.title,
+                licence=data.licence,
+                visibility="public",
+                producer=data.producer,
+                description=data.description,
+                period_start=data.period_start,
+                period_end=data.period_end,
+                source_url=data.source_url or None,
+                reference=True,
+            ),
+        )
+        report.benchmarks_registered.append(view.label)
+        log(f"jeu d'évaluation {view.label} enregistré")
+    except Conflict:
+        pass  # the same rows are already registered under this slug
+    with services.db.session() as session:
+        chosen = session.get(ModelEvaluationSettings, model)
+        if chosen is None:
+            session.add(
+                ModelEvaluationSettings(
+                    model_name=model, task=data.task, promotion_gate=False, updated_by="systeme"
+                )
+            )
+        elif not chosen.task:
+            chosen.task = data.task
+
+
+def evaluate_references(evaluations: EvaluationService, log: Callable[[str], None]) -> list[str]:
+    """Queue a verified evaluation of each reference model's production version on its reference
+    benchmark, unless one is already queued, running or done; the ids queued."""
+    queued = []
+    registry = evaluations.services.registry
+    for package in REFERENCE_MODELS:
+        name = importlib.import_module(package).MODEL_NAME
+        if not registry.exists(name):
+            continue
+        with evaluations.services.db.session() as session:
+            chosen = session.get(ModelEvaluationSettings, name)
+            reference = (
+                evaluations.benchmarks.reference_of(session, chosen.task)
+                if chosen is not None and chosen.task
+                else None
+            )
+            if reference is None:
+                continue
+            version = registry.resolve(ModelRef(name=name, alias="production"))
+            exists = session.scalar(
+                select(Evaluation.id).where(
+                    Evaluation.model_name == name,
+                    Evaluation.model_version == version.version,
+                    Evaluation.benchmark_id == reference.id,
+                    Evaluation.state.in_(("queued", "running", "done")),
+                )
+            )
+            owner = session.get(Organisation, reference.organisation_id)
+            if exists is not None or owner is None:
+                continue
+            operator = Caller(
+                tier=Tier.ADMIN,
+                organisation=owner.slug,
+                organisation_id=owner.id,
+                organisation_siren=owner.siren,
+                user="systeme",
+            )
+            slug = reference.slug
+        try:
+            view = evaluations.submit(
+                operator, ModelRef(name=name, alias="production"), benchmark=slug
+            )
+        except BibiaError as exc:
+            log(f"évaluation de référence de {name} non lancée : {exc.message}")
+            continue
+        queued.append(view.id)
+        log(f"évaluation vérifiée de {name} sur {slug} en attente ({view.url})")
+    return queued

@@ -6,7 +6,7 @@ import tempfile
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Form, Query, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, status
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
@@ -203,10 +203,17 @@ def put_alias(
     caller: ExpertDep,
     registry: RegistryDep,
     session: SessionDep,
+    request: Request,
 ) -> JSONResponse:
     return JSONResponse(
         catalogue.set_alias(
-            registry, session, caller, check_name(name), check_alias(alias), body.version
+            registry,
+            session,
+            caller,
+            check_name(name),
+            check_alias(alias),
+            body.version,
+            promotion_gate=request.app.state.evaluations.check_promotion,
         )
     )
 

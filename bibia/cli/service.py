@@ -34,9 +34,11 @@ def serve(
     settings = settings.model_copy(update=updates)
     application = create_app(settings)
     if settings.seed_on_start:
+        from bibia.seed import evaluate_references
         from bibia.seed import seed as seed_catalogue
 
         seed_catalogue(application.state.services, log=err.print)
+        evaluate_references(application.state.evaluations, log=err.print)
     err.print(f"bibia écoute sur http://{settings.host}:{settings.port} (documentation : /docs)")
     server.run(application, settings)
 

@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from bibia import policy
 from bibia.accounts import audit
 from bibia.auth import Caller
+from bibia.db.models import DemoSession
 from bibia.demos import messages
 from bibia.demos.endings import Endings
 from bibia.demos.launch import Launch, Launcher, Watchers
@@ -29,7 +30,7 @@ from bibia.demos.pool import WarmPool
 from bibia.demos.reaper import Reaper
 from bibia.demos.reconcile import reconcile
 from bibia.demos.sandbox import SandboxFactory
-from bibia.demos.sessions import Sessions
+from bibia.demos.sessions import PURPOSE_DEMO, PURPOSE_EVALUATION, Sessions
 from bibia.demos.states import DemoState, DemoView, aware, transition
 from bibia.deps import caller_from_credentials
 from bibia.services import Services
@@ -120,7 +121,45 @@ class DemoService:
         self.watchers.start(view.id, functools.partial(self.launcher.run, task))
         return view
 
-    def _insert(self, caller: Caller, version: VersionInfo, ttl: int) -> tuple[DemoView, bool]:
+    def open_sandbox(self, caller: Caller, version: VersionInfo, *, ttl_minutes: int) -> str:
+        """Start a sandbox of ``version`` for an evaluation job (warm when one is free); its id.
+
+        The same factory, limits, warm pool, reaper and reconciliation as a
+        demonstrator, with ``purpose`` "evaluation": it is neither listed nor
+        reachable through the proxy nor counted in the demonstrators' quotas;
+        the evaluation's own quota and workers bound it. The caller (the
+        evaluation's organisation) was checked by the evaluation service.
+
+        Raises:
+            RunnerError: no runner. UntrustedModel: the runner does not isolate.
+        """
+        self.sandbox.require_runner()
+        self.sandbox.check_accepted(version)
+        view, warm = self._insert(caller, version, ttl_minutes, purpose=PURPOSE_EVALUATION)
+        latest = view.created_at + dt.timedelta(minutes=ttl_minutes)
+        task = Launch(view.id, version, latest, warm=warm)
+        self.watchers.start(view.id, functools.partial(self.launcher.run, task))
+        return view.id
+
+    def sandbox_state(self, demo_id: str) -> tuple[DemoState | None, str | None]:
+        """An evaluation sandbox's state and, when it failed, the members' message."""
+        with self.services.db.session() as session:
+            row = session.get(DemoSession, demo_id)
+            if row is None:
+                return None, None
+            return DemoState(row.state), row.error
+
+    def close_sandbox(self, demo_id: str) -> None:
+        """Stop an evaluation's sandbox and remove it (idempotent)."""
+        with self.services.db.session() as session:
+            row = session.get(DemoSession, demo_id)
+            if row is not None and not DemoState(row.state).is_terminal:
+                transition(row, DemoState.STOPPED)
+        self.endings.teardown(demo_id)
+
+    def _insert(
+        self, caller: Caller, version: VersionInfo, ttl: int, *, purpose: str = PURPOSE_DEMO
+    ) -> tuple[DemoView, bool]:
         """Insert the row, claiming a warm member when one is free; ``(view, warm)``.
 
         A claimed member's id is tried once: the primary key refuses a row
@@ -131,14 +170,20 @@ class DemoService:
         for member in self.pool.claimable():
             try:
                 view = self.sessions.insert(
-                    caller, version, ttl, member.demo_id, runner=runner, runner_ref=member.runner_id
+                    caller,
+                    version,
+                    ttl,
+                    member.demo_id,
+                    runner=runner,
+                    runner_ref=member.runner_id,
+                    purpose=purpose,
                 )
             except IntegrityError:
                 continue
             return view, True
         cold = secrets.token_hex(8)
         return self.sessions.insert(
-            caller, version, ttl, cold, runner=runner, runner_ref=None
+            caller, version, ttl, cold, runner=runner, runner_ref=None, purpose=purpose
         ), False
 
     def get(self, caller: Caller, demo_id: str) -> DemoView:

@@ -37,9 +37,20 @@ SIGN_IN = (
 LIST_LIMIT = 500
 
 
+PURPOSE_DEMO = "demo"
+PURPOSE_EVALUATION = (
+    "evaluation"  # an evaluation job's sandbox: neither listed nor counted in quotas
+)
+
+
 def active() -> ColumnElement[bool]:
     """Rows not in a terminal state."""
     return DemoSession.state.not_in(TERMINAL_VALUES)
+
+
+def demonstrators() -> ColumnElement[bool]:
+    """Members' demonstrators, not the sandboxes of evaluation jobs."""
+    return DemoSession.purpose == PURPOSE_DEMO
 
 
 class Sessions:
@@ -67,7 +78,7 @@ class Sessions:
         if not policy.may_list_demos(caller):
             policy.refuse(caller, MEMBERS_ONLY, anonymous=SIGN_IN)
         row = session.get(DemoSession, demo_id) if valid_id(demo_id) else None
-        if row is None or not may(caller, row.organisation_id):
+        if row is None or row.purpose != PURPOSE_DEMO or not may(caller, row.organisation_id):
             raise NotFound(f"démonstrateur introuvable : {demo_id} (bibia demo ls pour la liste)")
         return row
 
@@ -76,7 +87,9 @@ class Sessions:
         if not policy.may_list_demos(caller):
             raise Forbidden(MEMBERS_ONLY)
         with self.db.session() as session:
-            query = select(DemoSession).order_by(DemoSession.created_at.desc())
+            query = (
+                select(DemoSession).where(demonstrators()).order_by(DemoSession.created_at.desc())
+            )
             if not policy.sees_every_demo(caller):
                 query = query.where(DemoSession.organisation_id == caller.organisation_id)
             if not include_finished:
@@ -111,15 +124,20 @@ class Sessions:
         *,
         runner: str,
         runner_ref: str | None,
+        purpose: str = PURPOSE_DEMO,
     ) -> DemoView:
         """Check the quotas and insert the pending row (for a warm member, this is the claim).
+
+        An evaluation's sandbox (``purpose``) is bounded by the evaluation
+        quota and workers instead of the demonstrators' quotas.
 
         Raises:
             QuotaExceeded: the organisation's or the platform's quota is reached.
             IntegrityError: a row has this id (another launch claimed the member first).
         """
         with self.db.session() as session:
-            self._check_quotas(session, caller)
+            if purpose == PURPOSE_DEMO:
+                self._check_quotas(session, caller)
             row = DemoSession(
                 id=demo_id,
                 organisation_id=caller.organisation_id,
@@ -130,13 +148,14 @@ class Sessions:
                 runner=runner,
                 runner_ref=runner_ref,
                 expires_at=utcnow() + dt.timedelta(minutes=ttl_minutes),
+                purpose=purpose,
             )
             session.add(row)
             session.flush()
             audit(
                 session,
                 caller,
-                "demo.launch",
+                "demo.launch" if purpose == PURPOSE_DEMO else "evaluation.sandbox",
                 f"{version.name}/{version.version}",
                 demo=demo_id,
                 ttl_minutes=ttl_minutes,
@@ -161,7 +180,12 @@ class Sessions:
             return True
 
     def _check_quotas(self, session: Session, caller: Caller) -> None:
-        total = session.scalar(select(func.count()).select_from(DemoSession).where(active())) or 0
+        total = (
+            session.scalar(
+                select(func.count()).select_from(DemoSession).where(active(), demonstrators())
+            )
+            or 0
+        )
         if total >= self.settings.demo_quota_global:
             raise QuotaExceeded(
                 f"trop de démonstrateurs actifs sur la plateforme ({total} sur {self.settings.demo_quota_global}) : "
@@ -171,7 +195,9 @@ class Sessions:
             session.scalar(
                 select(func.count())
                 .select_from(DemoSession)
-                .where(active(), DemoSession.organisation_id == caller.organisation_id)
+                .where(
+                    active(), demonstrators(), DemoSession.organisation_id == caller.organisation_id
+                )
             )
             or 0
         )

@@ -119,6 +119,15 @@ def reference_builds(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, object]:
     """``{package: ReferenceBuild}`` for cantine and velo, trained once (cached by fingerprint)."""
+    return cached_builds(request, tmp_path_factory, REFERENCE_PACKAGES)
+
+
+def cached_builds(
+    request: pytest.FixtureRequest,
+    tmp_path_factory: pytest.TempPathFactory,
+    packages: tuple[str, ...],
+) -> dict[str, object]:
+    """``{package: ReferenceBuild}`` of ``packages``, each trained once (cached by fingerprint)."""
     import importlib
 
     from bibia.seed import fingerprint
@@ -132,7 +141,7 @@ def reference_builds(
         else tmp_path_factory.mktemp("reference")
     )
     builds = {}
-    for package in REFERENCE_PACKAGES:
+    for package in packages:
         slot = cache_root / package / fingerprint(package)
         meta = slot / "build.pickle"
         if not meta.is_file():
@@ -149,8 +158,10 @@ def reference_builds(
     return builds
 
 
-def seed_reference(services, builds: dict[str, object]) -> None:
-    """Run the real ``bibia seed`` for cantine and velo, with their prebuilt model directories.
+def seed_reference(
+    services, builds: dict[str, object], packages: tuple[str, ...] = REFERENCE_PACKAGES
+) -> None:
+    """Run the real ``bibia seed`` for ``packages`` (cantine and velo), with their prebuilt model directories.
 
     The projects, organisations, cards, metrics and the ``bibia.reference``
     version tags are exactly what ``bibia seed`` writes; only the training is
@@ -168,13 +179,12 @@ def seed_reference(services, builds: dict[str, object]) -> None:
         return build
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(bibia.seed, "REFERENCE_MODELS", REFERENCE_PACKAGES)
-        for package in REFERENCE_PACKAGES:
+        patch.setattr(bibia.seed, "REFERENCE_MODELS", packages)
+        for package in packages:
             patch.setattr(importlib.import_module(package), "build", prebuilt(package))
         report = bibia.seed.seed(services)
     assert set(report.models_registered) | set(report.models_unchanged) == {
-        "cantine-nantes",
-        "velo-anomalies-nantes",
+        importlib.import_module(p).MODEL_NAME for p in packages
     }
 
 
