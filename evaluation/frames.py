@@ -123,7 +123,8 @@ def _decode(data: bytes) -> str:
 
 
 def _sniff(text: str) -> str:
-    """The separator that splits the first lines into the same number (> 1) of fields."""
+    """The separator that splits the first lines into the same number (> 1) of fields; else the
+    one the header uses most; a header without any: the one the lines use least (one column)."""
     head = [line for line in text[:65_536].splitlines()[:21] if line.strip()]
     if len(head) > 1:
         head = head[:-1]  # the last one may be cut in the middle
@@ -139,7 +140,11 @@ def _sniff(text: str) -> str:
         return best
     first = head[0] if head else ""
     counts = {separator: first.count(separator) for separator in _SEPARATORS}
-    return max(_SEPARATORS, key=lambda s: counts[s]) if max(counts.values()) else ","
+    if max(counts.values()):
+        return max(_SEPARATORS, key=lambda s: counts[s])
+    # one column: the separator the data lines use least (``12,5`` keeps its comma)
+    used = {separator: sum(line.count(separator) for line in head) for separator in _SEPARATORS}
+    return min(_SEPARATORS, key=lambda s: used[s])
 
 
 def _parse(
