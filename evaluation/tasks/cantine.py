@@ -97,7 +97,8 @@ def score(inputs: pd.DataFrame, truth: pd.DataFrame, predictions: pd.DataFrame) 
         if "commande_recommandee" in predictions.columns
         else expected
     )
-    scores = metrics(inputs["date"], truth["reel"], expected, order)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scores = metrics(inputs["date"], truth["reel"], expected, order)
     return {name: value for name, value in scores.items() if np.isfinite(value)}
 
 
@@ -120,7 +121,7 @@ def same_weekday_mean(inputs: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame
 
     Returns:
         ``repas_prevus`` and ``commande_recommandee``, both that mean rounded
-        to the nearest integer (``int64``), aligned on ``inputs``' rows.
+        to the nearest integer, a half up (``int64``), aligned on ``inputs``' rows.
     """
     _same_length(inputs, truth)
     days = pd.to_datetime(pd.Series(inputs["date"]).reset_index(drop=True), errors="coerce")
@@ -155,7 +156,7 @@ def same_weekday_mean(inputs: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame
     mapped = frame.merge(
         per_day[["cantine_nom", "date", "prevu"]], on=["cantine_nom", "date"], how="left"
     )
-    rounded = np.round(mapped["prevu"].to_numpy(float)).astype("int64")
+    rounded = np.floor(mapped["prevu"].to_numpy(float) + 0.5).astype("int64")
     return pd.DataFrame(
         {"repas_prevus": rounded, "commande_recommandee": rounded.copy()},
         index=inputs.index,
@@ -249,7 +250,8 @@ TASK = Task(
     baseline_description=(
         "Pour chaque cantine et chaque jour : la moyenne des repas servis par cette cantine "
         f"le même jour de la semaine lors des {BASELINE_WEEKS} semaines précédentes présentes "
-        "dans le jeu d'évaluation (donc au moins 7 jours avant), arrondie à l'entier ; elle "
+        "dans le jeu d'évaluation (donc au moins 7 jours avant), arrondie à l'entier le plus "
+        "proche ; elle "
         "sert à la fois de prévision et de commande. À défaut (premiers jours d'une cantine) : "
         f"la moyenne de ses {BASELINE_WEEKS} derniers jours servis au moins 7 jours avant, "
         "puis de ses derniers jours servis, puis 0 pour son tout premier jour."
