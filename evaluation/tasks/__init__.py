@@ -14,10 +14,15 @@ from typing import Any
 from domain.errors import InvalidInput, NotFound
 from evaluation.frames import NUMERIC
 from evaluation.task import Column, Task
-from evaluation.tasks import generic
+from evaluation.tasks import air, cantine, generic, velo
 
 #: The modules holding tasks, specific ones first (one line per module).
-_MODULES: tuple[ModuleType, ...] = (generic,)
+_MODULES: tuple[ModuleType, ...] = (
+    cantine,
+    velo,
+    air,
+    generic,
+)
 
 
 def _collect(modules: Sequence[ModuleType]) -> dict[str, Task]:
