@@ -184,7 +184,7 @@ class Benchmark(Base):
     producer: Mapped[str] = mapped_column(String(300))  # who produced the data
     period_start: Mapped[str | None] = mapped_column(String(10))  # ISO dates
     period_end: Mapped[str | None] = mapped_column(String(10))
-    licence: Mapped[str] = mapped_column(String(100))
+    licence: Mapped[str] = mapped_column(String(300))
     source_url: Mapped[str | None] = mapped_column(String(500))
     visibility: Mapped[str] = mapped_column(String(16))
     reference: Mapped[bool] = mapped_column(Boolean, default=False)  # the task's reference benchmark

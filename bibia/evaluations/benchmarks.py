@@ -70,9 +70,9 @@ class Provenance:
         problems = []
         if not self.title.strip() or len(self.title) > 300:
             problems.append("titre : obligatoire, 300 caractères au plus")
-        if not self.licence.strip() or len(self.licence) > 100:
+        if not self.licence.strip() or len(self.licence) > 300:
             problems.append(
-                "licence : obligatoire (ex. ODbL, Licence Ouverte 2.0), 100 caractères au plus"
+                "licence : obligatoire (ex. ODbL, Licence Ouverte 2.0), 300 caractères au plus"
             )
         if self.visibility not in VISIBILITIES:
             problems.append(f"visibilité : {', '.join(VISIBILITIES)}, pas « {self.visibility} »")

@@ -36,7 +36,7 @@ def upgrade() -> None:
     sa.Column('producer', sa.String(length=300), nullable=False),
     sa.Column('period_start', sa.String(length=10), nullable=True),
     sa.Column('period_end', sa.String(length=10), nullable=True),
-    sa.Column('licence', sa.String(length=100), nullable=False),
+    sa.Column('licence', sa.String(length=300), nullable=False),
     sa.Column('source_url', sa.String(length=500), nullable=True),
     sa.Column('visibility', sa.String(length=16), nullable=False),
     sa.Column('reference', sa.Boolean(), nullable=False),
