@@ -322,6 +322,63 @@ CASES: dict[tuple[str, str], Case] = {
         "/demonstrateurs/inconnu",
         {None: 303, "member": 404, "expert": 404, "other_expert": 404, "admin": 404},
     ),
+    # evaluation (no runner, no benchmark here: the access rules, and French 4xx past them)
+    ("GET", "/api/v1/tasks"): Case("/api/v1/tasks", _tiered("public", 200)),
+    ("GET", "/api/v1/tasks/{slug}"): Case("/api/v1/tasks/regression", _tiered("public", 200)),
+    ("GET", "/api/v1/tasks/{slug}/leaderboard"): Case(
+        "/api/v1/tasks/regression/leaderboard", _tiered("public")
+    ),
+    ("GET", "/api/v1/benchmarks"): Case("/api/v1/benchmarks", _tiered("public", 200)),
+    ("POST", "/api/v1/benchmarks"): Case(
+        "/api/v1/benchmarks",
+        _tiered("expert", 404),
+        lambda env, role: {
+            "files": {"fichier": ("b.csv", b"x;y\n1;2\n", "text/csv")},
+            "data": {"slug": "jeu-essai", "task": "inconnue", "title": "T", "licence": "L"},
+        },
+    ),
+    ("GET", "/api/v1/benchmarks/{slug}"): Case(
+        "/api/v1/benchmarks/inconnu", _tiered("public", 404)
+    ),
+    ("GET", "/api/v1/benchmarks/{slug}/entrees.csv"): Case(
+        "/api/v1/benchmarks/inconnu/entrees.csv", _tiered("public", 404)
+    ),
+    ("GET", "/api/v1/benchmarks/{slug}/verite.csv"): Case(
+        "/api/v1/benchmarks/inconnu/verite.csv", _tiered("public", 404)
+    ),
+    ("POST", "/api/v1/evaluations"): Case(
+        "/api/v1/evaluations",
+        _tiered("member", 404),
+        lambda env, role: {"json": {"model": "modele-inconnu", "benchmark": "inconnu"}},
+    ),
+    ("GET", "/api/v1/evaluations"): Case("/api/v1/evaluations", _tiered("public", 200)),
+    ("GET", "/api/v1/evaluations/{evaluation_id}"): Case(
+        "/api/v1/evaluations/inconnue", _tiered("public", 404)
+    ),
+    ("DELETE", "/api/v1/evaluations/{evaluation_id}"): Case(
+        "/api/v1/evaluations/inconnue", _tiered("member", 404)
+    ),
+    ("POST", "/api/v1/evaluations/{evaluation_id}/report"): Case(
+        "/api/v1/evaluations/inconnue/report",
+        _tiered("member", 404),
+        lambda env, role: {"json": {"text": "Bien.", "audience": "public"}},
+    ),
+    ("DELETE", "/api/v1/reports/{report_id}"): Case(
+        "/api/v1/reports/999999", _tiered("member", 404)
+    ),
+    ("GET", "/api/v1/compare"): Case(
+        f"/api/v1/compare?models={NAME}@production,{NAME}/1", _tiered("public", 200)
+    ),
+    ("GET", "/api/v1/models/{name}/evaluations"): Case(f"{M}/evaluations", _tiered("public", 200)),
+    ("PUT", "/api/v1/models/{name}/evaluation-settings"): Case(
+        f"{M}/evaluation-settings", _tiered("owner", 200), lambda env, role: {"json": {}}
+    ),
+    ("POST", "/api/v1/models/{name}/reuses"): Case(
+        f"{M}/reuses",
+        _tiered("member", 400),
+        lambda env, role: {"json": {"text": "Nous le réutilisons.", "url": "pas-une-adresse"}},
+    ),
+    ("DELETE", "/api/v1/models/{name}/reuses"): Case(f"{M}/reuses", _tiered("member", 404)),
 }
 
 # The MLflow-compatible gateway: expert tier for every route, present and future.
