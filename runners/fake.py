@@ -256,7 +256,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         try:
             body = json.loads(self._body() or b"{}")
-            records = body["dataframe_records"]
+            if "dataframe_split" in body:  # MLflow's split form, as evaluations send it
+                split = body["dataframe_split"]
+                records = [dict(zip(split["columns"], row, strict=True)) for row in split["data"]]
+            else:
+                records = body["dataframe_records"]
         except (ValueError, KeyError, TypeError):
             self._answer(400, "application/json", b'{"error": "requete_invalide"}')
             return

@@ -108,6 +108,8 @@ class Heartbeat:
 
     def _beat(self) -> None:
         while not self._stop.wait(self.every):
+            if self.stopping.is_set():  # the service stops: let recovery see this run as lost
+                return
             try:
                 if not self.jobs.heartbeat(self.job_id, self.worker):
                     self.lost.set()

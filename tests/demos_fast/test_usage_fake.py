@@ -18,7 +18,7 @@ import pytest
 from runners.base import RunState
 from runners.fake import Behaviour, FakeRunner
 from tests.conftest import World
-from tests.demos_fast.conftest import READY, add_row, fake_runner, fake_world, settle
+from tests.demos_fast.conftest import READY, add_row, fake_runner, fake_world, settle, state
 from tests.demos_service.conftest import launch, launch_ready, wait_demo
 
 PEAK = 123 * 1024 * 1024
@@ -147,3 +147,13 @@ def test_an_abandoned_launch_ends_with_a_time(world: World, runner: FakeRunner) 
     world.app.state.demos.reap()
     row = _row(world, demo_id)
     assert row["state"] == "failed" and row["finished_at"] is not None
+
+
+def test_an_evaluation_sandbox_closed_records_its_cost(world: World, runner: FakeRunner) -> None:
+    """The evaluation jobs' sandboxes end through the same function (DemoService.close_sandbox)."""
+    demos = world.app.state.demos
+    demo = launch_ready(world, "double-x")
+    used = _used(world, demo)
+    demos.close_sandbox(demo["id"])
+    assert state(world, demo["id"])["state"] == "stopped"
+    _assert_measured(world, demo["id"], used)

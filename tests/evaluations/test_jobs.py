@@ -13,6 +13,7 @@ from tests.evaluations.conftest import (
     open_world,
     register_model,
     register_regression_benchmark,
+    regression_csv,
     run_one,
 )
 
@@ -47,3 +48,41 @@ def test_a_verified_evaluation_end_to_end(world: World, fixture_models) -> None:
     with world.services.db.session() as session:
         (row,) = session.scalars(select(DemoSession)).all()
         assert (row.purpose, row.state) == ("evaluation", "stopped")
+
+
+MARKER = 424242.4242
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [
+        ("eval_crash", "le bac à sable s'est arrêté pendant les prédictions"),
+        ("eval_hang", "n'a pas répondu en"),
+        ("eval_nan", "réponse du modèle inutilisable"),
+        ("eval_wrong_columns", "réponse du modèle inutilisable"),
+        ("wrong_shape", "le modèle a refusé ou échoué sur les données"),
+        ("raises_on_load", "le modèle n'a pas pu démarrer dans le bac à sable"),
+        ("eval_memory", "mémoire"),
+    ],
+)
+def test_a_model_that_misbehaves_ends_in_a_failed_job_with_a_reason(
+    data_dir, demo_image, fixture_models, kind: str, reason: str
+) -> None:
+    settings = eval_settings(data_dir, demo_image, evaluation_predict_timeout_s=6)
+    with open_world(settings) as world:
+        register_model(world, "fautif", fixture_models(kind), "Fautif")
+        register_regression_benchmark(world)
+        job = run_one(world, "fautif@production", "doubles")
+        assert job["state"] == "failed", job
+        assert reason in job["error"], job["error"]
+        assert job["metrics"] is None and job["finished_at"] is not None
+        assert world.services.runner.list() == []  # its sandbox is gone
+
+
+def test_the_truth_never_enters_the_sandbox(world: World, fixture_models) -> None:
+    register_model(world, "curieux", fixture_models("eval_truth_seeker"), "Curieux")
+    register_regression_benchmark(world, data=regression_csv(truth=lambda _: MARKER))
+    job = run_one(world, "curieux@production", "doubles")
+    assert job["state"] == "done", job
+    # it predicted -1 everywhere: it found the marker nowhere
+    assert job["metrics"]["mae"] == pytest.approx(MARKER + 1.0)
