@@ -67,7 +67,10 @@ def main(argv: list[str] | None = None) -> None:
     """Entry point: run the CLI, turning bibia errors into a message and an exit code."""
     run: Callable[..., Any] = typer.main.get_command(app)
     try:
-        run(args=argv, prog_name="bibia", standalone_mode=False)
+        # Not standalone, click *returns* the code of a ``typer.Exit`` raised by a command.
+        code = run(args=argv, prog_name="bibia", standalone_mode=False)
+        if isinstance(code, int) and code:
+            sys.exit(code)
     except BibiaError as exc:
         _report(exc)
         sys.exit(exit_code_for(exc))

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from bibia.cli.common import JsonOpt, TokenOpt, UrlOpt, connect, err, existing_file, out, print_json
 from bibia.errors import exit_code_for
@@ -203,9 +203,13 @@ def task_ls(url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False
         print_json(tasks)
         return
     table = Table(
-        "tâche", "titre", "métrique principale", "référence naïve", "jeux de données",
+        Column("tâche", no_wrap=True),
+        "titre",
+        "métrique principale",
+        "référence naïve",
+        "jeux de données",
         title=f"{len(tasks)} tâche(s)",
-    )  # fmt: skip
+    )
     for task in tasks:
         primary = _metric_info(task).get(task["primary"], {}).get("label") or task["primary"]
         kind = " (générique)" if task.get("generic") else ""
@@ -220,7 +224,7 @@ def task_ls(url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False
 
 
 def _columns_table(title: str, columns: list[dict[str, Any]]) -> Table:
-    table = Table("colonne", "type", "obligatoire", "contenu", title=title)
+    table = Table(Column("colonne", no_wrap=True), "type", "obligatoire", "contenu", title=title)
     for column in columns:
         table.add_row(
             column["name"],
@@ -246,7 +250,9 @@ def task_show(
     out.print(_columns_table("entrées (envoyées au modèle)", task.get("inputs", [])))
     out.print(_columns_table("vérité terrain (jamais envoyée au modèle)", task.get("truth", [])))
     out.print(_columns_table("sorties attendues du modèle", task.get("outputs", [])))
-    metrics = Table("métrique", "nom", "sens", "définition", title="métriques")
+    metrics = Table(
+        "métrique", Column("nom", no_wrap=True), "sens", "définition", title="métriques"
+    )
     for metric in task.get("metrics", []):
         label = metric["label"]
         if metric["name"] == task["primary"]:
@@ -291,14 +297,20 @@ def task_leaderboard(
     names = [n for n in info if n in present]
     bench = board.get("benchmark")
     where = f"{bench['slug']}/{bench['version']}" if bench else "aucun jeu de données"
-    table = Table("#", "modèle", "version", "collectivité", title=f"{task['title']} — {where}")
+    table = Table(
+        "#",
+        Column("modèle", no_wrap=True),
+        "version",
+        "collectivité",
+        title=f"{task['title']} — {where}",
+    )
     arrow = "▼" if board.get("descending") else "▲"
     for name in names:
         label = info[name]["label"]
         table.add_column(
             f"{label} {arrow}" if name == board.get("sort") else label, justify="right"
         )
-    table.add_column("évaluation")
+    table.add_column("évaluation", no_wrap=True)
     rank = 0
     for row in rows:
         values = [fr_metric(row["metrics"].get(n), info[n].get("unit", "")) for n in names]
@@ -353,9 +365,16 @@ def benchmark_ls(
         print_json(benchmarks)
         return
     table = Table(
-        "jeu de données", "version", "tâche", "titre", "collectivité", "visibilité", "lignes",
-        "période", title=f"{len(benchmarks)} jeu(x) de données",
-    )  # fmt: skip
+        Column("jeu de données", no_wrap=True),
+        "version",
+        "tâche",
+        "titre",
+        "collectivité",
+        "visibilité",
+        "lignes",
+        "période",
+        title=f"{len(benchmarks)} jeu(x) de données",
+    )
     for bench in benchmarks:
         table.add_row(*_benchmark_row(bench))
     out.print(table)
@@ -617,9 +636,15 @@ def evaluation_ls(
         print_json(jobs)
         return
     table = Table(
-        "évaluation", "modèle", "version", "sur", "état", "métrique principale", "demandée le",
+        Column("évaluation", no_wrap=True),
+        Column("modèle", no_wrap=True),
+        "version",
+        "sur",
+        "état",
+        "métrique principale",
+        "demandée le",
         title=f"{len(jobs)} évaluation(s)",
-    )  # fmt: skip
+    )
     for job in jobs:
         primary = job.get("primary")
         value = (job.get("metrics") or {}).get(primary) if primary else None
@@ -647,11 +672,15 @@ def evaluation_show(
     token: TokenOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Afficher une évaluation : état, avancement, résultat ou raison de l'échec."""
+    """Afficher une évaluation : état, avancement, résultat ou raison de l'échec.
+
+    Avec --wait, suivre l'évaluation jusqu'à la fin et sortir avec les codes de bibia evaluate.
+    """
     with connect(url, token) as client:
         job = client.evaluation(evaluation_id)
-        if wait and job["state"] in ("queued", "running"):
-            job = _follow(client, job, timeout)
+        if wait:  # then exit as evaluate does: non-zero unless it ended done
+            if job["state"] in ("queued", "running"):
+                job = _follow(client, job, timeout)
             _end(client, job, as_json)
         elif as_json:
             print_json(job)
@@ -725,7 +754,7 @@ def compare_command(
         title += f", jeu de données {comparison['benchmark']}"
     table = Table("métrique", title=title)
     for model in models:
-        table.add_column(f"{model['ref']} (v{model['version']})", justify="right")
+        table.add_column(f"{model['ref']} (v{model['version']})", justify="right", no_wrap=True)
     baseline_name = next(
         (
             m.get("baseline_name")
