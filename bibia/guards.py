@@ -33,6 +33,8 @@ from domain.errors import BibiaError, BodyTimeout, PayloadTooLarge, TooManyFailu
 
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
 MODEL_UPLOAD = re.compile(r"/api/v1/models/[^/]+/versions")
+# a benchmark, or a member's labelled CSV (API, or the model page's form)
+EVALUATION_UPLOAD = re.compile(r"/api/v1/(?:benchmarks|evaluations)|/modeles/[^/]+/evaluer")
 DIGITS = re.compile(r"[0-9]{1,20}")
 
 
@@ -192,7 +194,9 @@ class BodyLimit:
 
     Callers without valid credentials may send ``anonymous_max_request_bytes``;
     authenticated callers ``max_request_bytes``; an expert (or admin) bearer
-    token may send a model on ``POST /api/v1/models/{name}/versions``. A
+    token may send a model on ``POST /api/v1/models/{name}/versions``, and a
+    member a CSV of ``evaluation_max_upload_mb`` on the routes of
+    :data:`EVALUATION_UPLOAD` (the routes bound the file itself). A
     declared ``Content-Length`` over the bound is refused (413) before any byte
     is read; streamed bodies are counted. Credentials are only checked (a
     database lookup, in the threadpool) when the body may exceed the
@@ -215,6 +219,13 @@ class BodyLimit:
             and MODEL_UPLOAD.fullmatch(scope.get("path", ""))
         ):
             return self.settings.max_model_bytes + self.settings.max_card_bytes + 64 * 1024
+        if (
+            policy.may_submit_evaluation(caller)
+            and scope.get("method") == "POST"
+            and EVALUATION_UPLOAD.fullmatch(scope.get("path", ""))
+        ):
+            upload = self.settings.evaluation_max_upload_mb * 1024 * 1024 + 64 * 1024
+            return max(self.settings.max_request_bytes, upload)
         return self.settings.max_request_bytes
 
     def _lookup(self, bearer: str | None, cookie: str | None) -> Caller:

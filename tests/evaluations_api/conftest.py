@@ -11,6 +11,7 @@ expert, one per visibility.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import secrets
@@ -131,24 +132,25 @@ def register_benchmark(
     )
 
 
-@pytest.fixture(scope="module")
-def eval_world(
-    short_tmp: Path,  # noqa: F811 - the fixture imported above
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[EvalWorld]:
+@contextlib.contextmanager
+def open_eval_world(root: Path, model_root: Path, **overrides: Any) -> Iterator[EvalWorld]:
+    """The service on the fake runner, ``cantine-essai`` and the three benchmarks registered."""
     from bibia.settings import Settings
 
-    model_dir = make_cantine_model(tmp_path_factory.mktemp("cantine") / "model")
+    model_dir = make_cantine_model(model_root / "model")
     runner = FakeRunner(behaviour=lambda spec: Behaviour(predict=predict_canteen))
     settings = Settings(
-        data_dir=Path(tempfile.mkdtemp(dir=short_tmp)),
-        seed_on_start=False,
-        runner="none",
-        auth_failure_limit=100_000,
-        evaluation_max_upload_mb=1,
-        evaluation_workers=0,  # the tests run queued evaluations themselves (run_queued)
-        evaluation_quota_per_org=50,
-        demo_pool_size=0,
+        **{
+            "data_dir": Path(tempfile.mkdtemp(dir=root)),
+            "seed_on_start": False,
+            "runner": "none",
+            "auth_failure_limit": 100_000,
+            "evaluation_max_upload_mb": 1,
+            "evaluation_workers": 0,  # the tests run queued evaluations themselves (run_queued)
+            "evaluation_quota_per_org": 50,
+            "demo_pool_size": 0,
+            **overrides,
+        }
     )
     with open_world(settings, runner=runner) as world:
         register_model(world, MODEL, model_dir, "Cantines : modèle d'essai")
@@ -162,6 +164,15 @@ def eval_world(
         finally:
             for info in runner.list():
                 runner.stop(info.demo_id, timeout=1)
+
+
+@pytest.fixture(scope="module")
+def eval_world(
+    short_tmp: Path,  # noqa: F811 - the fixture imported above
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[EvalWorld]:
+    with open_eval_world(short_tmp, tmp_path_factory.mktemp("cantine")) as world:
+        yield world
 
 
 def organisation_id(services: Any, slug: str) -> int:
