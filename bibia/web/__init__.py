@@ -14,12 +14,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bibia.errors import wants_page
-from bibia.web import account, pages
+from bibia.web import account, evaluations, pages
 from bibia.web.render import HERE, error_page
 
 router = APIRouter(include_in_schema=False)
 router.include_router(pages.router)
 router.include_router(account.router)
+router.include_router(evaluations.router)
 
 MESSAGES = {
     404: "cette adresse ne correspond à aucune page de bibia. Vérifiez-la, ou repartez du catalogue.",

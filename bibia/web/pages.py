@@ -18,6 +18,7 @@ from bibia.auth import ANONYMOUS, Caller
 from bibia.deps import COOKIE, RegistryDep, ServicesDep, SessionDep, browser_caller
 from bibia.guards import security_headers
 from bibia.web.render import LABELS, PageRoute, render
+from bibia.web.results import model_sections
 from demos.reference import CHART_FILE
 from domain.errors import InvalidInput, NotFound, Unauthorized
 from registry.entries import CatalogueQuery
@@ -256,6 +257,7 @@ def model_page(
         pull_uri=pull_uri,
         base_url=base_url,
         metric_dirs=metric_dirs,
+        **model_sections(request, caller, model["name"]),
     )
 
 
