@@ -55,13 +55,15 @@ class SeedReport:
 
 
 def fingerprint(package: str) -> str:
-    """SHA-256 of a reference model's package: its code and shipped data."""
-    module = importlib.import_module(package)
-    root = Path(inspect.getfile(module)).parent
+    """SHA-256 of a reference model's package (its code and shipped data) and of the
+    ``evaluation`` package its build scores with (the tasks' metrics and baselines)."""
     digest = hashlib.sha256()
-    for path in sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
-        digest.update(path.relative_to(root).as_posix().encode())
-        digest.update(path.read_bytes())
+    for name in (package, "evaluation"):
+        root = Path(inspect.getfile(importlib.import_module(name))).parent
+        files = sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+        for path in files:
+            digest.update(f"{name}/{path.relative_to(root).as_posix()}".encode())
+            digest.update(path.read_bytes())
     return digest.hexdigest()
 
 

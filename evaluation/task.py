@@ -85,6 +85,8 @@ class Task:
         baseline: the naive baseline.
         batch_key: rows sharing this input column's value are sent to the model
             together (a series model needs the whole series); None: any split.
+        single_batch: every row goes to the model in one request (a model that
+            reads across series, like the bike counters' city-wide effect).
         generic: a generic task (regression, classification, forecasting) whose
             columns are bound to a model's signature by :func:`evaluation.tasks.bind`.
     """
@@ -102,6 +104,7 @@ class Task:
     score: ScoreFn
     baseline: BaselineFn
     batch_key: str | None = None
+    single_batch: bool = False
     generic: bool = False
     card_tasks: tuple[str, ...] = field(default_factory=tuple)
 

@@ -317,7 +317,13 @@ class Executor:
         parts: list[pd.DataFrame] = []
         done, total = 0, len(inputs)
         with httpx.Client(transport=transport, base_url="http://sandbox") as client:
-            for batch in batches(inputs, task.batch_key, self.settings.evaluation_batch_rows):
+            size = SERVER_MAX_ROWS if task.single_batch else self.settings.evaluation_batch_rows
+            if task.single_batch and len(inputs) > SERVER_MAX_ROWS:
+                raise RunFailed(
+                    f"la tâche {task.slug} envoie toutes les lignes au modèle en une fois : "
+                    f"{SERVER_MAX_ROWS} au plus, pas {len(inputs)}"
+                )
+            for batch in batches(inputs, None if task.single_batch else task.batch_key, size):
                 beat.check()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

@@ -267,8 +267,11 @@ def _predict_payload(demo: DemoModel, payload: Any, max_rows: int) -> list[Any]:
     parsed = parse_payload(payload, demo.columns, max_rows=max_rows)
     table, raw = demo.predict(parsed.model_frame)
     if not isinstance(raw, pd.DataFrame) and len(table.columns) == 1:
-        return json.loads(table.iloc[:, 0].to_json(orient="values", date_format="iso"))
-    return json.loads(table.to_json(orient="records", date_format="iso"))
+        return json.loads(
+            table.iloc[:, 0].to_json(orient="values", date_format="iso", double_precision=15)
+        )
+    # 15 significant digits (pandas keeps 10 by default): evaluations score these numbers.
+    return json.loads(table.to_json(orient="records", date_format="iso", double_precision=15))
 
 
 def _upload_result(

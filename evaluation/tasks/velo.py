@@ -307,5 +307,7 @@ TASK = Task(
     score=score,
     baseline=rolling_median_mad,
     batch_key="compteur",
+    # The model measures a city-wide effect from every counter of a request: all rows at once.
+    single_batch=True,
     card_tasks=("detection-anomalies",),
 )

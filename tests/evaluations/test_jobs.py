@@ -44,7 +44,7 @@ def test_a_verified_evaluation_end_to_end(world: World, fixture_models) -> None:
     # its sandbox is gone, and it never was one of the organisation's demonstrators
     demos = world.client.get("/api/v1/demos?include_finished=true", headers=world.headers("member"))
     assert demos.status_code == 200 and demos.json() == []
-    assert world.app.state.services.runner.list() == []
+    assert world.app.state.demos.sandbox.mine() == []
     with world.services.db.session() as session:
         (row,) = session.scalars(select(DemoSession)).all()
         assert (row.purpose, row.state) == ("evaluation", "stopped")
@@ -76,7 +76,7 @@ def test_a_model_that_misbehaves_ends_in_a_failed_job_with_a_reason(
         assert job["state"] == "failed", job
         assert reason in job["error"], job["error"]
         assert job["metrics"] is None and job["finished_at"] is not None
-        assert world.services.runner.list() == []  # its sandbox is gone
+        assert world.app.state.demos.sandbox.mine() == []  # its sandbox is gone
 
 
 def test_the_truth_never_enters_the_sandbox(world: World, fixture_models) -> None:
