@@ -132,9 +132,7 @@ class Settings(BaseSettings):
     energy_memory_watts_per_gb: float = Field(
         0.375, ge=0, description="Power of one GB of memory, in W (CodeCarbon's factor)"
     )
-    energy_pue: float = Field(
-        1.5, ge=1, description="Data centre power usage effectiveness"
-    )
+    energy_pue: float = Field(1.5, ge=1, description="Data centre power usage effectiveness")
     carbon_intensity_g_per_kwh: float = Field(
         52.0, ge=0, description="gCO2e per kWh of electricity (ADEME, France's mix)"
     )

@@ -187,7 +187,8 @@ class Benchmark(Base):
     licence: Mapped[str] = mapped_column(String(300))
     source_url: Mapped[str | None] = mapped_column(String(500))
     visibility: Mapped[str] = mapped_column(String(16))
-    reference: Mapped[bool] = mapped_column(Boolean, default=False)  # the task's reference benchmark
+    # The task's reference benchmark (the promotion gate and the leaderboard's default)
+    reference: Mapped[bool] = mapped_column(Boolean, default=False)
     content_hash: Mapped[str] = mapped_column(String(64))
     n_rows: Mapped[int] = mapped_column(Integer)
     columns: Mapped[dict[str, Any]] = mapped_column(JSON)  # {"inputs": [...], "truth": [...]}
