@@ -14,10 +14,12 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from bibia.api.evaluations import (
+    SLUG,
     UPLOAD_ERRORS,
     EvaluationsDep,
     SlugPath,
     VersionQ,
+    check_text_field,
     read_upload,
     upload_name,
 )
@@ -117,7 +119,8 @@ def list_benchmarks(
     caller: CallerDep,
     evaluations: EvaluationsDep,
     task: Annotated[
-        str | None, Query(max_length=64, description="Tâche", examples=["cantine-frequentation"])
+        str | None,
+        Query(max_length=64, pattern=SLUG, description="Tâche", examples=["cantine-frequentation"]),
     ] = None,
 ) -> JSONResponse:
     return JSONResponse([b.as_dict() for b in evaluations.benchmarks_visible(caller, task=task)])
@@ -174,22 +177,37 @@ def register_benchmark(
     # A sync route: FastAPI runs it in the threadpool, so reading and parsing the CSV never
     # holds the event loop.
     check_slug(slug, "de jeu d'évaluation")
+    texts = {
+        name: check_text_field(name, value, multiline=name == "description")
+        for name, value in (
+            ("task", task),
+            ("title", title),
+            ("licence", licence),
+            ("visibility", visibility),
+            ("producer", producer),
+            ("description", description),
+            ("period_start", period_start),
+            ("period_end", period_end),
+            ("source_url", source_url),
+            ("truth_column", truth_column),
+        )
+    }
     data = read_upload(fichier.file, settings)
     view = evaluations.register_benchmark(
         caller,
         slug=slug,
-        task=task,
-        title=title,
+        task=texts["task"] or "",
+        title=texts["title"] or "",
         data=data,
         filename=upload_name(fichier.filename, "benchmark.csv"),
-        licence=licence,
-        visibility=visibility,
-        producer=producer or None,
-        description=description or None,
-        period_start=period_start or None,
-        period_end=period_end or None,
-        source_url=source_url or None,
-        truth_column=truth_column or None,
+        licence=texts["licence"] or "",
+        visibility=texts["visibility"] or "",
+        producer=texts["producer"],
+        description=texts["description"],
+        period_start=texts["period_start"],
+        period_end=texts["period_end"],
+        source_url=texts["source_url"],
+        truth_column=texts["truth_column"],
     )
     return JSONResponse(
         view.as_dict(),

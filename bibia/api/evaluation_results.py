@@ -14,7 +14,13 @@ from fastapi import APIRouter, Depends, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
-from bibia.api.evaluations import EvaluationIdPath, EvaluationOut, EvaluationsDep, SlugPath
+from bibia.api.evaluations import (
+    SLUG,
+    EvaluationIdPath,
+    EvaluationOut,
+    EvaluationsDep,
+    SlugPath,
+)
 from bibia.deps import CallerDep, ExpertDep, MemberDep, get_caller
 from bibia.schemas import ERRORS
 from domain.errors import InvalidInput
@@ -24,6 +30,7 @@ router = APIRouter(tags=["évaluation"], dependencies=[Depends(get_caller)])
 
 MAX_COMPARED = 20
 MAX_METRICS = 30
+METRIC = r"^[A-Za-z0-9_.-]+$"
 
 NamePath = Annotated[
     str, Path(max_length=100, description="Nom du modèle", examples=["cantine-nantes"])
@@ -182,7 +189,7 @@ def compare(
     ],
     metrics: Annotated[str | None, Query(max_length=2000, examples=["mae,wmape"])] = None,
     benchmark: Annotated[
-        str | None, Query(max_length=64, examples=["cantine-nantes-2017-2018"])
+        str | None, Query(max_length=64, pattern=SLUG, examples=["cantine-nantes-2017-2018"])
     ] = None,
 ) -> JSONResponse:
     refs = [ModelRef.parse(text) for text in _split(models)]
@@ -211,10 +218,17 @@ def leaderboard(
     evaluations: EvaluationsDep,
     benchmark: Annotated[
         str | None,
-        Query(max_length=64, description="Jeu d'évaluation (celui de référence par défaut)"),
+        Query(
+            max_length=64,
+            pattern=SLUG,
+            description="Jeu d'évaluation (celui de référence par défaut)",
+        ),
     ] = None,
     sort: Annotated[
-        str | None, Query(max_length=64, description="Métrique de tri (la principale par défaut)")
+        str | None,
+        Query(
+            max_length=64, pattern=METRIC, description="Métrique de tri (la principale par défaut)"
+        ),
     ] = None,
     order: Annotated[
         Literal["asc", "desc"] | None,

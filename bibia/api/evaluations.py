@@ -29,7 +29,7 @@ from bibia.evaluations.views import EvaluationView
 from bibia.schemas import ERRORS
 from bibia.settings import Settings
 from domain.errors import InvalidInput, PayloadTooLarge
-from registry.refs import ModelRef
+from registry.refs import NAME_PATTERN, SLUG_PATTERN, ModelRef, anchored
 
 # A token, when one is presented, is always checked (a revoked token is a 401 everywhere).
 router = APIRouter(tags=["évaluation"], dependencies=[Depends(get_caller)])
@@ -42,11 +42,25 @@ def get_evaluations(request: Request) -> EvaluationService:
 
 EvaluationsDep = Annotated[EvaluationService, Depends(get_evaluations)]
 
+SLUG = anchored(SLUG_PATTERN)
 SlugPath = Annotated[
-    str, Path(max_length=64, description="Identifiant", examples=["cantine-frequentation"])
+    str,
+    Path(
+        max_length=64,
+        pattern=SLUG,
+        description="Identifiant (minuscules, chiffres et tirets)",
+        examples=["cantine-frequentation"],
+    ),
 ]
+SlugQ = Annotated[str | None, Query(max_length=64, pattern=SLUG)]
 EvaluationIdPath = Annotated[
-    str, Path(max_length=64, description="Identifiant de l'évaluation", examples=["3f2a9c0d1e"])
+    str,
+    Path(
+        max_length=64,
+        pattern=r"^[0-9A-Za-z_-]+$",
+        description="Identifiant de l'évaluation",
+        examples=["3f2a9c0d1e4b5a69788796a5b4c3d2e1"],
+    ),
 ]
 VersionQ = Annotated[
     int | None, Query(ge=1, le=999_999_999, description="Version (la dernière par défaut)")
@@ -78,6 +92,20 @@ def read_upload(file: BinaryIO, settings: Settings) -> bytes:
             "le fichier envoyé est vide : attendu un fichier CSV avec une ligne d'en-tête"
         )
     return data
+
+
+def check_text_field(name: str, value: str | None, *, multiline: bool = False) -> str | None:
+    """A form field's text, stripped, or None when empty; control characters are refused.
+
+    Raises:
+        InvalidInput: naming the field.
+    """
+    if value is None:
+        return None
+    allowed = "\n\r\t" if multiline else ""
+    if any(unicodedata.category(c) == "Cc" and c not in allowed for c in value):
+        raise InvalidInput(f"le champ « {name} » contient des caractères de contrôle")
+    return value.strip() or None
 
 
 def upload_name(filename: str | None, default: str = "donnees.csv") -> str:
@@ -144,7 +172,10 @@ class EvaluationIn(BaseModel):
         description="Modèle à évaluer : NOM, NOM@ALIAS ou NOM/VERSION",
     )
     benchmark: str = Field(
-        max_length=64, examples=["cantine-nantes-2017-2018"], description="Jeu d'évaluation"
+        max_length=64,
+        pattern=SLUG,
+        examples=["cantine-nantes-2017-2018"],
+        description="Jeu d'évaluation",
     )
     benchmark_version: int | None = Field(
         None,
@@ -252,7 +283,7 @@ async def _submit_upload(
                 raise InvalidInput(f"le champ « {key} » doit être un texte, pas un fichier")
             if value is not None and len(value) > 200:
                 raise InvalidInput(f"le champ « {key} » est trop long (200 caractères au plus)")
-            fields[key] = value.strip() if value else None
+            fields[key] = check_text_field(key, value)
         upload = form.get("fichier")
         if fields["benchmark"] is not None:
             raise InvalidInput(
@@ -292,10 +323,11 @@ async def _submit_upload(
 def list_evaluations(
     caller: CallerDep,
     evaluations: EvaluationsDep,
-    model: Annotated[str | None, Query(max_length=100, examples=["cantine-nantes"])] = None,
-    benchmark: Annotated[
-        str | None, Query(max_length=64, examples=["cantine-nantes-2017-2018"])
+    model: Annotated[
+        str | None,
+        Query(max_length=100, pattern=anchored(NAME_PATTERN), examples=["cantine-nantes"]),
     ] = None,
+    benchmark: SlugQ = None,
     mine: Annotated[bool, Query(description="Seulement celles de votre collectivité")] = False,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> JSONResponse:

@@ -200,3 +200,23 @@ def test_model_settings_are_the_owners(eval_world: EvalWorld) -> None:
     assert_french_error(
         ev.client.put(url, json={"task": "tache-inconnue"}, headers=ev.headers("expert")), 404
     )
+
+
+def test_identifiers_and_control_characters_are_a_4xx(eval_world: EvalWorld) -> None:
+    ev = eval_world
+    member = ev.headers("member")
+    for path in (
+        "/api/v1/evaluations?model=%00",
+        "/api/v1/evaluations?benchmark=a%00b",
+        "/api/v1/benchmarks?task=%00",
+        "/api/v1/evaluations/ab%00cd",
+        f"/api/v1/tasks/{TASK}/leaderboard?benchmark=%00",
+        f"/api/v1/tasks/{TASK}/leaderboard?sort=%00",
+        f"/api/v1/compare?models={MODEL}@production&benchmark=%00",
+        "/api/v1/benchmarks/Pas%20Valide",
+    ):
+        response = ev.client.get(path, headers=member)
+        assert 400 <= response.status_code < 500, (path, response.text)
+        assert response.json()["message"], path
+    assert_french_error(_upload(ev, "member", cantine_csv(), truth_column="re\x00el"), 400)
+    assert_french_error(_submit(ev, "member", model=f"{MODEL}@production", benchmark="a\x00b"), 422)
