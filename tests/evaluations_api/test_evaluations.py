@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.evaluations_api.conftest import (
     BENCHMARKS,
     MODEL,
@@ -220,3 +222,23 @@ def test_identifiers_and_control_characters_are_a_4xx(eval_world: EvalWorld) -> 
         assert response.json()["message"], path
     assert_french_error(_upload(ev, "member", cantine_csv(), truth_column="re\x00el"), 400)
     assert_french_error(_submit(ev, "member", model=f"{MODEL}@production", benchmark="a\x00b"), 422)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the façade's EvaluationView carries chart.observed (and the baseline, computed from "
+    "the truth) for a hidden-truth benchmark: the truth, summed per day, is public",
+)
+def test_the_chart_of_a_hidden_truth_benchmark_shows_no_truth(eval_world: EvalWorld) -> None:
+    ev = eval_world
+    submitted = _submit(
+        ev, "member", model=f"{MODEL}@production", benchmark=BENCHMARKS["verite-cachee"]
+    )
+    assert submitted.status_code == 202, submitted.text
+    _run(ev)
+    for role in ROLES:
+        done = ev.client.get(submitted.headers["location"], headers=ev.headers(role)).json()
+        assert done["state"] == "done", done
+        chart = done["chart"] or {}
+        assert not chart.get("observed"), f"{role}: the hidden truth in the chart"
+        assert not chart.get("baseline"), f"{role}: the baseline, made of the hidden truth"
