@@ -166,6 +166,12 @@ def register_benchmark(
         str | None, Form(max_length=10, description="Fin de la période (AAAA-MM-JJ)")
     ] = None,
     source_url: Annotated[str | None, Form(max_length=500)] = None,
+    reference: Annotated[
+        bool,
+        Form(
+            description="Administrateurs : le jeu de référence de la tâche (celui du contrôle de promotion)"
+        ),
+    ] = False,
     truth_column: Annotated[
         str | None,
         Form(
@@ -207,6 +213,7 @@ def register_benchmark(
         period_start=texts["period_start"],
         period_end=texts["period_end"],
         source_url=texts["source_url"],
+        reference=reference,
         truth_column=texts["truth_column"],
     )
     return JSONResponse(

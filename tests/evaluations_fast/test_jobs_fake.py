@@ -229,3 +229,61 @@ def _member(world):
 
     with world.services.db.session() as session:
         return authenticate(session, world.tokens["member"])
+
+
+def test_the_promotion_gate_guards_production(fast_tmp: Path, ok_model: Path) -> None:
+    answers = {"good": lambda records: [{"y": 2.0 * float(r["x"])} for r in records]}
+    answers["bad"] = lambda records: [{"y": 1000.0} for _ in records]
+    behaviour = {"answer": answers["bad"]}
+    runner = FakeRunner(behaviour=lambda spec: Behaviour(predict=lambda r: behaviour["answer"](r)))
+    with eval_world(fast_tmp, ok_model, runner, register=False) as world:
+        from tests.demos_service.conftest import register_model
+        from tests.evaluations.conftest import regression_csv
+
+        register_model(world, "double-x", ok_model, "Modèle d'essai : le double de x")
+        response = world.client.post(
+            "/api/v1/benchmarks",
+            headers=world.headers("admin"),
+            files={"fichier": ("jeu.csv", regression_csv(), "text/csv")},
+            data={
+                "slug": "doubles-reference",
+                "task": "regression",
+                "title": "Doubles (référence)",
+                "licence": "Licence Ouverte 2.0",
+                "truth_column": "observe",
+                "reference": "true",
+            },
+        )
+        assert response.status_code == 201 and response.json()["reference"] is True, response.text
+        settings = world.client.put(
+            "/api/v1/models/double-x/evaluation-settings",
+            headers=world.headers("expert"),
+            json={"task": "regression", "promotion_gate": True},
+        )
+        assert settings.status_code == 200, settings.text
+
+        def promote() -> object:
+            return world.client.put(
+                "/api/v1/models/double-x/aliases/production",
+                headers=world.headers("expert"),
+                json={"version": 1},
+            )
+
+        refused = promote()
+        assert refused.status_code == 409, refused.text
+        assert "n'a pas d'évaluation vérifiée" in refused.json()["message"]
+        assert run_one(world, "double-x/1", "doubles-reference")["state"] == "done"
+        refused = promote()
+        assert refused.status_code == 409, refused.text
+        message = refused.json()["message"]
+        assert "mae" in message and "référence" in message, message
+        behaviour["answer"] = answers["good"]
+        assert run_one(world, "double-x/1", "doubles-reference")["state"] == "done"
+        assert promote().status_code == 200
+        # another alias is never gated
+        candidate = world.client.put(
+            "/api/v1/models/double-x/aliases/candidate",
+            headers=world.headers("expert"),
+            json={"version": 1},
+        )
+        assert candidate.status_code == 200
