@@ -100,6 +100,15 @@ def _task_or_none(client: BibiaClient, slug: str | None) -> dict[str, Any] | Non
         return None
 
 
+def _units(client: BibiaClient) -> dict[tuple[str, str], str]:
+    """``(task, metric) -> unit`` for every task (empty when the service cannot say)."""
+    try:
+        tasks = client.tasks()
+    except BibiaError:
+        return {}
+    return {(t["slug"], m["name"]): m.get("unit", "") for t in tasks for m in t["metrics"]}
+
+
 def _verdict(value: float, baseline: float, higher_is_better: bool) -> str:
     if value == baseline:
         return "égal à la référence"
@@ -114,14 +123,15 @@ def result_table(job: dict[str, Any], task: dict[str, Any] | None) -> Table:
     baseline: dict[str, float] = job.get("baseline_metrics") or {}
     names = [n for n in info if n in metrics] + [n for n in metrics if n not in info]
     where = job.get("benchmark") or job.get("data_name") or ""
-    rows = f", {job['n_rows']} lignes" if job.get("n_rows") is not None else ""
+    rows = f", {fr_number(job['n_rows'], 9)} lignes" if job.get("n_rows") is not None else ""
     baseline_name = (task or {}).get("baseline_name") or "référence naïve"
     table = Table(
         "métrique",
-        "modèle",
-        f"référence : {baseline_name}",
+        Column("modèle", justify="right", no_wrap=True),
+        Column("référence", justify="right", no_wrap=True),
         "comparaison",
         title=f"{job['model']} version {job['version']} sur {where}{rows}",
+        caption=f"référence : {baseline_name}",
     )
     primary = job.get("primary")
     for name in names:
@@ -205,22 +215,20 @@ def task_ls(url: UrlOpt = None, token: TokenOpt = None, as_json: JsonOpt = False
     table = Table(
         Column("tâche", no_wrap=True),
         "titre",
-        "métrique principale",
-        "référence naïve",
-        "jeux de données",
+        Column("principale", no_wrap=True),
+        Column("jeux de données", no_wrap=True),
         title=f"{len(tasks)} tâche(s)",
     )
     for task in tasks:
-        primary = _metric_info(task).get(task["primary"], {}).get("label") or task["primary"]
         kind = " (générique)" if task.get("generic") else ""
         table.add_row(
-            f"{task['slug']}{kind}",
-            task["title"],
-            primary,
-            task["baseline_name"],
-            ", ".join(task.get("benchmarks") or []) or "—",
+            task["slug"],
+            f"{task['title']}{kind}",
+            task["primary"],
+            "\n".join(task.get("benchmarks") or []) or "—",
         )
     out.print(table)
+    out.print("détail d'une tâche (colonnes, métriques, référence naïve) : bibia task show TÂCHE")
 
 
 def _columns_table(title: str, columns: list[dict[str, Any]]) -> Table:
@@ -278,6 +286,12 @@ def task_leaderboard(
         str | None, typer.Option("--sort", help="Métrique de tri (défaut : la principale)")
     ] = None,
     order: Annotated[str | None, typer.Option("--order", help="asc ou desc")] = None,
+    metrics: Annotated[
+        str | None,
+        typer.Option(
+            "--metrics", help="Colonnes, séparées par des virgules (défaut : principale et tri)"
+        ),
+    ] = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
     as_json: JsonOpt = False,
@@ -293,43 +307,40 @@ def task_leaderboard(
     task = board["task"]
     info = _metric_info(task)
     rows = board.get("rows", [])
-    present = {name for row in rows for name in row.get("metrics", {})}
-    names = [n for n in info if n in present]
+    asked = _split(metrics)
+    unknown = [n for n in asked or [] if n not in info]
+    if unknown:
+        raise InvalidInput(
+            f"métrique(s) inconnue(s) pour la tâche {task['slug']} : {', '.join(unknown)} ; "
+            f"métriques possibles : {', '.join(info)}"
+        )
+    names = asked or list(dict.fromkeys(n for n in (task["primary"], board.get("sort")) if n))
     bench = board.get("benchmark")
     where = f"{bench['slug']}/{bench['version']}" if bench else "aucun jeu de données"
-    table = Table(
-        "#",
-        Column("modèle", no_wrap=True),
-        "version",
-        "collectivité",
-        title=f"{task['title']} — {where}",
-    )
+    table = Table("#", Column("modèle", no_wrap=True), title=f"{task['title']} — {where}")
     arrow = "▼" if board.get("descending") else "▲"
     for name in names:
-        label = info[name]["label"]
-        table.add_column(
-            f"{label} {arrow}" if name == board.get("sort") else label, justify="right"
-        )
-    table.add_column("évaluation", no_wrap=True)
+        header = f"{name} {arrow}" if name == board.get("sort") else name
+        table.add_column(header, justify="right", no_wrap=True)
+    table.add_column("collectivité")
+    table.add_column("évaluation", overflow="fold")
     rank = 0
     for row in rows:
         values = [fr_metric(row["metrics"].get(n), info[n].get("unit", "")) for n in names]
         if row.get("is_baseline"):
-            table.add_row(
-                "", f"référence : {task['baseline_name']}", "", "", *values, "", style="yellow"
-            )
+            table.add_row("", "référence naïve", *values, "", "", style="yellow")
             continue
         rank += 1
         aliases = f" ({', '.join(row['aliases'])})" if row.get("aliases") else ""
         table.add_row(
             str(rank),
-            f"{row['model']}{aliases}",
-            str(row["version"]),
-            row.get("organisation", ""),
+            f"{row['model']} v{row['version']}{aliases}",
             *values,
+            row.get("organisation", ""),
             row.get("evaluation") or "",
         )
     out.print(table)
+    out.print(f"référence naïve : {task['baseline_name']}", highlight=False)
     if not rank:
         out.print("aucune évaluation vérifiée sur ce jeu de données pour l'instant")
 
@@ -338,16 +349,12 @@ def task_leaderboard(
 
 
 def _benchmark_row(bench: dict[str, Any]) -> list[str]:
-    period = "–".join(p for p in (bench.get("period_start"), bench.get("period_end")) if p)
+    owner = bench.get("organisation_name") or bench.get("organisation", "")
     return [
-        bench["slug"],
-        str(bench["version"]),
-        bench["task"],
-        bench["title"],
-        bench.get("organisation_name") or bench.get("organisation", ""),
+        f"{bench['slug']}/{bench['version']}",
+        f"{bench['title']}\n[dim]tâche {bench['task']}, {owner}[/]",
         VISIBILITIES.get(bench["visibility"], bench["visibility"]),
         fr_number(bench.get("n_rows"), 9),
-        period or "—",
     ]
 
 
@@ -366,13 +373,9 @@ def benchmark_ls(
         return
     table = Table(
         Column("jeu de données", no_wrap=True),
-        "version",
-        "tâche",
         "titre",
-        "collectivité",
-        "visibilité",
-        "lignes",
-        "période",
+        Column("visibilité", no_wrap=True),
+        Column("lignes", justify="right", no_wrap=True),
         title=f"{len(benchmarks)} jeu(x) de données",
     )
     for bench in benchmarks:
@@ -632,33 +635,25 @@ def evaluation_ls(
     """Lister les évaluations que vous pouvez voir, les plus récentes d'abord."""
     with connect(url, token) as client:
         jobs = client.evaluations(model=model, benchmark=benchmark, mine=mine)
+        units = {} if as_json else _units(client)
     if as_json:
         print_json(jobs)
         return
-    table = Table(
-        Column("évaluation", no_wrap=True),
-        Column("modèle", no_wrap=True),
-        "version",
-        "sur",
-        "état",
-        "métrique principale",
-        "demandée le",
-        title=f"{len(jobs)} évaluation(s)",
-    )
+    if not jobs:
+        out.print("aucune évaluation")
     for job in jobs:
         primary = job.get("primary")
         value = (job.get("metrics") or {}).get(primary) if primary else None
-        score = f"{primary} = {fr_number(value)}" if value is not None else ""
-        table.add_row(
-            job["id"],
-            job["model"],
-            str(job["version"]),
-            job.get("benchmark") or job.get("data_name") or "",
-            STATES.get(job["state"], job["state"]),
-            score,
-            (job.get("created_at") or "")[:19].replace("T", " "),
+        unit = units.get((str(job.get("task")), str(primary)), "")
+        score = f", {primary} = {fr_metric(value, unit)}" if value is not None else ""
+        mark = " (vérifiée)" if job.get("verified") else ""
+        when = (job.get("created_at") or "")[:16].replace("T", " ")
+        out.print(
+            f"{job['id']} : {job['model']} v{job['version']} sur "
+            f"{job.get('benchmark') or job.get('data_name') or '?'}{mark} — "
+            f"{STATES.get(job['state'], job['state'])}{score} ({when})",
+            highlight=False,
         )
-    out.print(table)
 
 
 @evaluation_app.command("show")
@@ -709,14 +704,19 @@ def evaluation_cancel(evaluation_id: str, url: UrlOpt = None, token: TokenOpt = 
 
 
 def _cell(entries: list[dict[str, Any]], unit: str) -> str:
-    verified = next((m for m in entries if m.get("verified")), None)
-    declared = next((m for m in entries if not m.get("verified")), None)
-    if verified is not None and verified.get("value") is not None:
+    """A verified figure marked ✓ (with the declared one when they differ as shown), else the declared one."""
+    verified = next((m for m in entries if m.get("verified") and m.get("value") is not None), None)
+    declared = next(
+        (m for m in entries if not m.get("verified") and m.get("value") is not None), None
+    )
+    if verified is not None:
         text = f"{fr_metric(verified['value'], unit)} ✓"
-        if declared is not None and declared.get("value") is not None:
-            text += f" (déclaré : {fr_metric(declared['value'], unit)})"
+        if declared is not None:
+            shown = fr_metric(declared["value"], unit)
+            if shown != fr_metric(verified["value"], unit):
+                text += f" (déclaré {shown})"
         return text
-    if declared is not None and declared.get("value") is not None:
+    if declared is not None:
         return f"{fr_metric(declared['value'], unit)} (déclaré)"
     return "—"
 
@@ -752,19 +752,13 @@ def compare_command(
     title = f"tâche {comparison.get('task') or '?'}"
     if comparison.get("benchmark"):
         title += f", jeu de données {comparison['benchmark']}"
-    table = Table("métrique", title=title)
+    table = Table(Column("métrique", overflow="fold"), title=title)
     for model in models:
-        table.add_column(f"{model['ref']} (v{model['version']})", justify="right", no_wrap=True)
-    baseline_name = next(
-        (
-            m.get("baseline_name")
-            for model in models
-            for m in model.get("metrics", [])
-            if m.get("baseline_name")
-        ),
-        None,
-    )
-    table.add_column(f"référence : {baseline_name}" if baseline_name else "référence")
+        table.add_column(f"{model['ref']}\nv{model['version']}", justify="right", no_wrap=True)
+    table.add_column("référence", justify="right", no_wrap=True)
+    every = [m for model in models for m in model.get("metrics", [])]
+    # The baseline's figure beside the verified ones (measured on the same rows), else as declared.
+    ranked = sorted(every, key=lambda m: not m.get("verified"))
     for name in names:
         unit = info.get(name, {}).get("unit", "")
         cells = [
@@ -772,18 +766,20 @@ def compare_command(
             for model in models
         ]
         baseline = next(
-            (
-                m["baseline"]
-                for model in models
-                for m in model.get("metrics", [])
-                if m["name"] == name and m.get("baseline") is not None
-            ),
+            (m["baseline"] for m in ranked if m["name"] == name and m.get("baseline") is not None),
             None,
         )
-        label = info.get(name, {}).get("label") or name
-        table.add_row(label, *cells, fr_metric(baseline, unit))
+        table.add_row(name, *cells, fr_metric(baseline, unit))
     out.print(table)
     out.print("✓ vérifié par la plateforme ; « déclaré » : chiffre de la fiche du modèle")
+    for verified, what in ((True, "référence mesurée"), (False, "référence déclarée")):
+        named = dict.fromkeys(
+            m["baseline_name"]
+            for m in every
+            if m.get("baseline_name") and bool(m.get("verified")) == verified
+        )
+        if named:
+            out.print(f"{what} : {' ; '.join(named)}", highlight=False)
     for model in models:
         if model.get("task") is None:
             out.print(f"  {model['ref']} : aucune tâche connue", highlight=False)
