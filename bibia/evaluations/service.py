@@ -503,7 +503,7 @@ class EvaluationService:
                 energy_wh=row.energy_wh,
                 co2e_g=row.co2e_g,
             ),
-            chart=dict(row.chart) if row.chart is not None else None,
+            chart=_shown_chart(row.chart, bench.visibility if bench is not None else None),
             url=f"/evaluations/{row.id}",
         )
 
@@ -768,6 +768,23 @@ class EvaluationService:
         with self.services.db.session() as session:
             active = set(session.scalars(select(Evaluation.id).where(Evaluation.state.in_(ACTIVE))))
         self.uploads.sweep(active)
+
+
+#: Chart series computed from the truth: never shown for a hidden-truth benchmark.
+TRUTH_SERIES = ("observed", "baseline")
+
+
+def _shown_chart(chart: dict[str, Any] | None, visibility: str | None) -> dict[str, Any] | None:
+    """The chart as callers may see it: a hidden truth's series (observed, and the baseline
+    that is computed from it) are left out; the model's own predictions stay."""
+    if chart is None:
+        return None
+    shown = dict(chart)
+    if visibility == "verite-cachee" and shown.get("kind") == "series":
+        for key in TRUTH_SERIES:
+            shown.pop(key, None)
+        shown["truth_hidden"] = True
+    return shown
 
 
 def _generic_slug(task: Task) -> str:

@@ -83,6 +83,6 @@ def test_the_truth_never_enters_the_sandbox(world: World, fixture_models) -> Non
     register_model(world, "curieux", fixture_models("eval_truth_seeker"), "Curieux")
     register_regression_benchmark(world, data=regression_csv(truth=lambda _: MARKER))
     job = run_one(world, "curieux@production", "doubles")
-    assert job["state"] == "done", job
+    assert job["state"] == "done", job["error"]
     # it predicted -1 everywhere: it found the marker nowhere
     assert job["metrics"]["mae"] == pytest.approx(MARKER + 1.0)

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from tests.evaluations_api.conftest import (
     BENCHMARKS,
     MODEL,
@@ -224,11 +222,6 @@ def test_identifiers_and_control_characters_are_a_4xx(eval_world: EvalWorld) -> 
     assert_french_error(_submit(ev, "member", model=f"{MODEL}@production", benchmark="a\x00b"), 422)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the façade's EvaluationView carries chart.observed (and the baseline, computed from "
-    "the truth) for a hidden-truth benchmark: the truth, summed per day, is public",
-)
 def test_the_chart_of_a_hidden_truth_benchmark_shows_no_truth(eval_world: EvalWorld) -> None:
     ev = eval_world
     submitted = _submit(
