@@ -231,7 +231,7 @@ class ReportView:
 
 @dataclass(frozen=True)
 class ReuseView:
-    """"Nous réutilisons ce modèle": an organisation's declaration."""
+    """An organisation's declaration « nous réutilisons ce modèle »."""
 
     id: int
     model: str
