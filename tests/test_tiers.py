@@ -322,6 +322,28 @@ CASES: dict[tuple[str, str], Case] = {
         "/demonstrateurs/inconnu",
         {None: 303, "member": 404, "expert": 404, "other_expert": 404, "admin": 404},
     ),
+    # evaluation pages (no runner, no evaluation here)
+    ("GET", "/taches"): Case("/taches", _tiered("public", 200)),
+    ("GET", "/taches/{slug}"): Case("/taches/regression", _tiered("public", 200)),
+    ("GET", "/comparer"): Case("/comparer", _tiered("public", 200)),
+    ("GET", "/evaluations/{evaluation_id}"): Case(
+        "/evaluations/0123456789abcdef0123456789abcdef", _tiered("public", 404)
+    ),
+    ("POST", "/modeles/{name}/evaluer"): Case(
+        f"/modeles/{NAME}/evaluer",
+        {None: 303, "member": 400, "expert": 400, "other_expert": 400, "admin": 400},
+        lambda env, role: _form(env, {"version": "alias:production"}),
+    ),
+    ("POST", "/evaluations/{evaluation_id}/publier"): Case(
+        "/evaluations/0123456789abcdef0123456789abcdef/publier",
+        {None: 303, "member": 404, "expert": 404, "other_expert": 404, "admin": 404},
+        lambda env, role: _form(env, {"texte": "Essai", "audience": "membres"}),
+    ),
+    ("POST", "/modeles/{name}/reutilisations"): Case(
+        f"/modeles/{NAME}/reutilisations",
+        {None: 303, "member": 400, "expert": 400, "other_expert": 400, "admin": 400},
+        lambda env, role: _form(env, {"texte": "", "lien": ""}),  # past the rule: an empty text
+    ),
     # evaluation (no runner, no benchmark here: the access rules, and French 4xx past them)
     ("GET", "/api/v1/tasks"): Case("/api/v1/tasks", _tiered("public", 200)),
     ("GET", "/api/v1/tasks/{slug}"): Case("/api/v1/tasks/regression", _tiered("public", 200)),
