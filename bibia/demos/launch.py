@@ -50,12 +50,16 @@ class Launch:
         latest_expiry: the latest expiry an extension can reach; the sandbox
             stops by itself then (the reaper enforces the actual expiry).
         warm: the row claimed a warm pool member of this id.
+        refill: refill the pool once the claimed member is ready; an
+            evaluation refills it when it is done instead (its predictions
+            come after "ready", and would compete with a new member's imports).
     """
 
     demo_id: str
     version: VersionInfo
     latest_expiry: dt.datetime
     warm: bool = False
+    refill: bool = True
 
 
 class Launcher:
@@ -85,7 +89,8 @@ class Launcher:
             if not self._place(launch, warm=True):
                 return
             settled = self.wait_ready(launch.demo_id, warm=True)
-            self.pool.refill_later()
+            if launch.refill or not settled:
+                self.pool.refill_later()
             if settled:
                 return
             log.info(

@@ -137,7 +137,7 @@ class DemoService:
         self.sandbox.check_accepted(version)
         view, warm = self._insert(caller, version, ttl_minutes, purpose=PURPOSE_EVALUATION)
         latest = view.created_at + dt.timedelta(minutes=ttl_minutes)
-        task = Launch(view.id, version, latest, warm=warm)
+        task = Launch(view.id, version, latest, warm=warm, refill=False)
         self.watchers.start(view.id, functools.partial(self.launcher.run, task))
         return view.id
 
@@ -153,9 +153,12 @@ class DemoService:
         """Stop an evaluation's sandbox and remove it (idempotent)."""
         with self.services.db.session() as session:
             row = session.get(DemoSession, demo_id)
-            if row is not None and not DemoState(row.state).is_terminal:
+            ended = row is not None and not DemoState(row.state).is_terminal
+            if row is not None and ended:
                 transition(row, DemoState.STOPPED)
         self.endings.teardown(demo_id)
+        if ended:  # the refill was held back while the evaluation predicted (see Launch.refill)
+            self.pool.refill_later()
 
     def _insert(
         self, caller: Caller, version: VersionInfo, ttl: int, *, purpose: str = PURPOSE_DEMO

@@ -15,10 +15,12 @@ one catalogue listing.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from bibia import policy
@@ -42,6 +44,32 @@ from registry.entries import ModelSummary, VersionInfo
 from registry.refs import ModelRef
 
 MAX_COMPARED = 10
+
+
+@dataclass(frozen=True)
+class Done:
+    """What results read of a done verified evaluation (never its chart)."""
+
+    id: str
+    model_name: str
+    model_version: int
+    benchmark_id: int | None
+    metrics: dict[str, float] | None
+    baseline_metrics: dict[str, float] | None
+    finished_at: dt.datetime | None
+    created_at: dt.datetime
+
+
+DONE_COLUMNS = (
+    Evaluation.id,
+    Evaluation.model_name,
+    Evaluation.model_version,
+    Evaluation.benchmark_id,
+    Evaluation.metrics,
+    Evaluation.baseline_metrics,
+    Evaluation.finished_at,
+    Evaluation.created_at,
+)
 
 
 class Results:
@@ -100,7 +128,9 @@ class Results:
                 ),
                 None,
             )
-            evaluations = self._done_on(session, [chosen.id]) if chosen is not None else []
+            evaluations = (
+                self._done_on(session, [chosen.id], latest=True) if chosen is not None else []
+            )
         latest = _latest_per_version(evaluations)
         owners = self._owners()
         board = [
@@ -144,16 +174,50 @@ class Results:
             rows=board,
         )
 
-    def _done_on(self, session: Session, benchmark_ids: Sequence[int]) -> list[Evaluation]:
-        return list(
-            session.scalars(
-                select(Evaluation).where(
-                    Evaluation.benchmark_id.in_(benchmark_ids),
-                    Evaluation.kind == "benchmark",
-                    Evaluation.state == JobState.DONE.value,
+    def _done_on(
+        self,
+        session: Session,
+        benchmark_ids: Sequence[int],
+        *,
+        models: Collection[str] | None = None,
+        latest: bool = False,
+    ) -> list[Done]:
+        """The done verified evaluations on ``benchmark_ids`` (of ``models``), without their charts.
+
+        With ``latest``, only each version's latest per benchmark, chosen in SQL:
+        one statement whatever the number of evaluations, and no row loaded
+        that the answer drops.
+        """
+        where = [
+            Evaluation.benchmark_id.in_(benchmark_ids),
+            Evaluation.kind == "benchmark",
+            Evaluation.state == JobState.DONE.value,
+        ]
+        if models is not None:
+            where.append(Evaluation.model_name.in_(list(models)))
+        query = select(*DONE_COLUMNS).where(*where)
+        if latest:
+            newest = (
+                select(
+                    Evaluation.benchmark_id.label("bench"),
+                    Evaluation.model_name.label("name"),
+                    Evaluation.model_version.label("version"),
+                    func.max(Evaluation.finished_at).label("at"),
                 )
-            ).all()
-        )
+                .where(*where)
+                .group_by(Evaluation.benchmark_id, Evaluation.model_name, Evaluation.model_version)
+                .subquery()
+            )
+            query = query.join(
+                newest,
+                and_(
+                    Evaluation.benchmark_id == newest.c.bench,
+                    Evaluation.model_name == newest.c.name,
+                    Evaluation.model_version == newest.c.version,
+                    Evaluation.finished_at == newest.c.at,
+                ),
+            )
+        return [Done(*row) for row in session.execute(query).all()]
 
     def _owners(self) -> dict[str, tuple[str, dict[str, int]]]:
         """Model name → (its owner's name, its aliases), from one catalogue listing."""
@@ -211,8 +275,14 @@ class Results:
                 if task is not None
                 else []
             )
-            done = self._done_on(session, [r.id for r in bench_rows]) if bench_rows else []
-        by_version: dict[tuple[str, int], dict[int, Evaluation]] = {}
+            done = (
+                self._done_on(
+                    session, [r.id for r in bench_rows], models={v.name for v in versions}
+                )
+                if bench_rows
+                else []
+            )
+        by_version: dict[tuple[str, int], dict[int, Done]] = {}
         for e in done:
             if e.benchmark_id is None:
                 continue
@@ -302,8 +372,8 @@ def _choose(rows: Sequence[Benchmark], wanted: str | None, task: str) -> Benchma
     raise NotFound(f"jeu d'évaluation introuvable pour la tâche {task} : {wanted}")
 
 
-def _latest_per_version(evaluations: Sequence[Evaluation]) -> list[Evaluation]:
-    latest: dict[tuple[str, int], Evaluation] = {}
+def _latest_per_version(evaluations: Sequence[Done]) -> list[Done]:
+    latest: dict[tuple[str, int], Done] = {}
     for e in evaluations:
         key = (e.model_name, e.model_version)
         current = latest.get(key)
@@ -328,7 +398,7 @@ def _owner_name(summary: ModelSummary) -> str:
 def _metrics_of(
     version: VersionInfo,
     summary: ModelSummary,
-    verified: Evaluation | None,
+    verified: Done | None,
     common: Benchmark | None,
     task: Task | None,
     wanted: list[str],
