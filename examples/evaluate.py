@@ -99,7 +99,7 @@ def follow(client: Any, job: dict[str, Any], timeout: float) -> dict[str, Any]:
 def show_result(client: Any, job: dict[str, Any], task: dict[str, Any]) -> None:
     """The metrics beside the baseline's, in plain French, then the cost and the address."""
     metrics = {m["name"]: m for m in task["metrics"]}
-    print(f"résultat sur {job['n_rows']} lignes, contre « {task['baseline_name']} » :")
+    print(f"résultat sur {fr(job['n_rows'])} lignes, contre « {task['baseline_name']} » :")
     for name, value in (job.get("metrics") or {}).items():
         meta = metrics.get(name, {"label": name, "unit": "", "higher_is_better": False})
         base = (job.get("baseline_metrics") or {}).get(name)
@@ -124,12 +124,14 @@ def show_result(client: Any, job: dict[str, Any], task: dict[str, Any]) -> None:
     print(f"détail : {client.url}{job['url']}")
 
 
-def show_comparison(comparison: dict[str, Any]) -> None:
+def show_comparison(comparison: dict[str, Any], units: dict[str, str]) -> None:
     names = list(comparison.get("metrics") or [])
     for model in comparison["models"]:
         names += [m["name"] for m in model["metrics"] if m["name"] not in names]
     where = f", jeu de données {comparison['benchmark']}" if comparison.get("benchmark") else ""
-    print(f"  tâche {comparison.get('task') or '?'}{where}")
+    print(
+        f"  tâche {comparison['task']}{where}" if comparison.get("task") else "  tâches différentes"
+    )
     for name in names:
         cells = []
         for model in comparison["models"]:
@@ -140,7 +142,7 @@ def show_comparison(comparison: dict[str, Any]) -> None:
                 cells.append(f"{model['ref']} —")
             else:
                 mark = "vérifié" if entry["verified"] else "déclaré"
-                cells.append(f"{model['ref']} {fr(entry['value'])} ({mark})")
+                cells.append(f"{model['ref']} {fr(entry['value'], units.get(name, ''))} ({mark})")
         print(f"  {name} : " + " | ".join(cells))
     if not comparison["comparable"]:
         print("  non comparables :")
@@ -274,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(
                     f"\névaluation vérifiée sur « {reference['title']} » "
-                    f"({reference['slug']}/{reference['version']}, {reference['n_rows']} lignes, "
+                    f"({reference['slug']}/{reference['version']}, {fr(reference['n_rows'])} lignes, "
                     f"empreinte {reference['content_hash'][:12]}…)"
                 )
                 job = client.evaluate(str(ref), benchmark=reference["slug"])
@@ -286,12 +288,13 @@ def main(argv: list[str] | None = None) -> int:
             same, other = same_task_models(client, ref.name, slug)
             refs = [str(ref), f"{ref.name}/1", *same]
             print(f"\ncomparaison de {', '.join(refs)} :")
-            show_comparison(client.compare(refs))
+            units = {m["name"]: m["unit"] for m in task["metrics"]}
+            show_comparison(client.compare(refs), units)
             if not same:
                 print(f"  (aucun autre modèle de la tâche {slug} dans le catalogue)")
             if other is not None:
                 print(f"\ncomparaison de {ref} avec {other}, d'une autre tâche :")
-                show_comparison(client.compare([str(ref), other]))
+                show_comparison(client.compare([str(ref), other]), units)
 
             # 4. The model on a labelled CSV of one's own.
             if args.csv is not None:
