@@ -209,7 +209,15 @@ class Evaluation(Base):
     __tablename__ = "evaluations"
     __table_args__ = (
         Index("ix_evaluations_state_created", "state", "created_at"),
-        Index("ix_evaluations_benchmark_state", "benchmark_id", "state"),
+        # Leaderboards: each version's latest done evaluation on a benchmark, from the index alone
+        Index(
+            "ix_evaluations_leaderboard",
+            "benchmark_id",
+            "state",
+            "model_name",
+            "model_version",
+            "finished_at",
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -112,7 +112,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('evaluations', schema=None) as batch_op:
-        batch_op.create_index('ix_evaluations_benchmark_state', ['benchmark_id', 'state'], unique=False)
+        batch_op.create_index('ix_evaluations_leaderboard', ['benchmark_id', 'state', 'model_name', 'model_version', 'finished_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_evaluations_model_name'), ['model_name'], unique=False)
         batch_op.create_index(batch_op.f('ix_evaluations_organisation_id'), ['organisation_id'], unique=False)
         batch_op.create_index('ix_evaluations_state_created', ['state', 'created_at'], unique=False)
@@ -160,7 +160,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_evaluations_state_created')
         batch_op.drop_index(batch_op.f('ix_evaluations_organisation_id'))
         batch_op.drop_index(batch_op.f('ix_evaluations_model_name'))
-        batch_op.drop_index('ix_evaluations_benchmark_state')
+        batch_op.drop_index('ix_evaluations_leaderboard')
 
     op.drop_table('evaluations')
     with op.batch_alter_table('reuses', schema=None) as batch_op:
