@@ -687,17 +687,7 @@ def leaderboard(args: argparse.Namespace, work: Path, dbs: Databases, apps: list
         slug=data.slug,
         task=data.task,
         frame=data.frame,
-        provenance=Provenance(
-            title=data.title,
-            licence=data.licence,
-            visibility="public",
-            producer=data.producer,
-            description=data.description,
-            period_start=data.period_start,
-            period_end=data.period_end,
-            source_url=data.source_url or None,
-            reference=True,
-        ),
+        provenance=Provenance.of_reference(data),
     )
     with app.services.db.session() as session:
         from sqlalchemy import select

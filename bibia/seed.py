@@ -198,17 +198,7 @@ def _seed_benchmark(
             slug=data.slug,
             task=data.task,
             frame=data.frame,
-            provenance=Provenance(
-                title=data.title,
-                licence=data.licence,
-                visibility="public",
-                producer=data.producer,
-                description=data.description,
-                period_start=data.period_start,
-                period_end=data.period_end,
-                source_url=data.source_url or None,
-                reference=True,
-            ),
+            provenance=Provenance.of_reference(data),
         )
         report.benchmarks_registered.append(view.label)
         log(f"jeu d'évaluation {view.label} enregistré")

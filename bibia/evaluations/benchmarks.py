@@ -38,6 +38,7 @@ from bibia.evaluations.views import BenchmarkView
 from bibia.settings import Settings
 from domain.errors import Conflict, InvalidData, InvalidInput, NotFound
 from evaluation import frames, tasks
+from evaluation.benchmark_data import BenchmarkData
 from evaluation.task import Task
 
 VISIBILITIES = ("public", "membres", "verite-cachee")
@@ -60,6 +61,21 @@ class Provenance:
     period_end: str | None = None
     source_url: str | None = None
     reference: bool = False
+
+    @classmethod
+    def of_reference(cls, data: BenchmarkData) -> Provenance:
+        """A reference model's benchmark, public, as its build describes it (``bibia seed``)."""
+        return cls(
+            title=data.title,
+            licence=data.licence,
+            visibility="public",
+            producer=data.producer,
+            description=data.description,
+            period_start=data.period_start,
+            period_end=data.period_end,
+            source_url=data.source_url or None,
+            reference=True,
+        )
 
     def checked(self) -> Provenance:
         """The same provenance, validated.

@@ -24,16 +24,8 @@ the list stays true):
 
 from __future__ import annotations
 
-import hashlib
-import importlib
 import json
-import os
-import pickle
-import shutil
-import tempfile
 from collections.abc import Iterator
-from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -43,7 +35,6 @@ from demos.reference import ReferenceBuild
 from evaluation import frames, scoring
 from evaluation.task import Task
 from evaluation.tasks import air, cantine, check_signature, velo
-from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
 
@@ -72,43 +63,15 @@ BATCH_ROWS = {"demos.cantine": 4_000, "demos.velo": 10_000, "demos.air": 10_000}
 TOLERANCE = 1e-9
 
 
-def cache_key(package: str) -> str:
-    from bibia.seed import fingerprint
-
-    digest = hashlib.sha256(fingerprint(package).encode())
-    for path in sorted((ROOT / "evaluation").rglob("*.py")):
-        digest.update(path.relative_to(ROOT).as_posix().encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()
-
-
 @pytest.fixture(scope="session")
 def builds(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, ReferenceBuild]:
-    """``{package: ReferenceBuild}`` for the three reference models, built once (cached)."""
-    cache = getattr(request.config, "cache", None)
-    root = (
-        Path(cache.mkdir("bibia-reference-benchmarks"))
-        if cache is not None
-        else tmp_path_factory.mktemp("reference-benchmarks")
-    )
-    out = {}
-    for package in TASKS:
-        slot = root / package / cache_key(package)
-        meta = slot / "build.pickle"
-        if not meta.is_file():
-            shutil.rmtree(slot.parent, ignore_errors=True)
-            slot.parent.mkdir(parents=True)
-            tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=slot.parent))
-            build = importlib.import_module(package).build(tmp / "model")
-            (tmp / "build.pickle").write_bytes(
-                pickle.dumps(replace(build, model_dir=Path("model")))
-            )
-            os.replace(tmp, slot)
-        build = pickle.loads(meta.read_bytes())
-        out[package] = replace(build, model_dir=slot / "model")
-    return out
+    """``{package: ReferenceBuild}`` for the three reference models, built once (the cache the
+    service tests share, keyed by the seed's fingerprint, which covers ``evaluation`` too)."""
+    from tests.demos_service.conftest import cached_builds
+
+    return cached_builds(request, tmp_path_factory, tuple(TASKS))
 
 
 @pytest.fixture(scope="module")
