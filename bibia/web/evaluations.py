@@ -10,11 +10,13 @@ page has a link « Actualiser ».
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from bibia import policy
 from bibia.auth import Caller
@@ -278,13 +280,17 @@ async def evaluate_on_my_data(
     service = evaluations(request)
     limit = service.services.settings.evaluation_max_upload_mb * 1024 * 1024
     data, filename = await _read_upload(fichier, limit)
-    view = service.submit(
-        caller,
-        _evaluated_ref(model, version),
-        data=data,
-        filename=filename,
-        truth_column=_optional(colonne_verite),
-        task=_optional(tache, 64),
+    # Reading the CSV, checking it and writing it are work: off the event loop.
+    view = await run_in_threadpool(
+        functools.partial(
+            service.submit,
+            caller,
+            _evaluated_ref(model, version),
+            data=data,
+            filename=filename,
+            truth_column=_optional(colonne_verite),
+            task=_optional(tache, 64),
+        )
     )
     return RedirectResponse(f"/evaluations/{quote(view.id)}", status_code=303)
 
