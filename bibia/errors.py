@@ -80,6 +80,7 @@ EXIT_CODE: Final[Mapping[type[BibiaError], int]] = MappingProxyType(
         QuotaExceeded: 6,
         RegistryUnavailable: 7,
         RunnerError: 8,
+        InvalidPredictions: 8,  # what a model answered: like a runner's failure, never the caller's
     }
 )
 
