@@ -42,6 +42,9 @@ EXPECTED = {
     errors.DemoMissing: (404, 8),
     errors.SandboxTampered: (502, 8),
     errors.UntrustedModel: (403, 8),
+    errors.InvalidData: (422, 2),
+    errors.InvalidPredictions: (502, 8),
+    errors.PromotionRefused: (409, 5),
 }
 
 
