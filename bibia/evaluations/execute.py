@@ -176,6 +176,16 @@ class Executor:
             self.jobs.fail(job_id, worker, exc.reason, duration_s=time.monotonic() - started)
         except BibiaError as exc:
             self.jobs.fail(job_id, worker, exc.message, duration_s=time.monotonic() - started)
+        except (
+            Exception
+        ):  # a bug: the job fails now, with a reason, instead of being re-run into it
+            log.exception("evaluation %s: unexpected error", job_id)
+            self.jobs.fail(
+                job_id,
+                worker,
+                "erreur interne du service pendant l'évaluation ; elle a été journalisée",
+                duration_s=time.monotonic() - started,
+            )
         finally:
             if sandbox_id is None:
                 sandbox_id = self._sandbox_of(job_id)
@@ -249,8 +259,11 @@ class Executor:
             predict_s = time.monotonic() - ready
             usage = self.demos.sandbox.usage(sandbox_id)
             lifetime = time.monotonic() - opened
-        finally:
+        except BaseException:
             self.demos.close_sandbox(sandbox_id)
+            raise
+        # On success the sandbox is removed after the result is recorded (see run): its
+        # teardown takes about a second the evaluator need not wait for.
         self._step(job, worker, 0.95, "calcul des scores")
         outcome = scoring.evaluate(task, inputs, truth, predictions)
         cpu = usage.cpu_seconds if usage is not None else None
