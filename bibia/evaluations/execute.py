@@ -49,7 +49,9 @@ log = logging.getLogger("bibia.evaluations")
 
 #: The largest answer one batch may get back: ~2 KiB a row, at least 1 MiB.
 BYTES_PER_ROW = 2048
-SERVER_MAX_ROWS = 10_000  # the demonstrator server's own limit per request (demos/server)
+SERVER_MAX_ROWS = 10_000
+#: How long a sandbox that stopped answering gets to be seen ended by its runner.
+ENDING_GRACE_S = 5.0  # the demonstrator server's own limit per request (demos/server)
 
 
 class Aborted(Exception):
@@ -413,11 +415,15 @@ class Executor:
     def _ended(self, sandbox_id: str) -> str:
         """Why the sandbox stopped answering, as the runner tells it (memory, crash)."""
         runner = self.demos.runner
-        if runner is not None:
+        deadline = time.monotonic() + ENDING_GRACE_S  # a dying server closes its socket first
+        while runner is not None:
             status = runner.status(sandbox_id)
             if status.state.is_terminal:
                 message, _ = self.demos.endings.ended_text(sandbox_id, status)
                 return f"le bac à sable s'est arrêté pendant les prédictions : {message}"
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
         return "le bac à sable a cessé de répondre pendant les prédictions"
 
 
