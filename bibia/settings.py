@@ -99,6 +99,12 @@ class Settings(BaseSettings):
     evaluation_quota_per_org: int = Field(
         3, ge=1, description="Evaluations an organisation may have queued or running at once"
     )
+    evaluation_hidden_per_day: int = Field(
+        5,
+        ge=1,
+        description="Verified evaluations an organisation may run per day on one hidden-truth "
+        "benchmark (its scores must not become a way to read its truth)",
+    )
     evaluation_timeout_s: float = Field(
         1800.0, gt=0, description="Longest an evaluation may run, sandbox start included"
     )

@@ -36,7 +36,7 @@ from bibia.db import Database
 from bibia.db.models import Benchmark, utcnow
 from bibia.evaluations.views import BenchmarkView
 from bibia.settings import Settings
-from domain.errors import Conflict, InvalidData, InvalidInput, NotFound
+from domain.errors import Conflict, Forbidden, InvalidData, InvalidInput, NotFound
 from evaluation import frames, tasks
 from evaluation.benchmark_data import BenchmarkData
 from evaluation.task import Task
@@ -362,8 +362,6 @@ class Benchmarks:
         )
         if not allowed:
             if part == "verite" and visibility == "verite-cachee":
-                from domain.errors import Forbidden
-
                 raise Forbidden(
                     "accès refusé : la vérité de ce jeu est cachée ; seule la plateforme la lit pour noter les modèles"
                 )

@@ -85,6 +85,34 @@ class Jobs:
                 "ou annulez-en une (DELETE /api/v1/evaluations/{id})"
             )
 
+    def check_hidden_truth_limit(
+        self, session: Session, organisation_id: int, benchmark_id: int
+    ) -> None:
+        """Raises QuotaExceeded past ``evaluation_hidden_per_day`` evaluations of the organisation
+        on one hidden-truth benchmark in 24 hours: each score says a little about the truth, and
+        many scores of crafted models would say it all (a private leaderboard's daily limit)."""
+        since = utcnow() - dt.timedelta(days=1)
+        used = (
+            session.scalar(
+                select(func.count())
+                .select_from(Evaluation)
+                .where(
+                    Evaluation.organisation_id == organisation_id,
+                    Evaluation.benchmark_id == benchmark_id,
+                    Evaluation.created_at >= since,
+                    Evaluation.state != JobState.CANCELLED.value,
+                )
+            )
+            or 0
+        )
+        limit = self.settings.evaluation_hidden_per_day
+        if used >= limit:
+            raise QuotaExceeded(
+                f"votre collectivité a déjà lancé {used} évaluation(s) sur ce jeu à vérité cachée "
+                f"depuis 24 heures (limite : {limit} par jour) : chaque score dit un peu de la "
+                "vérité, réessayez demain"
+            )
+
     # ------------------------------------------------------------ the claim
 
     def claim(self, worker: str) -> str | None:

@@ -313,6 +313,10 @@ class EvaluationService:
             with self.services.db.session() as session:
                 assert caller.organisation_id is not None
                 self.jobs.check_quota(session, caller.organisation_id)
+                if bench_row is not None and bench_row.visibility == "verite-cachee":
+                    self.jobs.check_hidden_truth_limit(
+                        session, caller.organisation_id, bench_row.id
+                    )
                 row = Evaluation(
                     id=job_id,
                     kind="benchmark" if bench_row is not None else "donnees",

@@ -13,11 +13,13 @@ import os
 import re
 import secrets
 import shutil
+import time
 from pathlib import Path
 
 from domain.errors import NotFound
 
 NAMES = ("entrees.csv", "verite.csv")
+DRAFT_GRACE_S = 3600  # a draft younger than this may belong to a submission in progress
 JOB_ID = re.compile(r"[0-9a-f]{32}")
 
 
@@ -65,9 +67,19 @@ class UploadFiles:
         removed: list[str] = []
         if not self.root.is_dir():
             return removed
+        fresh = time.time() - DRAFT_GRACE_S
         for entry in self.root.iterdir():
             if entry.name in active:
                 continue
+            if entry.name.startswith(".draft-") and _mtime(entry) > fresh:
+                continue  # another submission may be writing it right now
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry.name)
         return removed
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0

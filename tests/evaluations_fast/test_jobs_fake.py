@@ -287,3 +287,25 @@ def test_the_promotion_gate_guards_production(fast_tmp: Path, ok_model: Path) ->
             json={"version": 1},
         )
         assert candidate.status_code == 200
+
+
+def test_a_hidden_truth_benchmark_takes_a_few_evaluations_a_day_per_organisation(
+    fast_tmp: Path, ok_model: Path
+) -> None:
+    from tests.evaluations.conftest import register_regression_benchmark
+
+    with eval_world(
+        fast_tmp, ok_model, evaluation_hidden_per_day=2, evaluation_quota_per_org=10
+    ) as world:
+        register_regression_benchmark(world, "doubles-caches", visibility="verite-cachee")
+        for _ in range(2):
+            assert (
+                submit(world, "double-x@production", benchmark="doubles-caches").status_code == 202
+            )
+        refused = submit(world, "double-x@production", benchmark="doubles-caches")
+        assert refused.status_code == 429, refused.text
+        assert "vérité cachée" in refused.json()["message"]
+        # another organisation has its own allowance; a public benchmark has none
+        other = submit(world, "double-x@production", "other_member", benchmark="doubles-caches")
+        assert other.status_code == 202, other.text
+        assert submit(world, "double-x@production", benchmark="doubles").status_code == 202
