@@ -334,6 +334,11 @@ CASES: dict[tuple[str, str], Case] = {
         {None: 303, "member": 400, "expert": 400, "other_expert": 400, "admin": 400},
         lambda env, role: _form(env, {"version": "alias:production"}),
     ),
+    ("POST", "/evaluations/{evaluation_id}/annuler"): Case(
+        "/evaluations/0123456789abcdef0123456789abcdef/annuler",
+        {None: 303, "member": 404, "expert": 404, "other_expert": 404, "admin": 404},
+        lambda env, role: _form(env),
+    ),
     ("POST", "/evaluations/{evaluation_id}/publier"): Case(
         "/evaluations/0123456789abcdef0123456789abcdef/publier",
         {None: 303, "member": 404, "expert": 404, "other_expert": 404, "admin": 404},

@@ -220,6 +220,15 @@ def evaluation_context(
             and evaluation.state == "done"
             and policy.may_submit_evaluation(caller)
         ),
+        # Whether to show the button; the façade decides (policy.may_cancel_evaluation).
+        "may_cancel": not evaluation.finished
+        and (
+            policy.may_administer(caller)
+            or (
+                policy.may_submit_evaluation(caller)
+                and caller.organisation == evaluation.organisation
+            )
+        ),
     }
 
 
@@ -293,6 +302,15 @@ async def evaluate_on_my_data(
         )
     )
     return RedirectResponse(f"/evaluations/{quote(view.id)}", status_code=303)
+
+
+@router.post("/evaluations/{evaluation_id}/annuler")
+def cancel_evaluation(request: Request, evaluation_id: str, caller: PageCallerDep) -> Response:
+    ident = _evaluation_id(evaluation_id)
+    if not caller.is_authenticated:
+        return _login_redirect(f"/evaluations/{ident}")
+    evaluations(request).cancel(caller, ident)
+    return RedirectResponse(f"/evaluations/{quote(ident)}", status_code=303)
 
 
 @router.post("/evaluations/{evaluation_id}/publier")

@@ -294,6 +294,28 @@ def test_a_queued_evaluation_has_a_progress_bar_and_a_refresh_link(ev: EvalWorld
     assert "en attente" in text
 
 
+def test_a_member_cancels_a_queued_evaluation_from_its_page(ev: EvalWorld) -> None:
+    evaluation_id = insert_evaluation(
+        ev.services, kind="benchmark", state="queued", benchmark_slug=PUBLIC
+    )
+    path = f"/evaluations/{evaluation_id}"
+    # another organisation sees the public job, but no button; the owner's member does
+    outsider = browser(ev, "other_member")
+    assert "Annuler l'évaluation" not in assert_page(outsider.get(path))
+    refused = outsider.post(
+        f"{path}/annuler", data={"csrftoken": csrf_token(outsider, path)}, follow_redirects=False
+    )
+    assert_french_error_page(refused, 404)
+    member = browser(ev, "member")
+    assert "Annuler l'évaluation" in assert_page(member.get(path))
+    response = member.post(
+        f"{path}/annuler", data={"csrftoken": csrf_token(member, path)}, follow_redirects=False
+    )
+    assert response.status_code == 303 and response.headers["location"] == path
+    text = assert_page(member.get(path))
+    assert "L'évaluation a été annulée" in text and "Annuler l'évaluation" not in text
+
+
 def test_a_private_evaluation_is_its_organisations_only(ev: EvalWorld) -> None:
     evaluation_id = insert_evaluation(ev.services, kind="donnees")
     for role in (None, "other_member"):
