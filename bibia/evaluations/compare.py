@@ -232,6 +232,7 @@ class Results:
         self,
         caller: Caller,
         refs: list[ModelRef],
+        versions: list[VersionInfo],
         *,
         metrics: list[str] | None,
         benchmark: str | None,
@@ -239,16 +240,9 @@ class Results:
     ) -> Comparison:
         """``refs`` side by side: verified figures on a common benchmark, declared ones beside.
 
-        ``task_of`` maps each model name to its task (its settings, else its
-        only candidate), as the façade resolved it.
+        ``versions`` are the refs as the façade resolved them, and ``task_of``
+        maps each model name to its task (its settings, else its only candidate).
         """
-        if not refs:
-            raise InvalidInput(
-                "indiquez au moins un modèle à comparer (modeles=nom@alias,nom/version)"
-            )
-        if len(refs) > MAX_COMPARED:
-            raise InvalidInput(f"{MAX_COMPARED} modèles au plus dans une comparaison")
-        versions = [self.services.registry.resolve(ref) for ref in refs]
         reasons: list[str] = []
         task_slugs = {task_of.get(v.name) for v in versions}
         task_slug = next(iter(task_slugs)) if len(task_slugs) == 1 else None

@@ -159,12 +159,12 @@ class Executor:
     def run(self, job_id: str, worker: str) -> None:
         """Run a job this worker claimed, to done, failed or cancelled; never raises for the job's sake."""
         started = time.monotonic()
-        sandbox_id: str | None = None
+        opened: list[str] = []  # the sandbox _run starts, closed here whatever happens
         try:
             job = self._load(job_id)
             every = self.settings.evaluation_heartbeat_s
             with Heartbeat(self.jobs, job_id, worker, every, self.stopping) as beat:
-                sandbox_id, result = self._run(job, worker, beat, started)
+                result = self._run(job, worker, beat, started, opened)
             if not self.jobs.finish(
                 job_id, worker, duration_s=time.monotonic() - started, **result
             ):
@@ -178,9 +178,7 @@ class Executor:
             self.jobs.fail(job_id, worker, exc.reason, duration_s=time.monotonic() - started)
         except BibiaError as exc:
             self.jobs.fail(job_id, worker, exc.message, duration_s=time.monotonic() - started)
-        except (
-            Exception
-        ):  # a bug: the job fails now, with a reason, instead of being re-run into it
+        except Exception:  # a bug: the job fails now, with a reason, not re-run into it
             log.exception("evaluation %s: unexpected error", job_id)
             self.jobs.fail(
                 job_id,
@@ -189,9 +187,8 @@ class Executor:
                 duration_s=time.monotonic() - started,
             )
         finally:
-            if sandbox_id is None:
-                sandbox_id = self._sandbox_of(job_id)
-            if sandbox_id is not None:
+            # After the result is recorded: a teardown takes about a second nobody waits for.
+            for sandbox_id in opened:
                 self.demos.close_sandbox(sandbox_id)
             state = self.jobs.state(job_id)
             if state is None or state.is_terminal:  # a recovered job runs again: keep its data
@@ -218,18 +215,13 @@ class Executor:
                 user_id=row.user_id,
             )
 
-    def _sandbox_of(self, job_id: str) -> str | None:
-        with self.services.db.session() as session:
-            row = session.get(Evaluation, job_id)
-            return row.sandbox_id if row is not None else None
-
     def _step(self, job: Job, worker: str, fraction: float, stage: str) -> None:
         if not self.jobs.progress(job.id, worker, fraction, stage):
             raise Aborted
 
     def _run(
-        self, job: Job, worker: str, beat: Heartbeat, started: float
-    ) -> tuple[str | None, dict[str, Any]]:
+        self, job: Job, worker: str, beat: Heartbeat, started: float, opened: list[str]
+    ) -> dict[str, Any]:
         deadline = started + self.settings.evaluation_timeout_s
         self._step(job, worker, 0.02, "lecture du modèle et des données")
         version = self.services.registry.version(job.model, job.version)
@@ -247,31 +239,25 @@ class Executor:
             token_prefix=job.id[:8],
         )
         minutes = math.ceil(self.settings.evaluation_timeout_s / 60) + 1
-        opened = time.monotonic()
+        started_sandbox = time.monotonic()
         sandbox_id = self.demos.open_sandbox(caller, version, ttl_minutes=minutes)
+        opened.append(sandbox_id)
         if not self.jobs.set_fields(
             job.id, worker, sandbox_id=sandbox_id, runner=self.demos.sandbox.runner_name[:32]
         ):
-            self.demos.close_sandbox(sandbox_id)
             raise Aborted
-        try:
-            self._wait_ready(sandbox_id, beat, deadline)
-            ready = time.monotonic()
-            predictions = self._predict(job, worker, task, inputs, sandbox_id, beat, deadline)
-            predict_s = time.monotonic() - ready
-            usage = self.demos.sandbox.usage(sandbox_id)
-            lifetime = time.monotonic() - opened
-        except BaseException:
-            self.demos.close_sandbox(sandbox_id)
-            raise
-        # On success the sandbox is removed after the result is recorded (see run): its
-        # teardown takes about a second the evaluator need not wait for.
+        self._wait_ready(sandbox_id, beat, deadline)
+        ready = time.monotonic()
+        predictions = self._predict(job, worker, task, inputs, sandbox_id, beat, deadline)
+        predict_s = time.monotonic() - ready
+        usage = self.demos.sandbox.usage(sandbox_id)
+        lifetime = time.monotonic() - started_sandbox
         self._step(job, worker, 0.95, "calcul des scores")
         outcome = scoring.evaluate(task, inputs, truth, predictions)
         cpu = usage.cpu_seconds if usage is not None else None
         peak = usage.peak_memory_bytes if usage is not None else None
         cost = footprint(cpu, peak, lifetime, self.factors()) if cpu is not None else None
-        return sandbox_id, {
+        return {
             "metrics": _finite(outcome.metrics),
             "baseline_metrics": _finite(outcome.baseline_metrics),
             "chart": outcome.chart,

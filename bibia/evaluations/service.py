@@ -16,7 +16,7 @@ import logging
 import secrets
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bibia import policy
@@ -30,8 +30,8 @@ from bibia.db.models import (
     utcnow,
 )
 from bibia.demos import DemoService
-from bibia.evaluations.benchmarks import Benchmarks, Provenance, split
-from bibia.evaluations.compare import Results
+from bibia.evaluations.benchmarks import Benchmarks, Provenance, content_hash, split
+from bibia.evaluations.compare import MAX_COMPARED, Results
 from bibia.evaluations.execute import Executor
 from bibia.evaluations.jobs import ACTIVE, Jobs, JobState
 from bibia.evaluations.reports import Reports
@@ -290,8 +290,6 @@ class EvaluationService:
             the_task = self._bound(slug, version, truth_column)
             inputs, truth = split(the_task, frame)
             inputs_csv, truth_csv = frames.canonical_csv(inputs), frames.canonical_csv(truth)
-            from bibia.evaluations.benchmarks import content_hash
-
             files = (inputs_csv, truth_csv)
             n_rows, data_hash = len(inputs), content_hash(inputs_csv, truth_csv)
             name = _file_name(filename)
@@ -326,9 +324,7 @@ class EvaluationService:
                     model_name=version.name,
                     model_version=version.version,
                     model_ref=str(ref)[:200],
-                    task=tasks.get(the_task.slug).slug
-                    if not the_task.generic
-                    else _generic_slug(the_task),
+                    task=the_task.slug,  # a bound generic task keeps its slug
                     truth_column=truth_col,
                     benchmark_id=bench_row.id if bench_row is not None else None,
                     data_hash=data_hash,
@@ -521,13 +517,24 @@ class EvaluationService:
         metrics: list[str] | None = None,
         benchmark: str | None = None,
     ) -> Comparison:
-        """``refs`` side by side (see :meth:`Results.compare`)."""
+        """``refs`` side by side (see :meth:`Results.compare`).
+
+        Raises:
+            InvalidInput: no model, or more than :data:`MAX_COMPARED`. NotFound: unknown model.
+        """
+        if not refs:
+            raise InvalidInput(
+                "indiquez au moins un modèle à comparer (modeles=nom@alias,nom/version)"
+            )
+        if len(refs) > MAX_COMPARED:
+            raise InvalidInput(f"{MAX_COMPARED} modèles au plus dans une comparaison")
+        versions = [self.services.registry.resolve(ref) for ref in refs]
         task_of: dict[str, str | None] = {}
-        for ref in refs[:20]:
-            if ref.name not in task_of:
-                task_of[ref.name] = self.task_of(self.services.registry.resolve(ref))
+        for version in versions:
+            if version.name not in task_of:
+                task_of[version.name] = self.task_of(version)
         return self.results.compare(
-            caller, refs, metrics=metrics, benchmark=benchmark, task_of=task_of
+            caller, refs, versions, metrics=metrics, benchmark=benchmark, task_of=task_of
         )
 
     def leaderboard(
@@ -582,19 +589,13 @@ class EvaluationService:
                 )
             ]
             reference = self.benchmarks.reference_of(session, task) if task else None
-            demo = session.execute(
+            demos = session.execute(
                 select(
-                    func.count(),
-                    func.sum(DemoSession.cpu_seconds),
-                    func.max(DemoSession.peak_memory_bytes),
+                    DemoSession.cpu_seconds,
+                    DemoSession.peak_memory_bytes,
+                    DemoSession.created_at,
+                    DemoSession.finished_at,
                 ).where(DemoSession.model_name == name, DemoSession.cpu_seconds.is_not(None))
-            ).one()
-            durations = session.execute(
-                select(DemoSession.created_at, DemoSession.finished_at).where(
-                    DemoSession.model_name == name,
-                    DemoSession.cpu_seconds.is_not(None),
-                    DemoSession.finished_at.is_not(None),
-                )
             ).all()
         by_version: dict[int, dict[str, float]] = {}
         wanted = f"{reference.slug}/{reference.version}" if reference is not None else None
@@ -603,17 +604,20 @@ class EvaluationService:
                 by_version[view.version] = view.metrics
         reports, reuses = self.reports.for_model(caller, name)
         demo_cost = None
-        if demo[0]:
-            seconds = 0.0
-            for start, end in durations:
-                if start is not None and end is not None:
-                    seconds += (_aware(end) - _aware(start)).total_seconds()
-            cpu = float(demo[1] or 0.0)
-            fp = footprint(cpu, demo[2], seconds, self.executor.factors())
+        if demos:
+            cpu = sum(float(d.cpu_seconds or 0.0) for d in demos)
+            peaks = [d.peak_memory_bytes for d in demos if d.peak_memory_bytes is not None]
+            seconds = sum(
+                (_aware(d.finished_at) - _aware(d.created_at)).total_seconds()
+                for d in demos
+                if d.finished_at is not None
+            )
+            peak = max(peaks) if peaks else None
+            fp = footprint(cpu, peak, seconds, self.executor.factors())
             demo_cost = Cost(
                 duration_s=seconds,
                 cpu_seconds=cpu,
-                peak_memory_bytes=int(demo[2]) if demo[2] is not None else None,
+                peak_memory_bytes=peak,
                 energy_wh=fp.energy_wh,
                 co2e_g=fp.co2e_g,
             )
@@ -789,11 +793,6 @@ def _shown_chart(chart: dict[str, Any] | None, visibility: str | None) -> dict[s
             shown.pop(key, None)
         shown["truth_hidden"] = True
     return shown
-
-
-def _generic_slug(task: Task) -> str:
-    """A bound generic task keeps its generic slug (``regression``...)."""
-    return task.slug.split(":", 1)[0]
 
 
 def _file_name(filename: str | None) -> str | None:
