@@ -2,14 +2,16 @@
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock | sha1sum | cut -c1-12)
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock package-lock.json | sha1sum | cut -c1-12)
 
 .PHONY: run test lint format lock install provision image bench clean
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock package.json package-lock.json
 	@test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -c requirements.lock -e '.[test,lint]'
+	@# The browser assets bibia serves (Swagger UI, ReDoc) and axe-core for the tests, from the npm registry, pinned by package-lock.json.
+	npm ci --ignore-scripts --no-audit --no-fund --loglevel=error
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)

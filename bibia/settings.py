@@ -7,6 +7,7 @@ environment at import time. Tests build ``Settings(data_dir=tmp_path)``.
 from __future__ import annotations
 
 import ipaddress
+import zoneinfo
 import os
 import secrets
 from pathlib import Path
@@ -23,6 +24,13 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=1, le=65535)
     public_url: str | None = Field(None, description="Base URL users reach the service at")
+    assets_dir: Path = Field(
+        Path(__file__).resolve().parents[1] / "node_modules",
+        description="The browser assets `make install` put there from the npm registry (Swagger UI, ReDoc), served by bibia itself",
+    )
+    timezone: str = Field(
+        "Europe/Paris", description="Time zone of the times shown on the web pages"
+    )
 
     database_url: SecretStr | None = Field(
         None, description="bibia's own database; default sqlite:///<data_dir>/bibia.db"
@@ -151,6 +159,17 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"BIBIA_TIMEZONE : « {value} » n'est pas un fuseau horaire connu (ex. Europe/Paris)"
+            ) from exc
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod
