@@ -7,9 +7,9 @@ environment at import time. Tests build ``Settings(data_dir=tmp_path)``.
 from __future__ import annotations
 
 import ipaddress
-import zoneinfo
 import os
 import secrets
+import zoneinfo
 from pathlib import Path
 from typing import Literal
 
