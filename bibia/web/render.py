@@ -156,6 +156,18 @@ def key_metric(card: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
+def plural(n: Any, singular: str, plural_form: str | None = None) -> str:
+    """``n`` and the word that goes with it, the French way: « 0 modèle », « 1 modèle », « 2 modèles ».
+
+    French takes the singular below 2; ``plural_form`` for the irregular words
+    (default: ``singular`` + « s »).
+    """
+    count = n if isinstance(n, (int, float)) else len(n)
+    word = singular if abs(count) < 2 else (plural_form or f"{singular}s")
+    shown = f"{count:,}".replace(",", "\u202f") if isinstance(count, int) else number(count)
+    return f"{shown} {word}"
+
+
 def with_query(params: dict[str, Any], **changes: Any) -> str:
     """A query string from ``params`` with ``changes`` applied (empty values dropped)."""
     merged = {**params, **changes}
@@ -170,7 +182,11 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(
-        label=label, number=number, date_fr=date_fr, urlquote=lambda s: quote(str(s), safe="")
+        label=label,
+        number=number,
+        date_fr=date_fr,
+        plural=plural,
+        urlquote=lambda s: quote(str(s), safe=""),
     )
     env.globals.update(
         key_metric=key_metric,
