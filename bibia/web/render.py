@@ -9,7 +9,6 @@ proxy: a strict Content-Security-Policy, no scripts at all.
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -27,6 +26,7 @@ from bibia.deps import COOKIE
 from bibia.errors import error_response
 from bibia.guards import security_headers
 from bibia.web.csrf import hidden_field
+from domain import french
 from domain.errors import BibiaError, InvalidInput
 from registry.card import Automation, Status, Task, Theme
 from registry.tiers import Tier
@@ -79,20 +79,6 @@ LABELS: dict[str, dict[str, str]] = {
     "task": {k.value: v for k, v in TASKS.items()},
     "automation": {k.value: v for k, v in AUTOMATION.items()},
 }
-MONTHS = [
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-]
 
 
 def label(value: Any, kind: str) -> str:
@@ -102,32 +88,19 @@ def label(value: Any, kind: str) -> str:
     return LABELS[kind].get(str(value), str(value))
 
 
-def number(value: Any) -> str:
-    """A metric in French notation: decimal comma, thin grouping of thousands."""
-    if value is None:
-        return "—"
-    try:
-        x = float(value)
-    except (TypeError, ValueError):
-        return str(value)
-    if abs(x) >= 1000:
-        text = f"{x:,.0f}".replace(",", "\u202f")
-    else:
-        text = f"{x:.4g}"
-    return text.replace(".", ",")
+# The French figures of every page: one home, domain.french (the charts and the CLI use it too).
+number = french.number  # « 12,35 », « 1 235 », « — » for nothing
+date_fr = french.date  # « 1er mars 2026 »
+percent = french.percent  # 0.054 → « 5,4 % »
+measure = french.measure  # a score in its unit: « 12,3 % », « 4,2 repas »
+plural = french.plural  # « 0 modèle », « 1 jour », « 2 jours »
+moment = french.moment  # « 3 mars 2026 à 15 h 05 », Paris time
+duration = french.duration  # « 2 min 30 s », « 4 jours »
 
 
-def date_fr(value: Any) -> str:
-    """``2026-03-01`` or an ISO datetime as « 1 mars 2026 »."""
-    if not value:
-        return ""
-    if isinstance(value, str):
-        try:
-            value = dt.datetime.fromisoformat(value)
-        except ValueError:
-            return str(value)
-    day = "1er" if value.day == 1 else str(value.day)
-    return f"{day} {MONTHS[value.month - 1]} {value.year}"
+def or_dash(value: Any) -> Any:
+    """``value``, or « — » when there is nothing to show (never ``None``)."""
+    return french.MISSING if value is None or value == "" else value
 
 
 def compare(value: float | None, baseline: float | None, higher_is_better: bool) -> str | None:
@@ -156,18 +129,6 @@ def key_metric(card: dict[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def plural(n: Any, singular: str, plural_form: str | None = None) -> str:
-    """``n`` and the word that goes with it, the French way: « 0 modèle », « 1 modèle », « 2 modèles ».
-
-    French takes the singular below 2; ``plural_form`` for the irregular words
-    (default: ``singular`` + « s »).
-    """
-    count = n if isinstance(n, (int, float)) else len(n)
-    word = singular if abs(count) < 2 else (plural_form or f"{singular}s")
-    shown = f"{count:,}".replace(",", "\u202f") if isinstance(count, int) else number(count)
-    return f"{shown} {word}"
-
-
 def with_query(params: dict[str, Any], **changes: Any) -> str:
     """A query string from ``params`` with ``changes`` applied (empty values dropped)."""
     merged = {**params, **changes}
@@ -186,6 +147,11 @@ def _environment() -> Environment:
         number=number,
         date_fr=date_fr,
         plural=plural,
+        pourcentage=percent,
+        mesure=measure,
+        moment=moment,
+        duree=duration,
+        ou_tiret=or_dash,
         urlquote=lambda s: quote(str(s), safe=""),
     )
     env.globals.update(

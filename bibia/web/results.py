@@ -11,7 +11,6 @@ short and escaped by the template, and the number of points is bounded.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +21,8 @@ from fastapi import Request
 from bibia import policy
 from bibia.auth import Caller
 from bibia.evaluations.views import EvaluationView, MetricView, TaskView
-from bibia.web.render import compare, date_fr, number, templates
+from bibia.web.render import compare, number, templates
+from domain import french
 from domain.errors import NotFound
 
 if TYPE_CHECKING:
@@ -57,38 +57,17 @@ VERDICTS = {
 # ------------------------------------------------------------------ figures
 
 
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    x = float(value)
-    return x if math.isfinite(x) else None
-
-
-def _decimal(x: float, digits: int) -> str:
-    return f"{x:.{digits}f}".replace(".", ",")
+_finite = french.finite
 
 
 def measure(value: Any, unit: str = "", with_unit: bool = False) -> str:
     """A score in French: ``0.123`` of unit ``fraction`` is « 12,3 % »; others as :func:`number`."""
-    x = _finite(value)
-    if x is None:
-        return "—"
-    if unit == "fraction":
-        return f"{_decimal(x * 100, 1)}\u202f%"
-    text = number(x)
-    if with_unit and unit:
-        text = f"{text}\u00a0{unit}"
-    return text
+    return french.measure(value, unit, with_unit)
 
 
 def seconds(value: Any) -> str:
-    x = _finite(value)
-    if x is None:
-        return "—"
-    if x >= 120:
-        minutes, rest = divmod(round(x), 60)
-        return f"{minutes}\u00a0min\u00a0{rest:02d}\u00a0s"
-    return f"{_decimal(x, 1)}\u00a0s"
+    """A duration: « 3,5 s », « 3 min 05 s »."""
+    return french.duration(value)
 
 
 def memory(value: Any) -> str:
@@ -97,8 +76,8 @@ def memory(value: Any) -> str:
         return "—"
     mib = x / (1024 * 1024)
     if mib >= 1024:
-        return f"{_decimal(mib / 1024, 2)}\u00a0Gio"
-    return f"{_decimal(mib, 0 if mib >= 10 else 1)}\u00a0Mio"
+        return f"{french.decimal(mib / 1024, 2)}\u00a0Gio"
+    return f"{french.decimal(mib, 0 if mib >= 10 else 1)}\u00a0Mio"
 
 
 def energy(value: Any) -> str:
@@ -112,14 +91,8 @@ def carbon(value: Any) -> str:
 
 
 def when(value: Any) -> str:
-    """An ISO datetime as « 3 mars 2026 à 14:05 (UTC) »."""
-    if not value:
-        return "—"
-    try:
-        moment = dt.datetime.fromisoformat(str(value))
-    except ValueError:
-        return str(value)[:40]
-    return f"{date_fr(moment)} à {moment.strftime('%H:%M')}"
+    """An ISO datetime (UTC when naive) as « 3 mars 2026 à 15 h 05 », in Paris time."""
+    return french.moment(value)
 
 
 def metric_info(task: TaskView | None, name: str) -> MetricView:
@@ -442,9 +415,7 @@ def model_sections(request: Request, caller: Caller, name: str) -> dict[str, Any
     }
 
 
-templates.filters.update(
-    mesure=measure, secondes=seconds, memoire=memory, energie=energy, carbone=carbon, moment=when
-)
+templates.filters.update(secondes=seconds, memoire=memory, energie=energy, carbone=carbon)
 templates.globals.update(
     EVAL_STATES=STATES, VISIBILITIES=VISIBILITIES, AUDIENCES=AUDIENCES, VERDICTS=VERDICTS
 )
