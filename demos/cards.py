@@ -5,10 +5,16 @@ code, in the shape :class:`registry.card.Card` reads, with two differences:
 
 - a text may name a figure in braces, with Python's format specification:
   ``{surproduction:.1%}``, ``{n_jours_test:.0f}`` (a literal brace is
-  doubled, ``{{``). Only plain names are allowed, no attribute or index;
+  doubled, ``{{``). Only plain names are allowed, no attribute or index.
+  Figures are written the French way (:mod:`domain.french`): « 5,4 % »,
+  « 0,523 », « 12 345 »; a word after a bar takes the figure's number:
+  ``{jours_en_deficit:.0f|jour}`` is « 1 jour » or « 4 jours ». A « % » typed
+  after a number in the prose gets the same narrow no-break space (« 4,5 % »);
 - each entry of ``model.evaluation.metrics`` gives the metric's ``name``,
-  ``description`` and direction; its ``value`` (and ``baseline``) come
-  from the evaluation.
+  French ``label``, one-line ``description``, ``unit``, direction and
+  ``kind``; its ``value`` (and ``baseline``) come from the evaluation. A
+  ``contexte`` figure (how many days were tested) keeps no baseline: the
+  card states it, it does not judge it.
 
 The model's ``card.py`` computes those figures and values at build time and
 hands them to :func:`build_card`.
@@ -16,12 +22,16 @@ hands them to :func:`build_card`.
 
 from __future__ import annotations
 
+import numbers
+import re
 import string
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from domain import french
 
 
 def build_card(
@@ -54,9 +64,16 @@ def build_card(
             f"de l'évaluation {sorted(metrics)}"
         )
     card["model"]["evaluation"]["metrics"] = [
-        {**entry, **metrics[entry["name"]]} for entry in entries
+        _merged(entry, metrics[entry["name"]]) for entry in entries
     ]
     return card
+
+
+def _merged(entry: Mapping[str, Any], measured: Mapping[str, float]) -> dict[str, Any]:
+    merged = {**entry, **measured}
+    if entry.get("kind") == "contexte":  # a fact about the evaluation: stated, never compared
+        merged.pop("baseline", None)
+    return merged
 
 
 class _Figures(string.Formatter):
@@ -69,14 +86,47 @@ class _Figures(string.Formatter):
             raise ValueError(f"« {{{field_name}}} » : chiffre inconnu")
         return kwargs[field_name], field_name
 
+    def format_field(self, value: Any, format_spec: str) -> str:
+        spec, bar, word = format_spec.partition("|")
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            if bar:
+                raise ValueError(f"« |{word} » : seul un chiffre prend un mot au pluriel")
+            return str(super().format_field(value, spec))
+        text = _french(value, spec)
+        return f"{text} {french.plural_word(value, word.strip())}" if bar else text
+
+
+def _french(value: float, spec: str) -> str:
+    """``value`` as ``format(value, spec)`` would write it, the French way."""
+    if not spec:
+        if isinstance(value, numbers.Integral):  # a year stays 2017; a count groups from 10 000
+            return str(value) if abs(int(value)) < 10_000 else french.integer(value)
+        return french.number(value)
+    text = format(value, spec).replace(",", "")
+    if text.endswith("%"):
+        return f"{_french_digits(text[:-1])}{french.NNBSP}%"
+    return _french_digits(text)
+
+
+def _french_digits(text: str) -> str:
+    try:
+        float(text)
+    except ValueError:  # not a plain number (an exponent, a padding): as Python wrote it
+        return text
+    whole = text.split(".")[0].lstrip("-")
+    if len(whole) < 5:  # « 2017 », « 0,523 »: grouping from 10 000 on, never a year's
+        return text.replace(".", ",")
+    return french.decimal(float(text), len(text.split(".")[1]) if "." in text else 0)
+
 
 _FIGURES = _Figures()
+_PERCENT = re.compile(r"(\d)[ \u00a0]%")
 
 
 def _filled(node: Any, figures: Mapping[str, object], path: Path) -> Any:
     if isinstance(node, str):
         try:
-            return _FIGURES.vformat(node, (), figures)
+            return _PERCENT.sub("\\1\u202f%", _FIGURES.vformat(node, (), figures))
         except ValueError as exc:
             raise ValueError(f"{path.name} : {exc} dans « {node[:60]}… »") from exc
     if isinstance(node, dict):

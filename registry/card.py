@@ -24,6 +24,7 @@ from pydantic import (
     StringConstraints,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from domain.errors import InvalidCard
@@ -152,12 +153,50 @@ class Data(_Strict):
         return dpia
 
 
+class MetricKind(str, enum.Enum):
+    """What a figure of the evaluation is: a score judged against the baseline, or a fact about
+    the evaluation itself (how many test days, how many anomalies injected), never judged."""
+
+    SCORE = "score"
+    CONTEXTE = "contexte"
+
+
 class Metric(_Strict):
+    """A figure of the evaluation, with what a person needs to read it.
+
+    ``label`` is its French name and ``description`` a one-line explanation in
+    plain words (what it measures, in which unit, which way is better);
+    ``unit`` is written in the singular (« repas », « jour », « µg/m³ ») or
+    ``fraction`` for a share shown as a percentage. A ``contexte`` figure is a
+    fact about the evaluation, not a performance: it has no baseline.
+    """
+
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-/ ]{1,250}$")]
     value: float
     baseline: float | None = Field(None, description="Valeur obtenue par la référence nommée")
-    description: ShortText | None = None
+    label: ShortText | None = Field(
+        None, description="Nom de la métrique en français", examples=["Erreur absolue moyenne"]
+    )
+    description: ShortText | None = Field(
+        None, description="Ce que la métrique mesure, en une phrase simple"
+    )
+    unit: Annotated[str, StringConstraints(strip_whitespace=True, max_length=40)] = Field(
+        "", description="Unité au singulier (repas, jour, µg/m³), ou fraction (en pourcentage)"
+    )
     higher_is_better: bool = False
+    kind: MetricKind = Field(
+        MetricKind.SCORE,
+        description="score (comparé à la référence) ou contexte (un fait sur l'évaluation)",
+    )
+
+    @model_validator(mode="after")
+    def _context_is_not_judged(self) -> Metric:
+        if self.kind is MetricKind.CONTEXTE and self.baseline is not None:
+            raise ValueError(
+                f"« {self.name} » est un fait de contexte (kind: contexte) : "
+                "il n'a pas de valeur de référence (baseline)"
+            )
+        return self
 
 
 class Evaluation(_Strict):
@@ -226,10 +265,19 @@ class Card(_Strict):
     model: ModelInfo
     accountability: Accountability
 
+    def search_text(self) -> str:
+        """What a catalogue search matches, folded: public fields only.
+
+        Title, summary, keywords, owner (name and SIREN) and territory, as a
+        project's search matches them (``bibia.catalogue``).
+        """
+        ident = self.identification
+        words = [ident.title, ident.summary, *ident.keywords, ident.owner.name, ident.owner.siren]
+        return fold(" ".join([*words, ident.territory]))
+
     def search_tags(self) -> dict[str, str]:
         """The searchable fields mirrored as ``bibia.*`` registered-model tags."""
         ident = self.identification
-        text = " ".join([ident.title, ident.summary, *ident.keywords])
         return {
             "bibia.title": ident.title,
             "bibia.theme": ident.theme.value,
@@ -239,7 +287,7 @@ class Card(_Strict):
             "bibia.owner_siren": ident.owner.siren,
             "bibia.territory": ident.territory,
             "bibia.project": ident.project or "",
-            "bibia.search": fold(text),
+            "bibia.search": self.search_text(),
         }
 
 

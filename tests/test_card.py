@@ -191,3 +191,33 @@ def test_unknown_licence_is_kept_by_name(card_data: dict) -> None:
     card_data["model"]["licence"] = "Licence maison"
     front, _ = _front_matter(to_hf_readme(parse_card(card_data), "x"))
     assert front["license"] == "other" and front["license_name"] == "Licence maison"
+
+
+def test_a_metric_says_what_it_is_in_plain_french(card_data: dict) -> None:
+    data = copy.deepcopy(card_data)
+    data["model"]["evaluation"]["metrics"] = [
+        {
+            "name": "mae",
+            "label": "Erreur absolue moyenne",
+            "unit": "repas",
+            "description": "Écart moyen entre repas prévus et servis ; plus bas = mieux.",
+            "value": 12.0,
+            "baseline": 15.0,
+        },
+        {"name": "n_jours_test", "kind": "contexte", "label": "Jours évalués", "value": 131},
+    ]
+    card = parse_card(data)
+    score, fact = card.model.evaluation.metrics
+    assert score.kind.value == "score" and fact.kind.value == "contexte" and fact.unit == ""
+
+
+def test_a_fact_about_the_evaluation_has_no_baseline(card_data: dict) -> None:
+    """A count of test days is not a score: it cannot be judged against a baseline."""
+    data = copy.deepcopy(card_data)
+    data["model"]["evaluation"]["metrics"] = [
+        {"name": "n_jours_test", "kind": "contexte", "value": 131, "baseline": 131}
+    ]
+    problems = problems_of(data)
+    assert any("fait de contexte" in text for text in problems.values()), problems
+    data["model"]["evaluation"]["metrics"][0]["kind"] = "verdict"
+    assert problems_of(data)

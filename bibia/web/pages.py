@@ -7,20 +7,22 @@ tier; these routes only choose what to ask for and which template shows it.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from bibia import catalogue, policy
 from bibia.auth import ANONYMOUS, Caller
 from bibia.deps import COOKIE, RegistryDep, ServicesDep, SessionDep, browser_caller
 from bibia.guards import security_headers
-from bibia.web.render import LABELS, PageRoute, render
+from bibia.web.render import LABELS, PageRoute, render, with_query
 from bibia.web.results import model_sections
 from demos.reference import CHART_FILE
 from domain.errors import InvalidInput, NotFound, Unauthorized
+from registry.card import fold
 from registry.entries import CatalogueQuery
 from registry.refs import check_name, check_page, check_version
 from registry.store import Registry
@@ -171,44 +173,208 @@ def home(
     )
 
 
+KINDS = {"modele": "Modèles", "projet": "Projets"}  # the ``type`` filter's values
+SORTS = {
+    "recents": "Plus récents",
+    "titre": "Titre (A → Z)",
+    "score": "Meilleur score vérifié",
+}
+FACET_TITLES = {  # facet -> (its label, its "everything" option)
+    "type": ("Type", "Tout"),
+    "theme": ("Thème", "Tous les thèmes"),
+    "owner": ("Collectivité", "Toutes les collectivités"),
+    "territory": ("Territoire", "Tous les territoires"),
+    "status": ("Statut", "Tous les statuts"),
+    "task": ("Tâche", "Toutes les tâches"),
+}
+FACET_LABELS = {"type": KINDS, "theme": THEMES, "status": STATUSES, "task": TASKS}
+
+
+@dataclass(frozen=True)
+class VerifiedScore:
+    """A model's best verified score: how much better than the baseline, on its task's reference benchmark."""
+
+    gain: float  # (baseline - value) / |baseline| for a lower-is-better metric; > 0: better
+    metric: str  # the task's primary metric, in French
+    benchmark: str  # the reference benchmark's title
+    version: int
+
+    @property
+    def text(self) -> str:
+        percent = round(abs(self.gain) * 100)
+        if percent == 0:
+            return f"égal à la référence ({self.metric})"
+        side = "meilleur" if self.gain > 0 else "moins bon"
+        return f"{percent}\u202f% {side} que la référence ({self.metric})"
+
+
+def verified_scores(request: Request, caller: Caller) -> dict[str, VerifiedScore]:
+    """Each model's best verified score the caller may see, by model name.
+
+    Per task, its reference benchmark's leaderboard (the caller's view of it:
+    a members-only benchmark counts only for members); each model's best
+    version on the task's primary metric, relative to the naive baseline's
+    score on the same benchmark. A task whose reference benchmark the caller
+    cannot see, or that has none, gives no score.
+    """
+    service = request.app.state.evaluations
+    best: dict[str, VerifiedScore] = {}
+    for task in service.tasks(caller):
+        if not task.benchmarks:
+            continue
+        board = service.leaderboard(caller, task.slug)
+        if board.benchmark is None or not board.benchmark.reference:
+            continue
+        metric = next(m for m in task.metrics if m.name == task.primary)
+        baseline = next((r.metrics.get(task.primary) for r in board.rows if r.is_baseline), None)
+        if baseline is None or not math.isfinite(baseline) or baseline == 0:
+            continue
+        for row in board.rows:
+            value = row.metrics.get(task.primary)
+            if row.is_baseline or value is None or not math.isfinite(value):
+                continue
+            gain = (value - baseline if metric.higher_is_better else baseline - value) / abs(
+                baseline
+            )
+            if row.model not in best or gain > best[row.model].gain:
+                best[row.model] = VerifiedScore(
+                    gain, metric.label, board.benchmark.title, row.version
+                )
+    return best
+
+
+def _facet_options(
+    facet: str, counts: dict[str, int], current: str | None, total: int
+) -> list[dict[str, Any]]:
+    """A filter's options: those with a match given the other filters, each with its count; the chosen one always."""
+    labels = FACET_LABELS.get(facet)
+    values = list(labels) if labels is not None else sorted(counts, key=fold)
+    options = [
+        {"value": v, "label": labels[v] if labels else v, "count": counts.get(v, 0)}
+        for v in values
+        if counts.get(v) or v == current
+    ]
+    if current and all(o["value"] != current for o in options):  # a part of a name, from a link
+        options.append({"value": current, "label": current, "count": total})
+    return options
+
+
+def _search_page(
+    request: Request,
+    caller: Caller,
+    registry: Registry,
+    session: Any,
+    *,
+    path: str,
+    template: str,
+    title: str,
+    raw: dict[str, str | None],
+    kind: str | None = None,
+) -> HTMLResponse:
+    """A search page: ``/catalogue`` (models and projects) or ``/projets`` (``kind`` projects only)."""
+    notes: list[str] = []
+    params: dict[str, str | None] = {
+        "q": _text(raw.get("q")),
+        "type": kind or _choice(raw.get("type"), KINDS, "type", notes),
+        "theme": _choice(raw.get("theme"), THEMES, "thème", notes),
+        "owner": _text(raw.get("owner")),
+        "territory": _text(raw.get("territory")),
+        "status": _choice(raw.get("status"), STATUSES, "statut", notes),
+        "task": None if kind else _choice(raw.get("task"), TASKS, "tâche", notes),
+    }
+    sorts = {k: v for k, v in SORTS.items() if not (kind and k == "score")}  # projects: no score
+    sort = raw.get("sort") or "recents"
+    if sort not in sorts:
+        notes.append(
+            f"tri « {sort[:60]} » inconnu : les résultats vont du plus récent au plus ancien."
+        )
+        sort = "recents"
+    scores = verified_scores(request, caller) if sort == "score" else {}
+    gains = {name: score.gain for name, score in scores.items()}
+    found = catalogue.search(
+        session, registry, caller, catalogue.SearchFilters(**params), sort=sort, scores=gains
+    )
+    number = _page_number(raw.get("page"))
+    shown = catalogue.paginate(found.hits, number, PER_PAGE)
+    facets = [
+        {
+            "name": facet,
+            "label": FACET_TITLES[facet][0],
+            "everything": FACET_TITLES[facet][1],
+            "options": _facet_options(facet, found.facets[facet], params[facet], len(found.hits)),
+        }
+        for facet in catalogue.FACETS
+        if not (kind and facet in ("type", "task"))
+    ]
+    if kind:
+        params = {k: v for k, v in params.items() if k not in ("type", "task")}
+    kept_sort = None if sort == "recents" else sort
+    active = [
+        {
+            "text": f"la recherche « {value} »"
+            if name == "q"
+            else f"le filtre « {FACET_TITLES[name][0]} : {FACET_LABELS.get(name, {}).get(value, value)} »",
+            "without": with_query(params, **{name: None}, sort=kept_sort),
+        }
+        for name, value in params.items()
+        if value
+    ]
+    return render(
+        request,
+        template,
+        title=title,
+        base=path,
+        params=params,
+        sort=sort,
+        sorts=sorts,
+        query={**params, "sort": kept_sort},
+        facets=facets,
+        hits=shown,
+        scores=scores,
+        scored=found.scored,
+        pager=_pages(len(found.hits), number, PER_PAGE),
+        notes=notes,
+        active=active,
+    )
+
+
 @router.get("/catalogue", response_class=HTMLResponse)
 def catalogue_page(
     request: Request,
     caller: PageCallerDep,
     registry: RegistryDep,
+    session: SessionDep,
     q: str | None = None,
+    kind: Annotated[str | None, Query(alias="type")] = None,
     theme: str | None = None,
     owner: str | None = None,
     territory: str | None = None,
     status: str | None = None,
     task: str | None = None,
+    sort: str | None = None,
     page: str | None = None,
 ) -> HTMLResponse:
-    notes: list[str] = []
-    params = {
-        "q": _text(q),
-        "theme": _choice(theme, THEMES, "thème", notes),
-        "owner": _text(owner),
-        "territory": _text(territory),
-        "status": _choice(status, STATUSES, "statut", notes),
-        "task": _choice(task, TASKS, "tâche", notes),
+    """One search over models and projects, with each filter's counts."""
+    raw = {
+        "q": q,
+        "type": kind,
+        "theme": theme,
+        "owner": owner,
+        "territory": territory,
+        "status": status,
+        "task": task,
+        "sort": sort,
+        "page": page,
     }
-    number = _page_number(page)
-    everything = _all_models(registry, caller)
-    found = catalogue.list_models(registry, caller, CatalogueQuery(**params), number, PER_PAGE)
-    owners = sorted({_ident(m)["owner"]["name"] for m in everything if _ident(m).get("owner")})
-    territories = sorted({_ident(m)["territory"] for m in everything if _ident(m).get("territory")})
-    return render(
+    return _search_page(
         request,
-        "catalogue.html",
-        title="Catalogue des modèles",
-        params=params,
-        items=found["items"],
-        pager=_pages(found["total"], number, PER_PAGE),
-        owners=owners,
-        territories=territories,
-        notes=notes,
-        filtered=any(params.values()),
+        caller,
+        registry,
+        session,
+        path="/catalogue",
+        template="catalogue.html",
+        title="Rechercher dans le catalogue",
+        raw=raw,
     )
 
 
@@ -275,35 +441,32 @@ def projects_page(
     session: SessionDep,
     q: str | None = None,
     theme: str | None = None,
+    owner: str | None = None,
+    territory: str | None = None,
     status: str | None = None,
+    sort: str | None = None,
     page: str | None = None,
 ) -> HTMLResponse:
-    notes: list[str] = []
-    params = {
-        "q": _text(q),
-        "theme": _choice(theme, THEMES, "thème", notes),
-        "status": _choice(status, STATUSES, "statut", notes),
+    """The projects: the catalogue's search, narrowed to projects."""
+    raw = {
+        "q": q,
+        "theme": theme,
+        "owner": owner,
+        "territory": territory,
+        "status": status,
+        "sort": sort,
+        "page": page,
     }
-    number = _page_number(page)
-    found = catalogue.list_projects(
-        session,
-        registry,
-        caller,
-        owner=None,
-        territory=None,
-        page=number,
-        per_page=PER_PAGE,
-        **params,
-    )
-    return render(
+    return _search_page(
         request,
-        "projets.html",
+        caller,
+        registry,
+        session,
+        path="/projets",
+        template="projets.html",
         title="Projets des collectivités",
-        params=params,
-        items=found["items"],
-        pager=_pages(found["total"], number, PER_PAGE),
-        notes=notes,
-        filtered=any(params.values()),
+        raw=raw,
+        kind="projet",
     )
 
 

@@ -12,6 +12,7 @@ from demos.air.card import card as air_card
 from demos.cantine.card import card as cantine_card
 from demos.cards import build_card
 from demos.velo.card import make_card as velo_card
+from domain import french
 from registry.card import Card
 
 DEMOS = Path(__file__).resolve().parents[2] / "demos"
@@ -40,13 +41,33 @@ def test_cantine_card() -> None:
     keys = metric_names("cantine")
     metrics = {key: 0.011 * (i + 1) for i, key in enumerate(keys)}
     baseline = {key: 0.1 + 0.013 * (i + 1) for i, key in enumerate(keys)}
+    metrics["jours_en_deficit"], baseline["jours_en_deficit"] = 1.0, 4.0
     card = cantine_card(metrics, baseline)
     Card.model_validate(card)
-    assert metrics_of(card) == {key: (metrics[key], baseline[key]) for key in keys}
+    expected = {key: (metrics[key], baseline[key]) for key in keys}
+    expected["n_jours_test"] = (metrics["n_jours_test"], None)  # a fact: stated, not compared
+    assert metrics_of(card) == expected
     risks = card["purpose"]["risks_and_limits"][0]
-    assert f"surproduction {metrics['surproduction']:.1%}" in risks
-    assert f"(équipes : {baseline['surproduction']:.1%})" in risks
-    assert f"wMAPE {metrics['wmape']:.1%}" in card["accountability"]["lessons_learned"]
+    # French figures: « 5,5 % » (narrow no-break space), the day in the singular under 2, and the
+    # « 4,5 % » typed in the prose spaced the same way
+    assert f"surproduction de {french.percent(metrics['surproduction'])}" in risks
+    assert f"(équipes : {french.percent(baseline['surproduction'])})" in risks
+    assert "contre 4,5\u202f% visés" in risks
+    assert " 1 jour en déficit" in risks and "(s)" not in risks
+    assert (
+        f"pondérée de {french.percent(metrics['wmape'])}"
+        in card["accountability"]["lessons_learned"]
+    )
+    texts = strings(card)
+    assert not [
+        t
+        for t in texts
+        if "`" in t or "wMAPE" in t or "MAE" in t or "%" in t.replace("\u202f%", "")
+    ]
+    by_name = {m["name"]: m for m in card["model"]["evaluation"]["metrics"]}
+    assert by_name["mae"]["label"] == "Erreur absolue moyenne" and by_name["mae"]["unit"] == "repas"
+    assert by_name["n_jours_test"]["kind"] == "contexte"
+    assert all(m.get("label") and m.get("description") for m in by_name.values())
 
 
 def test_velo_card() -> None:
@@ -77,10 +98,12 @@ def test_velo_card() -> None:
     assert found["rappel_pic"] == (0.9, 0.5)
     protocol = card["model"]["evaluation"]["protocol"]
     assert "(41 compteurs, 365 jours)" in protocol and "410 événements et 951 jours" in protocol
-    assert "modèle 0.812, référence 0.701" in protocol
+    assert "modèle 0,812, référence 0,701" in protocol
     assert card["model"]["evaluation"]["baseline"].startswith(
-        "Médiane glissante du même jour de semaine (±8 semaines, comptages bruts) ± 3.5 MAD"
+        "Médiane glissante du même jour de semaine (±8 semaines, comptages bruts) ± 3,5 MAD"
     )
+    assert "n_anomalies_injectees" in found and found["n_anomalies_injectees"][1] is None
+    assert all(m.get("label") for m in card["model"]["evaluation"]["metrics"])
 
 
 def test_air_card() -> None:
@@ -101,10 +124,12 @@ def test_air_card() -> None:
     found = metrics_of(card)
     assert list(found) == metric_names("air")
     assert found["brier"] == (0.01, 0.02) and found["brier_climatologie"] == (0.016, None)
+    labels = [m["label"] for m in card["model"]["evaluation"]["metrics"]]
+    assert "Taux de détection (PM10)" in labels and not [x for x in labels if "_" in x]
     assert found["brier_skill_score_persistance"] == (0.31, 0.0)
     assert found["O3/taux_detection"] == (0.2, 0.2)
     assert "(1095 jours × 2 polluants, 33 dépassements)" in card["model"]["evaluation"]["protocol"]
-    assert any(s.startswith("Fausses alertes : 25% des alertes") for s in strings(card))
+    assert any(s.startswith("Fausses alertes : 25\u202f% des alertes") for s in strings(card))
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -128,7 +153,7 @@ def test_figures_are_filled_and_values_merged(tmp_path: Path) -> None:
     card = build_card(
         write(tmp_path, CARD), {"part": 0.25}, {"mae": {"value": 1.5, "baseline": 2.0}}
     )
-    assert card["identification"]["title"] == "25% des repas, {entre accolades}"
+    assert card["identification"]["title"] == "25\u202f% des repas, {entre accolades}"
     assert card["model"]["evaluation"]["metrics"] == [
         {"name": "mae", "description": "Erreur absolue moyenne", "value": 1.5, "baseline": 2.0}
     ]
@@ -150,6 +175,38 @@ def test_a_text_names_only_given_figures(tmp_path: Path, title: str, message: st
     )
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("{", r"\{")):
         build_card(path, {"part": 0.25}, {"mae": {"value": 1.5}})
+
+
+@pytest.mark.parametrize(
+    ("text", "figures", "shown"),
+    [
+        ("{x:.1%}", {"x": 0.0541}, "5,4\u202f%"),
+        ("{x:.3f}", {"x": 0.5234}, "0,523"),
+        ("{x:.1f}", {"x": 12345.67}, "12\u202f345,7"),
+        ("{x}", {"x": 2017}, "2017"),  # a year is never grouped
+        ("{x}", {"x": 0.25}, "0,25"),
+        ("{x:.0f|jour}", {"x": 0}, "0 jour"),
+        ("{x:.0f|jour}", {"x": 1}, "1 jour"),
+        ("{x:.0f|jour}", {"x": 4}, "4 jours"),
+        ("{x:|repas}", {"x": 12}, "12 repas"),
+        ("{x}", {"x": "brut"}, "brut"),
+        ("4,5 % visés", {}, "4,5\u202f% visés"),
+    ],
+)
+def test_figures_are_written_the_french_way(
+    tmp_path: Path, text: str, figures: dict[str, object], shown: str
+) -> None:
+    path = write(tmp_path, CARD.replace('"{part:.0%} des repas, {{entre accolades}}"', f'"{text}"'))
+    card = build_card(path, figures, {"mae": {"value": 1.5}})
+    assert card["identification"]["title"] == shown
+
+
+def test_a_fact_about_the_evaluation_keeps_no_baseline(tmp_path: Path) -> None:
+    path = write(tmp_path, CARD.replace("description: Erreur absolue moyenne", "kind: contexte"))
+    card = build_card(path, {"part": 0.25}, {"mae": {"value": 131.0, "baseline": 131.0}})
+    assert card["model"]["evaluation"]["metrics"] == [
+        {"name": "mae", "kind": "contexte", "value": 131.0}
+    ]
 
 
 def test_the_metrics_of_the_file_and_of_the_evaluation_must_be_the_same(tmp_path: Path) -> None:
