@@ -8,7 +8,9 @@ audit event.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -24,6 +26,7 @@ from domain.errors import Forbidden, InvalidInput, NotFound
 from registry.card import Card, Project, fold
 from registry.entries import CatalogueQuery, ModelSummary, VersionInfo
 from registry.mlflow_client import PAGE
+from registry.refs import is_siren
 from registry.store import Registry
 from registry.tiers import visible
 
@@ -413,10 +416,10 @@ def answer_invitation(
     return row
 
 
-def _models_by_project(
-    registry: Registry, rows: list[ProjectRecord], slug: str | None = None
+def _members(
+    rows: Sequence[ProjectRecord], summaries: Iterable[ModelSummary]
 ) -> dict[str, list[str]]:
-    """Registered models per project, only those whose owner is one of the project's owners.
+    """Of ``summaries``, the models of each project, only those whose owner is one of the project's owners.
 
     A model's card names a project, but belonging needs the project's consent:
     a model of another organisation (written before ownership was checked, or
@@ -424,11 +427,26 @@ def _models_by_project(
     """
     owners = {r.slug: set(ownership.owner_sirens(r.data)) for r in rows}
     grouped: dict[str, list[str]] = {}
-    for summary in registry.search(CatalogueQuery(project=slug)):
+    for summary in summaries:
         project = summary.tags.get("bibia.project")
         if project and summary.owner_siren in owners.get(project, ()):
             grouped.setdefault(project, []).append(summary.name)
     return grouped
+
+
+def _models_by_project(
+    registry: Registry, rows: list[ProjectRecord], slug: str | None = None
+) -> dict[str, list[str]]:
+    """Registered models per project (see :func:`_members`), from one catalogue read."""
+    return _members(rows, registry.search(CatalogueQuery(project=slug)))
+
+
+def search_words(q: str | None) -> list[str]:
+    """The words a search looks for, each matched anywhere (case and accents ignored), all required.
+
+    The same words as the models' MLflow filter (``registry.catalogue.filter_string_of``).
+    """
+    return fold(q or "").replace("%", " ").replace("_", " ").split()[:8]
 
 
 def list_projects(
@@ -459,7 +477,7 @@ def list_projects(
             for s in ownership.sirens_matching(session, owner)
         ]
         query = query.where(or_(*tokens) if tokens else false())
-    for word in fold(q or "").split()[:8]:
+    for word in search_words(q):
         query = query.where(ProjectRecord.search_text.contains(word))
     total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
     rows = session.scalars(
@@ -484,3 +502,189 @@ def project_detail(
         raise NotFound(f"projet inconnu : « {slug} » (liste : GET /api/v1/projects)")
     models = _models_by_project(registry, [row], slug).get(slug, [])
     return visible(_project_out(row, models), caller.tier)
+
+
+# ------------------------------------------------------------------ search
+
+#: What a search may be narrowed to: a model (``modele``) or a project (``projet``).
+KINDS = ("modele", "projet")
+#: The filters of a search, in the order the pages show them; each has facet counts.
+FACETS = ("type", "theme", "owner", "territory", "status", "task")
+#: The orders of a search's results.
+SORTS = ("recents", "titre", "score")
+
+
+@dataclass(frozen=True)
+class SearchFilters:
+    """One search over models and projects; every filter optional, combined with AND.
+
+    ``theme``, ``status``, ``task`` and ``type`` are exact values; ``owner`` is a
+    SIREN or part of a collectivité's name, ``territory`` part of a territory's
+    name (as the API's filters). A project has no task: a ``task`` filter keeps
+    models only.
+    """
+
+    q: str | None = None
+    type: str | None = None
+    theme: str | None = None
+    owner: str | None = None
+    territory: str | None = None
+    status: str | None = None
+    task: str | None = None
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A search result: a model or a project, filtered for the caller's tier."""
+
+    kind: str  # "modele" or "projet"
+    key: str  # the model's name or the project's slug
+    item: dict[str, Any]
+    title: str
+    created: dt.datetime
+    text: str  # what the free-text search matches (public fields, folded)
+    values: dict[str, tuple[str, ...]]  # facet -> the values it is counted under
+    sirens: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    hits: list[Hit]  # every match, in the order asked for
+    facets: dict[str, dict[str, int]]  # facet -> value -> matches (given the other filters)
+    scored: int  # how many of the hits have a verified score (the ``score`` order)
+
+
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
+
+
+def _model_hit(summary: ModelSummary, caller: Caller) -> Hit:
+    item = visible(_model_out(summary), caller.tier)
+    card = summary.card
+    if card is None:  # an unreadable card: listed under its name, found by no word or facet
+        return Hit("modele", summary.name, item, summary.name, summary.created, "", {}, ())
+    ident = card.identification
+    values: dict[str, tuple[str, ...]] = {
+        "type": ("modele",),
+        "theme": (ident.theme.value,),
+        "owner": (ident.owner.name,),
+        "territory": (ident.territory,),
+        "status": (ident.status.value,),
+        "task": (card.model.task.value,),
+    }
+    return Hit(
+        "modele",
+        summary.name,
+        item,
+        ident.title,
+        summary.created,
+        card.search_text(),
+        values,
+        (ident.owner.siren,),
+    )
+
+
+def _project_hit(row: ProjectRecord, models: list[str], caller: Caller) -> Hit:
+    item = visible(_project_out(row, models), caller.tier)
+    owners = row.data.get("owners", [])
+    values = {
+        "type": ("projet",),
+        "theme": (row.theme,),
+        "owner": tuple(dict.fromkeys(o["name"] for o in owners)),
+        "territory": (row.territory,),
+        "status": (row.status,),
+        "task": (),
+    }
+    return Hit(
+        "projet",
+        row.slug,
+        item,
+        row.title,
+        _aware(row.created_at),
+        row.search_text,
+        values,
+        tuple(ownership.owner_sirens(row.data)),
+    )
+
+
+def _fails(hit: Hit, filters: SearchFilters, words: list[str]) -> list[str]:
+    """The filters ``hit`` does not pass (``q`` for the words)."""
+    failed = [] if all(word in hit.text for word in words) else ["q"]
+    for facet in ("type", "theme", "status", "task"):
+        wanted = getattr(filters, facet)
+        if wanted and wanted not in hit.values.get(facet, ()):
+            failed.append(facet)
+    if filters.owner:
+        owner = fold(filters.owner)
+        names = hit.values.get("owner", ())
+        if not ((is_siren(owner) and owner in hit.sirens) or any(owner in fold(n) for n in names)):
+            failed.append("owner")
+    if filters.territory:
+        place = fold(filters.territory)
+        if not any(place in fold(t) for t in hit.values.get("territory", ())):
+            failed.append("territory")
+    return failed
+
+
+def _ordered(hits: list[Hit], sort: str, scores: Mapping[str, float]) -> list[Hit]:
+    def recent(hit: Hit) -> tuple[float, str]:
+        return (-_aware(hit.created).timestamp(), fold(hit.title))
+
+    if sort == "titre":
+        return sorted(hits, key=lambda h: (fold(h.title), h.key))
+    if sort == "score":
+
+        def best_first(hit: Hit) -> tuple[int, float, float, str]:
+            score = scores.get(hit.key) if hit.kind == "modele" else None
+            if score is None:
+                return (1, 0.0, *recent(hit))
+            return (0, -score, *recent(hit))
+
+        return sorted(hits, key=best_first)
+    return sorted(hits, key=recent)
+
+
+def search(
+    session: Session,
+    registry: Registry,
+    caller: Caller,
+    filters: SearchFilters,
+    *,
+    sort: str = "recents",
+    scores: Mapping[str, float] | None = None,
+) -> SearchResult:
+    """Models and projects matching ``filters``, with each filter's counts, filtered for the caller.
+
+    One catalogue read and one read of the projects, whatever the filters: the
+    facet counts come from the same pass (an option's count is the number of
+    matches if it were chosen, the other filters unchanged). The words match
+    what the API's searches match (title, summary, keywords, owner, territory),
+    public fields only.
+
+    Args:
+        sort: ``recents`` (newest first), ``titre`` (A → Z), or ``score``
+            (the models of ``scores`` first, highest score first; then the
+            others, newest first).
+        scores: model name → its verified score (only read by the ``score`` order).
+    """
+    summaries = registry.search()
+    rows = list(session.scalars(select(ProjectRecord)).all())
+    members = _members(rows, summaries)
+    hits = [_model_hit(s, caller) for s in summaries]
+    hits += [_project_hit(r, members.get(r.slug, []), caller) for r in rows]
+    words = search_words(filters.q)
+    facets: dict[str, dict[str, int]] = {facet: {} for facet in FACETS}
+    matched: list[Hit] = []
+    for hit in hits:
+        failed = _fails(hit, filters, words)
+        if len(failed) > 1 or failed == ["q"]:
+            continue
+        for facet in failed or FACETS:
+            counts = facets[facet]
+            for value in hit.values.get(facet, ()):
+                counts[value] = counts.get(value, 0) + 1
+        if not failed:
+            matched.append(hit)
+    scores = scores or {}
+    scored = sum(1 for h in matched if h.kind == "modele" and h.key in scores)
+    return SearchResult(hits=_ordered(matched, sort, scores), facets=facets, scored=scored)

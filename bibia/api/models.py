@@ -39,7 +39,7 @@ def list_models(
         str | None,
         Query(
             max_length=200,
-            description="Texte libre (titre, résumé, mots-clés)",
+            description="Texte libre (titre, résumé, mots-clés, collectivité, territoire)",
             examples=["cantine"],
         ),
     ] = None,
