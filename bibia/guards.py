@@ -281,11 +281,21 @@ def _too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"requête trop volumineuse : {limit} octets au plus")
 
 
-def security_headers(form_action: str = "'self'") -> dict[str, str]:
-    """The headers of every page bibia serves (the CSP of a demonstrator limits its forms to its own path)."""
+def security_headers(
+    form_action: str = "'self'", script_nonce: str | None = None
+) -> dict[str, str]:
+    """The headers of every page bibia serves (the CSP of a demonstrator limits its forms to its own path).
+
+    No script runs, except, on bibia's own pages, the ``<script>`` elements
+    that carry ``script_nonce`` (bibia's files under ``/static/``): not
+    ``'self'``, since a demonstrator's sandbox answers on the same origin
+    (``/demos/…``) and must never be able to serve a script a page would run.
+    A demonstrator's responses (the proxy) get no nonce: no script at all.
+    """
+    scripts = f"'nonce-{script_nonce}'" if script_nonce else "'none'"
     return {
         "Content-Security-Policy": (
-            "default-src 'self'; script-src 'none'; object-src 'none'; base-uri 'none'; "
+            f"default-src 'self'; script-src {scripts}; object-src 'none'; base-uri 'none'; "
             f"style-src 'self' 'unsafe-inline'; img-src 'self' data:; form-action {form_action}; frame-ancestors 'none'"
         ),
         "X-Content-Type-Options": "nosniff",

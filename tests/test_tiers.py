@@ -322,6 +322,24 @@ CASES: dict[tuple[str, str], Case] = {
         "/demonstrateurs/inconnu",
         {None: 303, "member": 404, "expert": 404, "other_expert": 404, "admin": 404},
     ),
+    ("GET", "/demonstrateurs/{demo_id}/etat"): Case(
+        "/demonstrateurs/inconnu/etat",
+        {None: 401, "member": 404, "expert": 404, "other_expert": 404, "admin": 404},
+    ),
+    ("POST", "/demonstrateurs/{demo_id}/arreter"): Case(
+        "/demonstrateurs/inconnu/arreter",
+        {None: 303, "member": 404, "expert": 404, "other_expert": 404, "admin": 404},
+        lambda env, role: _form(env),
+    ),
+    ("POST", "/demonstrateurs/{demo_id}/prolonger"): Case(
+        "/demonstrateurs/inconnu/prolonger",
+        {None: 303, "member": 404, "expert": 404, "other_expert": 404, "admin": 404},
+        lambda env, role: _form(env),
+    ),
+    ("GET", "/mes-demonstrateurs"): Case(
+        "/mes-demonstrateurs",
+        {None: 303, "member": 200, "expert": 200, "other_expert": 200, "admin": 200},
+    ),
     # evaluation pages (no runner, no evaluation here)
     ("GET", "/taches"): Case("/taches", _tiered("public", 200)),
     ("GET", "/taches/{slug}"): Case("/taches/regression", _tiered("public", 200)),

@@ -95,6 +95,20 @@ class DemoService:
     def launch(self, caller: Caller, ref: ModelRef, ttl_minutes: int | None = None) -> DemoView:
         """Create a demonstrator of ``ref`` for the caller's organisation and start it in the background.
 
+        Raises: see :meth:`launch_or_reuse`.
+        """
+        view, _ = self.launch_or_reuse(caller, ref, ttl_minutes, reuse=False)
+        return view
+
+    def launch_or_reuse(
+        self, caller: Caller, ref: ModelRef, ttl_minutes: int | None = None, *, reuse: bool = True
+    ) -> tuple[DemoView, bool]:
+        """The demonstrator of ``ref`` the organisation already runs (``reuse``), else a new one; ``(view, reused)``.
+
+        The check and the insert are one transaction under the
+        organisation's lock (:meth:`Sessions.insert`): two launches at once
+        start one demonstrator, and the second is handed the first.
+
         Raises:
             Forbidden: public callers.
             RunnerError: demonstrators are off (no runner).
@@ -115,11 +129,13 @@ class DemoService:
                 f"le modèle {ref} n'a pas de signature par colonnes : le démonstrateur ne saurait pas quelles données lui donner"
             )
         self.sandbox.check_accepted(version)
-        view, warm = self._insert(caller, version, ttl)
+        view, warm, reused = self._insert(caller, version, ttl, reuse=reuse)
+        if reused:
+            return view, True
         latest = view.created_at + dt.timedelta(minutes=self.settings.demo_max_ttl_minutes)
         task = Launch(view.id, version, latest, warm=warm)
         self.watchers.start(view.id, functools.partial(self.launcher.run, task))
-        return view
+        return view, False
 
     def open_sandbox(self, caller: Caller, version: VersionInfo, *, ttl_minutes: int) -> str:
         """Start a sandbox of ``version`` for an evaluation job (warm when one is free); its id.
@@ -135,7 +151,7 @@ class DemoService:
         """
         self.sandbox.require_runner()
         self.sandbox.check_accepted(version)
-        view, warm = self._insert(caller, version, ttl_minutes, purpose=PURPOSE_EVALUATION)
+        view, warm, _ = self._insert(caller, version, ttl_minutes, purpose=PURPOSE_EVALUATION)
         latest = view.created_at + dt.timedelta(minutes=ttl_minutes)
         task = Launch(view.id, version, latest, warm=warm, refill=False)
         self.watchers.start(view.id, functools.partial(self.launcher.run, task))
@@ -161,18 +177,26 @@ class DemoService:
             self.pool.refill_later()
 
     def _insert(
-        self, caller: Caller, version: VersionInfo, ttl: int, *, purpose: str = PURPOSE_DEMO
-    ) -> tuple[DemoView, bool]:
-        """Insert the row, claiming a warm member when one is free; ``(view, warm)``.
+        self,
+        caller: Caller,
+        version: VersionInfo,
+        ttl: int,
+        *,
+        purpose: str = PURPOSE_DEMO,
+        reuse: bool = False,
+    ) -> tuple[DemoView, bool, bool]:
+        """Insert the row, claiming a warm member when one is free; ``(view, warm, reused)``.
 
         A claimed member's id is tried once: the primary key refuses a row
         for a member another launch (maybe another replica's) claimed first,
         and the next member is tried; none left, the row gets a new id (cold).
+        With ``reuse``, a running demonstrator of the version is returned
+        instead (``reused``), and no member is claimed.
         """
         runner = self.sandbox.runner_name
         for member in self.pool.claimable():
             try:
-                view = self.sessions.insert(
+                view, reused = self.sessions.insert(
                     caller,
                     version,
                     ttl,
@@ -180,22 +204,38 @@ class DemoService:
                     runner=runner,
                     runner_ref=member.runner_id,
                     purpose=purpose,
+                    reuse=reuse,
                 )
             except IntegrityError:
                 continue
-            return view, True
+            return view, not reused, reused
         cold = secrets.token_hex(8)
-        return self.sessions.insert(
-            caller, version, ttl, cold, runner=runner, runner_ref=None, purpose=purpose
-        ), False
+        view, reused = self.sessions.insert(
+            caller, version, ttl, cold, runner=runner, runner_ref=None, purpose=purpose, reuse=reuse
+        )
+        return view, False, reused
 
     def get(self, caller: Caller, demo_id: str) -> DemoView:
+        """The demonstrator ``demo_id`` if the caller may see it, with the name of who launched it."""
         with self.services.db.session() as session:
-            return DemoView.of(self.sessions.row_for(session, caller, demo_id))
+            row = self.sessions.row_for(session, caller, demo_id)
+            return DemoView.of(row, launched_by=self.sessions.launcher(session, row))
 
-    def visible(self, caller: Caller, *, include_finished: bool = False) -> list[DemoView]:
+    def visible(
+        self,
+        caller: Caller,
+        *,
+        include_finished: bool = False,
+        own_organisation: bool = False,
+        model: str | None = None,
+    ) -> list[DemoView]:
         """The demonstrators the caller may see (see :meth:`Sessions.visible`)."""
-        return self.sessions.visible(caller, include_finished=include_finished)
+        return self.sessions.visible(
+            caller,
+            include_finished=include_finished,
+            own_organisation=own_organisation,
+            model=model,
+        )
 
     def stop(self, caller: Caller, demo_id: str) -> DemoView:
         with self.services.db.session() as session:
@@ -219,9 +259,18 @@ class DemoService:
                     f"le démonstrateur {demo_id} est terminé ({row.state}) : relancez-en un"
                 )
             limit = aware(row.created_at) + dt.timedelta(minutes=self.settings.demo_max_ttl_minutes)
+            if aware(row.expires_at) >= limit:
+                raise Conflict(
+                    f"ce démonstrateur a atteint sa durée de vie maximale ({duration(self.settings.demo_max_ttl_minutes)}) "
+                    "et ne peut plus être prolongé ; quand il s'arrêtera, relancez-en un"
+                )
             row.expires_at = min(aware(row.expires_at) + dt.timedelta(minutes=minutes), limit)
             audit(session, caller, "demo.extend", demo_id, minutes=minutes)
-            return DemoView.of(row)
+            return DemoView.of(row, launched_by=self.sessions.launcher(session, row))
+
+    def max_expiry(self, view: DemoView) -> dt.datetime:
+        """The latest ``view`` may be extended to (its creation plus the maximum time to live)."""
+        return view.created_at + dt.timedelta(minutes=self.settings.demo_max_ttl_minutes)
 
     def logs(self, caller: Caller, demo_id: str, tail: int = 200) -> str:
         """The sandbox's last lines, else what was kept when it failed (experts of its organisation)."""
@@ -330,3 +379,11 @@ class DemoService:
                 f"durée de vie invalide : entre 1 et {self.settings.demo_max_ttl_minutes} minutes"
             )
         return ttl
+
+
+def duration(minutes: int) -> str:
+    """``240`` as « 4 h », ``90`` as « 1 h 30 », ``45`` as « 45 min »."""
+    hours, rest = divmod(minutes, 60)
+    if not hours:
+        return f"{rest} min"
+    return f"{hours} h" if not rest else f"{hours} h {rest:02d}"

@@ -2,22 +2,26 @@
 
 The organisation filter lives in :meth:`Sessions.row_for` and
 :meth:`Sessions.visible`, over the predicates of :mod:`bibia.policy`; the
-quotas are checked in the same transaction as the insert that they guard.
+quotas, and the reuse of a demonstrator the organisation already runs, are
+checked in the same transaction as the insert that they guard, after that
+transaction took the organisation's row lock (:meth:`Sessions._serialise`),
+so two launches at once cannot both see room, or both miss the running one.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from bibia import policy
 from bibia.accounts import audit
 from bibia.auth import Caller
 from bibia.db import Database
-from bibia.db.models import DemoSession, utcnow
+from bibia.db.models import DemoSession, Organisation, User, utcnow
 from bibia.demos.states import (
     FAILURE_LOGS_CHARS,
     TERMINAL_VALUES,
@@ -53,6 +57,13 @@ def demonstrators() -> ColumnElement[bool]:
     return DemoSession.purpose == PURPOSE_DEMO
 
 
+class Inserted(NamedTuple):
+    """What :meth:`Sessions.insert` did: ``reused`` when it found a running one instead of inserting."""
+
+    view: DemoView
+    reused: bool
+
+
 class Sessions:
     """The ``demo_sessions`` table, as the demonstrators' lifecycle reads and writes it."""
 
@@ -82,19 +93,43 @@ class Sessions:
             raise NotFound(f"démonstrateur introuvable : {demo_id} (bibia demo ls pour la liste)")
         return row
 
-    def visible(self, caller: Caller, *, include_finished: bool) -> list[DemoView]:
-        """The caller's organisation's demonstrators (every one for an administrator), newest first."""
+    def visible(
+        self,
+        caller: Caller,
+        *,
+        include_finished: bool,
+        own_organisation: bool = False,
+        model: str | None = None,
+    ) -> list[DemoView]:
+        """The caller's organisation's demonstrators (every one for an administrator), newest first.
+
+        ``own_organisation`` keeps an administrator's list to their own
+        organisation (what the web pages show); ``model`` keeps one model's.
+        """
         if not policy.may_list_demos(caller):
             raise Forbidden(MEMBERS_ONLY)
         with self.db.session() as session:
             query = (
-                select(DemoSession).where(demonstrators()).order_by(DemoSession.created_at.desc())
+                select(DemoSession, User.name)
+                .outerjoin(User, User.id == DemoSession.user_id)
+                .where(demonstrators())
+                .order_by(DemoSession.created_at.desc())
             )
-            if not policy.sees_every_demo(caller):
+            if own_organisation or not policy.sees_every_demo(caller):
                 query = query.where(DemoSession.organisation_id == caller.organisation_id)
+            if model is not None:
+                query = query.where(DemoSession.model_name == model)
             if not include_finished:
                 query = query.where(active())
-            return [DemoView.of(r) for r in session.scalars(query.limit(LIST_LIMIT))]
+            return [
+                DemoView.of(row, launched_by=name)
+                for row, name in session.execute(query.limit(LIST_LIMIT)).tuples()
+            ]
+
+    def launcher(self, session: Session, row: DemoSession) -> str | None:
+        """The name of the user who launched ``row`` (None: a service account since removed)."""
+        user = session.get(User, row.user_id) if row.user_id is not None else None
+        return user.name if user is not None else None
 
     def active_rows(self, session: Session) -> Sequence[DemoSession]:
         return session.scalars(select(DemoSession).where(active())).all()
@@ -125,11 +160,14 @@ class Sessions:
         runner: str,
         runner_ref: str | None,
         purpose: str = PURPOSE_DEMO,
-    ) -> DemoView:
+        reuse: bool = False,
+    ) -> Inserted:
         """Check the quotas and insert the pending row (for a warm member, this is the claim).
 
-        An evaluation's sandbox (``purpose``) is bounded by the evaluation
-        quota and workers instead of the demonstrators' quotas.
+        With ``reuse``, a demonstrator of the same version that the caller's
+        organisation already runs (or is starting) is returned instead, and
+        nothing is inserted. An evaluation's sandbox (``purpose``) is bounded
+        by the evaluation quota and workers instead of the demonstrators' quotas.
 
         Raises:
             QuotaExceeded: the organisation's or the platform's quota is reached.
@@ -137,6 +175,14 @@ class Sessions:
         """
         with self.db.session() as session:
             if purpose == PURPOSE_DEMO:
+                self._serialise(session, caller)
+                if reuse:
+                    running = self._running(session, caller, version)
+                    if running is not None:
+                        return Inserted(
+                            DemoView.of(running, launched_by=self.launcher(session, running)),
+                            reused=True,
+                        )
                 self._check_quotas(session, caller)
             row = DemoSession(
                 id=demo_id,
@@ -161,7 +207,7 @@ class Sessions:
                 ttl_minutes=ttl_minutes,
                 warm=runner_ref is not None,
             )
-            return DemoView.of(row)
+            return Inserted(DemoView.of(row, launched_by=caller.user), reused=False)
 
     def move(self, demo_id: str, new: DemoState) -> bool:
         """Move the row to ``new`` if it exists and the lifecycle allows it."""
@@ -178,6 +224,40 @@ class Sessions:
             if logs:
                 row.failure_logs = logs[-FAILURE_LOGS_CHARS:]
             return True
+
+    def _serialise(self, session: Session, caller: Caller) -> None:
+        """Take the caller's organisation's row lock until this transaction ends.
+
+        An UPDATE that changes nothing: PostgreSQL locks the row (a second
+        launch of the same organisation waits here, then reads what the
+        first committed); SQLite takes its single writer lock, so the checks
+        that follow read the newest state too. Launches of different
+        organisations do not wait on each other on PostgreSQL.
+        """
+        session.execute(
+            update(Organisation)
+            .where(Organisation.id == caller.organisation_id)
+            .values(id=Organisation.id)
+        )
+
+    def _running(
+        self, session: Session, caller: Caller, version: VersionInfo
+    ) -> DemoSession | None:
+        """The organisation's newest live demonstrator of ``version``, if any."""
+        query = (
+            select(DemoSession)
+            .where(
+                active(),
+                demonstrators(),
+                DemoSession.organisation_id == caller.organisation_id,
+                DemoSession.model_name == version.name,
+                DemoSession.model_version == version.version,
+                DemoSession.expires_at > utcnow(),
+            )
+            .order_by(DemoSession.created_at.desc())
+            .limit(1)
+        )
+        return session.scalars(query).first()
 
     def _check_quotas(self, session: Session, caller: Caller) -> None:
         total = (

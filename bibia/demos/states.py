@@ -61,6 +61,11 @@ def valid_id(demo_id: str) -> bool:
     return len(demo_id) == 16 and all(c in "0123456789abcdef" for c in demo_id)
 
 
+def _ended_at(row: DemoSession) -> dt.datetime | None:
+    ended = row.finished_at or row.updated_at
+    return aware(ended) if ended is not None else None
+
+
 @dataclass(frozen=True)
 class DemoView:
     """A demonstrator as the API shows it."""
@@ -74,9 +79,11 @@ class DemoView:
     created_at: dt.datetime
     expires_at: dt.datetime
     error: str | None
+    launched_by: str | None = None  # the launching user's name, when the reader asked for it
+    ended_at: dt.datetime | None = None  # when it reached its terminal state
 
     @classmethod
-    def of(cls, row: DemoSession) -> DemoView:
+    def of(cls, row: DemoSession, launched_by: str | None = None) -> DemoView:
         state = DemoState(row.state)
         return cls(
             id=row.id,
@@ -88,7 +95,14 @@ class DemoView:
             created_at=aware(row.created_at),
             expires_at=aware(row.expires_at),
             error=row.error,
+            launched_by=launched_by,
+            ended_at=_ended_at(row) if state.is_terminal else None,
         )
+
+    @property
+    def is_live(self) -> bool:
+        """Pending, starting or ready: not ended."""
+        return not DemoState(self.state).is_terminal
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -1,4 +1,4 @@
-"""bibia's web pages: the catalogue in French, server-rendered, with no script at all.
+"""bibia's web pages: the catalogue in French, server-rendered; no page needs a script.
 
 ``create_app`` includes :data:`router`, mounts :func:`static_files` at
 ``/static`` and answers HTTP errors with :func:`http_error` (French HTML
@@ -14,12 +14,14 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bibia.errors import wants_page
-from bibia.web import account, evaluations, pages
+from bibia.web import account, demos, evaluations, pages
 from bibia.web.render import HERE, error_page
 
 router = APIRouter(include_in_schema=False)
 router.include_router(pages.router)
 router.include_router(account.router)
+router.include_router(demos.router)
+router.include_router(demos.state_router)
 router.include_router(evaluations.router)
 
 MESSAGES = {
@@ -36,7 +38,7 @@ JSON_ERRORS = {
 
 
 def static_files() -> StaticFiles:
-    """The stylesheet (and nothing else that runs)."""
+    """The stylesheet and the waiting page's script (allowed by the pages' CSP nonce)."""
     return StaticFiles(directory=HERE / "static")
 
 

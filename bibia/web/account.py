@@ -1,4 +1,4 @@
-"""Pages of a session: sign in and out, the sessions page, launching and waiting for a demonstrator.
+"""Pages of a session: sign in and out, the sessions page (demonstrators: :mod:`bibia.web.demos`).
 
 Signing in with a token opens a server-side session (:mod:`bibia.sessions`)
 named by the ``bibia_session`` cookie (HttpOnly, SameSite=Lax, Path=/,
@@ -23,14 +23,12 @@ from bibia import policy, sessions
 from bibia.auth import ANONYMOUS, authenticate
 from bibia.deps import COOKIE, ServicesDep
 from bibia.web.csrf import CSRF_COOKIE
-from bibia.web.pages import PageCallerDep, _model_name
+from bibia.web.pages import PageCallerDep
 from bibia.web.render import PageRoute, cookie_secure, forget_session, render
-from domain.errors import InvalidInput, NotFound, Unauthorized
-from registry.refs import ModelRef, check_alias, check_version
+from domain.errors import NotFound, Unauthorized
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
-WAITING_STATES = {"pending", "starting"}
 SESSION_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
@@ -165,37 +163,3 @@ def revoke_session(
         forget_session(request, response)
         return response
     return RedirectResponse("/compte/sessions", status_code=303)
-
-
-def _launch_ref(name: str, choice: str) -> ModelRef:
-    """``choice`` from the launch form: ``alias:production`` or ``version:3``."""
-    kind, _, value = choice.partition(":")
-    if kind == "alias":
-        return ModelRef(name=name, alias=check_alias(value))
-    if kind == "version":
-        return ModelRef(name=name, version=check_version(value))
-    raise InvalidInput("choisissez une version ou un alias du modèle à lancer")
-
-
-@router.post("/modeles/{name}/demonstrateur")
-def launch(
-    request: Request, name: str, caller: PageCallerDep, version: Annotated[str, Form()] = ""
-) -> Response:
-    if not caller.is_authenticated:
-        return RedirectResponse(f"/connexion?next={quote(f'/modeles/{name}')}", status_code=303)
-    view = request.app.state.demos.launch(caller, _launch_ref(_model_name(name), version))
-    return RedirectResponse(f"/demonstrateurs/{quote(view.id)}", status_code=303)
-
-
-@router.get("/demonstrateurs/{demo_id}", response_class=HTMLResponse)
-def waiting_page(request: Request, demo_id: str, caller: PageCallerDep) -> Response:
-    if not caller.is_authenticated:
-        return RedirectResponse(f"/connexion?next={quote(request.url.path)}", status_code=303)
-    demo = request.app.state.demos.get(caller, demo_id)
-    return render(
-        request,
-        "demonstrateur.html",
-        title=f"Démonstrateur de {demo.model}",
-        demo=demo,
-        waiting=demo.state in WAITING_STATES,
-    )

@@ -419,6 +419,11 @@ def model_page(
         versions=versions,
         chart_version=chart,
         can_launch=policy.may_launch_demo(caller) and bool(versions),
+        running_demos=(  # the launch block offers the organisation's running ones first
+            request.app.state.demos.visible(caller, own_organisation=True, model=model["name"])
+            if policy.may_launch_demo(caller)
+            else []
+        ),
         expert=expert,
         pull_uri=pull_uri,
         base_url=base_url,

@@ -4,12 +4,14 @@ Pages only ever receive data that ``bibia.catalogue`` already filtered for
 the caller's tier; templates decide what to show from the *presence* of a
 field (a restricted field is absent, not empty, for a public caller).
 Every HTML answer carries the same security headers as the demonstrator
-proxy: a strict Content-Security-Policy, no scripts at all.
+proxy: a strict Content-Security-Policy, no scripts at all; a page that
+needs one of bibia's own scripts asks for a nonce (``scripts=True``).
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -176,8 +178,15 @@ def request_caller(request: Request) -> Caller:
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
-    """Render ``template`` in the site layout, with the security headers of every bibia page."""
+    """Render ``template`` in the site layout, with the security headers of every bibia page.
+
+    ``scripts=True`` in ``context``: the page's CSP allows the scripts that carry its
+    ``script_nonce`` (and no other).
+    """
     caller = context.pop("caller", None) or request_caller(request)
+    # a page that asks for ``scripts`` gets a nonce its own <script> elements (bibia's files under
+    # /static/) carry; every other page runs no script at all
+    nonce = secrets.token_urlsafe(18) if context.pop("scripts", False) else None
     here = request.url.path
     if request.url.query:
         here = f"{here}?{request.url.query}"
@@ -188,9 +197,10 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         here=here,
         session_expired=getattr(request.state, "session_expired", False),
         csrf_field=lambda: hidden_field(request),
+        script_nonce=nonce,
         **context,
     )
-    response = HTMLResponse(body, status_code=status, headers=security_headers())
+    response = HTMLResponse(body, status_code=status, headers=security_headers(script_nonce=nonce))
     if getattr(request.state, "session_expired", False):
         forget_session(request, response)
     return response
