@@ -18,6 +18,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.backends.conftest import PostgresServer, require_postgres
+from tests.backends.conftest import postgres_server as _postgres_server
 from tests.conftest import World
 from tests.demos_fast import conftest as fast
 from tests.demos_fast.conftest import add_row, fake_world, settle
@@ -32,6 +34,7 @@ PARIS = zoneinfo.ZoneInfo("Europe/Paris")
 short_tmp = fast.short_tmp
 fast_tmp = fast.fast_tmp
 ok_model = fast.ok_model
+postgres_server = _postgres_server
 
 
 @pytest.fixture
@@ -186,15 +189,15 @@ def test_lancer_twice_opens_the_running_one_unless_asked_for_another(world: Worl
     assert demo_id(launch(colleague)) in {first, another}
 
 
-def test_launches_at_once_start_one_demonstrator(world: World) -> None:
-    """Eight launches of the same version released together: one insert, seven reuses (any interleaving)."""
+def launches_at_once(world: World, count: int = 8) -> None:
+    """``count`` launches of the same version released together: one insert, the others reuse it."""
     from bibia.auth import authenticate
     from registry.refs import ModelRef
 
     with world.services.db.session() as session:
         caller = authenticate(session, world.tokens["member"])
     manager = world.app.state.demos
-    gate = threading.Barrier(8)
+    gate = threading.Barrier(count)
     results: list[tuple[str, bool]] = []
     errors: list[BaseException] = []
 
@@ -206,7 +209,7 @@ def test_launches_at_once_start_one_demonstrator(world: World) -> None:
         except BaseException as exc:  # reported below
             errors.append(exc)
 
-    threads = [threading.Thread(target=one) for _ in range(8)]
+    threads = [threading.Thread(target=one) for _ in range(count)]
     for t in threads:
         t.start()
     for t in threads:
@@ -214,9 +217,25 @@ def test_launches_at_once_start_one_demonstrator(world: World) -> None:
     settle(world)
     assert not errors, errors
     assert len({ident for ident, _ in results}) == 1, results
-    assert sorted(reused for _, reused in results) == [False] + [True] * 7
+    assert sorted(reused for _, reused in results) == [False] + [True] * (count - 1)
     live = world.client.get("/api/v1/demos", headers=world.headers("member")).json()
     assert len(live) == 1
+
+
+def test_launches_at_once_start_one_demonstrator(world: World) -> None:
+    """Whatever the interleaving (SQLite: one writer at a time, from the organisation row's update)."""
+    launches_at_once(world)
+
+
+@pytest.mark.postgres
+def test_launches_at_once_start_one_demonstrator_on_postgresql(
+    fast_tmp: Path, ok_model: Path, postgres_server: PostgresServer
+) -> None:
+    """The same on PostgreSQL, where the organisation's row lock makes the second launch wait."""
+    require_postgres(postgres_server)
+    url = postgres_server.create_database("bibia")
+    with fake_world(fast_tmp, ok_model, database_url=url) as world:
+        launches_at_once(world)
 
 
 def test_quota_page_lists_the_demonstrators_to_stop(fast_tmp: Path, ok_model: Path) -> None:
