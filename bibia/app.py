@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from bibia import __version__, gateway, proxy, web
+from bibia import __version__, docs, gateway, proxy, web
 from bibia.api import admin, benchmarks, demos, evaluation_results, models, projects, sessions
 from bibia.api import evaluations as evaluation_api
 from bibia.demos import DemoService
@@ -58,18 +58,20 @@ déjà : `MLFLOW_TRACKING_URI=<cette adresse>` et `MLFLOW_TRACKING_TOKEN=<jeton>
 
 
 def _validation_message(exc: RequestValidationError) -> dict[str, Any]:
+    """bibia's 422 body, as the OpenAPI document describes it (:class:`bibia.docs.ValidationErrorOut`)."""
     problems = []
     for err in exc.errors():
         loc = ".".join(str(p) for p in err.get("loc", ()) if p not in {"body", "query", "path"})
         problems.append(
-            {"field": loc or "(requête)", "message": str(err.get("msg", "valeur invalide"))}
+            docs.FieldErrorOut(
+                field=loc or "(requête)", message=str(err.get("msg", "valeur invalide"))
+            )
         )
-    fields = ", ".join(p["field"] for p in problems)
-    return {
-        "error": "requete_invalide",
-        "message": f"paramètres invalides : {fields}",
-        "details": problems,
-    }
+    fields = ", ".join(p.field for p in problems)
+    body = docs.ValidationErrorOut(
+        error="requete_invalide", message=f"paramètres invalides : {fields}", details=problems
+    )
+    return body.model_dump()
 
 
 def create_app(
@@ -102,7 +104,12 @@ def create_app(
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        openapi_tags=docs.TAGS,
+        # bibia serves both documentation pages itself, from its own origin (bibia.docs)
+        docs_url=None,
+        redoc_url=None,
     )
+    docs.install_openapi(app)
     app.state.services = services
     app.state.demos = manager
     app.state.evaluations = evaluations
@@ -145,6 +152,7 @@ def create_app(
     app.include_router(evaluation_api.router)
     app.include_router(evaluation_results.router)
     app.include_router(proxy.router)
+    app.include_router(docs.router)  # /docs, /redoc and their files, offline
     app.include_router(
         web.router
     )  # the French web pages (no scripts), and their error pages for browsers
