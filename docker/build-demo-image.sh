@@ -5,11 +5,11 @@
 # 2. downloads the wheels pinned in docker/demo-requirements.lock into
 #    docker/.build/wheels (cached: pip skips what is already there);
 # 3. stages a small build context (wheels, lock, demos/__init__.py,
-#    demos/server/) and builds docker/demo.Dockerfile on the base image.
+#    demos/server/, and the pure packages the server imports: domain/ and
+#    evaluation/) and builds docker/demo.Dockerfile on the base image.
 #
 # The tag is a hash of the Dockerfile, the lock, the base image id and the
-# demonstrator server's sources: when an image with that tag exists, nothing
-# is rebuilt.
+# sources staged: when an image with that tag exists, nothing is rebuilt.
 #
 # Usage: docker/build-demo-image.sh [--force] [--relock]
 #   --force    rebuild even when the image is up to date
@@ -91,13 +91,16 @@ if [ "$relock" -eq 1 ] || [ ! -f "$lock" ]; then
     rm -rf "$tmp_wheels"
 fi
 
+# What the image holds of the repository: the server, and the pure packages it imports.
+sources=(demos/__init__.py demos/server domain evaluation)
+
 base_image="$("$here/build-base-image.sh")"
 base_id="$(docker image inspect -f '{{.Id}}' "$base_image")"
 
 tag="$( {
     echo "$base_id"
     cat "$here/demo.Dockerfile" "$lock"
-    cd "$root" && find demos/__init__.py demos/server -type f -name '*.py' | LC_ALL=C sort | xargs sha256sum
+    cd "$root" && find "${sources[@]}" -type f -name '*.py' | LC_ALL=C sort | xargs sha256sum
 } | sha256sum | cut -c1-12)"
 image="$repo:$tag"
 
@@ -117,7 +120,7 @@ mkdir -p "$context/demos"
 cp -al "$wheels" "$context/wheels" 2>/dev/null || cp -a "$wheels" "$context/wheels"
 cp "$lock" "$context/demo-requirements.lock"
 cp "$root/demos/__init__.py" "$context/demos/__init__.py"
-(cd "$root" && find demos/server -type f -name '*.py' -print0 | xargs -0 -I{} cp --parents {} "$context/")
+(cd "$root" && find demos/server domain evaluation -type f -name '*.py' -print0 | xargs -0 -I{} cp --parents {} "$context/")
 cp "$here/demo.Dockerfile" "$context/Dockerfile"
 
 say "building $image on $base_image"

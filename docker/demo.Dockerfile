@@ -3,7 +3,8 @@
 #
 # Built by docker/build-demo-image.sh from a staged context (never the repo
 # root): wheels/ (downloaded on the host), demo-requirements.lock,
-# demos/__init__.py and demos/server/. It needs no container registry when
+# demos/__init__.py and demos/server/, and the two pure packages the server
+# imports (domain/: the error tree; evaluation/: the French CSV reader). It needs no container registry when
 # BASE_IMAGE is the offline base image (docker/build-base-image.sh):
 #   --build-arg BASE_IMAGE=bibia/python-base:bookworm
 # Runs as uid 10001 on a read-only root filesystem: the runner mounts the
@@ -30,6 +31,8 @@ FROM ${BASE_IMAGE}
 COPY --from=build /opt/venv /opt/venv
 COPY demos/__init__.py /app/demos/__init__.py
 COPY demos/server /app/demos/server
+COPY domain /app/domain
+COPY evaluation /app/evaluation
 RUN /opt/venv/bin/python -m compileall -q /app \
  && mkdir -p /model /run/bibia \
  && chown 10001:10001 /run/bibia

@@ -361,6 +361,12 @@ def _numbers(values: pd.Series, column: Column, positions: list[str]) -> pd.Seri
     return numbers
 
 
+def parse_number(text: str) -> float:
+    """A number as a French (or English) spreadsheet writes it (``12,5``, ``1 234,5``,
+    ``1.234,5``, ``1,234.5``, ``-3e2``), NaN when the text is none or a missing-value word."""
+    return _number(text.strip())
+
+
 def _number(text: str) -> float:
     """A number as a French (or English) spreadsheet writes it, NaN when it is none."""
     if text.lower() in MISSING:

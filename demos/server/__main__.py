@@ -14,15 +14,19 @@ once serving).
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import math
 import os
+import shutil
 import signal
 import stat
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 EXIT_SETTINGS = 2
 EXIT_MODEL = 3
@@ -101,7 +105,8 @@ def main() -> int:
 
     from demos.server.app import create_app
 
-    app = create_app(demo, settings)
+    results = settings.results_dir or Path(tempfile.mkdtemp(prefix="bibia-resultats-"))
+    app = create_app(demo, dataclasses.replace(settings, results_dir=results))
     config = uvicorn.Config(
         app,
         uds=str(settings.socket_path),
@@ -118,7 +123,11 @@ def main() -> int:
         # idle limit on top of a demonstrator's time to live).
         _stop_after(server, max(1.0, settings.ttl_seconds - waited))
     logger.info("Démonstrateur prêt sur %s", settings.socket_path)
-    server.run()
+    try:
+        server.run()
+    finally:
+        if settings.results_dir is None:  # the results go with the server
+            shutil.rmtree(results, ignore_errors=True)
     return 0
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,19 @@ TASK_LABELS = {
     "traitement-texte": "Traitement de texte",
     "autre": "Autre",
 }
+# A card's « inputs » / « outputs » entry: ``name : description`` or ``name (description)``,
+# possibly several names (``borne_basse, borne_haute : ...``).
+_ENTRY = re.compile(
+    r"^\s*(?P<names>[A-Za-z_][\w.-]*(?:\s*,\s*[A-Za-z_][\w.-]*)*)\s*"
+    r"(?::\s*(?P<after>.+)|\((?P<within>.+)\))\s*$",
+    re.S,
+)
+# A description that starts with a type or a value list is no label (« texte AAAA-MM-JJ »).
+_NOT_A_LABEL = re.compile(
+    r"^(texte|booléen|boolean|date\s+[AJ]|nombre|entier|chaîne|string|['\"«])|\.csv\b",
+    re.IGNORECASE,
+)
+LABEL_CHARS = 60
 AUTOMATION_LABELS = {
     "aide-a-la-decision": "Aide à la décision : une personne décide.",
     "decision-automatisee": "Décision automatisée.",
@@ -49,6 +63,19 @@ class CardInfo:
     baseline: str | None = None
     metrics: list[dict[str, Any]] = field(default_factory=list)
     licence: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    model_name: str | None = None
+
+    def label(self, name: str) -> str:
+        """A column's French label for a table header or a chart: the start of its card
+        description (« repas attendus » for ``repas_prevus``), else its name made readable."""
+        description = self.columns.get(name)
+        if description:
+            short = re.split(r"\s+\(|\s*;\s*|,\s+|\s+:\s+", description, maxsplit=1)[0].strip()
+            if short and len(short) <= LABEL_CHARS and not _NOT_A_LABEL.search(short):
+                return short[0].upper() + short[1:]
+        readable = name.replace("_", " ").strip()
+        return readable[:1].upper() + readable[1:] if readable else name
 
     @property
     def task_label(self) -> str | None:
@@ -59,16 +86,20 @@ class CardInfo:
         return AUTOMATION_LABELS.get(self.automation or "", self.automation)
 
     @classmethod
-    def read(cls, path: Path) -> CardInfo:
-        """Read the card at ``path``; a missing or unreadable card gives defaults."""
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return cls()
-        except (OSError, ValueError) as exc:
-            logger.warning("Fiche du modèle illisible (%s) : %s", path, exc)
-            return cls()
-        return cls.from_dict(raw) if isinstance(raw, dict) else cls()
+    def read(cls, path: Path, origin: Path | None = None) -> CardInfo:
+        """Read the card at ``path``; a missing or unreadable card gives defaults.
+
+        ``origin`` is the file bibia writes beside it (``bibia/demo.json``:
+        ``{"model": name, "version": n}``): the registered model's name, for
+        the link back to its page.
+        """
+        raw = _json(path)
+        card = cls.from_dict(raw) if isinstance(raw, dict) else cls()
+        where = _json(origin) if origin is not None else None
+        name = where.get("model") if isinstance(where, dict) else None
+        if isinstance(name, str) and name.strip():
+            card = _with_model_name(card, name.strip())
+        return card
 
     @classmethod
     def from_dict(cls, card: dict[str, Any]) -> CardInfo:
@@ -90,7 +121,37 @@ class CardInfo:
             if isinstance(metrics, list)
             else [],
             licence=_text(card, "model.licence", "licence"),
+            columns=_columns(card),
         )
+
+
+def _with_model_name(card: CardInfo, name: str) -> CardInfo:
+    return replace(card, model_name=name)
+
+
+def _json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        logger.warning("Fichier illisible (%s) : %s", path, exc)
+        return None
+
+
+def _columns(card: dict[str, Any]) -> dict[str, str]:
+    """The card's description of each input and output column, by column name."""
+    described: dict[str, str] = {}
+    for path in ("model.inputs", "model.outputs", "inputs", "outputs"):
+        for entry in _texts(card, path):
+            match = _ENTRY.match(" ".join(entry.split()))
+            if match is None:
+                continue
+            description = (match.group("after") or match.group("within") or "").strip()
+            for name in re.split(r"\s*,\s*", match.group("names")):
+                if description and name not in described:
+                    described[name] = description
+    return described
 
 
 def _get(card: dict[str, Any], dotted: str) -> Any:

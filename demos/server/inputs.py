@@ -8,10 +8,9 @@ enforcement (which runs after) has nothing left to refuse.
 
 from __future__ import annotations
 
-import csv
-import io
+import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -19,11 +18,32 @@ import pandas as pd
 
 from demos.server.errors import DemoError
 from demos.server.model import Column
+from domain.errors import InvalidData, PayloadTooLarge
+from evaluation.frames import (
+    FALSE,
+    MISSING,
+    TRUE,
+    iso_dates,
+    parse_dates,
+    parse_number,
+    read_csv,
+)
 
-MISSING = {"", "na", "nan", "null", "none"}
-TRUE = {"true", "vrai", "oui", "yes", "1", "1.0"}
-FALSE = {"false", "faux", "non", "no", "0", "0.0"}
 MAX_EXAMPLES = 3
+#: Rows read from the sample data before it is cut to what is shown.
+SAMPLE_ROW_LIMIT = 1_000_000
+#: What a value of each type looks like, when the sample data shows none.
+EXAMPLES = {
+    "double": "12,5",
+    "float": "12,5",
+    "integer": "12",
+    "long": "12",
+    "boolean": "oui",
+    "datetime": "06/11/2017",
+    "date": "06/11/2017",
+}
+_ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_QUOTED = re.compile(r"«\s*([^»]{1,200}?)\s*»|'([^']{1,200})'|\"([^\"]{1,200})\"")
 
 
 @dataclass
@@ -35,15 +55,79 @@ class ParsedInput:
             the other columns of the file (kept for charts, e.g. the truth).
         model_columns: the columns to send to the model.
         ignored: file columns the model does not use.
+        positions: where each row comes from, for messages (« ligne 3 » of
+            the file, « enregistrement 2 » of a JSON payload).
+        defaulted: optional columns whose cells were all empty, left out so
+            that the model uses its default.
     """
 
     frame: pd.DataFrame
     model_columns: list[str]
     ignored: list[str] = field(default_factory=list)
+    positions: list[str] = field(default_factory=list)
+    defaulted: list[str] = field(default_factory=list)
 
     @property
     def model_frame(self) -> pd.DataFrame:
         return self.frame[self.model_columns] if self.model_columns else self.frame
+
+
+def with_sample_hints(columns: Sequence[Column], sample: pd.DataFrame | None) -> list[Column]:
+    """The columns, told what the sample data shows of them.
+
+    A ``string`` column whose sample values are all ``AAAA-MM-JJ`` dates
+    holds dates written as text: French dates are then accepted there and
+    rewritten so. Each column gets the first sample value as its example.
+
+    Args:
+        sample: the sample data as :func:`evaluation.frames.read_csv` reads
+            it (text cells), or None without one.
+    """
+    if sample is None:
+        return list(columns)
+    out = []
+    for column in columns:
+        if column.name not in sample.columns:
+            out.append(column)
+            continue
+        values = [str(v).strip() for v in sample[column.name] if str(v).strip()]
+        dates = (
+            column.type == "string"
+            and bool(values)
+            and all(_ISO_DAY.fullmatch(v) for v in values[:1000])
+        )
+        example = values[0] if values else None
+        if example is not None and (dates or column.type == "datetime"):
+            stamp = parse_dates(pd.Series([example])).iloc[0]
+            example = example if pd.isna(stamp) else stamp.strftime("%d/%m/%Y")
+        elif example is not None and column.type == "boolean":
+            lowered = example.lower()
+            example = "oui" if lowered in TRUE else "non" if lowered in FALSE else example
+        elif example is not None and column.type in ("double", "float", "integer", "long"):
+            figure = parse_number(example)
+            example = example if np.isnan(figure) else f"{figure:.15g}".replace(".", ",")
+        out.append(replace(column, dates_as_text=dates, example=example))
+    return out
+
+
+def locate(reason: str, parsed: ParsedInput) -> str:
+    """Where the values a model's message quotes (« LONGCHAMPS ») are in the input: the column and
+    the first lines, e.g. « colonne cantine_nom, ligne 3 » ; empty when none is found."""
+    quoted = {
+        next(g for g in m.groups() if g is not None).strip() for m in _QUOTED.finditer(reason)
+    }
+    quoted.discard("")
+    if not quoted:
+        return ""
+    places = []
+    for name in parsed.model_columns:
+        values = parsed.frame[name]
+        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+            continue
+        mask = values.map(lambda v: isinstance(v, str) and v.strip() in quoted)
+        if mask.any():
+            places.append(f"colonne {name}, {_where(mask, parsed.positions)}")
+    return " ; ".join(places)
 
 
 def parse_csv(
@@ -51,68 +135,41 @@ def parse_csv(
 ) -> ParsedInput:
     """Read an uploaded CSV file and validate it against ``columns``.
 
-    Comma, semicolon and tab separators are recognised; with a semicolon,
-    a decimal comma is accepted in numeric columns (French spreadsheets).
-    With ``truncate``, rows past ``max_rows`` are dropped instead of refused.
+    The file is read as French spreadsheets write it, and as others do
+    (:func:`evaluation.frames.read_csv`): ``;``, ``,`` or tab separators,
+    UTF-8 with or without BOM, else Windows-1252 / Latin-1 (Excel's « CSV
+    (séparateur : point-virgule) »); numbers with a decimal comma or point,
+    dates in JJ/MM/AAAA or AAAA-MM-JJ. With ``truncate``, rows past
+    ``max_rows`` are dropped instead of refused.
 
     Raises:
-        DemoError: empty, too large, not UTF-8 text, not a table, too many
-            rows, missing columns or values of the wrong type.
+        DemoError: empty, too large, binary, not a table, too many rows,
+            missing columns or values of the wrong type (the message names
+            the lines and columns, and what was expected).
     """
-    if len(data) > max_bytes:
-        raise DemoError(
-            f"Le fichier est trop volumineux ({_size(len(data))}) : la limite est de {_size(max_bytes)}. "
-            "Envoyez un extrait plus court.",
-            status_code=413,
-        )
-    if not data.strip():
-        raise DemoError(
-            "Le fichier est vide : envoyez un CSV avec une ligne d'en-tête et au moins une ligne de données."
-        )
-    if b"\x00" in data:
-        raise DemoError(
-            "Ce fichier n'est pas un fichier texte CSV (il contient des octets binaires).",
-            status_code=415,
-        )
+    limit = SAMPLE_ROW_LIMIT if truncate else max_rows
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DemoError(
-            f"Le fichier n'est pas encodé en UTF-8 (octet invalide à la position {exc.start}). "
-            "Dans votre tableur, enregistrez-le en « CSV UTF-8 ».",
-            status_code=415,
-        ) from None
-    separator = _separator(text)
-    header = next(csv.reader(io.StringIO(text.lstrip()), delimiter=separator), [])
-    duplicated = sorted(
-        {c.strip() for c in header if [h.strip() for h in header].count(c.strip()) > 1}
-    )
-    if duplicated:
-        raise DemoError(
-            f"Colonnes en double : {', '.join(duplicated)}. Chaque colonne doit apparaître une seule fois."
-        )
-    try:
-        frame = pd.read_csv(
-            io.StringIO(text),
-            sep=separator,
-            dtype=str,
-            keep_default_na=False,
-            nrows=max_rows + 1,
-            skipinitialspace=True,
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, csv.Error) as exc:
-        raise DemoError(
-            f"Le fichier n'a pas pu être lu comme un CSV : {_first_line(exc)}"
-        ) from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    if len(frame) == 0:
-        raise DemoError(
-            "Le fichier ne contient qu'une ligne d'en-tête : ajoutez au moins une ligne de données."
-        )
+        frame = read_csv(data, max_bytes=max_bytes, max_rows=limit)
+    except PayloadTooLarge as exc:
+        raise DemoError(f"{exc.message} Envoyez un extrait plus court.", status_code=413) from None
+    except InvalidData as exc:
+        message = exc.message
+        if "Trop de lignes" in message:
+            raise DemoError(
+                f"Trop de lignes : la limite est de {max_rows} lignes par envoi. Découpez le fichier.",
+                status_code=413,
+            ) from None
+        status = 415 if "n'est pas un fichier texte" in message else 400
+        raise DemoError(message, status_code=status) from None
     if truncate:
         frame = frame.head(max_rows)
+    positions = [f"ligne {line}" for line in frame.index]
     return _validate(
-        frame, columns, max_rows=max_rows, decimal_comma=separator == ";", first_line=2
+        frame.reset_index(drop=True),
+        columns,
+        max_rows=max_rows,
+        positions=positions,
+        from_text=True,
     )
 
 
@@ -147,12 +204,13 @@ def parse_payload(payload: Any, columns: Sequence[Column], *, max_rows: int) -> 
     if len(frame) == 0:
         raise DemoError("Le tableau envoyé ne contient aucune ligne.")
     frame.columns = [str(c) for c in frame.columns]
+    positions = [f"enregistrement {i + 1}" for i in range(len(frame))]
     return _validate(
         frame.reset_index(drop=True),
         columns,
         max_rows=max_rows,
-        decimal_comma=False,
-        first_line=None,
+        positions=positions,
+        from_text=False,
     )
 
 
@@ -168,8 +226,8 @@ def _validate(
     columns: Sequence[Column],
     *,
     max_rows: int,
-    decimal_comma: bool,
-    first_line: int | None,
+    positions: list[str],
+    from_text: bool,
 ) -> ParsedInput:
     if len(frame) > max_rows:
         raise DemoError(
@@ -182,73 +240,91 @@ def _validate(
             f"Colonnes en double : {', '.join(duplicated)}. Chaque colonne doit apparaître une seule fois."
         )
     if not columns:  # no column signature: the model takes the table as it is
-        return ParsedInput(frame.apply(_infer) if first_line else frame, [])
-    missing = [c.name for c in columns if c.required and c.name not in frame.columns]
+        return ParsedInput(frame.apply(_infer) if from_text else frame, [], positions=positions)
+    missing = [c for c in columns if c.required and c.name not in frame.columns]
     if missing:
-        expected = ", ".join(f"{c.name} ({c.label})" for c in columns)
+        expected = ", ".join(
+            f"{c.name} ({c.label}{'' if c.required else ', facultative'})" for c in columns
+        )
+        hints = []
+        for column in missing:
+            near = [str(n) for n in frame.columns if str(n).strip().lower() == column.name.lower()]
+            if near:
+                hints.append(f"la colonne « {near[0]} » existe : nommez-la « {column.name} »")
         raise DemoError(
-            f"Colonne(s) manquante(s) : {', '.join(missing)}. Le modèle attend les colonnes : {expected}."
+            f"Colonne(s) manquante(s) : {', '.join(c.name for c in missing)}. "
+            f"Le modèle attend les colonnes : {expected}."
+            + (f" ({' ; '.join(hints)})" if hints else "")
+            + " Le modèle de fichier CSV à télécharger a la bonne ligne d'en-tête."
         )
     errors = []
     converted = frame.copy()
+    defaulted = []
     for column in columns:
         if column.name not in frame.columns:
             continue
         try:
-            converted[column.name] = _convert(frame[column.name], column, decimal_comma, first_line)
+            values = _convert(frame[column.name], column, positions)
         except DemoError as exc:
             errors.append(exc.message)
+            continue
+        if values is None:  # an optional column left empty: the model's default
+            defaulted.append(column.name)
+            converted = converted.drop(columns=[column.name])
+        else:
+            converted[column.name] = values
     if errors:
         raise DemoError(" ".join(errors))
     known = {c.name for c in columns}
     ignored = [c for c in frame.columns if c not in known]
     for name in ignored:  # kept for charts and the download (e.g. the observed truth)
         converted[name] = _infer(frame[name])
-    model_columns = [c.name for c in columns if c.name in frame.columns]
-    return ParsedInput(converted, model_columns, ignored)
+    model_columns = [c.name for c in columns if c.name in converted.columns]
+    return ParsedInput(converted, model_columns, ignored, positions=positions, defaulted=defaulted)
 
 
-def _convert(
-    values: pd.Series, column: Column, decimal_comma: bool, first_line: int | None
-) -> pd.Series:
+def _convert(values: pd.Series, column: Column, positions: list[str]) -> pd.Series | None:
+    """``values`` in the column's type; None for an optional column whose cells are all empty."""
     text = values.map(lambda v: "" if _is_missing(v) else str(v).strip())
     missing = text.str.lower().isin(MISSING)
+    if missing.all() and not column.required:
+        return None
     if column.required and missing.any():
         raise DemoError(
-            f"La colonne « {column.name} » a des valeurs manquantes ({_where(missing, first_line)})."
+            f"La colonne « {column.name} » a des valeurs manquantes ({_where(missing, positions)}) : "
+            f"elle est obligatoire ({column.label}{_example(column)})."
         )
     kind = column.type
     if kind in ("double", "float", "integer", "long"):
-        numbers = pd.to_numeric(
-            text.str.replace(",", ".", regex=False) if decimal_comma else text, errors="coerce"
-        )
-        _check(numbers.isna() & ~missing, text, column, first_line)
+        numbers = pd.Series([parse_number(v) for v in text], index=text.index, dtype="float64")
+        _check(numbers.isna() & ~missing, text, column, positions)
         if kind in ("integer", "long"):
-            _check(~missing & numbers.notna() & (numbers % 1 != 0), text, column, first_line)
+            _check(~missing & numbers.notna() & (numbers % 1 != 0), text, column, positions)
             if missing.any():
                 raise DemoError(
-                    f"La colonne « {column.name} » ({column.label}) ne peut pas avoir de valeurs vides."
+                    f"La colonne « {column.name} » ({column.label}) a des cellules vides "
+                    f"({_where(missing, positions)}) : remplissez-les, ou videz toute la colonne "
+                    "pour laisser le modèle utiliser sa valeur par défaut."
                 )
             return numbers.astype("int32" if kind == "integer" else "int64")
         return numbers.astype("float32" if kind == "float" else "float64")
     if kind == "boolean":
         lowered = text.str.lower()
-        _check(~missing & ~lowered.isin(TRUE | FALSE), text, column, first_line)
-        if missing.any():
-            raise DemoError(
-                f"La colonne « {column.name} » ({column.label}) ne peut pas avoir de valeurs vides."
+        _check(~missing & ~lowered.isin(TRUE | FALSE), text, column, positions)
+        flags = lowered.isin(TRUE)
+        if missing.any():  # an optional column: empty means « the model's default »
+            return pd.Series(
+                [None if gap else bool(flag) for gap, flag in zip(missing, flags, strict=True)],
+                index=text.index,
+                dtype=object,
             )
-        return lowered.isin(TRUE)
-    if kind == "datetime":
-        dates = pd.to_datetime(text.where(~missing), format="ISO8601", errors="coerce")
-        for fmt in ("%d/%m/%Y", "%d/%m/%Y %H:%M", "%d/%m/%Y %H:%M:%S"):
-            retry = dates.isna() & ~missing
-            if not retry.any():
-                break
-            dates = dates.where(
-                ~retry, pd.to_datetime(text.where(retry), format=fmt, errors="coerce")
-            )
-        _check(dates.isna() & ~missing, text, column, first_line)
+        return flags.astype(bool)
+    if kind == "datetime" or column.dates_as_text:
+        dates = parse_dates(text.where(~missing, ""))
+        _check(dates.isna() & ~missing, text, column, positions)
+        if column.dates_as_text:
+            iso = iso_dates(dates)
+            return iso.where(~missing, None) if missing.any() else iso.astype(str)
         return dates.astype("datetime64[ns]")
     if kind == "string":
         return text.where(~missing, None) if missing.any() else text.astype(str)
@@ -258,34 +334,35 @@ def _convert(
     )
 
 
-def _check(bad: pd.Series, text: pd.Series, column: Column, first_line: int | None) -> None:
+def _check(bad: pd.Series, text: pd.Series, column: Column, positions: list[str]) -> None:
     if not bad.any():
         return
     shown = [
-        f"{_line(i, first_line)} : « {text.iloc[i][:40]} »"
+        f"{positions[i]} : « {_clip(text.iloc[i])} »"
         for i in np.flatnonzero(bad.to_numpy())[:MAX_EXAMPLES]
     ]
     more = int(bad.sum()) - len(shown)
     tail = f" et {more} autre(s)" if more > 0 else ""
     raise DemoError(
-        f"La colonne « {column.name} » doit contenir des valeurs de type {column.label} ; "
-        f"valeurs invalides {', '.join(shown)}{tail}."
+        f"La colonne « {column.name} » doit contenir des valeurs de type {column.label}"
+        f"{_example(column)} ; valeurs invalides {', '.join(shown)}{tail}."
     )
 
 
-def _where(mask: pd.Series, first_line: int | None) -> str:
-    positions = np.flatnonzero(mask.to_numpy())
-    shown = ", ".join(_line(i, first_line) for i in positions[:MAX_EXAMPLES])
-    more = len(positions) - min(len(positions), MAX_EXAMPLES)
+def _example(column: Column) -> str:
+    example = column.example or EXAMPLES.get("date" if column.dates_as_text else column.type)
+    return f", par exemple « {example} »" if example else ""
+
+
+def _where(mask: pd.Series, positions: list[str]) -> str:
+    where = np.flatnonzero(mask.to_numpy())
+    shown = ", ".join(positions[i] for i in where[:MAX_EXAMPLES])
+    more = len(where) - min(len(where), MAX_EXAMPLES)
     return shown + (f" et {more} autre(s)" if more > 0 else "")
 
 
-def _line(position: int, first_line: int | None) -> str:
-    return (
-        f"ligne {position + first_line}"
-        if first_line is not None
-        else f"enregistrement {position + 1}"
-    )
+def _clip(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _is_missing(value: Any) -> bool:
@@ -298,27 +375,18 @@ def _is_missing(value: Any) -> bool:
 
 
 def _infer(values: pd.Series) -> pd.Series:
-    """Numbers stay numbers in columns the signature does not type."""
-    numbers = pd.to_numeric(values, errors="coerce")
-    blank = values.map(_is_missing) | (values.astype(str).str.strip() == "")
-    return numbers if (numbers.notna() | blank).all() and not blank.all() else values
-
-
-def _separator(text: str) -> str:
-    header = text.lstrip().split("\n", 1)[0]
-    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
-    best = max(counts, key=lambda sep: counts[sep])
-    return best if counts[best] > 0 else ","
+    """Numbers (decimal comma or point) stay numbers in columns the signature does not type."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values
+    text = values.map(lambda v: "" if _is_missing(v) else str(v).strip())
+    blank = text == ""
+    numbers = pd.Series([parse_number(v) for v in text], index=values.index, dtype="float64")
+    if (numbers.notna() | blank).all() and not blank.all():
+        whole = numbers.dropna()
+        return numbers.astype("int64") if not blank.any() and (whole % 1 == 0).all() else numbers
+    return values
 
 
 def _first_line(exc: BaseException) -> str:
     lines = str(exc).strip().splitlines()
     return lines[0] if lines else type(exc).__name__
-
-
-def _size(n: int) -> str:
-    return (
-        f"{n / (1024 * 1024):.1f} Mio".replace(".", ",")
-        if n >= 1024 * 1024
-        else f"{n / 1024:.0f} Kio"
-    )

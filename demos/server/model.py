@@ -32,7 +32,7 @@ TYPE_LABELS = {
     "long": "nombre entier",
     "boolean": "booléen (vrai/faux)",
     "string": "texte",
-    "datetime": "date (AAAA-MM-JJ)",
+    "datetime": "date (JJ/MM/AAAA ou AAAA-MM-JJ)",
     "binary": "binaire",
 }
 
@@ -47,15 +47,24 @@ class Column:
             ``datetime``, ``boolean``...), or ``"any"`` without a signature;
             structured types (arrays, objects) are ``"structured"``.
         required: whether the column must be present.
+        dates_as_text: a ``string`` column whose values are dates written
+            ``AAAA-MM-JJ`` (seen in the sample data): a French date
+            (``06/11/2017``) is accepted and rewritten so.
+        example: a value of the column as a person would type it (from the
+            sample data), for messages and the template CSV; None without one.
     """
 
     name: str
     type: str
     required: bool = True
+    dates_as_text: bool = False
+    example: str | None = None
 
     @property
     def label(self) -> str:
         """The type in French, for people."""
+        if self.dates_as_text:
+            return TYPE_LABELS["datetime"]
         return TYPE_LABELS.get(
             self.type, "valeur structurée (JSON)" if self.type == "structured" else "libre"
         )
@@ -69,6 +78,21 @@ class PredictionError(DemoError):
     """The model failed on valid input, or answered with the wrong shape."""
 
     status_code = 500
+
+
+class ModelRefused(DemoError):
+    """The model refused the input with its own message (a ``ValueError``: an unknown canteen...).
+
+    Attributes:
+        reason: the model's message, as it wrote it (for the app to find the
+            lines it is about).
+    """
+
+    status_code = 400
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 class SchemaMismatch(DemoError):
@@ -148,10 +172,19 @@ class DemoModel:
                     "Les données ne correspondent pas à la signature du modèle : "
                     + _shorten(message)
                 ) from exc
+            except ValueError as exc:  # how a model says that its input is wrong
+                reason = _shorten(str(exc), 2000)
+                raise ModelRefused(
+                    f"Le modèle a refusé ces données : {_sentence(reason)}", reason
+                ) from exc
             except Exception as exc:
                 logger.exception("Le modèle a échoué pendant la prédiction")
+                detail = _shorten(str(exc))
                 raise PredictionError(
-                    f"Le modèle a échoué sur ces données ({type(exc).__name__} : {_shorten(str(exc))})."
+                    "Le modèle a échoué sur ces données"
+                    + (f" ({detail})" if detail else "")
+                    + ". Vérifiez les valeurs du fichier ; si elles sont correctes, signalez-le "
+                    "à l'équipe qui publie le modèle."
                 ) from exc
         return normalize_output(raw, len(frame), self.output_names), raw
 
@@ -206,6 +239,13 @@ def normalize_output(raw: Any, n_rows: int, output_names: list[str]) -> pd.DataF
 
 def _name(output_names: list[str]) -> str:
     return output_names[0] if len(output_names) == 1 else "prediction"
+
+
+def _sentence(text: str) -> str:
+    """``text`` as a sentence: a capital first letter, a final full stop."""
+    text = text.strip() or "sans autre précision"
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?…" else text + "."
 
 
 def _shorten(text: str, limit: int = 600) -> str:

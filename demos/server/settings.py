@@ -18,7 +18,10 @@ environment contract and on nothing else:
   listens; the time to live still counts from the server's start (the
   service adds the idle limit to it);
 - ``BIBIA_POOL_IDLE_SECONDS``: how long a warm sandbox waits for a model
-  before stopping by itself (default 600).
+  before stopping by itself (default 600);
+- ``BIBIA_RESULTS_DIR``: where the results of uploads are kept for their
+  result pages (default: a fresh private directory in the temp dir — the
+  sandbox's ``/tmp`` tmpfs — that the server removes when it stops).
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ class Settings:
     ttl_seconds: float = 0.0
     wait_for_model: bool = False
     pool_idle_seconds: int = DEFAULT_POOL_IDLE_SECONDS
+    results_dir: Path | None = None
 
     @property
     def ready_marker(self) -> Path:
@@ -75,6 +79,7 @@ class Settings:
             pool_idle_seconds=_positive_int(
                 env, "BIBIA_POOL_IDLE_SECONDS", DEFAULT_POOL_IDLE_SECONDS
             ),
+            results_dir=Path(env["BIBIA_RESULTS_DIR"]) if env.get("BIBIA_RESULTS_DIR") else None,
         )
 
 

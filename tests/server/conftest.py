@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.demos_service.conftest import cached_builds
 from tests.fixtures.models import make_model
 
 FORECAST_CARD = {
@@ -53,19 +56,57 @@ def fixture_model(tmp_path_factory) -> Callable[..., Path]:
 
 
 @pytest.fixture(scope="session")
-def demo_client(fixture_model) -> Callable[..., TestClient]:
-    """``demo_client(kind, card=None, **settings)``: the app in-process on a fixture model."""
+def demo_client(fixture_model, tmp_path_factory) -> Callable[..., TestClient]:
+    """``demo_client(kind, card=None, model_name=None, **settings)``: the app in-process on a fixture
+    model; with ``model_name``, as bibia places it (``bibia/demo.json`` names the registered model)."""
     from demos.server.app import create_app
     from demos.server.model import DemoModel
     from demos.server.settings import Settings
 
     loaded: dict[tuple, DemoModel] = {}
 
-    def make(kind: str, card: dict | None = None, **settings) -> TestClient:
-        key = (kind, repr(card))
+    def make(
+        kind: str, card: dict | None = None, model_name: str | None = None, **settings
+    ) -> TestClient:
+        key = (kind, repr(card), model_name)
         if key not in loaded:
-            loaded[key] = DemoModel.load(fixture_model(kind, card=card))
+            model_dir = fixture_model(kind, card=card)
+            if model_name is not None:
+                placed = tmp_path_factory.mktemp("placed") / "model"
+                shutil.copytree(model_dir, placed)
+                (placed / "bibia" / "demo.json").write_text(
+                    json.dumps({"model": model_name, "version": 1}), encoding="utf-8"
+                )
+                model_dir = placed
+            loaded[key] = DemoModel.load(model_dir)
         model = loaded[key]
+        settings.setdefault("results_dir", tmp_path_factory.mktemp("resultats"))
         return TestClient(create_app(model, Settings(model_dir=model.model_dir, **settings)))
 
     return make
+
+
+@pytest.fixture(scope="session")
+def cantine_client(request, tmp_path_factory) -> TestClient:
+    """The app in-process on the cantine reference model (trained once, cached by fingerprint),
+    with its card as bibia places it."""
+    import yaml
+
+    import demos.cantine
+    from demos.server.app import create_app
+    from demos.server.model import DemoModel
+    from demos.server.settings import Settings
+
+    build = cached_builds(request, tmp_path_factory, ("demos.cantine",))["demos.cantine"]
+    placed = tmp_path_factory.mktemp("cantine") / "model"
+    shutil.copytree(build.model_dir, placed)
+    card = yaml.safe_load((Path(demos.cantine.__file__).parent / "card.yaml").read_text("utf-8"))
+    (placed / "bibia" / "card.json").write_text(json.dumps(card, default=str), encoding="utf-8")
+    (placed / "bibia" / "demo.json").write_text(
+        json.dumps({"model": demos.cantine.MODEL_NAME, "version": 1}), encoding="utf-8"
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_ALLOW_PICKLE_DESERIALIZATION", "true")
+        model = DemoModel.load(placed)
+    settings = Settings(model_dir=placed, results_dir=tmp_path_factory.mktemp("resultats"))
+    return TestClient(create_app(model, settings))

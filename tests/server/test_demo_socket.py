@@ -80,7 +80,9 @@ def test_serves_pages_and_predictions_on_its_unix_socket_only(fixture_model, soc
             "/predict", json={"dataframe_split": {"columns": ["x"], "data": [[4]]}}
         )
         assert answer.json() == {"predictions": [{"y": 8.0}]}
-        page = client.post("/upload", files={"file": ("d.csv", b"x\n3\n", "text/csv")})
+        sent = client.post("/upload", files={"file": ("d.csv", b"x\n3\n", "text/csv")})
+        assert sent.status_code == 303 and sent.headers["location"].startswith("resultats/")
+        page = client.get(f"/{sent.headers['location']}")
         assert page.status_code == 200 and "Prédictions sur vos données" in page.text
         listening = subprocess.run(["ss", "-lntpH"], capture_output=True, text=True).stdout
         assert f"pid={process.pid}," not in listening  # no TCP port
