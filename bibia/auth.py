@@ -53,8 +53,11 @@ class Caller:
         """How the audit log names this caller (never a secret)."""
         if self.user is None:
             return "anonyme"
-        via = f", session {self.session_id}" if self.session_id is not None else ""
-        return f"{self.user}@{self.organisation} (jeton {self.token_prefix}{via})"
+        details = [f"jeton {self.token_prefix}"] if self.token_prefix else []
+        if self.session_id is not None:
+            details.append(f"session {self.session_id}")
+        who = f"{self.user}@{self.organisation}"
+        return f"{who} ({', '.join(details)})" if details else who  # never « jeton None »
 
     @property
     def is_authenticated(self) -> bool:

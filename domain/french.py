@@ -73,7 +73,7 @@ def _grouped(text: str) -> str:
     """``"-1234567.5"`` → ``"-1 234 567,5"`` (narrow no-break spaces, decimal comma)."""
     sign, text = ("-", text[1:]) if text.startswith("-") else ("", text)
     whole, _, decimals = text.partition(".")
-    groups = []
+    groups: list[str] = []
     while len(whole) > 3:
         groups.insert(0, whole[-3:])
         whole = whole[:-3]
@@ -186,8 +186,11 @@ def _moment(value: Any) -> dt.datetime | dt.date | None:
         return value
     if not value:
         return None
+    text = str(value)
     try:
-        return dt.datetime.fromisoformat(str(value))
+        if len(text) == 10:  # a day, « 2026-03-01 »: no time, no time zone
+            return dt.date.fromisoformat(text)
+        return dt.datetime.fromisoformat(text)
     except ValueError:
         return None
 
@@ -200,12 +203,13 @@ def paris(value: dt.datetime) -> dt.datetime:
 
 
 def date(value: Any) -> str:
-    """A date as « 1er mars 2026 » (a moment: its day in Paris); ``""`` for nothing."""
+    """A date as « 1er mars 2026 » (a moment: its day in Paris, naive ones being UTC); ``""``
+    for nothing."""
     moment = _moment(value)
     if moment is None:
         return str(value)[:40] if value else ""
-    if isinstance(moment, dt.datetime) and moment.tzinfo is not None:
-        moment = moment.astimezone(PARIS)
+    if isinstance(moment, dt.datetime):
+        moment = paris(moment)
     day = "1er" if moment.day == 1 else str(moment.day)
     return f"{day} {MONTHS[moment.month - 1]} {moment.year}"
 

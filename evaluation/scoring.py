@@ -93,7 +93,11 @@ def chart(
     series = _series(task, inputs, truth, predictions, reference)
     if series is not None:
         return series
-    names = [m.name for m in task.metrics if m.name in model or m.name in baseline]
+    names = [  # the scores (a fact such as the number of days scored is no bar beside them)
+        m.name
+        for m in task.metrics
+        if m.kind == "score" and (m.name in model or m.name in baseline)
+    ]
     return {
         "kind": "bars",
         "labels": [task.metric(n).label or n for n in names],

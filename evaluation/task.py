@@ -47,8 +47,12 @@ class Metric:
         name: its key in the scores (``mae``, ``f1``...).
         label: its French name, for pages and tables.
         higher_is_better: direction, for leaderboards and the promotion gate.
-        unit: ``"fraction"`` (shown as a percentage), ``"repas"``, ``"jours"``, ``""``...
+        unit: ``"fraction"`` (shown as a percentage), or a unit in the singular that takes the
+            French plural from 2 on (``"repas"``, ``"jour"``), or ``""``.
         description: how it is computed, in French.
+        kind: ``"score"`` (compared with the baseline, ranked) or ``"contexte"`` (a fact about
+            the evaluation, such as the number of days scored: shown, never judged) — the
+            same rule as a card's metrics (:class:`registry.card.MetricKind`).
     """
 
     name: str
@@ -56,6 +60,11 @@ class Metric:
     higher_is_better: bool
     unit: str = ""
     description: str = ""
+    kind: str = "score"
+
+    def __post_init__(self) -> None:
+        if self.kind not in {"score", "contexte"}:
+            raise ValueError(f"{self.name} : kind « {self.kind} » inconnu (score ou contexte)")
 
 
 #: ``score(inputs, truth, predictions) -> scores``: the three frames are aligned row by row.

@@ -153,24 +153,20 @@ class Data(_Strict):
         return dpia
 
 
+# What a figure of the evaluation is: a score judged against the baseline, or a fact about the
+# evaluation itself (how many test days, how many anomalies injected), never judged. (Comments,
+# not docstrings: a schema's description is French, bibia.docs.)
 class MetricKind(str, enum.Enum):
-    """What a figure of the evaluation is: a score judged against the baseline, or a fact about
-    the evaluation itself (how many test days, how many anomalies injected), never judged."""
-
     SCORE = "score"
     CONTEXTE = "contexte"
 
 
+# A figure of the evaluation, with what a person needs to read it: ``label`` is its French name
+# and ``description`` a one-line explanation in plain words (what it measures, in which unit,
+# which way is better); ``unit`` is written in the singular (« repas », « jour », « µg/m³ ») or
+# ``fraction`` for a share shown as a percentage. A ``contexte`` figure is a fact about the
+# evaluation, not a performance: it has no baseline.
 class Metric(_Strict):
-    """A figure of the evaluation, with what a person needs to read it.
-
-    ``label`` is its French name and ``description`` a one-line explanation in
-    plain words (what it measures, in which unit, which way is better);
-    ``unit`` is written in the singular (« repas », « jour », « µg/m³ ») or
-    ``fraction`` for a share shown as a percentage. A ``contexte`` figure is a
-    fact about the evaluation, not a performance: it has no baseline.
-    """
-
     name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.\-/ ]{1,250}$")]
     value: float
     baseline: float | None = Field(None, description="Valeur obtenue par la référence nommée")

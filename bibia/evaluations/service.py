@@ -79,7 +79,7 @@ def task_view(task: Task, benchmarks: list[str] | None = None) -> TaskView:
         truth=columns(task.truth),
         outputs=columns(task.outputs),
         metrics=[
-            MetricView(m.name, m.label, m.higher_is_better, m.unit, m.description)
+            MetricView(m.name, m.label, m.higher_is_better, m.unit, m.description, m.kind)
             for m in task.metrics
         ],
         primary=task.primary,

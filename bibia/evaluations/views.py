@@ -30,6 +30,7 @@ class MetricView:
     higher_is_better: bool
     unit: str
     description: str
+    kind: str = "score"  # or "contexte": a fact about the evaluation, never judged
 
 
 @dataclass(frozen=True)

@@ -115,20 +115,51 @@ def compare(value: float | None, baseline: float | None, higher_is_better: bool)
     return "meilleur" if better else "moins-bon"
 
 
+def card_metrics(card: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    """The metrics of a card's evaluation by name, in the card's order."""
+    metrics = ((card or {}).get("model") or {}).get("evaluation", {}).get("metrics") or []
+    return {m["name"]: m for m in metrics}
+
+
+def metric_label(metric: dict[str, Any] | Any) -> str:
+    """What a person reads as a metric's name: its French label (else its description, else its
+    name, for the cards that give neither)."""
+    get = metric.get if isinstance(metric, dict) else lambda key: getattr(metric, key, None)
+    return str(get("label") or get("description") or get("name") or "")
+
+
+def metric_order(values: dict[str, Any], infos: dict[str, Any]) -> list[str]:
+    """The names of ``values`` in the card's order (``infos``), the unknown ones after."""
+    known = [name for name in infos if name in values]
+    return known + sorted(name for name in values if name not in infos)
+
+
 def key_metric(card: dict[str, Any] | None) -> dict[str, Any] | None:
-    """The first metric of a card's evaluation that has a baseline (else the first one)."""
-    if not card:
+    """The first score of a card's evaluation that has a baseline (else the first score).
+
+    Facts about the evaluation (``kind: contexte``, a count of test days) are never a key metric.
+    """
+    scores = [m for m in card_metrics(card).values() if m.get("kind") != "contexte"]
+    if not scores:
         return None
-    metrics = card.get("model", {}).get("evaluation", {}).get("metrics", [])
-    if not metrics:
-        return None
-    chosen = next((m for m in metrics if m.get("baseline") is not None), metrics[0])
+    chosen = next((m for m in scores if m.get("baseline") is not None), scores[0])
     return {
         **chosen,
         "verdict": compare(
             chosen["value"], chosen.get("baseline"), chosen.get("higher_is_better", False)
         ),
     }
+
+
+def person(actor: Any) -> str:
+    """Who did something, for a person: « alice@nantes-metropole », without the audit log's
+    technical part (token, session); the platform itself is « bibia (automatique) »."""
+    if not actor:
+        return french.MISSING
+    who = str(actor).split(" (", 1)[0].strip()
+    if who in {"systeme@bibia", "systeme"}:
+        return "bibia (automatique)"
+    return who or french.MISSING
 
 
 def with_query(params: dict[str, Any], **changes: Any) -> str:
@@ -154,10 +185,14 @@ def _environment() -> Environment:
         moment=moment,
         duree=duration,
         ou_tiret=or_dash,
+        personne=person,
         urlquote=lambda s: quote(str(s), safe=""),
     )
     env.globals.update(
         key_metric=key_metric,
+        card_metrics=card_metrics,
+        metric_label=metric_label,
+        metric_order=metric_order,
         compare=compare,
         with_query=with_query,
         THEMES={k.value: v for k, v in THEMES.items()},

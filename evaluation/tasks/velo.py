@@ -221,14 +221,14 @@ def _same_length(*frames: pd.DataFrame) -> None:
         )
 
 
-def _recall_metric(kind: str, label: str) -> Metric:
+def _recall_metric(kind: str, label: str, title: str) -> Metric:
     return Metric(
         f"rappel_{kind}",
-        f"Rappel : {label}",
+        title,
         higher_is_better=True,
         unit="fraction",
         description=(
-            f"Part des jours d'anomalie injectée de type « {kind} » ({label}) signalés "
+            f"Part des jours d'anomalie injectée de ce type ({label}) signalés "
             "(si la vérité indique le type d'injection)."
         ),
     )
@@ -264,7 +264,7 @@ TASK = Task(
     metrics=(
         Metric(
             "f1",
-            "F1",
+            "Score F1",
             higher_is_better=True,
             unit="fraction",
             description="Moyenne harmonique de la précision et du rappel.",
@@ -285,14 +285,17 @@ TASK = Task(
         ),
         Metric(
             "n_anomalies_injectees",
-            "Jours d'anomalie injectée",
+            "Jours d'anomalie injectés",
             higher_is_better=True,
-            unit="jours",
-            description="Nombre de jours d'anomalie injectée (information, pas une performance).",
+            unit="jour",
+            description=(
+                "Nombre de jours d'anomalie injectée (un fait sur l'évaluation, pas une performance)."
+            ),
+            kind="contexte",
         ),
-        _recall_metric("panne", "pannes (séries de zéros)"),
-        _recall_metric("derive", "dérives du capteur"),
-        _recall_metric("pic", "pics isolés"),
+        _recall_metric("panne", "pannes, séries de zéros", "Pannes repérées"),
+        _recall_metric("derive", "dérives du capteur", "Dérives repérées"),
+        _recall_metric("pic", "pics isolés", "Pics repérés"),
     ),
     primary="f1",
     baseline_name="médiane glissante du même jour de la semaine ± MAD",

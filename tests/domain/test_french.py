@@ -102,5 +102,14 @@ def test_moments_are_shown_in_paris_time() -> None:
     # is 1:30 the next day
     assert french.moment("2026-03-01T13:05:00") == f"1er mars 2026 à 14{NB}h{NB}05"
     assert french.moment("2026-07-01T23:30:00+00:00") == f"2 juillet 2026 à 1{NB}h{NB}30"
-    assert french.moment(dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC)) == f"5 janvier 2026 à 9{NB}h{NB}00"
+    assert (
+        french.moment(dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.UTC))
+        == f"5 janvier 2026 à 9{NB}h{NB}00"
+    )
     assert french.moment(None) == "—"
+
+
+def test_the_day_of_a_moment_is_its_day_in_paris() -> None:
+    assert french.date("2026-03-01T23:30:00") == "2 mars 2026"  # 00:30 in Paris
+    assert french.date(dt.datetime(2026, 3, 1, 23, 30)) == "2 mars 2026"
+    assert french.date("2026-03-01") == "1er mars 2026"  # a day stays that day
