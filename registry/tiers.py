@@ -26,6 +26,19 @@ class Tier(enum.IntEnum):
     def label(self) -> str:
         return self.name.lower()
 
+    @property
+    def title(self) -> str:
+        """The tier's name for people, in French (``label`` is the code APIs and schemas use)."""
+        return _TIER_TITLES[self]
+
+
+_TIER_TITLES = {
+    Tier.PUBLIC: "public",
+    Tier.RESTRICTED: "membre",
+    Tier.EXPERT: "expert",
+    Tier.ADMIN: "administrateur",
+}
+
 
 class Role(str, enum.Enum):
     """A member's role inside their organisation."""
@@ -33,6 +46,11 @@ class Role(str, enum.Enum):
     MEMBER = "member"
     EXPERT = "expert"
     ADMIN = "admin"
+
+    @property
+    def title(self) -> str:
+        """The role's name for people, in French: membre, expert, administrateur."""
+        return self.tier.title
 
     @property
     def tier(self) -> Tier:
