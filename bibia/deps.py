@@ -118,7 +118,7 @@ def _gate(name: str, allows: Callable[[Caller], bool], needs: Tier) -> Callable[
             return caller
         policy.refuse(
             caller,
-            f"accès refusé : {_NEEDS[needs]} ; votre jeton donne le niveau « {caller.tier.title} »",
+            f"accès refusé : {_NEEDS[needs]} ; votre jeton donne le niveau « {caller.tier.display} »",
             anonymous=f"authentification requise : {_NEEDS[needs]} (en-tête Authorization: Bearer <jeton>)",
         )
 

@@ -27,7 +27,7 @@ class Tier(enum.IntEnum):
         return self.name.lower()
 
     @property
-    def title(self) -> str:
+    def display(self) -> str:
         """The tier's name for people, in French (``label`` is the code APIs and schemas use)."""
         return _TIER_TITLES[self]
 
@@ -48,9 +48,9 @@ class Role(str, enum.Enum):
     ADMIN = "admin"
 
     @property
-    def title(self) -> str:
+    def display(self) -> str:
         """The role's name for people, in French: membre, expert, administrateur."""
-        return self.tier.title
+        return self.tier.display
 
     @property
     def tier(self) -> Tier:

@@ -69,7 +69,7 @@ AUTOMATION = {
     Automation.AIDE_A_LA_DECISION: "Aide à la décision",
     Automation.DECISION_AUTOMATISEE: "Décision automatisée",
 }
-TIER_LABELS = {tier: tier.title for tier in Tier}  # public, membre, expert, administrateur
+TIER_LABELS = {tier: tier.display for tier in Tier}  # public, membre, expert, administrateur
 LABELS: dict[str, dict[str, str]] = {
     "theme": {k.value: v for k, v in THEMES.items()},
     "status": {k.value: v for k, v in STATUSES.items()},
