@@ -344,3 +344,49 @@ def test_a_table_wider_than_a_phone_scrolls_in_a_named_region_reached_by_the_key
         assert caption is not None and caption["x"] >= 0 and caption["x"] + caption["width"] <= 320
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.status == 200], ids=lambda c: c.name)
+def test_every_page_fits_a_375_pixel_phone(chromium: Any, site: Site, case: Case) -> None:
+    context = chromium.new_context(
+        base_url=site.url, locale="fr-FR", viewport={"width": 375, "height": 800}
+    )
+    try:
+        if case.role is not None:
+            context.add_cookies(site.cookies[case.role])
+        page = context.new_page()
+        response = page.goto(case.path.format(**site.ids))
+        if case.path == "/mes-demonstrateurs" and response is not None and response.status == 404:
+            pytest.xfail(
+                "« Mes démonstrateurs » is not built yet (/mes-demonstrateurs answers 404)"
+            )
+        assert response is not None and response.status == 200
+        wide = page_width(page)
+        assert wide <= 375, f"{case.name}: {wide}px wide at 375px: {page.evaluate(WIDER, 375)}"
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("role", [None, "member"], ids=["anonyme", "membre"])
+def test_the_header_is_compact_on_a_phone_and_its_search_box_takes_its_row(
+    chromium: Any, site: Site, role: str | None
+) -> None:
+    """At 320 px the header (brand, account, search, navigation) leaves most of the first screen to the page."""
+    context = chromium.new_context(
+        base_url=site.url, locale="fr-FR", viewport={"width": 320, "height": 640}
+    )
+    try:
+        if role is not None:
+            context.add_cookies(site.cookies[role])
+        page = context.new_page()
+        page.goto("/catalogue")
+        header = page.locator("header.entete").bounding_box()
+        # the issue measured about 300 px; brand, account, search and navigation now take at most 40 % of the screen
+        assert header is not None and header["height"] <= 0.4 * 640, header
+        search = page.locator(".recherche-entete").bounding_box()
+        row = page.locator(".entete-haut").evaluate(
+            "e => e.clientWidth - parseFloat(getComputedStyle(e).paddingLeft) - parseFloat(getComputedStyle(e).paddingRight)"
+        )
+        assert search is not None and search["width"] >= row - 1, (search, row)
+    finally:
+        context.close()
