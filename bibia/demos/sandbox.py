@@ -214,6 +214,11 @@ class SandboxFactory:
         card_path.unlink(missing_ok=True)
         card = visible(summary.card, Tier.RESTRICTED) if summary.card is not None else {}
         card_path.write_text(json.dumps(card, ensure_ascii=False, default=str), encoding="utf-8")
+        # Which registered model this is: the demonstrator's pages link back to its page.
+        origin = {"model": version.name, "version": version.version}
+        origin_path = card_path.parent / "demo.json"
+        origin_path.unlink(missing_ok=True)  # never write through a hard link into the cache
+        origin_path.write_text(json.dumps(origin), encoding="utf-8")
         _readable_by_sandbox(model_dir)
         if warm:
             marker = model_dir / READY_MARKER

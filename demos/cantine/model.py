@@ -262,10 +262,10 @@ def features(df: pd.DataFrame, tables: Tables) -> pd.DataFrame:
 def unknown_canteen_message(name: str, valid: list[str]) -> str:
     """The French error for an unknown canteen, with the closest valid names."""
     close = difflib.get_close_matches(str(name).strip().upper(), valid, n=3, cutoff=0.5)
-    hint = f" Noms proches : {', '.join(repr(c) for c in close)}." if close else ""
+    hint = f" Noms proches : {', '.join(f'« {c} »' for c in close)}." if close else ""
     return (
-        f"cantine inconnue : {name!r}. Les noms valides sont ceux de la colonne cantine_nom de "
-        f"bibia/sample.csv et du fichier cantines.csv des artefacts du modèle ({len(valid)} cantines).{hint}"
+        f"cantine inconnue : « {name} » (colonne cantine_nom).{hint} "
+        f"Les {len(valid)} cantines connues du modèle : {', '.join(valid)}."
     )
 
 

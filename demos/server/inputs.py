@@ -111,23 +111,27 @@ def with_sample_hints(columns: Sequence[Column], sample: pd.DataFrame | None) ->
 
 
 def locate(reason: str, parsed: ParsedInput) -> str:
-    """Where the values a model's message quotes (« LONGCHAMPS ») are in the input: the column and
-    the first lines, e.g. « colonne cantine_nom, ligne 3 » ; empty when none is found."""
-    quoted = {
-        next(g for g in m.groups() if g is not None).strip() for m in _QUOTED.finditer(reason)
-    }
-    quoted.discard("")
-    if not quoted:
-        return ""
-    places = []
-    for name in parsed.model_columns:
-        values = parsed.frame[name]
-        if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+    """Where the value a model's message quotes first (« LONGCHAMPS ») is in the input: its column
+    and first lines, e.g. « colonne cantine_nom, ligne 3 » ; empty when no quoted value is found.
+
+    The first quoted value that some cell holds is the one the message is about
+    (a later one is a suggestion: « noms proches : « LONGCHAMP » »).
+    """
+    for match in _QUOTED.finditer(reason):
+        quoted = next(g for g in match.groups() if g is not None).strip()
+        if not quoted:
             continue
-        mask = values.map(lambda v: isinstance(v, str) and v.strip() in quoted)
-        if mask.any():
-            places.append(f"colonne {name}, {_where(mask, parsed.positions)}")
-    return " ; ".join(places)
+        places = []
+        for name in parsed.model_columns:
+            values = parsed.frame[name]
+            if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+                continue
+            mask = values.map(lambda v, q=quoted: isinstance(v, str) and v.strip() == q)
+            if mask.any():
+                places.append(f"colonne {name}, {_where(mask, parsed.positions)}")
+        if places:
+            return " ; ".join(places)
+    return ""
 
 
 def parse_csv(

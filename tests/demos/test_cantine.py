@@ -209,8 +209,11 @@ def test_unknown_canteen_gets_a_french_error_with_close_names(loaded):
     with pytest.raises((ValueError, MlflowException)) as err:
         loaded.predict(pd.DataFrame({"date": ["2017-11-06"], "cantine_nom": ["LONGCHAMPS"]}))
     message = str(err.value)
-    assert "cantine inconnue" in message and "'LONGCHAMPS'" in message
-    assert "bibia/sample.csv" in message and "'LONGCHAMP'" in message
+    assert "cantine inconnue : « LONGCHAMPS » (colonne cantine_nom)" in message
+    assert "Noms proches : « LONGCHAMP »" in message
+    # every known canteen is listed, and no file the member cannot open is named
+    assert "Les 87 cantines connues du modèle : " in message and "AIME CESAIRE" in message
+    assert ".csv" not in message
 
 
 def test_missing_column_and_bad_date_are_refused(loaded):

@@ -188,7 +188,8 @@ def _alert(page: str) -> str:
         (
             b"x\nabc\n2\n",
             400,
-            "La colonne « x » doit contenir des valeurs de type nombre décimal ; valeurs invalides ligne 2 : « abc »",
+            "La colonne « x » doit contenir des valeurs de type nombre décimal, par exemple « 0 » ; "
+            "valeurs invalides ligne 2 : « abc »",
         ),
         (b"", 400, "Le fichier est vide"),
         (b"x\n", 400, "qu'une ligne d'en-tête"),

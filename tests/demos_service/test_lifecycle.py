@@ -13,10 +13,12 @@ so every test below covers both paths.
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 import time
 from collections.abc import Iterator
+from urllib.parse import urljoin
 
 import pytest
 
@@ -206,14 +208,57 @@ def test_upload_of_the_sample_csv_shows_predictions_and_a_download(
         f"{url}upload", headers=headers, files={"file": ("exemple.csv", sample.content, "text/csv")}
     )
     assert result.status_code == 200, result.text
+    assert result.history and result.history[0].status_code == 303  # POST, then the result page
+    assert re.fullmatch(rf"{re.escape(url)}resultats/[\w-]{{22}}", result.url.path)
     assert "<table>" in result.text
-    link = re.search(r'href="(predictions/[A-Za-z0-9_-]+\.csv)"', result.text)
+    link = re.search(r'href="([A-Za-z0-9_-]{22}\.csv)"', result.text)
     assert link, result.text[:2000]
-    download = world.client.get(f"{url}{link.group(1)}", headers=headers)
+    download = world.client.get(urljoin(result.url.path, link.group(1)), headers=headers)
     assert download.status_code == 200
     assert "attachment" in download.headers["content-disposition"]
-    table = list(csv.DictReader(io.StringIO(download.text)))
+    text = download.content.decode("utf-8-sig")  # French Excel: BOM and ';'
+    table = list(csv.DictReader(io.StringIO(text), delimiter=";"))
     assert len(table) == min(len(sample.text.strip().splitlines()) - 1, 10_000)
+
+
+def test_a_french_excel_csv_gives_predictions_through_the_sandbox_and_the_proxy(
+    world: World, ready: dict[str, dict]
+) -> None:
+    url = ready["cantine-nantes"]["url"]
+    headers = world.headers("member")
+    french = (
+        "\ufeffdate;cantine_nom;greve;note\r\n"
+        "06/11/2017;LONGCHAMP;;12,5\r\n"
+        "07/11/2017;LONGCHAMP;non;3,25\r\n"
+        "07/11/2017;AIME CESAIRE;;1\r\n"
+    ).encode("utf-8")
+    result = world.client.post(
+        f"{url}upload", headers=headers, files={"file": ("cantines.csv", french, "text/csv")}
+    )
+    assert result.status_code == 200, html.unescape(result.text)[:3000]
+    page = html.unescape(result.text)
+    assert "3 lignes calculées" in page and "<td>06/11/2017</td>" in page
+    assert "Prédiction : Repas attendus" in page and '<td class="num">12,5</td>' in page
+    assert '<a href="/modeles/cantine-nantes">Revenir à la fiche du modèle</a>' in page
+    assert '<a href="/mes-demonstrateurs">Mes démonstrateurs</a>' in page
+    again = world.client.get(result.url.path, headers=headers)  # a refresh sends nothing again
+    assert again.status_code == 200 and again.text == result.text
+    link = re.search(r'href="([A-Za-z0-9_-]{22}\.csv)"', result.text).group(1)
+    download = world.client.get(urljoin(result.url.path, link), headers=headers)
+    rows = list(csv.DictReader(io.StringIO(download.content.decode("utf-8-sig")), delimiter=";"))
+    assert [r["date"] for r in rows] == ["06/11/2017", "07/11/2017", "07/11/2017"]
+    assert all(int(r["repas_prevus"]) > 0 for r in rows)
+    unknown = world.client.post(
+        f"{url}upload",
+        headers=headers,
+        files={"file": ("x.csv", b"date;cantine_nom\n06/11/2017;LONGCHAMPS\n", "text/csv")},
+    )
+    assert unknown.status_code == 400
+    message = html.unescape(unknown.text)
+    assert (
+        "Cantine inconnue : « LONGCHAMPS »" in message and "colonne cantine_nom, ligne 2" in message
+    )
+    assert "ValueError" not in message and "artefacts" not in message
 
 
 def test_stop_removes_the_container(world: World, ready: dict[str, dict]) -> None:
