@@ -203,9 +203,9 @@ class VerifiedScore:
     def text(self) -> str:
         percent = round(abs(self.gain) * 100)
         if percent == 0:
-            return f"égal à la référence ({self.metric})"
+            return f"égal à la référence — {self.metric}"
         side = "meilleur" if self.gain > 0 else "moins bon"
-        return f"{percent}\u202f% {side} que la référence ({self.metric})"
+        return f"{percent}\u202f% {side} que la référence — {self.metric}"
 
 
 def verified_scores(request: Request, caller: Caller) -> dict[str, VerifiedScore]:

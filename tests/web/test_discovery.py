@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from evaluation import tasks
 from tests.conftest import EXAMPLE_CARD, World, make_world, register
 from tests.evaluations_api.conftest import register_benchmark
 from tests.web.webdata import (
@@ -378,7 +379,11 @@ def test_sort_by_best_verified_score_explains_itself(disco: World) -> None:
     ]
     text = html.unescape(page)
     assert "jeu d'évaluation de référence de la tâche" in text  # the definition, on the page
-    assert "Score vérifié par bibia :</strong> 40\u202f% meilleur que la référence" in text
+    wmape = next(m.label for m in tasks.get("cantine-frequentation").metrics if m.name == "wmape")
+    assert (
+        "Score vérifié par bibia</strong> (version 1) : 40\u202f% meilleur que la référence"
+        f" — {wmape}</p>"
+    ) in text
     assert "25\u202f% meilleur que la référence" in text
     assert text.count("Pas encore de score vérifié") == 2  # the two other models
     # the sort is kept by the filters' links and the pagination

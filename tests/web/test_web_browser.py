@@ -152,20 +152,22 @@ def test_browse_search_filter_and_read_a_model_anonymously(page, live_site: dict
         if page.evaluate("document.activeElement.id") == "recherche":
             break
         page.keyboard.press("Tab")
-    expect(page.get_by_label("Rechercher un modèle")).to_be_focused()
+    expect(page.get_by_label("Rechercher un modèle ou un projet")).to_be_focused()
 
     # search from the home page narrows the catalogue
     page.keyboard.type("fuites")
     page.keyboard.press("Enter")
     page.wait_for_url("**/catalogue?q=fuites")
+    # the model, and the project whose summary speaks of leaks (« fuites »)
     assert card_names(page) == [MODEL]
-    expect(page.locator(".resultats")).to_contain_text("1 modèle")
+    expect(page.locator(f".carte-titre a[href='/projets/{PROJECT_SLUG}']")).to_have_count(1)
+    expect(page.locator(".resultats")).to_have_text("2 résultats pour « fuites »")
 
     # a filter narrows it the other way
     page.goto("/catalogue")
     assert sorted(card_names(page)) == sorted([MODEL, OTHER])
     page.get_by_label("Thème").select_option("mobilites")
-    page.get_by_role("button", name="Filtrer").click()
+    page.locator("form.filtres").get_by_role("button", name="Rechercher").click()
     page.wait_for_url("**theme=mobilites**")
     assert card_names(page) == [OTHER]
 
