@@ -36,7 +36,7 @@ _ENTRY = re.compile(
 )
 # A description that starts with a type or a value list is no label (« texte AAAA-MM-JJ »).
 _NOT_A_LABEL = re.compile(
-    r"^(texte|booléen|boolean|date\s+[AJ]|nombre|entier|chaîne|string|['\"«])|\.csv\b",
+    r"^(texte|booléen|boolean|date\s+[AJ]|nombre|entier|chaîne|string|oui ou non|vrai ou faux|['\"«])|\.csv\b",
     re.IGNORECASE,
 )
 LABEL_CHARS = 60

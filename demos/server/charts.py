@@ -313,14 +313,24 @@ def _x_axis(data: pd.DataFrame, time_column: str | None, name: _Names) -> tuple[
 
 
 def _axes(ax, time_column: str | None, *, numeric_x: bool = True) -> None:
-    """French tick labels: dates on a time axis, decimal commas on number axes."""
+    """French tick labels: dates on a time axis, decimal commas on number axes.
+
+    Dates without a time of day and a span of a week or less get one tick a
+    day (matplotlib would otherwise tick every few hours of a day)."""
     from matplotlib.ticker import FuncFormatter
 
     ax.yaxis.set_major_formatter(FuncFormatter(axis_number))
     if time_column:
         import matplotlib.dates as mdates
 
-        ax.xaxis.set_major_locator(mdates.AutoDateLocator(minticks=3, maxticks=8))
+        low, high = ax.dataLim.intervalx
+        span_days = high - low  # matplotlib's date unit is the day
+        locator = (
+            mdates.DayLocator()
+            if span_days <= 7 and float(low).is_integer() and float(high).is_integer()
+            else mdates.AutoDateLocator(minticks=3, maxticks=8)
+        )
+        ax.xaxis.set_major_locator(locator)
         ax.xaxis.set_major_formatter(_french_dates())
     elif numeric_x:
         ax.xaxis.set_major_formatter(FuncFormatter(axis_number))

@@ -42,7 +42,7 @@ a{color:#000091}
 .table:focus{outline:3px solid #0a76f6;outline-offset:2px}
 table{border-collapse:collapse;font-size:.85rem;min-width:100%}
 th,td{border-bottom:1px solid #e4e4e4;padding:.3rem .5rem;text-align:left;vertical-align:top}
-td{white-space:nowrap}
+td{white-space:nowrap}th{overflow-wrap:normal;min-width:6rem}
 th{background:#f0f0f7;font-weight:600}th .name,td .name{display:block;font-weight:400;color:#3a3a3a;font-size:.8rem}
 td.num{text-align:right;font-variant-numeric:tabular-nums}
 svg.chart{max-width:100%;height:auto}

@@ -42,3 +42,31 @@ def test_a_text_identifier_wins_and_a_count_is_never_a_key() -> None:
         "prevision-serie-temporelle", small, predictions.head(12), ["jour", "comptage"]
     )
     assert chart is None or "Série affichée" not in chart.caption
+
+
+def test_date_axes_and_numbers_are_french() -> None:
+    import pandas as pd
+
+    from demos.server.charts import build_chart
+    from demos.server.formats import axis_dates, axis_number
+
+    days = pd.date_range("2017-11-06", "2018-01-31", freq="D")
+    data = pd.DataFrame({"date": days})
+    predictions = pd.DataFrame({"repas_prevus": [0.5 + i for i in range(len(days))]})
+    chart = build_chart(
+        "prevision-serie-temporelle",
+        data,
+        predictions,
+        ["date"],
+        labels={"repas_prevus": "Repas attendus", "date": "Jour"},
+    )
+    assert chart is not None
+    assert "déc." in chart.svg and "Dec" not in chart.svg and "Nov" not in chart.svg
+    assert "prévision (Repas attendus)" in chart.svg and ">Jour<" in chart.svg
+    assert axis_number(1200) == "1\u202f200" and axis_number(0.5) == "0,5"
+    stamps = [pd.Timestamp(d) for d in ("2017-11-01", "2017-12-01", "2018-01-01")]
+    assert axis_dates(stamps) == ["nov. 2017", "déc.", "janv. 2018"]
+    assert axis_dates([pd.Timestamp("2017-11-06"), pd.Timestamp("2017-11-07")]) == [
+        "6 nov. 2017",
+        "7 nov.",
+    ]
