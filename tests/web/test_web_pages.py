@@ -299,7 +299,9 @@ def test_the_waiting_page_follows_the_start_without_a_meta_refresh(site: World) 
     )  # anonymous: log in first
     starting = get(site, "/demonstrateurs/00000000000000aa", "member")
     assert "http-equiv" not in starting.text and "Démarrage en cours" in starting.text
-    assert 'role="status"' in starting.text and ">Actualiser<" in starting.text  # works without script
+    assert (
+        'role="status"' in starting.text and ">Actualiser<" in starting.text
+    )  # works without script
     nonce = re.search(r"script-src 'nonce-([^']+)'", starting.headers["content-security-policy"])
     assert nonce and f'src="/static/attente.js" nonce="{nonce.group(1)}"' in starting.text
     ready = get(site, "/demonstrateurs/00000000000000bb", "member")
