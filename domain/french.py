@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import numbers
+from collections.abc import Sequence
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -229,6 +230,45 @@ def month_short(value: Any) -> str:
     if moment is None:
         return str(value)[:40] if value else ""
     return f"{MONTHS_SHORT[moment.month - 1]} {moment.year}"
+
+
+def _as_text(value: Any) -> str:
+    return "" if value is None else str(value)[:40]
+
+
+def date_ticks(values: Sequence[Any], *, by_span: bool = True) -> list[str]:
+    """The labels of the dates along a chart's axis, as precise as the ticks are.
+
+    « 2017 » when every tick is on the 1st of January, « déc. 2017 » when
+    every tick is on the 1st of a month or (``by_span``) the ticks span more
+    than a year, « 12 déc. 2017 » otherwise, with the hour
+    (« 12 déc. 2017 14 h 30 ») when a tick is not at midnight. A value that
+    is not a date is shown as it is. ``by_span=False`` labels the rows of a
+    chart's data table, where each day is its own.
+    """
+    moments = [_moment(v) if isinstance(v, str | dt.date) else None for v in values]
+    days = [m if not isinstance(m, dt.datetime) else m.replace(tzinfo=None) for m in moments]
+    known = [m for m in days if m is not None]
+    if not known:
+        return [_as_text(v) for v in values]
+    timed = any(isinstance(m, dt.datetime) and m.time() != dt.time() for m in known)
+    first_days = not timed and len(known) > 1 and all(m.day == 1 for m in known)
+    span = (max(known) - min(known)) if all(type(m) is type(known[0]) for m in known) else None
+    long = by_span and span is not None and span > dt.timedelta(days=366)
+    labels = []
+    for value, when in zip(values, days, strict=True):
+        if when is None:
+            labels.append(_as_text(value))
+        elif first_days and all(m.month == 1 for m in known):
+            labels.append(str(when.year))
+        elif first_days or (long and not timed):
+            labels.append(month_short(when))
+        elif isinstance(when, dt.datetime) and timed:
+            hour = f"{when.hour}{NBSP}h" + (f"{NBSP}{when.minute:02d}" if when.minute else "")
+            labels.append(f"{date_short(when)} {hour}")
+        else:
+            labels.append(date_short(when))
+    return labels
 
 
 def moment(value: Any) -> str:

@@ -226,11 +226,16 @@ def _scale(value: float, low: float, high: float, a: float, b: float) -> float:
 
 
 def series_chart(raw: Mapping[str, Any], title: str, unit: str = "") -> Chart | None:
-    """Observed values, the model and the baseline over ``x`` (dates, days...)."""
+    """Observed values, the model and the baseline over ``x`` (dates, days...).
+
+    ISO dates are written in French: the ticks as precise as their spacing
+    (« 12 déc. 2017 », or « déc. 2017 » over more than a year), the rows of
+    the data table each to its day (or month, or year, for such totals)."""
     x = raw.get("x")
     if not isinstance(x, list | tuple) or not x:
         return None
-    labels = [_label(v) for v in list(x)[:MAX_POINTS]]
+    stamps = list(x)[:MAX_POINTS]
+    labels = [_label(v) for v in french.date_ticks(stamps, by_span=False)]
     n = len(labels)
     names = {"observed": "Valeurs observées", "model": "Modèle", "baseline": "Référence"}
     series = {key: _numbers(raw.get(key), n) for key in names if isinstance(raw.get(key), list)}
@@ -249,7 +254,9 @@ def series_chart(raw: Mapping[str, Any], title: str, unit: str = "") -> Chart | 
         )
         lines.append(Line(key=key, name=names[key], points=points, values=values))
     every = max(1, math.ceil(n / 6))
-    x_ticks = [Tick(at=xs[i], text=labels[i]) for i in range(0, n, every)]
+    shown = range(0, n, every)
+    texts = french.date_ticks([stamps[i] for i in shown])  # « 12 déc. 2017 », « déc. 2017 »
+    x_ticks = [Tick(at=xs[i], text=_label(text)) for i, text in zip(shown, texts, strict=True)]
     y_ticks = [Tick(at=_scale(t, low, high, y1, y0), text=measure(t, unit)) for t in ticks]
     return Chart(
         kind="series",

@@ -113,3 +113,19 @@ def test_the_day_of_a_moment_is_its_day_in_paris() -> None:
     assert french.date("2026-03-01T23:30:00") == "2 mars 2026"  # 00:30 in Paris
     assert french.date(dt.datetime(2026, 3, 1, 23, 30)) == "2 mars 2026"
     assert french.date("2026-03-01") == "1er mars 2026"  # a day stays that day
+
+
+def test_date_ticks_are_as_precise_as_the_ticks() -> None:
+    assert french.date_ticks(["2017-12-12", "2017-12-19"]) == ["12 déc. 2017", "19 déc. 2017"]
+    assert french.date_ticks(["2017-12-01", "2018-01-01"]) == ["déc. 2017", "janv. 2018"]
+    assert french.date_ticks(["2017-01-01", "2018-01-01"]) == ["2017", "2018"]
+    assert french.date_ticks(["2016-12-12", "2018-12-19"]) == ["déc. 2016", "déc. 2018"]
+    assert french.date_ticks(["2016-12-12", "2018-12-19"], by_span=False) == [
+        "12 déc. 2016",
+        "19 déc. 2018",
+    ]
+    assert french.date_ticks(["2017-12-12T14:30:00", "2017-12-12T16:00:00"]) == [
+        "12 déc. 2017 14\u00a0h\u00a030",
+        "12 déc. 2017 16\u00a0h",
+    ]
+    assert french.date_ticks(["a", 20180101, None]) == ["a", "20180101", ""]

@@ -8,6 +8,7 @@ three canteen benchmarks (public, members, hidden truth), two organisations.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -16,6 +17,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import update
 
 from bibia.web import results
+from bibia.web.render import templates
 from tests.evaluations_api import conftest as evaluation_world
 from tests.evaluations_api.conftest import (
     BENCHMARKS,
@@ -155,7 +157,7 @@ def test_a_chart_drops_what_is_not_a_finite_number() -> None:
     points = {line.key: line.points.split() for line in chart.lines}
     assert len(points["observed"]) == 2 and len(points["model"]) == 2
     assert len(points["baseline"]) == 3
-    assert chart.table[1] == ("2018-01-09", ["—", "105", "95"])
+    assert chart.table[1] == ("9 janv. 2018", ["—", "105", "95"])
     for line in chart.lines:  # every point inside the drawing
         for point in line.points.split():
             x, y = (float(v) for v in point.split(","))
@@ -166,6 +168,35 @@ def test_a_chart_drops_what_is_not_a_finite_number() -> None:
     assert huge is not None and len(huge.lines[0].points.split()) == 1
     assert results.evaluation_chart({"kind": "autre"}, "t") is None
     assert results.evaluation_chart("pas un graphique", "t") is None
+
+
+def test_a_charts_dates_are_french() -> None:
+    days = [f"2017-12-{d:02d}" for d in range(1, 32)]
+    chart = results.series_chart({"x": days, "model": list(range(31))}, "t")
+    assert chart is not None
+    assert [t.text for t in chart.x_ticks] == [
+        "1er déc. 2017",
+        "7 déc. 2017",
+        "13 déc. 2017",
+        "19 déc. 2017",
+        "25 déc. 2017",
+        "31 déc. 2017",
+    ]
+    assert chart.labels[11] == "12 déc. 2017"
+    months = [f"{y}-{m:02d}-01" for y in (2017, 2018) for m in range(1, 13)]
+    chart = results.series_chart({"x": months, "model": list(range(24))}, "t")
+    assert chart is not None
+    assert [t.text for t in chart.x_ticks][:3] == ["janv. 2017", "mai 2017", "sept. 2017"]
+    assert chart.labels[11] == "déc. 2017"
+    years = results.series_chart({"x": ["2016-01-01", "2017-01-01"], "model": [1, 2]}, "t")
+    assert years is not None and [t.text for t in years.x_ticks] == ["2016", "2017"]
+    # weeks over years: the ticks name their month, the table keeps each Monday
+    weeks = [str(dt.date(2016, 1, 4) + dt.timedelta(weeks=i)) for i in range(300)]
+    chart = results.series_chart({"x": weeks, "model": list(range(300))}, "t")
+    assert chart is not None
+    assert chart.x_ticks[1].text == "déc. 2016" and chart.labels[1] == "11 janv. 2016"
+    svg = templates.get_template("_evaluation_macros.html").module.svg_chart(chart, "g")
+    assert "déc. 2016" in svg and "2016-12" not in svg
 
 
 def test_a_chart_is_bounded() -> None:
