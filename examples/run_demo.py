@@ -187,7 +187,12 @@ def main(argv: list[str] | None = None) -> int:
             result = demo_http.post(
                 "upload", files={"file": (mine.name, mine.read_bytes(), "text/csv")}
             )
-            if result.status_code != 200:
+            # An accepted file is answered « 303 See Other » towards its result page
+            # (resultats/<id>), so that a refresh does not send it again; a refused
+            # one gets the page again with the reason.
+            location = result.headers.get("location", "")
+            found = re.fullmatch(r"resultats/([A-Za-z0-9_-]+)", location)
+            if result.status_code != 303 or found is None:
                 message = (
                     alert_of(result.text)
                     if "text/html" in result.headers.get("content-type", "")
@@ -195,11 +200,15 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 if message is None:
                     raise_for_error(result)
+                    raise InvalidInput(
+                        f"réponse inattendue du démonstrateur ({result.status_code})"
+                    )
                 raise InvalidInput(f"fichier refusé par le démonstrateur : {message}")
-            link = re.search(r'href="(predictions/[A-Za-z0-9_-]+\.csv)"', result.text)
-            if link is None:
-                raise InvalidInput("le démonstrateur n'a pas proposé de fichier de prédictions")
-            download = demo_http.get(link.group(1))
+            page = demo_http.get(location)
+            raise_for_error(page)
+            print(f"\npage du résultat : {page_url}{location}")
+            # The download in international format (comma, decimal point), for csv.DictReader.
+            download = demo_http.get(f"{location}.csv", params={"format": "international"})
             raise_for_error(download)
             rows = read_csv(download.text)
             print(f"prédictions sur votre fichier {mine.name} ({len(rows)} lignes) :")

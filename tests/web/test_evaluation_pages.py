@@ -391,7 +391,7 @@ def test_the_model_page_marks_verified_results_beside_declared_ones(ev: EvalWorl
     text = assert_page(page(ev, f"/modeles/{MODEL}"))
     section = text[text.index('id="resultats-verifies"') :]
     section = section[: section.index("</section>")]
-    assert "vérifié par la plateforme" in section
+    assert 'Résultats <span class="marque-verifie">vérifiés par la plateforme</span>' in section
     assert f'href="/evaluations/{evaluation_id}"' in section
     assert "version 1" in section
     assert 'role="img"' in section  # the versions side by side
