@@ -137,8 +137,11 @@ def token_problem(row: ApiToken, now: dt.datetime) -> str | None:
     return None
 
 
-def caller_for(user: User, token: ApiToken, *, session_id: int | None = None) -> Caller:
-    """The caller ``user`` is, through ``token`` (and the web session opened with it, if any)."""
+def caller_for(user: User, token: ApiToken | None, *, session_id: int | None = None) -> Caller:
+    """The caller ``user`` is, through ``token`` and/or the web session ``session_id``.
+
+    A web session opened through OpenID Connect has no token.
+    """
     return Caller(
         tier=Role(user.role).tier,
         organisation=user.organisation.slug,
@@ -146,7 +149,7 @@ def caller_for(user: User, token: ApiToken, *, session_id: int | None = None) ->
         organisation_siren=user.organisation.siren,
         user=user.name,
         user_id=user.id,
-        token_prefix=token.prefix,
+        token_prefix=token.prefix if token is not None else None,
         session_id=session_id,
     )
 

@@ -151,7 +151,8 @@ def describe(row: WebSession, current_id: int | None) -> dict[str, Any]:
         "last_seen_at": aware(row.last_seen_at),
         "expires_at": aware(row.expires_at),
         "user_agent": row.user_agent,
-        "token": row.token.prefix,
+        "token": row.token.prefix if row.token is not None else None,
+        "method": row.method,
         "current": row.id == current_id,
     }
 
@@ -194,7 +195,7 @@ def _problem(row: WebSession, now: dt.datetime) -> str | None:
         return "session fermée : reconnectez-vous"
     if aware(row.expires_at) <= now:
         return "session expirée : reconnectez-vous"
-    token_problem_ = token_problem(row.token, now)
+    token_problem_ = token_problem(row.token, now) if row.token is not None else None
     if token_problem_ is not None:
         return f"session fermée : {token_problem_}"
     return None

@@ -42,19 +42,36 @@ class Organisation(Base):
     name: Mapped[str] = mapped_column(String(300))
     siren: Mapped[str | None] = mapped_column(String(9), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Per-organisation quotas set by an administrator; None: the service's setting applies.
+    demo_quota: Mapped[int | None] = mapped_column(Integer)
+    evaluation_quota: Mapped[int | None] = mapped_column(Integer)
 
     users: Mapped[list[User]] = relationship(back_populates="organisation")
 
 
 class User(Base):
+    """A person or a service account of an organisation.
+
+    People who sign in through OpenID Connect are known by their provider's
+    ``(oidc_issuer, oidc_subject)``; service accounts only have tokens.
+    """
+
     __tablename__ = "users"
-    __table_args__ = (UniqueConstraint("organisation_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("organisation_id", "name"),
+        UniqueConstraint("oidc_issuer", "oidc_subject", name="uq_users_oidc"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     organisation_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", ondelete="CASCADE"))
     name: Mapped[str] = mapped_column(String(200))
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    email: Mapped[str | None] = mapped_column(String(320))
+    full_name: Mapped[str | None] = mapped_column(String(300))
+    oidc_issuer: Mapped[str | None] = mapped_column(String(300))
+    oidc_subject: Mapped[str | None] = mapped_column(String(255))
+    last_login_at: Mapped[dt.datetime | None] = mapped_column()
 
     organisation: Mapped[Organisation] = relationship(back_populates="users")
     tokens: Mapped[list[ApiToken]] = relationship(back_populates="user")
@@ -79,10 +96,13 @@ class ApiToken(Base):
 
 
 class WebSession(Base):
-    """A browser's signed-in session, opened with an API token (``bibia.sessions``).
+    """A browser's signed-in session (``bibia.sessions``), opened with an API token or OpenID Connect.
 
     Only the SHA-256 of its random identifier is stored; the session dies with
-    its expiry, its revocation (sign-out, its owner), its token or its user.
+    its expiry, its revocation (sign-out, its owner), its token (when opened
+    with one) or its user. ``method`` is ``jeton`` or ``oidc``; an OIDC
+    session keeps the provider's ID token for the provider's sign-out
+    (``id_token_hint``), never shown.
     """
 
     __tablename__ = "web_sessions"
@@ -90,7 +110,9 @@ class WebSession(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     secret_hash: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"))
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="CASCADE"))
+    method: Mapped[str] = mapped_column(String(16), default="jeton", server_default="jeton")
+    oidc_id_token: Mapped[str | None] = mapped_column(Text)
     user_agent: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[dt.datetime] = mapped_column()
@@ -98,7 +120,27 @@ class WebSession(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column()
 
     user: Mapped[User] = relationship()
-    token: Mapped[ApiToken] = relationship()
+    token: Mapped[ApiToken | None] = relationship()
+
+
+class OidcLogin(Base):
+    """A sign-in through OpenID Connect under way: what the callback checks, used once.
+
+    The browser holds only ``state`` (in the provider's redirect and in a
+    cookie); the PKCE verifier and the nonce stay here. Rows are deleted at
+    the callback and swept once expired.
+    """
+
+    __tablename__ = "oidc_logins"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    provider: Mapped[str] = mapped_column(String(64))
+    nonce: Mapped[str] = mapped_column(String(128))
+    code_verifier: Mapped[str] = mapped_column(String(128))
+    next_url: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(index=True)
 
 
 class ProjectRecord(Base):
