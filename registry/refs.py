@@ -95,10 +95,40 @@ def check_slug(slug: str, what: str = "de projet") -> str:
     return slug
 
 
+LA_POSTE_SIREN = "356000000"  # La Poste: INSEE's one documented exception to the Luhn key
+
+
+def siren_key_ok(siren: str) -> bool:
+    """Whether nine ASCII digits pass the SIREN's control key (INSEE: the Luhn algorithm).
+
+    From the right, every second digit is doubled (minus 9 past 9) and the
+    sum of all digits must be a multiple of 10. INSEE's one documented
+    exception is La Poste (SIREN 356000000): its establishments' SIRETs do not
+    pass Luhn, their digits sum to a multiple of 5 instead; its SIREN is
+    accepted by name here, whatever the rule says of it.
+    """
+    if not _full(SIREN_RE, siren):
+        return False
+    if siren == LA_POSTE_SIREN:
+        return True
+    total = 0
+    for position, char in enumerate(reversed(siren)):
+        digit = int(char)
+        if position % 2 == 1:
+            digit = digit * 2 - 9 if digit > 4 else digit * 2
+        total += digit
+    return total % 10 == 0
+
+
 def check_siren(siren: str) -> str:
-    """Return ``siren`` if it is nine ASCII digits, else raise InvalidInput."""
+    """Return ``siren`` if it is nine ASCII digits with a right control key, else raise InvalidInput."""
     if not _full(SIREN_RE, siren):
         raise InvalidInput(f"SIREN invalide : {_shown(siren)} ; attendu : {SIREN_HELP}")
+    if not siren_key_ok(siren):
+        raise InvalidInput(
+            f"SIREN invalide : {siren} ; sa clé de contrôle est fausse (ses 9 chiffres ne "
+            "vérifient pas la formule de Luhn). Vérifiez-le sur annuaire-entreprises.data.gouv.fr"
+        )
     return siren
 
 

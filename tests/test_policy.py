@@ -20,7 +20,7 @@ from domain.errors import BibiaError, Forbidden, Unauthorized
 from registry.tiers import Tier
 
 A, B = 1, 2
-SIREN_A, SIREN_B = "213500101", "214400109"
+SIREN_A, SIREN_B = "213500101", "214401093"
 
 
 def _caller(tier: Tier, org: str, org_id: int, siren: str) -> Caller:

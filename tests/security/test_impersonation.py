@@ -148,10 +148,10 @@ def test_a_card_naming_another_siren_stays_forbidden(
 def test_an_admin_registers_for_an_organisation_on_record_only(
     w: World, card_data: dict, sklearn_model_dir: Path
 ) -> None:
-    unknown = card_for(card_data, {"name": "Commune imaginaire", "siren": "123456789"})
+    unknown = card_for(card_data, {"name": "Bordeaux Métropole", "siren": "243300316"})
     refused = register(w, sklearn_model_dir, unknown, name="eau-sans-organisation", role="admin")
     assert refused.status_code == 400, refused.text
-    assert "aucune organisation de bibia ne porte le SIREN 123456789" in refused.json()["message"]
+    assert "aucune organisation de bibia ne porte le SIREN 243300316" in refused.json()["message"]
     assert w.client.get("/api/v1/models/eau-sans-organisation").status_code == 404
 
     misnamed = card_for(card_data, {"name": "Lille (nom libre)", "siren": LILLE["siren"]})
@@ -340,11 +340,13 @@ def test_admins_set_owners_directly_and_unknown_sirens_are_refused(w: World) -> 
 
     for role in ("admin", "expert"):
         unknown = put_project(
-            w, project("fantome", [NANTES, {"name": "Commune fantôme", "siren": "987654321"}]), role
+            w,
+            project("fantome", [NANTES, {"name": "Ville de Bordeaux", "siren": "213300635"}]),
+            role,
         )
         assert unknown.status_code == 400, unknown.text
         assert (
-            "SIREN 987654321" in unknown.json()["message"]
+            "SIREN 213300635" in unknown.json()["message"]
             and "owners[1]" in unknown.json()["message"]
         )
     assert w.client.get("/api/v1/projects/fantome").status_code == 404
