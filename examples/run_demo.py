@@ -190,8 +190,12 @@ def main(argv: list[str] | None = None) -> int:
             # An accepted file is answered « 303 See Other » towards its result page
             # (resultats/<id>), so that a refresh does not send it again; a refused
             # one gets the page again with the reason.
-            location = result.headers.get("location", "")
-            found = re.fullmatch(r"resultats/([A-Za-z0-9_-]+)", location)
+            # (the service's proxy answers it as a path on its own origin:
+            # /demos/<id>/resultats/<result>).
+            found = re.fullmatch(
+                r"(?:/demos/[0-9a-f]+/)?resultats/([A-Za-z0-9_-]+)",
+                result.headers.get("location", ""),
+            )
             if result.status_code != 303 or found is None:
                 message = (
                     alert_of(result.text)
@@ -204,6 +208,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"réponse inattendue du démonstrateur ({result.status_code})"
                     )
                 raise InvalidInput(f"fichier refusé par le démonstrateur : {message}")
+            location = f"resultats/{found.group(1)}"
             page = demo_http.get(location)
             raise_for_error(page)
             print(f"\npage du résultat : {page_url}{location}")
