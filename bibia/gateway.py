@@ -36,6 +36,8 @@ from fastapi.routing import APIRoute
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from bibia import artifacts
+from bibia.auth import Caller
 from bibia.deps import RegistryDep, require_pull
 from bibia.errors import error_response
 from domain import errors
@@ -153,6 +155,9 @@ router = APIRouter(
         403: {"description": "Réservé aux experts (`PERMISSION_DENIED`)"},
     },
 )
+
+# The caller the router's tier check let through (the same dependency: resolved once per request).
+PullerDep = Annotated[Caller, Depends(require_pull)]
 
 NameQ = Annotated[str, Query(description="Nom du modèle enregistré", examples=["cantine-nantes"])]
 VersionQ = Annotated[str, Query(description="Numéro de version", examples=["1"])]
@@ -383,13 +388,14 @@ def _split_artifact_path(path: str) -> tuple[str, int, str]:
 @router.get(ARTIFACTS_ROUTE, summary="Lister les artefacts d'une version", description=EXPERT_ONLY)
 def list_artifacts(
     registry: RegistryDep,
+    caller: PullerDep,
     path: Annotated[
         str, Query(max_length=1000, description="bibia-models/<nom>/<version>[/<dossier>]")
     ] = "",
 ) -> dict[str, Any]:
     name, version, rest = _split_artifact_path(path)
     files = []
-    for item in registry.list_artifacts(name, version, rest):
+    for item in artifacts.listing(registry, caller, name, version, rest):
         entry: dict[str, Any] = {"path": posixpath.basename(item.path), "is_dir": item.is_dir}
         if item.size is not None:
             entry["file_size"] = item.size
@@ -402,12 +408,11 @@ def list_artifacts(
     summary="Télécharger un artefact d'une version",
     description=EXPERT_ONLY,
 )
-def download_artifact(path: str, registry: RegistryDep) -> FileResponse:
+def download_artifact(path: str, registry: RegistryDep, caller: PullerDep) -> FileResponse:
     name, version, rest = _split_artifact_path(path)
     if not rest:
         raise errors.InvalidInput("indiquez un fichier : bibia-models/<modèle>/<version>/<fichier>")
-    local = registry.artifact_path(name, version, rest)
-    return FileResponse(local, media_type="application/octet-stream", filename=local.name)
+    return artifacts.file_response(artifacts.file_path(registry, caller, name, version, rest))
 
 
 # ---------------------------------------------------------- everything else

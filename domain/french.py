@@ -182,6 +182,32 @@ def measure(value: Any, unit: str = "", with_unit: bool = False) -> str:
     return text
 
 
+#: File sizes in the units of the International System (« ko », « Mo », « Go »: powers of 1 000).
+SIZE_UNITS = ("ko", "Mo", "Go", "To")
+
+
+def size(value: Any) -> str:
+    """A file's size: « 0 octet », « 512 octets », « 1,2 ko », « 34,5 Mo », « 123 Mo », « 1,1 Go ».
+
+    One decimal below 100 of a unit (« 2 Mo », not « 2,0 Mo »), none above; powers of 1 000.
+    """
+    x = finite(value)
+    if x is None or x < 0:
+        return MISSING
+    count = round(x)
+    if count < 1000:
+        return f"{integer(count)}{NBSP}{plural_word(count, 'octet')}"
+    amount, unit = count / 1000, SIZE_UNITS[0]
+    for bigger in SIZE_UNITS[1:]:
+        if round(amount, 1) < 1000:
+            break
+        amount, unit = amount / 1000, bigger
+    text = decimal(amount, 1 if round(amount, 1) < 100 else 0)
+    if text.endswith(",0"):
+        text = text[:-2]
+    return f"{text}{NBSP}{unit}"
+
+
 def _moment(value: Any) -> dt.datetime | dt.date | None:
     if isinstance(value, dt.datetime | dt.date):
         return value

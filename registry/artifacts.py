@@ -71,6 +71,7 @@ class Artifacts:
         if not base.is_dir():
             raise NotFound(f"artefact introuvable : {path}")
         prefix = f"{path.strip('/')}/" if path.strip("/") else ""
+        inside = root.resolve()
         return [
             ArtifactFile(
                 path=f"{prefix}{child.name}",
@@ -78,6 +79,8 @@ class Artifacts:
                 size=None if child.is_dir() else child.stat().st_size,
             )
             for child in sorted(base.iterdir())
+            # a link that leads out of the version (or nowhere) is not one of its files
+            if not child.is_symlink() or _within(inside, child)
         ]
 
     def artifact_path(self, name: str, version: int, path: str) -> Path:
@@ -86,6 +89,12 @@ class Artifacts:
         if not target.is_file():
             raise NotFound(f"artefact introuvable : {path}")
         return target
+
+
+def _within(root: Path, child: Path) -> bool:
+    """Whether ``child`` (a link) leads to an existing file or directory inside ``root`` (resolved)."""
+    target = child.resolve()
+    return (target == root or root in target.parents) and target.exists()
 
 
 def _inside(root: Path, path: str) -> Path:

@@ -129,3 +129,25 @@ def test_date_ticks_are_as_precise_as_the_ticks() -> None:
         "12 déc. 2017 16\u00a0h",
     ]
     assert french.date_ticks(["a", 20180101, None]) == ["a", "20180101", ""]
+
+
+@pytest.mark.parametrize(
+    ("count", "text"),
+    [
+        (0, "0\u00a0octet"),
+        (1, "1\u00a0octet"),
+        (512, "512\u00a0octets"),
+        (999, "999\u00a0octets"),
+        (1000, "1\u00a0ko"),
+        (1234, "1,2\u00a0ko"),
+        (1_200_000, "1,2\u00a0Mo"),
+        (34_560_000, "34,6\u00a0Mo"),
+        (123_456_789, "123\u00a0Mo"),
+        (999_960, "1\u00a0Mo"),
+        (1_100_000_000, "1,1\u00a0Go"),
+        (None, "—"),
+        (-1, "—"),
+    ],
+)
+def test_file_sizes(count: object, text: str) -> None:
+    assert french.size(count) == text
