@@ -32,7 +32,8 @@ from bibia.settings import Settings
 from domain.errors import BibiaError, BodyTimeout, PayloadTooLarge, TooManyFailures, Unauthorized
 
 SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "Referrer-Policy": "same-origin"}
-MODEL_UPLOAD = re.compile(r"/api/v1/models/[^/]+/versions")
+# a model version with its card (API, or the publication pages' forms)
+MODEL_UPLOAD = re.compile(r"/api/v1/models/[^/]+/versions|/publier|/modeles/[^/]+/publier")
 # a benchmark, or a member's labelled CSV (API, or the model page's form)
 EVALUATION_UPLOAD = re.compile(r"/api/v1/(?:benchmarks|evaluations)|/modeles/[^/]+/evaluer")
 DIGITS = re.compile(r"[0-9]{1,20}")

@@ -370,6 +370,34 @@ CASES: dict[tuple[str, str], Case] = {
         {None: 303, "member": 400, "expert": 400, "other_expert": 400, "admin": 400},
         lambda env, role: _form(env, {"texte": "", "lien": ""}),  # past the rule: an empty text
     ),
+    # publication pages: a new model (experts, in their organisation's name), a new version and the
+    # card of a model (the owner's experts); an empty form past the rule is a 422 with its errors
+    ("GET", "/publier"): Case(
+        "/publier", {None: 303, "member": 403, "expert": 200, "other_expert": 200, "admin": 200}
+    ),
+    ("POST", "/publier"): Case(
+        "/publier",
+        {None: 303, "member": 403, "expert": 422, "other_expert": 422, "admin": 422},
+        lambda env, role: _form(env, {"nom": "modele-vide"}),
+    ),
+    ("GET", "/modeles/{name}/publier"): Case(
+        f"/modeles/{NAME}/publier",
+        {None: 303, "member": 403, "expert": 200, "other_expert": 403, "admin": 200},
+    ),
+    ("POST", "/modeles/{name}/publier"): Case(
+        f"/modeles/{NAME}/publier",
+        {None: 303, "member": 403, "expert": 422, "other_expert": 403, "admin": 422},
+        lambda env, role: _form(env),
+    ),
+    ("GET", "/modeles/{name}/fiche"): Case(
+        f"/modeles/{NAME}/fiche",
+        {None: 303, "member": 403, "expert": 200, "other_expert": 403, "admin": 200},
+    ),
+    ("POST", "/modeles/{name}/fiche"): Case(
+        f"/modeles/{NAME}/fiche",
+        {None: 303, "member": 403, "expert": 422, "other_expert": 403, "admin": 422},
+        lambda env, role: _form(env),
+    ),
     # evaluation (no runner, no benchmark here: the access rules, and French 4xx past them)
     ("GET", "/api/v1/tasks"): Case("/api/v1/tasks", _tiered("public", 200)),
     ("GET", "/api/v1/tasks/{slug}"): Case("/api/v1/tasks/regression", _tiered("public", 200)),

@@ -23,6 +23,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from bibia import policy
 from bibia.auth import ANONYMOUS, Caller
 from bibia.deps import COOKIE
 from bibia.errors import error_response
@@ -194,6 +195,8 @@ def _environment() -> Environment:
         STATUSES={k.value: v for k, v in STATUSES.items()},
         TASKS={k.value: v for k, v in TASKS.items()},
         TIER_LABELS=TIER_LABELS,
+        may_publish=policy.may_register_models,  # the « Publier un modèle » entry
+        may_write_model=policy.may_write_model,  # a model page's publication links
         Tier=Tier,
     )
     return env
