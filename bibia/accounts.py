@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -161,3 +162,183 @@ def audit_events(session: Session, limit: int = 100, action: str | None = None) 
     if action:
         query = query.where(AuditEvent.action == action)
     return list(session.scalars(query))
+
+
+# ------------------------------------------------------------ quotas per organisation
+
+MAX_QUOTA = 1000
+
+
+@dataclass(frozen=True)
+class Quotas:
+    """An organisation's quotas as they apply: its own (set by an administrator) or the service's."""
+
+    demos: int
+    evaluations: int
+    demos_own: bool  # True: the organisation's own quota; False: the service's setting
+    evaluations_own: bool
+
+
+def quotas_of(org: Organisation | None, demo_default: int, evaluation_default: int) -> Quotas:
+    """``org``'s quotas: its own where set, else the service's (``demo_quota_per_org``,
+    ``evaluation_quota_per_org``)."""
+    demos = org.demo_quota if org is not None else None
+    evaluations = org.evaluation_quota if org is not None else None
+    return Quotas(
+        demos=demo_default if demos is None else demos,
+        evaluations=evaluation_default if evaluations is None else evaluations,
+        demos_own=demos is not None,
+        evaluations_own=evaluations is not None,
+    )
+
+
+def demo_quota(session: Session, organisation_id: int | None, default: int) -> int:
+    """Active demonstrators the organisation may have at once (its own quota, else ``default``)."""
+    org = session.get(Organisation, organisation_id) if organisation_id is not None else None
+    return quotas_of(org, default, 0).demos
+
+
+def evaluation_quota(session: Session, organisation_id: int | None, default: int) -> int:
+    """Evaluations the organisation may have queued or running (its own quota, else ``default``)."""
+    org = session.get(Organisation, organisation_id) if organisation_id is not None else None
+    return quotas_of(org, 0, default).evaluations
+
+
+def check_quota(value: object, what: str) -> int | None:
+    """A quota from a form, the API or the CLI: None (the service's setting) or 0 to MAX_QUOTA."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    text = (
+        str(value).strip() if isinstance(value, str | int) and not isinstance(value, bool) else ""
+    )
+    if not text.isascii() or not text.isdigit() or len(text) > 6 or int(text) > MAX_QUOTA:
+        shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        raise InvalidInput(
+            f"quota {what} invalide : {shown} ; attendu : un nombre entier de 0 à {MAX_QUOTA}, "
+            "ou rien pour appliquer le réglage du service"
+        )
+    return int(text)
+
+
+def set_quotas(
+    session: Session,
+    caller: Caller,
+    org_slug: str,
+    demos: object,
+    evaluations: object,
+) -> Organisation:
+    """Set ``org_slug``'s own quotas (None: the service's setting applies again), audit-logged.
+
+    Raises:
+        InvalidInput: a quota that is not an integer from 0 to MAX_QUOTA (nothing is changed).
+        NotFound: no such organisation.
+    """
+    demos_ = check_quota(demos, "de démonstrateurs")
+    evaluations_ = check_quota(evaluations, "d'évaluations")
+    org = get_organisation(session, org_slug)
+    previous = {"demos": org.demo_quota, "evaluations": org.evaluation_quota}
+    org.demo_quota = demos_
+    org.evaluation_quota = evaluations_
+    audit(
+        session,
+        caller,
+        "org.quotas",
+        org.slug,
+        demos=demos_,
+        evaluations=evaluations_,
+        previous=previous,
+    )
+    return org
+
+
+# ------------------------------------------------------------ members
+
+
+def members(session: Session, org_slug: str) -> list[User]:
+    """The people and service accounts of ``org_slug``, by name."""
+    org = get_organisation(session, org_slug)
+    return list(
+        session.scalars(select(User).where(User.organisation_id == org.id).order_by(User.name))
+    )
+
+
+# ------------------------------------------------------------ the audit log, filtered
+
+#: The actions bibia records, with what a person reads for each (the log's filter offers them all).
+AUDIT_ACTIONS: dict[str, str] = {
+    "org.create": "Organisation créée",
+    "org.quotas": "Quotas d'une organisation modifiés",
+    "user.create": "Compte créé (première connexion)",
+    "user.role": "Rôle modifié",
+    "token.create": "Jeton créé",
+    "token.revoke": "Jeton révoqué",
+    "session.open": "Session ouverte",
+    "session.close": "Session fermée (déconnexion)",
+    "session.revoke": "Session révoquée",
+    "model.register": "Version de modèle publiée",
+    "model.card": "Fiche de modèle modifiée",
+    "model.alias": "Alias déplacé",
+    "model.alias.delete": "Alias supprimé",
+    "model.evaluation_settings": "Réglages d'évaluation modifiés",
+    "project.create": "Projet créé",
+    "project.update": "Projet modifié",
+    "project.invitation.accept": "Invitation à un projet acceptée",
+    "project.invitation.decline": "Invitation à un projet refusée",
+    "demo.launch": "Démonstrateur lancé",
+    "demo.stop": "Démonstrateur arrêté",
+    "demo.extend": "Démonstrateur prolongé",
+    "demo.tampered": "Démonstrateur altéré (arrêté par bibia)",
+    "evaluation.submit": "Évaluation demandée",
+    "evaluation.sandbox": "Bac à sable d'évaluation lancé",
+    "evaluation.cancel": "Évaluation annulée",
+    "benchmark.register": "Jeu d'évaluation enregistré",
+    "report.publish": "Retour d'expérience publié",
+    "report.update": "Retour d'expérience modifié",
+    "report.unpublish": "Retour d'expérience retiré",
+    "reuse.declare": "Réutilisation déclarée",
+    "reuse.update": "Réutilisation modifiée",
+    "reuse.withdraw": "Réutilisation retirée",
+}
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Filters of the audit log; every one optional. ``start``/``end`` are UTC moments (end excluded)."""
+
+    actor: str | None = None  # contained in the actor (case-insensitive)
+    action: str | None = None  # exactly
+    target: str | None = None  # contained in the target: a model's name, an organisation...
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+
+
+def _audit_where(query: Any, q: AuditQuery) -> Any:
+    if q.actor:
+        query = query.where(func.lower(AuditEvent.actor).contains(q.actor.lower(), autoescape=True))
+    if q.action:
+        query = query.where(AuditEvent.action == q.action)
+    if q.target:
+        query = query.where(
+            func.lower(AuditEvent.target).contains(q.target.lower(), autoescape=True)
+        )
+    if q.start is not None:
+        query = query.where(AuditEvent.at >= q.start)
+    if q.end is not None:
+        query = query.where(AuditEvent.at < q.end)
+    return query
+
+
+def search_audit(
+    session: Session, q: AuditQuery, *, offset: int = 0, limit: int | None = 50
+) -> tuple[list[AuditEvent], int]:
+    """The events matching ``q``, newest first (``limit`` None: all of them), and how many match."""
+    total = session.scalar(_audit_where(select(func.count()).select_from(AuditEvent), q)) or 0
+    query = _audit_where(select(AuditEvent), q).order_by(AuditEvent.id.desc()).offset(offset)
+    if limit is not None:
+        query = query.limit(limit)
+    return list(session.scalars(query)), total
+
+
+def audit_actions_seen(session: Session) -> list[str]:
+    """The actions the log holds (with :data:`AUDIT_ACTIONS`, what the filter offers)."""
+    return sorted(session.scalars(select(AuditEvent.action).distinct()))

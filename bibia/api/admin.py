@@ -6,11 +6,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from bibia import accounts
 from bibia.db.models import Organisation
-from bibia.deps import AdminDep, CallerDep, SessionDep, get_caller
+from bibia.deps import AdminDep, CallerDep, SessionDep, SettingsDep, get_caller
 from bibia.schemas import ERRORS, OrganisationIn, OrganisationOut, TokenIn, TokenOut
+from bibia.settings import Settings
 
 # A token, when one is presented, is always checked (a revoked token is a 401 everywhere).
 router = APIRouter(prefix="/api/v1", tags=["administration"], dependencies=[Depends(get_caller)])
@@ -43,6 +45,56 @@ def list_orgs(session: SessionDep) -> JSONResponse:
 def create_org(body: OrganisationIn, caller: AdminDep, session: SessionDep) -> JSONResponse:
     org = accounts.create_organisation(session, caller, body.slug, body.name, body.siren)
     return JSONResponse(_org(org), status_code=status.HTTP_201_CREATED)
+
+
+class QuotasIn(BaseModel):
+    """An organisation's own quotas; null: the service's setting applies."""
+
+    demos: int | None = Field(
+        None,
+        examples=[3],
+        description="Démonstrateurs actifs à la fois (0 à 1000 ; null : réglage du service)",
+    )
+    evaluations: int | None = Field(
+        None,
+        examples=[5],
+        description="Évaluations en attente ou en cours (0 à 1000 ; null : réglage du service)",
+    )
+
+
+class QuotasOut(BaseModel):
+    organisation: str
+    demos: int | None = Field(description="Quota propre de l'organisation (null : aucun)")
+    evaluations: int | None
+    demos_applied: int = Field(
+        description="Le quota qui s'applique (le sien, sinon celui du service)"
+    )
+    evaluations_applied: int
+
+
+def quotas_body(org: Organisation, settings: Settings) -> dict[str, Any]:
+    applied = accounts.quotas_of(
+        org, settings.demo_quota_per_org, settings.evaluation_quota_per_org
+    )
+    return {
+        "organisation": org.slug,
+        "demos": org.demo_quota,
+        "evaluations": org.evaluation_quota,
+        "demos_applied": applied.demos,
+        "evaluations_applied": applied.evaluations,
+    }
+
+
+@router.put(
+    "/orgs/{slug}/quotas",
+    summary="Fixer les quotas d'une organisation (administrateurs)",
+    responses={200: {"model": QuotasOut}, **ERRORS},
+)
+def set_quotas(
+    slug: str, body: QuotasIn, caller: AdminDep, session: SessionDep, settings: SettingsDep
+) -> JSONResponse:
+    org = accounts.set_quotas(session, caller, slug, body.demos, body.evaluations)
+    return JSONResponse(quotas_body(org, settings))
 
 
 @router.post(

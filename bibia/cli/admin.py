@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from bibia.cli.common import JsonOpt, err, open_database, out, print_json
+from bibia.cli.common import JsonOpt, err, load_settings, open_database, out, print_json
 
 org_app = typer.Typer(help="Organisations (collectivités).", no_args_is_help=True)
 token_app = typer.Typer(
@@ -56,6 +56,71 @@ def org_ls(as_json: JsonOpt = False) -> None:
     for row in rows:
         table.add_row(row["slug"], row["name"], row["siren"] or "")
     out.print(table)
+
+
+@org_app.command("quota")
+def org_quota(
+    slug: Annotated[
+        str, typer.Argument(help="Identifiant de l'organisation, ex. nantes-metropole")
+    ],
+    demos: Annotated[
+        str | None,
+        typer.Option(
+            "--demos",
+            help="Démonstrateurs actifs à la fois (0 à 1000), ou « defaut » pour le réglage du service",
+        ),
+    ] = None,
+    evaluations: Annotated[
+        str | None,
+        typer.Option(
+            "--evaluations",
+            help="Évaluations en attente ou en cours (0 à 1000), ou « defaut » pour le réglage du service",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Afficher ou fixer les quotas propres d'une organisation (sans option : les afficher)."""
+    from bibia import accounts
+    from bibia.auth import SYSTEM
+
+    settings = load_settings()
+    with open_database().session() as session:
+        org = accounts.get_organisation(session, slug)
+        if demos is not None or evaluations is not None:
+
+            def wanted(given: str | None, current: int | None) -> object:
+                if given is None:
+                    return current
+                return None if given.strip().lower() in {"defaut", "défaut"} else given
+
+            accounts.set_quotas(
+                session,
+                SYSTEM,
+                slug,
+                wanted(demos, org.demo_quota),
+                wanted(evaluations, org.evaluation_quota),
+            )
+        applied = accounts.quotas_of(
+            org, settings.demo_quota_per_org, settings.evaluation_quota_per_org
+        )
+        row: dict[str, Any] = {
+            "organisation": org.slug,
+            "demos": org.demo_quota,
+            "evaluations": org.evaluation_quota,
+            "demos_applied": applied.demos,
+            "evaluations_applied": applied.evaluations,
+        }
+    if as_json:
+        print_json(row)
+        return
+
+    def shown(own: int | None, value: int) -> str:
+        return f"{value}" if own is not None else f"{value} (réglage du service)"
+
+    out.print(
+        f"{row['organisation']} : démonstrateurs actifs {shown(row['demos'], applied.demos)}, "
+        f"évaluations en cours {shown(row['evaluations'], applied.evaluations)}"
+    )
 
 
 @token_app.command("create")

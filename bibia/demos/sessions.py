@@ -18,7 +18,7 @@ from sqlalchemy import ColumnElement, func, select, update
 from sqlalchemy.orm import Session
 
 from bibia import policy
-from bibia.accounts import audit
+from bibia.accounts import audit, demo_quota
 from bibia.auth import Caller
 from bibia.db import Database
 from bibia.db.models import DemoSession, Organisation, User, utcnow
@@ -281,8 +281,9 @@ class Sessions:
             )
             or 0
         )
-        if mine >= self.settings.demo_quota_per_org:
+        quota = demo_quota(session, caller.organisation_id, self.settings.demo_quota_per_org)
+        if mine >= quota:
             raise QuotaExceeded(
-                f"votre collectivité a déjà {mine} démonstrateur(s) actif(s) (quota : {self.settings.demo_quota_per_org}) : "
+                f"votre collectivité a déjà {mine} démonstrateur(s) actif(s) (quota : {quota}) : "
                 "arrêtez-en un (DELETE /api/v1/demos/{id} ou bibia demo stop) puis réessayez"
             )

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from bibia.accounts import evaluation_quota
 from bibia.db import Database
 from bibia.db.models import Evaluation, utcnow
 from bibia.settings import Settings
@@ -69,7 +70,8 @@ class Jobs:
     # ------------------------------------------------------------ quota
 
     def check_quota(self, session: Session, organisation_id: int) -> None:
-        """Raises QuotaExceeded when the organisation already has its quota queued or running."""
+        """Raises QuotaExceeded when the organisation already has its quota (its own, else the
+        service's) queued or running."""
         mine = (
             session.scalar(
                 select(func.count())
@@ -78,10 +80,11 @@ class Jobs:
             )
             or 0
         )
-        if mine >= self.settings.evaluation_quota_per_org:
+        quota = evaluation_quota(session, organisation_id, self.settings.evaluation_quota_per_org)
+        if mine >= quota:
             raise QuotaExceeded(
                 f"votre collectivité a déjà {mine} évaluation(s) en attente ou en cours "
-                f"(quota : {self.settings.evaluation_quota_per_org}) : attendez qu'elles finissent "
+                f"(quota : {quota}) : attendez qu'elles finissent "
                 "ou annulez-en une (DELETE /api/v1/evaluations/{id})"
             )
 

@@ -22,6 +22,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
+from bibia.accounts import demo_quota
 from bibia.auth import Caller
 from bibia.demos import DemoService, DemoState, DemoView
 from bibia.demos.service import duration
@@ -219,16 +220,18 @@ def launch(
 
 
 def _quota_page(request: Request, caller: Caller, ref: ModelRef) -> HTMLResponse:
-    settings = request.app.state.services.settings
+    services = request.app.state.services
     mine = _manager(request).visible(caller, own_organisation=True)
+    with services.db.session() as session:  # the organisation's own quota, else the service's
+        quota = demo_quota(session, caller.organisation_id, services.settings.demo_quota_per_org)
     return render(
         request,
         "demonstrateurs_quota.html",
         status=429,
         title="Quota de démonstrateurs atteint",
         items=rows(request, mine),
-        organisation_full=len(mine) >= settings.demo_quota_per_org,
-        quota=settings.demo_quota_per_org,
+        organisation_full=len(mine) >= quota,
+        quota=quota,
         model_name=ref.name,
     )
 
