@@ -417,7 +417,7 @@ def _hint(s: Shape, info: FieldInfo, label: str) -> str:
         parts.append("une adresse commençant par https://")
     elif s.input_type == "email":
         parts.append("une adresse électronique")
-    elif s.pattern and "[0-9]{9}" in s.pattern:
+    elif s.pattern and "[0-9]{9}" in s.pattern and "chiffres" not in (info.description or ""):
         parts.append("9 chiffres, sans espace")
     elif s.pattern and "a-z0-9" in s.pattern:
         parts.append("minuscules, chiffres et tirets")

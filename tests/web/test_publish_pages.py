@@ -69,7 +69,7 @@ def nothing_written(world: World, before: dict[str, Any]) -> None:
 def errors_of(page: str) -> dict[str, str]:
     """Input id → the error shown next to it."""
     found = re.findall(
-        r'<p class="erreur-champ" id="([^"]+)-erreur"><span class="sr-only">Erreur : </span>([^<]*)</p>',
+        r'<p class="fiche-erreur" id="([^"]+)-erreur"><span class="sr-only">Erreur : </span>([^<]*)</p>',
         page,
     )
     return {ident: html.unescape(message) for ident, message in found}
