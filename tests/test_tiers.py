@@ -314,6 +314,23 @@ CASES: dict[tuple[str, str], Case] = {
     ("GET", "/modeles/{name}/versions/{version}/evaluation.png"): Case(
         f"/modeles/{NAME}/versions/1/evaluation.png", _tiered("public", 404)
     ),
+    # « Fichiers et versions »: a version's files for experts (the gateway's rule), aliases for the owner's
+    ("GET", "/modeles/{name}/versions/{version}/fichiers"): Case(
+        f"/modeles/{NAME}/versions/1/fichiers", _tiered("expert", 200)
+    ),
+    ("GET", "/modeles/{name}/versions/{version}/fichiers/{path:path}"): Case(
+        f"/modeles/{NAME}/versions/1/fichiers/MLmodel", _tiered("expert", 200)
+    ),
+    ("POST", "/modeles/{name}/alias"): Case(
+        f"/modeles/{NAME}/alias",
+        {None: 303, "member": 403, "expert": 303, "other_expert": 403, "admin": 303},
+        lambda env, role: _form(env, {"alias": "production", "version": "1"}),
+    ),
+    ("POST", "/modeles/{name}/alias/supprimer"): Case(
+        f"/modeles/{NAME}/alias/supprimer",
+        {None: 303, "member": 403, "expert": 404, "other_expert": 403, "admin": 404},
+        lambda env, role: _form(env, {"alias": "inexistant", "version": "1"}),
+    ),
     ("GET", "/projets"): Case("/projets", _tiered("public", 200)),
     ("GET", "/projets/{slug}"): Case(f"/projets/{SLUG}", _tiered("public", 200)),
     ("POST", "/modeles/{name}/demonstrateur"): Case(
