@@ -129,7 +129,7 @@ def _page(
 ) -> HTMLResponse:
     artifacts.check_may_pull(caller, how_to_sign_in=SIGN_IN)
     model = catalogue.model_detail(registry, caller, name)
-    catalogue.version_detail(registry, caller, name, version)  # the version exists
+    detail = catalogue.version_detail(registry, caller, name, version)  # the version exists
     entries = artifacts.tree(registry, caller, name, version)
     owner = registry.get(name).owner_siren or None
     aliases: dict[str, int] = model["aliases"]
@@ -149,6 +149,7 @@ def _page(
         ident=ident,
         version=version,
         versions=[v["version"] for v in model["versions"]],
+        registered=detail.get("created"),
         aliases=aliases,
         entries=entries,
         n_files=len(files),

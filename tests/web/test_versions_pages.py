@@ -18,6 +18,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from tests.conftest import EXAMPLE_CARD, World, make_world, register
+from tests.web.test_plain_language import assert_plain
 from tests.web.webdata import csrf_token, model_card, sign_in
 
 NAME = "eau-fichiers"
@@ -368,3 +369,14 @@ def test_the_version_page_has_security_headers_and_no_script(site: World) -> Non
     assert "script-src 'none'" in answer.headers["content-security-policy"]
     assert "<script" not in answer.text.replace("&lt;script", "")
     assert json.dumps(HTML) not in answer.text
+
+
+def test_the_pages_are_in_plain_french(site: World) -> None:
+    expert = client_as(site, "expert")
+    assert_plain(page(expert).text, "the files page")
+    assert "enregistrée le" in page(expert).text
+    refused = post_form(expert, f"/modeles/{NAME}/alias", {"alias": "v2", "version": "1"})
+    assert refused.status_code == 400
+    assert_plain(refused.text, "a refused alias")
+    assert_plain(page(client_as(site, "member")).text, "a member's refusal")
+    assert_plain(page(client_as(site, None)).text, "the sign-in invitation")
