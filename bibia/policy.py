@@ -52,6 +52,12 @@ def may_open_web_session(caller: Caller) -> bool:
     return caller.tier >= Tier.RESTRICTED
 
 
+def may_revoke_own(caller: Caller, owner_user_id: int | None) -> bool:
+    """A person closes their own web sessions and revokes their own tokens (« Mes sessions et
+    jetons »), nobody else's, whatever their tier (administrators use the admin pages)."""
+    return caller.user_id is not None and owner_user_id == caller.user_id
+
+
 def may_pull_artifacts(caller: Caller) -> bool:
     """Experts and above download model artifacts (the MLflow gateway, ``bibia pull``)."""
     return caller.tier >= Tier.EXPERT

@@ -78,6 +78,38 @@ class Settings(BaseSettings):
         30.0, gt=0, description="Longest pause allowed between two chunks of a request body"
     )
 
+    # Sign-in through OpenID Connect (bibia.oidc): off while oidc_issuer is unset.
+    oidc_issuer: str | None = Field(
+        None,
+        description="The OpenID Connect provider's issuer (its /.well-known/openid-configuration "
+        "is read from there), e.g. https://auth.agentconnect.gouv.fr/api/v2; unset: no sign-in "
+        "through a provider, tokens only",
+    )
+    oidc_provider_name: str = Field(
+        "ProConnect", min_length=1, max_length=60, description="The provider's name on the pages"
+    )
+    oidc_client_id: str | None = Field(None, description="bibia's client id at the provider")
+    oidc_client_secret: SecretStr | None = Field(
+        None, description="bibia's client secret at the provider (never logged nor shown)"
+    )
+    oidc_client_secret_file: Path | None = Field(
+        None, description="A file holding the client secret (instead of oidc_client_secret)"
+    )
+    oidc_scopes: str = Field(
+        "openid email given_name usual_name siret",
+        description="Scopes asked for, space-separated (openid is always added)",
+    )
+    oidc_organisation_claim: str = Field(
+        "siret",
+        min_length=1,
+        max_length=100,
+        description="The claim (ID token or userinfo) naming the person's organisation: a SIRET "
+        "(14 digits, the SIREN is its first 9) or a SIREN (9 digits)",
+    )
+    oidc_timeout_s: float = Field(
+        10.0, gt=0, le=120, description="Longest wait for the provider (discovery, keys, tokens)"
+    )
+
     seed_on_start: bool = True
 
     runner: Literal["auto", "docker", "process", "none"] = "auto"
@@ -182,6 +214,33 @@ class Settings(BaseSettings):
                     f"BIBIA_TRUSTED_PROXIES : « {entry} » n'est ni une adresse IP ni un réseau (ex. 10.0.0.0/8)"
                 ) from exc
         return value
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        loopback = value.startswith(("http://127.0.0.1:", "http://localhost:", "http://[::1]:"))
+        if not (value.startswith("https://") or loopback):
+            raise ValueError(
+                f"BIBIA_OIDC_ISSUER : « {value} » doit être une adresse https:// "
+                "(http:// n'est admis que sur 127.0.0.1 ou localhost, pour les essais)"
+            )
+        return value
+
+    @property
+    def oidc_enabled(self) -> bool:
+        """Sign-in through OpenID Connect is offered (an issuer and a client id are set)."""
+        return bool(self.oidc_issuer and self.oidc_client_id)
+
+    def oidc_secret(self) -> str | None:
+        """The client secret, from ``oidc_client_secret`` or ``oidc_client_secret_file``."""
+        if self.oidc_client_secret is not None:
+            return self.oidc_client_secret.get_secret_value()
+        if self.oidc_client_secret_file is not None:
+            return self.oidc_client_secret_file.read_text(encoding="utf-8").strip() or None
+        return None
 
     @property
     def trusted_proxy_list(self) -> list[str]:

@@ -57,6 +57,8 @@ MATRIX: list[tuple[str, Action, tuple[bool, ...]]] = [
     ("administer",                      policy.may_administer,                              (n, n, n, n, n, Y)),
     ("open a web session",              policy.may_open_web_session,                        (n, Y, Y, Y, Y, Y)),
     ("pull artifacts (gateway)",        policy.may_pull_artifacts,                          (n, n, n, Y, Y, Y)),
+    ("revoke membre A's session/token", lambda c: policy.may_revoke_own(c, CALLERS["membre A"].user_id), (n, Y, n, n, n, n)),
+    ("revoke a credential of no one",   lambda c: policy.may_revoke_own(c, None),           (n, n, n, n, n, n)),
     # demonstrators (one of organisation A)
     ("launch a demonstrator",           policy.may_launch_demo,                             (n, Y, Y, Y, Y, Y)),
     ("list demonstrators",              policy.may_list_demos,                              (n, Y, Y, Y, Y, Y)),

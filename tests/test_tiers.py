@@ -289,6 +289,19 @@ CASES: dict[tuple[str, str], Case] = {
     ("POST", "/deconnexion"): Case(
         "/deconnexion", _tiered("public", 200), lambda env, role: _form(env)
     ),
+    # sign-in through OpenID Connect: off here (no issuer), so 404 for everyone
+    ("POST", "/connexion/oidc"): Case(
+        "/connexion/oidc", _tiered("public", 404), lambda env, role: _form(env)
+    ),
+    ("GET", "/connexion/oidc/retour"): Case(
+        "/connexion/oidc/retour?state=x&code=y", _tiered("public", 404)
+    ),
+    ("GET", "/deconnexion/terminee"): Case("/deconnexion/terminee", _tiered("public", 200)),
+    ("POST", "/compte/jetons/{prefix}/revoquer"): Case(
+        "/compte/jetons/00000000/revoquer",
+        {None: 303, "member": 404, "expert": 404, "other_expert": 404, "admin": 404},
+        lambda env, role: _form(env),
+    ),
     ("GET", "/api/v1/sessions"): Case("/api/v1/sessions", _tiered("member", 200)),
     ("DELETE", "/api/v1/sessions/{session_id}"): Case(
         "/api/v1/sessions/999999", _tiered("member", 404)

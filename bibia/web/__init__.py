@@ -14,12 +14,13 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bibia.errors import wants_page
-from bibia.web import account, demos, evaluations, pages, publish, versions
+from bibia.web import account, demos, evaluations, oidc, pages, publish, versions
 from bibia.web.render import HERE, error_page
 
 router = APIRouter(include_in_schema=False)
 router.include_router(pages.router)
 router.include_router(account.router)
+router.include_router(oidc.router)
 router.include_router(demos.router)
 router.include_router(demos.state_router)
 router.include_router(evaluations.router)

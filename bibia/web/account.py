@@ -19,7 +19,7 @@ from urllib.parse import quote
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from bibia import policy, sessions
+from bibia import oidc, policy, sessions
 from bibia.auth import ANONYMOUS, authenticate
 from bibia.deps import COOKIE, ServicesDep
 from bibia.web.csrf import CSRF_COOKIE
@@ -30,6 +30,7 @@ from domain.errors import NotFound, Unauthorized
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
 
 SESSION_NUMBER = re.compile(r"[0-9]{1,9}")
+TOKEN_PREFIX = re.compile(r"[0-9a-f]{8}")
 
 
 def safe_next(target: str | None) -> str:
@@ -48,7 +49,7 @@ def safe_next(target: str | None) -> str:
 def _login(
     request: Request, next_url: str, error: str | None = None, status: int = 200
 ) -> HTMLResponse:
-    hours = request.app.state.services.settings.session_hours
+    settings = request.app.state.services.settings
     return render(
         request,
         "connexion.html",
@@ -57,11 +58,12 @@ def _login(
         next_url=next_url,
         error=error,
         caller=ANONYMOUS,
-        session_hours=hours,
+        session_hours=settings.session_hours,
+        provider=settings.oidc_provider_name if settings.oidc_enabled else None,
     )
 
 
-def _new_csrf_token(response: Response, request: Request) -> None:
+def new_csrf_token(response: Response, request: Request) -> None:
     """Drop the CSRF cookie: the next page gets a fresh token (none survives a change of identity)."""
     response.delete_cookie(
         CSRF_COOKIE, path="/", secure=cookie_secure(request), httponly=True, samesite="lax"
@@ -108,16 +110,31 @@ def login(
         path="/",
         max_age=int(settings.session_hours * 3600),
     )
-    _new_csrf_token(response, request)
+    new_csrf_token(response, request)
     return response
 
 
 @router.post("/deconnexion", response_class=HTMLResponse)
-def logout(request: Request, services: ServicesDep) -> HTMLResponse:
+def logout(request: Request, services: ServicesDep) -> Response:
     cookie = request.cookies.get(COOKIE)
+    id_token = None
     if cookie:
         with services.db.session() as session:
-            sessions.close_session(session, cookie)
+            id_token = sessions.close_session(session, cookie)
+    settings = services.settings
+    provider_logout = (
+        oidc.end_session_url(settings, id_token, str(request.base_url))
+        if id_token and settings.oidc_enabled
+        else None
+    )
+    response: Response
+    if provider_logout is not None:  # end the provider's session too; it sends the browser back
+        response = RedirectResponse(
+            provider_logout, status_code=303, headers={"Cache-Control": "no-store"}
+        )
+        forget_session(request, response)
+        new_csrf_token(response, request)
+        return response
     response = render(
         request,
         "message.html",
@@ -126,7 +143,7 @@ def logout(request: Request, services: ServicesDep) -> HTMLResponse:
         caller=ANONYMOUS,
     )
     forget_session(request, response)
-    _new_csrf_token(response, request)
+    new_csrf_token(response, request)
     return response
 
 
@@ -139,7 +156,17 @@ def sessions_page(request: Request, caller: PageCallerDep, services: ServicesDep
             sessions.describe(row, caller.session_id)
             for row in sessions.active_sessions(session, caller)
         ]
-    return render(request, "sessions.html", title="Mes sessions", items=items)
+        tokens = [sessions.describe_token(row) for row in sessions.own_tokens(session, caller)]
+    settings = services.settings
+    return render(
+        request,
+        "sessions.html",
+        title="Mes sessions et jetons",
+        items=items,
+        tokens=tokens,
+        provider=settings.oidc_provider_name,
+        current_token=caller.token_prefix,
+    )
 
 
 @router.post("/compte/sessions/{number}/revoquer", response_class=HTMLResponse)
@@ -158,6 +185,30 @@ def revoke_session(
             "message.html",
             title="Session fermée",
             message="Cette session est fermée : vous êtes déconnecté.",
+            caller=ANONYMOUS,
+        )
+        forget_session(request, response)
+        return response
+    return RedirectResponse("/compte/sessions", status_code=303)
+
+
+@router.post("/compte/jetons/{prefix}/revoquer", response_class=HTMLResponse)
+def revoke_token(
+    request: Request, prefix: str, caller: PageCallerDep, services: ServicesDep
+) -> Response:
+    if not caller.is_authenticated:
+        return RedirectResponse(f"/connexion?next={quote('/compte/sessions')}", status_code=303)
+    if not TOKEN_PREFIX.fullmatch(prefix):
+        raise NotFound(f"aucun jeton « {prefix[:20]} » parmi les vôtres")
+    with services.db.session() as session:
+        sessions.revoke_own_token(session, caller, prefix)
+    if caller.token_prefix == prefix:  # the session (or the request) stood on this very token
+        response = render(
+            request,
+            "message.html",
+            title="Jeton révoqué",
+            message=f"Le jeton {prefix} est révoqué : les sessions ouvertes avec lui sont fermées, "
+            "vous êtes déconnecté.",
             caller=ANONYMOUS,
         )
         forget_session(request, response)

@@ -47,7 +47,7 @@ CSRF_FIELD = (
 )
 CSRF_COOKIE = "bibia_csrf"
 CSRF_HEADER = "x-csrftoken"
-ALWAYS_PROTECT = frozenset({"/connexion", "/deconnexion"})
+ALWAYS_PROTECT = frozenset({"/connexion", "/connexion/oidc", "/deconnexion"})
 REFUSED = (
     "requête refusée : elle ne vient pas d'une page de bibia (jeton anti-falsification absent ou invalide). "
     "Rechargez la page, puis recommencez."

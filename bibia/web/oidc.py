@@ -1,0 +1,158 @@
+"""Pages of the sign-in through OpenID Connect (:mod:`bibia.oidc`): start, callback, signed out.
+
+- ``POST /connexion/oidc`` (the « Se connecter avec ProConnect » button, CSRF-checked even
+  without cookies): records the sign-in under way and sends the browser to the provider, with
+  the ``state`` also in the ``bibia_oidc`` cookie (HttpOnly, SameSite=Lax, ten minutes, only
+  sent to ``/connexion/oidc``).
+- ``GET /connexion/oidc/retour``: the callback registered with the provider. It opens a web
+  session (``bibia_session``, as a token sign-in does) or answers a French error page (4xx,
+  5xx when the provider is unreachable); nothing is created on a refusal.
+- ``GET /deconnexion/terminee``: where the provider sends the browser back after its own
+  sign-out (``post_logout_redirect_uri``).
+
+The callback and post-logout URLs are built from ``public_url`` when it is set (what the
+provider knows), else from the request.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from bibia import oidc, sessions
+from bibia.auth import ANONYMOUS, refused
+from bibia.deps import COOKIE, ServicesDep
+from bibia.web.account import new_csrf_token, safe_next
+from bibia.web.render import PageRoute, cookie_secure, error_page, render
+
+log = logging.getLogger("bibia.web")
+
+router = APIRouter(include_in_schema=False, route_class=PageRoute)
+
+STATE_COOKIE = "bibia_oidc"
+STATE_COOKIE_PATH = "/connexion/oidc"
+
+
+def _base_url(request: Request) -> str:
+    return str(request.base_url)
+
+
+def _forget_state(request: Request, response: Response) -> None:
+    response.delete_cookie(
+        STATE_COOKIE,
+        path=STATE_COOKIE_PATH,
+        secure=cookie_secure(request),
+        httponly=True,
+        samesite="lax",
+    )
+
+
+def _refusal(request: Request, error: oidc.SignInError) -> HTMLResponse:
+    if error.status == 400:
+        refused(error.message)  # a forged or replayed callback counts for the brake on failures
+    response = error_page(request, error.status, error.message, title=error.title)
+    response.headers["Cache-Control"] = "no-store"
+    _forget_state(request, response)
+    return response
+
+
+@router.post("/connexion/oidc")
+def start(request: Request, services: ServicesDep, next: Annotated[str, Form()] = "") -> Response:
+    settings = services.settings
+    try:
+        with services.db.session() as session:
+            url, state = oidc.begin(
+                session,
+                settings,
+                next_url=safe_next(next),
+                callback=oidc.redirect_uri(settings, _base_url(request)),
+            )
+    except oidc.SignInError as exc:
+        return _refusal(request, exc)
+    response = RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
+    response.set_cookie(
+        STATE_COOKIE,
+        state,
+        max_age=int(oidc.LOGIN_LIFETIME.total_seconds()),
+        path=STATE_COOKIE_PATH,
+        secure=cookie_secure(request),
+        httponly=True,
+        samesite="lax",
+    )
+    return response
+
+
+@router.get("/connexion/oidc/retour", response_class=HTMLResponse)
+def callback(request: Request, services: ServicesDep) -> Response:
+    settings = services.settings
+    params = request.query_params
+    try:
+        oidc.provider_metadata(settings)  # off: 404; unreachable: 502
+        with services.db.session() as session:
+            pending = oidc.take_login(
+                session, settings, params.get("state"), request.cookies.get(STATE_COOKIE)
+            )
+        refusal = oidc.provider_error(settings, params)
+        if refusal is not None:
+            raise refusal
+        identity = oidc.finish(
+            settings,
+            pending,
+            params.get("code"),
+            oidc.redirect_uri(settings, _base_url(request)),
+        )
+        with services.db.session() as session:
+            signed = oidc.sign_in(session, settings, identity)
+            opened = sessions.open_oidc_session(
+                session,
+                signed.user_id,
+                id_token=identity.id_token,
+                provider=settings.oidc_provider_name,
+                lifetime=dt.timedelta(hours=settings.session_hours),
+                user_agent=request.headers.get("user-agent"),
+                replacing=request.cookies.get(COOKIE),
+            )
+    except oidc.SignInError as exc:
+        return _refusal(request, exc)
+    except Exception as exc:  # noqa: BLE001 - hostile input never becomes a traceback; no secret logged
+        log.error("OpenID Connect callback failed (%s)", type(exc).__name__)
+        return _refusal(
+            request,
+            oidc.SignInError(
+                f"la réponse de {settings.oidc_provider_name} n'a pas pu être traitée. Recommencez "
+                "depuis la page de connexion, ou connectez-vous avec un jeton d'accès.",
+                status=502,
+                title="Connexion impossible",
+            ),
+        )
+    response = RedirectResponse(
+        safe_next(pending.next_url), status_code=303, headers={"Cache-Control": "no-store"}
+    )
+    response.set_cookie(
+        COOKIE,
+        opened.secret,
+        httponly=True,
+        samesite="lax",
+        secure=cookie_secure(request),
+        path="/",
+        max_age=int(settings.session_hours * 3600),
+    )
+    _forget_state(request, response)
+    new_csrf_token(response, request)
+    return response
+
+
+@router.get("/deconnexion/terminee", response_class=HTMLResponse)
+def signed_out(request: Request, services: ServicesDep) -> HTMLResponse:
+    name = services.settings.oidc_provider_name
+    return render(
+        request,
+        "message.html",
+        title="Déconnexion",
+        message=f"Vous êtes déconnecté de bibia et de {name}.",
+        caller=ANONYMOUS,
+    )
