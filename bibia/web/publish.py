@@ -124,7 +124,10 @@ async def _form(request: Request, *, files: int) -> FormData:
     try:
         return await request.form(max_files=files, max_fields=MAX_FIELDS)
     except HTTPException as exc:
-        raise InvalidInput(f"formulaire illisible : {exc.detail}") from exc
+        raise InvalidInput(
+            f"formulaire illisible ou trop long ({MAX_FIELDS} champs au plus, 1 Mio par champ) : "
+            "rechargez la page, puis recommencez"
+        ) from exc
 
 
 def _text(form: FormData, key: str, limit: int = 200) -> str:

@@ -30,6 +30,7 @@ from tests.web.webdata import csrf_token, sign_in
 
 HTML = {"accept": "text/html"}
 MAX_MODEL_BYTES = 2_000_000
+MAX_REQUEST_BYTES = 300_000  # an authenticated caller's body elsewhere; a model may be larger
 EXISTING = "eau-batiments"
 
 
@@ -42,6 +43,7 @@ def w(sklearn_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iter
         seed_on_start=False,
         runner="none",
         max_model_bytes=MAX_MODEL_BYTES,
+        max_request_bytes=MAX_REQUEST_BYTES,
     )
     world = make_world(settings)
     with world.client:
@@ -308,6 +310,75 @@ def test_a_hostile_archive_gets_a_french_error_and_writes_nothing(
     assert "modele" in summary_links(response.text)
     nothing_written(w, before)
     assert not list((w.services.settings.data_dir.parent).rglob("evil*"))
+
+
+def test_a_model_larger_than_other_requests_passes_for_an_expert_only(
+    w: World, sklearn_model_dir: Path, tmp_path: Path
+) -> None:
+    import os
+    import shutil
+
+    heavy = tmp_path / "lourd"
+    shutil.copytree(sklearn_model_dir, heavy)
+    (heavy / "poids.bin").write_bytes(os.urandom(MAX_REQUEST_BYTES + 100_000))  # incompressible
+    model = tar_model(heavy)
+    assert MAX_REQUEST_BYTES < len(model) < MAX_MODEL_BYTES
+    values = cardform.flatten(good_card())
+
+    client = browser(w, "member")
+    before = snapshot(w)
+    response = client.post(
+        "/publier",
+        data={"csrftoken": csrf_token(client, "/"), "nom": "lourd-membre", **values},
+        files={"modele": ("m.tar.gz", model, "application/gzip")},
+        headers=HTML,
+    )
+    assert response.status_code in (403, 413) and "<html" in response.text
+    nothing_written(w, before)
+
+    client = browser(w, "expert")
+    response = post(client, "/publier", {"nom": "eau-lourde", **values}, model=model)
+    assert response.status_code == 303, response.text[:500]
+
+
+HOSTILE_CARDS = {
+    "too-big": (b"a: " + b"x" * (256 * 1024 + 10), "fiche trop volumineuse"),
+    "yaml-aliases": (
+        b"a: &a [x, x, x, x, x]\nb: &b [*a, *a, *a, *a]\nc: [*b, *b, *b, *b]\n",
+        "refusé",
+    ),
+    "not-utf8": ("identification: {title: Énergie}".encode("latin-1"), "UTF-8"),
+    "not-a-mapping": (b"- une\n- liste\n", "objet JSON ou YAML"),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_CARDS))
+def test_a_hostile_card_file_gets_a_french_error_and_writes_nothing(
+    w: World, sklearn_model_dir: Path, case: str
+) -> None:
+    text, expected = HOSTILE_CARDS[case]
+    client = browser(w, "expert")
+    before = snapshot(w)
+    response = post(
+        client,
+        f"/modeles/{EXISTING}/publier",
+        {"source": "fichier"},
+        model=tar_model(sklearn_model_dir),
+        card_file=text,
+    )
+    assert response.status_code == 422, response.text[:500]
+    assert expected in errors_of(response.text)["fiche_fichier"]
+    nothing_written(w, before)
+
+
+def test_a_form_with_too_many_fields_is_a_french_400(w: World) -> None:
+    client = browser(w, "expert")
+    path = f"/modeles/{EXISTING}/fiche"
+    fields = {"csrftoken": csrf_token(client, path)}
+    fields.update({f"fiche.x{i}": "" for i in range(5_000)})
+    response = client.post(path, data=fields, headers=HTML)
+    assert response.status_code == 400, response.text
+    assert "Formulaire illisible ou trop long (3000 champs au plus" in response.text
 
 
 # ------------------------------------------------------------------ a new version, an uploaded card
