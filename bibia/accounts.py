@@ -333,7 +333,11 @@ def search_audit(
 ) -> tuple[list[AuditEvent], int]:
     """The events matching ``q``, newest first (``limit`` None: all of them), and how many match."""
     total = session.scalar(_audit_where(select(func.count()).select_from(AuditEvent), q)) or 0
-    query = _audit_where(select(AuditEvent), q).order_by(AuditEvent.id.desc()).offset(offset)
+    query = (
+        _audit_where(select(AuditEvent), q)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .offset(offset)
+    )
     if limit is not None:
         query = query.limit(limit)
     return list(session.scalars(query)), total

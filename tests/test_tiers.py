@@ -181,6 +181,11 @@ def _tiered(minimum: str, ok: int | str = ALLOWED) -> dict[str | None, int | str
     }
 
 
+def _admin_page(ok: int) -> dict[str | None, int | str]:
+    """An administrators' page or action: the sign-in page for anonymous, 403 below admin."""
+    return {**_tiered("admin", ok), None: 303}
+
+
 def _register_request(env: Env, role: str | None) -> Request:
     card = yaml.safe_dump(env.card, allow_unicode=True).encode()
     return {
@@ -485,6 +490,43 @@ CASES: dict[tuple[str, str], Case] = {
         lambda env, role: {"json": {"text": "Nous le réutilisons.", "url": "pas-une-adresse"}},
     ),
     ("DELETE", "/api/v1/models/{name}/reuses"): Case(f"{M}/reuses", _tiered("member", 404)),
+    # quotas per organisation (404: no such organisation; the tier check comes first)
+    ("PUT", "/api/v1/orgs/{slug}/quotas"): Case(
+        "/api/v1/orgs/inconnue/quotas",
+        _tiered("admin", 404),
+        lambda env, role: {"json": {"demos": 2, "evaluations": None}},
+    ),
+    # the administrators' pages: anonymous → sign-in page, members and experts → 403; the
+    # actions are ones that change nothing (an existing slug, an unknown user or token, bad values)
+    ("GET", "/admin"): Case("/admin", _admin_page(200)),
+    ("POST", "/admin/organisations"): Case(
+        "/admin/organisations",
+        _admin_page(409),
+        lambda env, role: _form(env, {"slug": "lille", "name": "Lille", "siren": "200093201"}),
+    ),
+    ("GET", "/admin/organisations/{slug}"): Case("/admin/organisations/lille", _admin_page(200)),
+    ("POST", "/admin/organisations/{slug}/roles"): Case(
+        "/admin/organisations/lille/roles",
+        _admin_page(404),
+        lambda env, role: _form(env, {"user": "personne", "role": "member"}),
+    ),
+    ("POST", "/admin/organisations/{slug}/jetons"): Case(
+        "/admin/organisations/lille/jetons",
+        _admin_page(400),
+        lambda env, role: _form(env, {"user": "", "role": "member"}),
+    ),
+    ("POST", "/admin/organisations/{slug}/jetons/{prefix}/revoquer"): Case(
+        "/admin/organisations/lille/jetons/00000000/revoquer",
+        _admin_page(404),
+        lambda env, role: _form(env),
+    ),
+    ("POST", "/admin/organisations/{slug}/quotas"): Case(
+        "/admin/organisations/lille/quotas",
+        _admin_page(400),
+        lambda env, role: _form(env, {"demos": "beaucoup", "evaluations": ""}),
+    ),
+    ("GET", "/admin/journal"): Case("/admin/journal", _admin_page(200)),
+    ("GET", "/admin/journal.csv"): Case("/admin/journal.csv", _admin_page(200)),
 }
 
 # The MLflow-compatible gateway: expert tier for every route, present and future.

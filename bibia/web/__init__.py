@@ -14,7 +14,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from bibia.errors import wants_page
-from bibia.web import account, demos, evaluations, oidc, pages, publish, versions
+from bibia.web import account, admin, demos, evaluations, oidc, pages, publish, versions
 from bibia.web.render import HERE, error_page
 
 router = APIRouter(include_in_schema=False)
@@ -24,6 +24,7 @@ router.include_router(oidc.router)
 router.include_router(demos.router)
 router.include_router(demos.state_router)
 router.include_router(evaluations.router)
+router.include_router(admin.router)
 router.include_router(publish.router)
 router.include_router(versions.router)
 
