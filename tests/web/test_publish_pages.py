@@ -150,6 +150,39 @@ def test_the_form_is_the_schema_and_round_trips_a_card() -> None:
     assert "membres" in acc["contacts"].tier_note
 
 
+def test_a_field_added_to_the_schema_shows_up_in_the_form() -> None:
+    import datetime as dt
+
+    from pydantic import BaseModel, Field
+
+    from registry.card import Theme
+
+    class Added(BaseModel):
+        note: str = Field(description="Un champ ajouté au schéma")
+        jour: dt.date | None = None
+        theme: Theme
+        liste: list[str] = Field(default_factory=list)
+
+    widgets = {w.path: w for w in cardform.build({}, Added)}
+    assert (
+        widgets["fiche.note"].label == "Un champ ajouté au schéma"
+        and widgets["fiche.note"].required
+    )
+    assert widgets["fiche.jour"].kind == "date" and not widgets["fiche.jour"].required
+    assert widgets["fiche.theme"].kind == "choice" and widgets["fiche.liste"].kind == "lines"
+
+
+def test_every_value_of_a_card_has_its_input() -> None:
+    def names(widgets: list[cardform.Widget]) -> set[str]:
+        found = set()
+        for w in widgets:
+            found |= names(w.children) if w.children else {w.path}
+        return found
+
+    values = cardform.flatten(good_card())
+    assert set(values) <= names(cardform.build(values))
+
+
 def test_a_blank_row_is_ignored_and_errors_find_their_row() -> None:
     values = cardform.flatten(good_card())
     values["fiche.data.sources.0.name"] = ""
