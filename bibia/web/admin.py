@@ -573,12 +573,36 @@ def _zone(request: Request) -> zoneinfo.ZoneInfo:
     return zoneinfo.ZoneInfo(_settings(request).timezone)
 
 
+DETAIL_KEYS = {
+    "organisation": "organisation",
+    "user": "utilisateur",
+    "role": "rôle",
+    "name": "nom",
+    "siren": "SIREN",
+    "demos": "démonstrateurs",
+    "evaluations": "évaluations",
+    "previous": "avant",
+    "version": "version",
+    "minutes": "minutes",
+    "reason": "motif",
+    "by": "par",
+    "state": "état",
+    "method": "méthode",
+}
+
+
 def _details(details: dict[str, Any] | None) -> str:
+    """An event's details as a person reads them: « utilisateur : alice, rôle : expert »."""
     if not details:
         return ""
+
+    def shown(value: Any) -> str:
+        if value is None:
+            return "—"
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
     return ", ".join(
-        f"{key} : {value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)}"
-        for key, value in details.items()
+        f"{DETAIL_KEYS.get(key, key)} : {shown(value)}" for key, value in details.items()
     )
 
 
