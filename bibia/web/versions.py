@@ -33,7 +33,7 @@ from bibia.web.pages import PageCallerDep, _model_name
 from bibia.web.render import PageRoute, render
 from domain import french
 from domain.errors import Conflict, InvalidInput, NotFound
-from registry.refs import ALIAS_HELP, check_alias, check_version
+from registry.refs import ALIAS_HELP, ALIAS_RE, check_alias, check_version
 from registry.store import Registry
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
@@ -134,7 +134,7 @@ def _page(
     owner = registry.get(name).owner_siren or None
     aliases: dict[str, int] = model["aliases"]
     done = None
-    if fait in DONE and alias_done:
+    if fait in DONE and alias_done and ALIAS_RE.fullmatch(alias_done):  # never any text of a link
         now = aliases.get(alias_done)
         if (fait == "alias" and now is not None) or (fait == "alias-supprime" and now is None):
             done = DONE[fait].format(alias=alias_done, version=now)

@@ -248,6 +248,8 @@ def test_a_confirmation_is_only_shown_when_true(site: World) -> None:
     forged = page(expert, f"{FILES}?fait=alias&alias=inexistant").text
     assert "désigne maintenant" not in forged
     assert "est supprimé" not in page(expert, f"{FILES}?fait=alias-supprime&alias=production").text
+    spoof = page(expert, f"{FILES}?fait=alias-supprime&alias=Votre+compte+est+suspendu").text
+    assert "suspendu" not in spoof and "est supprimé" not in spoof
 
 
 def test_bad_alias_names_and_unknown_aliases_are_shown_on_the_page(site: World) -> None:
