@@ -203,12 +203,19 @@ def register_version(
     metrics: dict[str, float] | None = None,
     baseline_metrics: dict[str, float] | None = None,
     version_tags: dict[str, str] | None = None,
+    promotion_gate: Callable[[str, int], None] | None = None,
 ) -> dict[str, Any]:
     """Register a new version with its card: checks, then all-or-nothing, then audit.
 
     The card is stored with its owner as bibia records it (see :func:`_owned_card`).
+    Publishing straight under the ``production`` alias passes the model's
+    promotion gate first, as moving the alias does (:func:`check_publication_alias`).
+
+    Raises:
+        PromotionRefused: the alias is ``production`` and the model's gate refuses the new version.
     """
     card = _owned_card(registry, session, caller, name, card)
+    check_publication_alias(registry, name, alias, promotion_gate)
     info = registry.register(
         name,
         model_dir,
@@ -233,6 +240,27 @@ def register_version(
 
 #: The alias a model's promotion gate guards (``EvaluationService.check_promotion``).
 GATED_ALIAS = "production"
+
+
+def check_publication_alias(
+    registry: Registry,
+    name: str,
+    alias: str | None,
+    promotion_gate: Callable[[str, int], None] | None,
+) -> None:
+    """Raise PromotionRefused if a new version of ``name`` may not be published under ``alias``.
+
+    Only ``production`` is gated; the gate judges the version about to be
+    registered (one past the latest), which has no verified evaluation yet: with
+    the gate on, a version is published without the alias, evaluated, then promoted.
+    """
+    if alias != GATED_ALIAS or promotion_gate is None:
+        return
+    try:
+        latest = registry.get(name).latest_version or 0
+    except NotFound:
+        latest = 0
+    promotion_gate(name, latest + 1)
 
 
 def set_alias(

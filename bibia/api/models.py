@@ -151,6 +151,7 @@ async def register_version(
     registry: RegistryDep,
     session: SessionDep,
     settings: SettingsDep,
+    request: Request,
     card: Annotated[UploadFile, File(description="Fiche du modèle (JSON ou YAML)")],
     model: Annotated[UploadFile, File(description="Archive .tar.gz du dossier du modèle MLflow")],
     alias: Annotated[
@@ -168,10 +169,19 @@ async def register_version(
             card.file.read(settings.max_card_bytes + 1), settings.max_card_bytes
         )
         catalogue.check_can_register(registry, session, caller, name, parsed)
+        gate = request.app.state.evaluations.check_promotion
+        catalogue.check_publication_alias(registry, name, alias or None, gate)
         with tempfile.TemporaryDirectory(prefix="bibia-upload-", dir=settings.cache_dir) as tmp:
             model_dir = extract_model_archive(model.file, Path(tmp), settings.max_model_bytes)
             return catalogue.register_version(
-                registry, session, caller, name, model_dir, parsed, alias=alias or None
+                registry,
+                session,
+                caller,
+                name,
+                model_dir,
+                parsed,
+                alias=alias or None,
+                promotion_gate=gate,
             )
 
     body = await run_in_threadpool(work)

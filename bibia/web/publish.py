@@ -40,7 +40,14 @@ from bibia.web import cardform
 from bibia.web.cardform import Problem
 from bibia.web.pages import PageCallerDep, _model_name
 from bibia.web.render import PageRoute, render
-from domain.errors import Forbidden, InvalidCard, InvalidInput, NotFound, PayloadTooLarge
+from domain.errors import (
+    Forbidden,
+    InvalidCard,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    PromotionRefused,
+)
 from registry.card import Card, parse_card
 from registry.entries import ModelSummary
 from registry.refs import ALIAS_HELP, NAME_HELP, check_alias, check_name
@@ -280,6 +287,17 @@ def _publish(
             check_alias(alias)
         except InvalidInput:
             outcome.add(ALIAS, "Alias", f"alias invalide : {ALIAS_HELP}")
+    gate = request.app.state.evaluations.check_promotion
+    if alias is not None and name is not None and ALIAS not in outcome.field_errors:
+        try:
+            catalogue.check_publication_alias(registry, name, alias, gate)
+        except PromotionRefused as exc:
+            outcome.add(
+                ALIAS,
+                "Alias",
+                f"{exc.message} ; publiez la version sans cet alias (ou sous « candidat »), "
+                "faites-la évaluer, puis déplacez l'alias",
+            )
     card = _card_of(outcome, form, settings.max_card_bytes)
     if card is not None and name is not None:
         _check_write(outcome, registry, session, caller, name, card)
@@ -301,7 +319,7 @@ def _publish(
             return outcome
         try:
             done = catalogue.register_version(
-                registry, session, caller, name, model_dir, card, alias=alias
+                registry, session, caller, name, model_dir, card, alias=alias, promotion_gate=gate
             )
         except InvalidInput as exc:  # an unreadable MLmodel, a card too large once serialised
             target = ARCHIVE if "MLmodel" in exc.message or "modèle" in exc.message else None

@@ -477,6 +477,38 @@ def test_a_new_version_with_an_uploaded_card_wrong_then_right(
     assert detail["card"]["identification"]["summary"] == card["identification"]["summary"]
 
 
+def test_with_the_promotion_gate_on_a_version_is_not_published_as_production(
+    w: World, sklearn_model_dir: Path
+) -> None:
+    name = "eau-gardee"
+    assert register(w, sklearn_model_dir, good_card(), name=name, alias=None).status_code == 201
+    gate = w.client.put(
+        f"/api/v1/models/{name}/evaluation-settings",
+        json={"task": "regression", "promotion_gate": True},
+        headers=w.headers("expert"),
+    )
+    assert gate.status_code == 200, gate.text
+    client = browser(w, "expert")
+    path = f"/modeles/{name}/publier"
+    before = snapshot(w)
+    values = cardform.flatten(good_card())
+    response = post(
+        client, path, {"alias": "production", **values}, model=tar_model(sklearn_model_dir)
+    )
+    assert response.status_code == 422, response.text[:500]
+    message = errors_of(response.text)["alias"]
+    assert f"promotion de {name} est activé" in message and "sans cet alias" in message
+    nothing_written(w, before)
+    # the API holds the same rule
+    api = register(w, sklearn_model_dir, good_card(), name=name, alias="production")
+    assert api.status_code == 409 and api.json()["error"] == "promotion_refusee", api.text
+    nothing_written(w, before)
+    response = post(
+        client, path, {"alias": "candidat", **values}, model=tar_model(sklearn_model_dir)
+    )
+    assert response.status_code == 303
+
+
 # ------------------------------------------------------------------ the card alone
 
 
