@@ -107,9 +107,15 @@ CASES = [
     Case("expert-modele", f"/modeles/{CARD_MODEL}", "expert", photo=True),
     Case("expert-modele-evalue", f"/modeles/{MODEL}", "expert"),
     Case("expert-demonstrateur-failed", "/demonstrateurs/{demo_failed}", "expert"),
-    # an administrator (bibia has no administration pages: organisations and tokens are the CLI's)
+    # an administrator: the administration pages (their flow: tests/web/test_admin_browser.py)
     Case("admin-modele", f"/modeles/{CARD_MODEL}", "admin"),
     Case("admin-sessions", "/compte/sessions", "admin"),
+    Case("admin-organisations", "/admin", "admin", photo=True),
+    Case("admin-organisation", "/admin/organisations/nantes-metropole", "admin", photo=True),
+    Case("admin-journal", "/admin/journal", "admin", photo=True),
+    Case("admin-journal-filtre", "/admin/journal?action=demo.launch&objet=cantine", "admin"),
+    Case("admin-journal-erreur", "/admin/journal?du=2026-02-30&au=hier", "admin", status=400),
+    Case("membre-administration-refusee", "/admin", "member", status=403),
 ]
 
 
