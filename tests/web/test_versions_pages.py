@@ -164,6 +164,18 @@ def test_a_link_out_of_the_version_is_neither_listed_nor_served(site: World) -> 
         link.unlink()
 
 
+def test_a_loop_of_links_inside_a_version_is_a_french_400(site: World) -> None:
+    root = site.services.registry.local_copy(NAME, 1)
+    loop = root / "extras" / "boucle"
+    loop.symlink_to(".")
+    try:
+        answer = page(client_as(site, "expert"))
+        assert answer.status_code == 400, answer.text[:300]
+        assert "trop profonde" in answer.text
+    finally:
+        loop.unlink()
+
+
 def test_unknown_models_and_versions_are_french_404s(site: World) -> None:
     expert = client_as(site, "expert")
     for path in (
