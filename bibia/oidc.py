@@ -37,7 +37,7 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 from authlib.integrations.httpx_client import OAuth2Client, OAuthError
@@ -197,6 +197,35 @@ def provider_metadata(settings: Settings, *, refresh: bool = False) -> ProviderM
     return metadata
 
 
+ORIGIN_NETLOC = re.compile(
+    r"[A-Za-z0-9.-]{1,253}(:[0-9]{1,5})?|\[[0-9A-Fa-f:]{2,39}\](:[0-9]{1,5})?"
+)
+
+
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url)
+    if parts.scheme not in {"https", "http"} or not ORIGIN_NETLOC.fullmatch(parts.netloc):
+        return None  # never a netloc that could smuggle anything into a header
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def form_targets(settings: Settings) -> tuple[str, ...]:
+    """The origins bibia's forms may lead to besides bibia itself (a page's CSP ``form-action``):
+    the provider's, since « Se connecter avec … » and « Se déconnecter » redirect there.
+
+    The issuer's origin, and the authorization and sign-out endpoints' once the discovery
+    document was read (no network here: pages never wait for the provider).
+    """
+    if not settings.oidc_enabled or settings.oidc_issuer is None:
+        return ()
+    urls = [settings.oidc_issuer]
+    with _cache_lock:
+        cached = _metadata.get(settings.oidc_issuer)
+    if cached is not None:
+        urls += [cached[1].authorization_endpoint, cached[1].end_session_endpoint or ""]
+    return tuple(sorted({o for o in map(_origin, urls) if o}))
+
+
 def _key_set(settings: Settings, metadata: ProviderMetadata, *, refresh: bool) -> KeySet:
     with _cache_lock:
         cached = _keys.get(metadata.jwks_uri)
@@ -237,6 +266,28 @@ def _tampered(settings: Settings) -> SignInError:
         "refusée ; recommencez depuis la page de connexion.",
         status=400,
     )
+
+
+class HideCallbackQuery(logging.Filter):
+    """uvicorn's access log never shows the query of the callback (the authorization code, the
+    state) nor of the page the provider sends back to after its sign-out (its state)."""
+
+    HIDDEN = frozenset({CALLBACK_PATH, LOGGED_OUT_PATH})
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 3 and isinstance(args[2], str):
+            path, mark, _ = args[2].partition("?")
+            if mark and path in self.HIDDEN:
+                record.args = (*args[:2], f"{path}?(masqué)", *args[3:])
+        return True
+
+
+def hide_callback_queries(logger_name: str = "uvicorn.access") -> None:
+    """Install :class:`HideCallbackQuery` on the access log (once)."""
+    logger = logging.getLogger(logger_name)
+    if not any(isinstance(f, HideCallbackQuery) for f in logger.filters):
+        logger.addFilter(HideCallbackQuery())
 
 
 # ------------------------------------------------------------------ the flow

@@ -32,6 +32,7 @@ from bibia.web.render import PageRoute, cookie_secure, error_page, render
 log = logging.getLogger("bibia.web")
 
 router = APIRouter(include_in_schema=False, route_class=PageRoute)
+oidc.hide_callback_queries()  # the access log must not show the authorization code
 
 STATE_COOKIE = "bibia_oidc"
 STATE_COOKIE_PATH = "/connexion/oidc"

@@ -23,7 +23,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from bibia import policy
+from bibia import oidc, policy
 from bibia.auth import ANONYMOUS, Caller
 from bibia.deps import COOKIE
 from bibia.errors import error_response
@@ -234,10 +234,18 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         script_nonce=nonce,
         **context,
     )
-    response = HTMLResponse(body, status_code=status, headers=security_headers(script_nonce=nonce))
+    headers = security_headers(form_action=_form_action(request), script_nonce=nonce)
+    response = HTMLResponse(body, status_code=status, headers=headers)
     if getattr(request.state, "session_expired", False):
         forget_session(request, response)
     return response
+
+
+def _form_action(request: Request) -> str:
+    """Forms post to bibia; sign-in and sign-out may redirect on to the identity provider."""
+    services = getattr(request.app.state, "services", None)
+    targets = oidc.form_targets(services.settings) if services is not None else ()
+    return " ".join(["'self'", *targets])
 
 
 def cookie_secure(request: Request) -> bool:

@@ -528,3 +528,55 @@ def test_one_closes_only_ones_own_sessions(world: World) -> None:
         data={"csrftoken": csrf_token(theirs, "/compte/sessions")},
     )
     assert closed.status_code == 200 and "déconnecté" in closed.text
+
+
+def test_the_access_log_hides_the_callbacks_query() -> None:
+    import logging
+
+    record = logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5", "GET", "/connexion/oidc/retour?code=SECRET&state=S", "1.1", 303),
+        None,
+    )
+    assert oidc.HideCallbackQuery().filter(record)
+    assert "SECRET" not in record.getMessage() and "/connexion/oidc/retour?(masqué)" in (
+        record.getMessage()
+    )
+    other = logging.LogRecord(
+        "uvicorn.access", logging.INFO, __file__, 1, "%s %s %s", ("a", "GET", "/?q=1"), None
+    )
+    oidc.HideCallbackQuery().filter(other)
+    assert other.getMessage() == "a GET /?q=1"
+    assert any(
+        isinstance(f, oidc.HideCallbackQuery) for f in logging.getLogger("uvicorn.access").filters
+    )
+
+
+def test_pages_let_their_forms_lead_to_the_provider_and_nowhere_else(
+    world: World, provider: RunningProvider
+) -> None:
+    browser = TestClient(world.app)  # type: ignore[arg-type]
+    csp = browser.get("/connexion").headers["content-security-policy"]
+    assert f"form-action 'self' {provider.issuer};" in csp
+    metadata = oidc.ProviderMetadata(
+        issuer="https://idp.example.fr",
+        authorization_endpoint="https://login.example.fr/authorize",
+        token_endpoint="https://idp.example.fr/token",
+        jwks_uri="https://idp.example.fr/jwks",
+        userinfo_endpoint=None,
+        end_session_endpoint="https://x.example.fr; script-src *",
+        signing_algs=("RS256",),
+    )
+    from bibia.settings import Settings
+
+    settings = Settings(oidc_issuer="https://idp.example.fr", oidc_client_id="bibia")
+    oidc._metadata["https://idp.example.fr"] = (time.monotonic(), metadata)
+    try:
+        assert oidc.form_targets(settings) == ("https://idp.example.fr", "https://login.example.fr")
+    finally:
+        oidc.forget_provider_cache()
+    assert oidc.form_targets(Settings()) == ()
