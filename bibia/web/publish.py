@@ -329,6 +329,14 @@ def _publish(
     return outcome
 
 
+PAGE_ORDER = {None: 0, NAME: 1, ARCHIVE: 2, ALIAS: 3, CARD_FILE: 4}
+
+
+def _form_order(problem: Problem) -> int:
+    """The summary lists the problems in the order of the page: its own inputs, then the card's."""
+    return PAGE_ORDER.get(problem.target, len(PAGE_ORDER))
+
+
 def _page(
     request: Request,
     *,
@@ -358,7 +366,7 @@ def _page(
         name=name,
         alias=alias,
         widgets=widgets,
-        problems=outcome.problems,
+        problems=sorted(outcome.problems, key=_form_order),
         field_errors=outcome.field_errors,
         source=outcome.source,
         notes=outcome.notes,

@@ -279,6 +279,7 @@ def test_a_taken_name_a_bad_alias_and_no_archive_are_said_by_their_fields(w: Wor
     assert errors["nom"].startswith(f"un modèle « {EXISTING} » existe déjà")
     assert errors["alias"].startswith("alias invalide")
     assert errors["modele"].startswith("choisissez l'archive du modèle")
+    assert summary_links(response.text) == ["nom", "modele", "alias"]  # the page's order
     nothing_written(w, before)
 
 
