@@ -107,6 +107,10 @@ CASES = [
     Case("expert-modele", f"/modeles/{CARD_MODEL}", "expert", photo=True),
     Case("expert-modele-evalue", f"/modeles/{MODEL}", "expert"),
     Case("expert-demonstrateur-failed", "/demonstrateurs/{demo_failed}", "expert"),
+    # publication (their error states: tests/web/test_publish_browser.py)
+    Case("expert-publier", "/publier", "expert", photo=True),
+    Case("expert-publier-version", f"/modeles/{CARD_MODEL}/publier", "expert"),
+    Case("expert-fiche", f"/modeles/{CARD_MODEL}/fiche", "expert"),
     # an administrator: the administration pages (their flow: tests/web/test_admin_browser.py)
     Case("admin-modele", f"/modeles/{CARD_MODEL}", "admin"),
     Case("admin-sessions", "/compte/sessions", "admin"),
