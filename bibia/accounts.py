@@ -152,6 +152,11 @@ def set_role(session: Session, caller: Caller, org_slug: str, user_name: str, ro
     )
     if user is None:
         raise NotFound(f"utilisateur inconnu : « {user_name} » dans {org_slug}")
+    if caller.user_id is not None and caller.user_id == user.id and user.role != role_.value:
+        raise Conflict(
+            "vous ne pouvez pas changer votre propre rôle (vous pourriez perdre l'accès à "
+            "l'administration) : demandez-le à un autre administrateur"
+        )
     user.role = role_.value
     audit(session, caller, "user.role", f"{user_name}@{org_slug}", role=role_.value)
     return user

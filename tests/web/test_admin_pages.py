@@ -241,6 +241,11 @@ def test_members_show_people_signed_in_with_openid_connect_and_roles_change(
     assert changed.status_code == 303 and changed.headers["location"] == f"{page}?fait=role"
     assert "Le rôle est modifié" in admin.get(changed.headers["location"], headers=HTML).text
     assert any(e["target"] == "claire.dupont@lille" for e in _audit(world, "user.role"))
+    # nobody demotes themselves (and loses the administration on the way)
+    mine = "/admin/organisations/nantes-metropole"
+    own = _post(admin, mine, f"{mine}/roles", {"user": "admin", "role": "member"})
+    assert own.status_code == 409 and "votre propre rôle" in unescape(own.text)
+    assert admin.get("/admin", headers=HTML).status_code == 200
 
 
 # ------------------------------------------------------------ quotas
