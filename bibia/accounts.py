@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,8 +14,25 @@ from sqlalchemy.orm import Session
 from bibia.auth import Caller, hash_token, new_token
 from bibia.db.models import ApiToken, AuditEvent, Organisation, User, utcnow
 from domain.errors import Conflict, InvalidInput, NotFound
-from registry.refs import check_siren, check_slug
+from registry.refs import SLUG_RE, check_siren, check_slug
 from registry.tiers import Role
+
+PREFIX_RE = re.compile(r"[0-9a-f]{8}")  # a token's prefix (bibia.auth.new_token)
+
+
+def check_text(value: str | None, what: str, max_length: int = 200) -> str:
+    """``value`` stripped, if it has 1 to ``max_length`` characters and no control character
+    (PostgreSQL refuses a NUL anywhere in a query; a tab or a newline has no place in a name)."""
+    text = (value or "").strip()
+    if not text:
+        raise InvalidInput(f"{what} est obligatoire")
+    if len(text) > max_length:
+        raise InvalidInput(f"{what} est trop long ({max_length} caractères au plus)")
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in text):
+        raise InvalidInput(
+            f"{what} contient un caractère de contrôle (tabulation, retour à la ligne...)"
+        )
+    return text
 
 
 def audit(session: Session, caller: Caller, action: str, target: str, **details: Any) -> None:
@@ -42,6 +60,7 @@ def create_organisation(
     check_slug(slug, "d'organisation")
     if not (name or "").strip():
         raise InvalidInput("le nom de l'organisation est obligatoire (--name)")
+    name = check_text(name, "le nom de l'organisation", 300)
     if siren is not None:
         check_siren(siren)
     if session.scalar(select(Organisation).where(Organisation.slug == slug)):
@@ -59,7 +78,12 @@ def create_organisation(
 
 
 def get_organisation(session: Session, slug: str) -> Organisation:
-    org = session.scalar(select(Organisation).where(Organisation.slug == slug))
+    # an identifier no organisation can have is not looked for (PostgreSQL refuses a NUL in a query)
+    org = (
+        session.scalar(select(Organisation).where(Organisation.slug == slug))
+        if SLUG_RE.fullmatch(slug or "")
+        else None
+    )
     if org is None:
         raise NotFound(f"organisation inconnue : « {slug} » (bibia org ls pour la liste)")
     return org
@@ -104,6 +128,9 @@ def create_token(
     name = (user_name or f"{role_.value}").strip()
     if not name or len(name) > 200:
         raise InvalidInput("nom d'utilisateur invalide (1 à 200 caractères)")
+    name = check_text(name, "le nom d'utilisateur")
+    if label is not None:
+        label = check_text(label, "le libellé") if label.strip() else None
     user = session.scalar(select(User).where(User.organisation_id == org.id, User.name == name))
     if user is None:
         user = User(organisation=org, name=name, role=role_.value)
@@ -123,7 +150,11 @@ def create_token(
 
 
 def revoke_token(session: Session, caller: Caller, prefix: str) -> ApiToken:
-    row = session.scalar(select(ApiToken).where(ApiToken.prefix == prefix))
+    row = (
+        session.scalar(select(ApiToken).where(ApiToken.prefix == prefix))
+        if PREFIX_RE.fullmatch(prefix)
+        else None
+    )
     if row is None:
         raise NotFound(f"jeton inconnu : « {prefix} » (bibia token ls pour la liste)")
     if row.revoked_at is None:
@@ -135,6 +166,8 @@ def revoke_token(session: Session, caller: Caller, prefix: str) -> ApiToken:
 def list_tokens(session: Session, org_slug: str | None = None) -> list[ApiToken]:
     query = select(ApiToken).join(User).join(Organisation).order_by(ApiToken.created_at)
     if org_slug:
+        if not SLUG_RE.fullmatch(org_slug):
+            return []  # no organisation has it (and PostgreSQL refuses a NUL in a query)
         query = query.where(Organisation.slug == org_slug)
     return list(session.scalars(query))
 
@@ -148,7 +181,10 @@ def set_role(session: Session, caller: Caller, org_slug: str, user_name: str, ro
         ) from exc
     org = get_organisation(session, org_slug)
     user = session.scalar(
-        select(User).where(User.organisation_id == org.id, User.name == user_name)
+        select(User).where(
+            User.organisation_id == org.id,
+            User.name == check_text(user_name, "le nom d'utilisateur"),
+        )
     )
     if user is None:
         raise NotFound(f"utilisateur inconnu : « {user_name} » dans {org_slug}")
@@ -165,6 +201,8 @@ def set_role(session: Session, caller: Caller, org_slug: str, user_name: str, ro
 def audit_events(session: Session, limit: int = 100, action: str | None = None) -> list[AuditEvent]:
     query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
     if action:
+        if any(ord(c) < 32 for c in action):
+            return []  # no action has it (and PostgreSQL refuses a NUL in a query)
         query = query.where(AuditEvent.action == action)
     return list(session.scalars(query))
 

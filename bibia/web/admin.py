@@ -416,7 +416,7 @@ def create_token(
             issued = accounts.create_token(session, caller, slug, role, user, label_)
             org_name = accounts.get_organisation(session, slug).name
     except (InvalidInput, Conflict) as exc:
-        forms.errors["token-user"] = exc.message
+        forms.errors["token-label" if "libellé" in exc.message else "token-user"] = exc.message
         return _organisation(
             request, slug, forms=forms, status=409 if isinstance(exc, Conflict) else 400
         )
@@ -443,10 +443,14 @@ def revoke_token(request: Request, slug: str, prefix: str, caller: PageCallerDep
         return refused
     with _db(request).session() as session:
         org = accounts.get_organisation(session, slug)
-        row = session.scalar(
-            select(ApiToken)
-            .join(User)
-            .where(ApiToken.prefix == prefix, User.organisation_id == org.id)
+        row = (
+            None
+            if not accounts.PREFIX_RE.fullmatch(prefix)
+            else session.scalar(
+                select(ApiToken)
+                .join(User)
+                .where(ApiToken.prefix == prefix, User.organisation_id == org.id)
+            )
         )
         if row is None:
             raise NotFound(f"aucun jeton « {prefix[:20]} » parmi ceux de {org.name}")
