@@ -10,6 +10,16 @@ from demos.cards import build_card
 from demos.velo.protocol import Outcome
 
 CARD_FILE = Path(__file__).with_name("card.yaml")
+#: The family's figures the card states for the model and the baseline alike.
+FAMILY_METRICS = (
+    "f1_moyenne",
+    "f1_ecart_type",
+    "f1_p05",
+    "precision_moyenne",
+    "precision_ecart_type",
+    "recall_moyenne",
+    "recall_ecart_type",
+)
 
 
 def make_card(outcome: Outcome) -> dict[str, Any]:
@@ -29,22 +39,43 @@ def make_card(outcome: Outcome) -> dict[str, Any]:
         outcome.baseline_params,
     )
     solo = x["modele_compteur_seul"]
+    val = x["validation"]
+    types = x["rappel_par_type_famille"]
+    types_ref = x["rappel_par_type_famille_reference"]
     figures = {
         "date_de_construction": dt.date.today().isoformat(),
         "fenetre_niveau": p["fenetre_niveau"],
+        "duree_longue": p.get("duree_longue", 0),
         "f1": m["f1"],
+        "f1_moyenne": m["f1_moyenne"],
+        "f1_ecart_type": m["f1_ecart_type"],
+        "f1_moyenne_reference": b["f1_moyenne"],
+        "f1_ecart_type_reference": b["f1_ecart_type"],
+        "precision_moyenne": m["precision_moyenne"],
+        "recall_moyenne": m["recall_moyenne"],
         "f1_compteur_seul": solo["f1"],
+        "n_tirages": x["n_tirages_test"],
+        "n_tirages_validation": val["tirages_par_annee"] * len(val["annees"]),
         "n_compteurs_test": x["n_compteurs_test"],
         "n_jours_test": x["n_jours_test"],
         "n_evenements_injectes": x["n_evenements_injectes"],
         "jours_anomaux": int(m["n_anomalies_injectees"]),
-        "f1_reglage_2018": x["f1_reglage_2018"],
-        "f1_reglage_2018_reference": x["f1_reglage_2018_reference"],
+        "f1_validation": val["modele"]["f1"],
+        "f1_validation_reference": val["reference"]["f1"],
+        "rappel_panne_famille": types.get("rappel_panne", 0.0),
+        "rappel_derive_famille": types.get("rappel_derive", 0.0),
+        "rappel_pic_famille": types.get("rappel_pic", 0.0),
+        "rappel_derive_famille_reference": types_ref.get("rappel_derive", 0.0),
+        "rappel_pic_famille_reference": types_ref.get("rappel_pic", 0.0),
         "semaines_reference": bp["semaines"],
         "espace_reference": "log" if bp["espace"] == "log" else "comptages bruts",
         "seuil_reference": bp["seuil"],
     }
-    pairs = {key: (m[key], b[key]) for key in b}
+    pairs = {
+        key: (m[key], b[key])
+        for key in ("precision", "recall", "f1", "accord_drapeau_nantes", "n_anomalies_injectees")
+    }
+    pairs.update({key: (m[key], b[key]) for key in FAMILY_METRICS})
     pairs["f1_compteur_seul"] = (solo["f1"], b["f1"])
     for kind in ("panne", "derive", "pic"):
         key = f"rappel_{kind}"

@@ -7,6 +7,8 @@ platform scores every model with; they are re-exported here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -14,10 +16,12 @@ from demos.velo.pyfunc_model import zero_runs
 from evaluation.tasks.velo import baseline_flags, by_type, prf
 
 __all__ = [
+    "InjectionSpec",
     "baseline_flags",
     "by_type",
     "clean_series",
     "dice",
+    "family",
     "inject",
     "nantes_comparable",
     "prf",
@@ -60,40 +64,132 @@ def clean_series(year: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(keep, ignore_index=True)
 
 
-def inject(clean: pd.DataFrame, seed: int) -> pd.DataFrame:
+@dataclass(frozen=True)
+class InjectionSpec:
+    """One draw of the injection protocol: what is injected, how much, how big.
+
+    Attributes:
+        seed: numpy seed of the draw (positions, lengths, factors).
+        events: per counter, how many events of each kind
+            (``panne``, ``derive``, ``pic``).
+        panne_jours: shortest and longest outage (days at zero), inclusive.
+        derive_jours: shortest and longest sensor drift (days), inclusive.
+        derive_facteur: range of the drift factor (drawn log-uniformly; the
+            counts are multiplied or divided by it, one or the other at random).
+        pic_facteur: range of the spike factor (one day multiplied, log-uniform).
+        ecart_jours: least number of days between two events of a counter.
+        melange: name of the mix of kinds (for reports).
+    """
+
+    seed: int
+    events: tuple[tuple[str, int], ...] = (("panne", 3), ("derive", 3), ("pic", 4))
+    panne_jours: tuple[int, int] = (2, 10)
+    derive_jours: tuple[int, int] = (3, 10)
+    derive_facteur: tuple[float, float] = (2.0, 10.0)
+    pic_facteur: tuple[float, float] = (3.0, 10.0)
+    ecart_jours: int = GAP_DAYS
+    melange: str = "equilibre"
+
+
+#: The mixes of kinds the family draws from (events per counter).
+MIXES: dict[str, tuple[tuple[str, int], ...]] = {
+    "equilibre": (("panne", 3), ("derive", 3), ("pic", 4)),
+    "pannes": (("panne", 5), ("derive", 1), ("pic", 1)),
+    "derives": (("panne", 1), ("derive", 5), ("pic", 1)),
+    "pics": (("panne", 1), ("derive", 1), ("pic", 6)),
+    "rares": (("panne", 1), ("derive", 1), ("pic", 1)),
+}
+#: The ranges each draw of the family picks from (one of each, at random).
+PANNE_RANGES = ((1, 3), (2, 10), (5, 20))
+DERIVE_RANGES = ((2, 5), (3, 10), (7, 21))
+DERIVE_FACTORS = ((1.5, 3.0), (2.0, 10.0), (3.0, 10.0))
+PIC_FACTORS = ((2.0, 5.0), (3.0, 10.0))
+GAPS = (3, 7, 14)
+
+
+def family(base_seed: int, n: int) -> list[InjectionSpec]:
+    """The injection protocol as a family of ``n`` draws.
+
+    Draw 0 is the original protocol (``InjectionSpec(base_seed)``: 3 outages
+    of 2-10 days, 3 drifts of 3-10 days by 2-10, 4 spikes by 3-10, 7 days
+    apart). Each other draw ``i`` has its own seed and picks, with a
+    generator seeded by ``(base_seed, i)``, a mix of kinds (the mixes in
+    turn) and one range of each of: outage length, drift length, drift
+    factor, spike factor, gap between events.
+
+    Args:
+        base_seed: the family's seed (the year, by convention).
+        n: number of draws (at least 1).
+
+    Returns:
+        The draws, reproducible from ``base_seed``.
+    """
+    specs = [InjectionSpec(base_seed)]
+    names = list(MIXES)
+    for i in range(1, n):
+        rng = np.random.default_rng((base_seed, i))
+        mix = names[i % len(names)]
+        specs.append(
+            InjectionSpec(
+                seed=int(rng.integers(0, 2**31 - 1)),
+                events=MIXES[mix],
+                panne_jours=_pick(rng, PANNE_RANGES),
+                derive_jours=_pick(rng, DERIVE_RANGES),
+                derive_facteur=_pick(rng, DERIVE_FACTORS),
+                pic_facteur=_pick(rng, PIC_FACTORS),
+                ecart_jours=_pick(rng, GAPS),
+                melange=mix,
+            )
+        )
+    return specs
+
+
+def _pick(rng: np.random.Generator, options: tuple):
+    return options[int(rng.integers(0, len(options)))]
+
+
+def inject(clean: pd.DataFrame, seed: int | InjectionSpec) -> pd.DataFrame:
     """Inject known anomalies into clean series (seeded, reproducible).
 
-    Per counter: 3 outages (runs of 2-10 zero days), 3 sensor drifts (3-10
-    days multiplied or divided by a factor drawn log-uniformly in [2, 10])
-    and 4 isolated spikes (one day multiplied by 3-10), at random places,
-    at least ``GAP_DAYS`` apart.
+    Per counter, the events of the draw (by default 3 outages, runs of 2-10
+    zero days; 3 sensor drifts, 3-10 days multiplied or divided by a factor
+    drawn log-uniformly in [2, 10]; 4 isolated spikes, one day multiplied by
+    3-10), at random places, at least ``ecart_jours`` apart.
 
     Args:
         clean: output of :func:`clean_series`.
-        seed: numpy seed.
+        seed: a numpy seed (the original protocol with that seed) or one
+            draw of :func:`family`.
 
     Returns:
         ``clean`` with modified ``comptage`` plus ``anomalie_injectee`` (bool),
         ``type_injection`` ("", "panne", "derive", "pic") and ``evenement``
         (event number, 0 for untouched days).
     """
-    rng = np.random.default_rng(seed)
+    spec = seed if isinstance(seed, InjectionSpec) else InjectionSpec(int(seed))
+    rng = np.random.default_rng(spec.seed)
     out = clean.copy()
     out["anomalie_injectee"] = False
     out["type_injection"] = ""
     out["evenement"] = 0
     event = 0
+    pad = np.timedelta64(spec.ecart_jours, "D")
     for _, part in out.groupby("compteur", sort=True):
         days = part["jour"].to_numpy()
         taken = np.zeros(len(part), dtype=bool)
-        kinds = [k for k, n in EVENTS_PER_COUNTER.items() for _ in range(n)]
+        kinds = [k for k, n in spec.events for _ in range(n)]
         for kind in rng.permutation(kinds):
-            length = {"panne": rng.integers(2, 11), "derive": rng.integers(3, 11), "pic": 1}[kind]
+            # Both lengths are drawn every time (the original protocol's sequence).
+            lengths = {
+                "panne": rng.integers(spec.panne_jours[0], spec.panne_jours[1] + 1),
+                "derive": rng.integers(spec.derive_jours[0], spec.derive_jours[1] + 1),
+                "pic": 1,
+            }
+            length = lengths[kind]
             for _ in range(200):
                 start = days[rng.integers(0, len(days))]
                 end = start + np.timedelta64(int(length) - 1, "D")
                 inside = (days >= start) & (days <= end)
-                pad = np.timedelta64(GAP_DAYS, "D")
                 near = (days >= start - pad) & (days <= end + pad)
                 if inside.any() and not (taken & near).any():
                     break
@@ -105,10 +201,12 @@ def inject(clean: pd.DataFrame, seed: int) -> pd.DataFrame:
             if kind == "panne":
                 new = counts * 0.0
             elif kind == "derive":
-                factor = np.exp(rng.uniform(np.log(2), np.log(10)))
+                lo, hi = spec.derive_facteur
+                factor = np.exp(rng.uniform(np.log(lo), np.log(hi)))
                 new = np.round(counts * factor if rng.random() < 0.5 else counts / factor)
             else:
-                new = np.round(counts * np.exp(rng.uniform(np.log(3), np.log(10))))
+                lo, hi = spec.pic_facteur
+                new = np.round(counts * np.exp(rng.uniform(np.log(lo), np.log(hi))))
             out.loc[idx, "comptage"] = new
             out.loc[idx, "anomalie_injectee"] = True
             out.loc[idx, "type_injection"] = kind

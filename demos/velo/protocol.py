@@ -1,4 +1,20 @@
-"""The evaluation protocol end to end: tune on 2018, train on 2014-2018, test on 2019."""
+"""The evaluation protocol end to end: designs chosen on 2017-2018, 2019 scored once at the end.
+
+1. **Validation** (:func:`validation_years`): for each validation year
+   (2017, 2018), the detector is fitted on the years before it, and a family
+   of injection draws (:func:`demos.velo.evaluate.family`) is injected into
+   that year's clean series. The data loader refuses any row of the test year.
+2. **Choice** (:func:`choose_design`, :func:`choose_baseline`): the level
+   window, the long persistence window (off or 5 days) and the three
+   thresholds of the detector, and the baseline's window, threshold and
+   scale, are those with the best F1 *on average over the validation draws*.
+   The choice code receives only validation data and checks it.
+3. **Test** (:func:`run`): the detector is fitted on 2014-2018 with what was
+   chosen, then scored once on a family of draws injected into the clean 2019
+   series, beside the baseline with its chosen parameters: every figure is a
+   mean and a spread over the family. Draw 0 is the original protocol (seed
+   2019), the rows of the reference benchmark the platform evaluates.
+"""
 
 from __future__ import annotations
 
@@ -11,23 +27,182 @@ import pandas as pd
 from demos.velo import evaluate as ev
 from demos.velo.pyfunc_model import decide, deviations, residuals, score_frame
 from demos.velo.train import Fitted, fit
+from evaluation.tasks.velo import baseline_deviation
 
-TUNE_YEAR = 2018
+VALIDATION_YEARS = (2017, 2018)
 TEST_YEAR = 2019
-SEED_TUNE = 2018
 SEED_TEST = 2019
+#: Draws of the injection family per validation year, and in the test year.
+N_DRAWS_VALIDATION = 6
+N_DRAWS_TEST = 24
 
 CONTEXT_PARAMS = {"min_jours_niveau": 10, "min_autres": 4}
-GRID_MODEL = {
-    "fenetre_niveau": (35, 49, 63),
-    "seuil_jour": tuple(np.arange(3.0, 8.01, 0.5)),
-    "seuil_serie": tuple(np.arange(2.0, 6.01, 0.5)),
+#: The structural choices (each needs its own residuals), then the thresholds.
+GRID_STRUCTURE = {
+    "fenetre_niveau": (63, 91),
+    "duree_longue": (0, 5),
+}
+GRID_THRESHOLDS = {
+    "seuil_jour": tuple(np.arange(4.0, 8.01, 0.5)),
+    "seuil_serie": tuple(np.arange(2.5, 5.01, 0.5)),
+    "seuil_long": (1.5, 2.0, 2.5, 3.0),
 }
 GRID_BASELINE = {
     "semaines": (3, 4, 6, 8),
     "seuil": (2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0),
     "espace": ("brut", "log"),
 }
+#: Summary of a figure over the family: mean, standard deviation, 5th and 95th percentiles.
+SPREAD = ("moyenne", "ecart_type", "p05", "p95")
+
+
+class TestYearRead(ValueError):
+    """The design-choice code was handed a row of the test year."""
+
+
+def validation_only(frame: pd.DataFrame, what: str) -> pd.DataFrame:
+    """``frame`` itself, after checking that no row is of the test year or later.
+
+    Raises:
+        TestYearRead: a ``jour`` of :data:`TEST_YEAR` or later.
+    """
+    if len(frame) and int(frame["jour"].dt.year.max()) >= TEST_YEAR:
+        raise TestYearRead(f"{what} : une ligne de {TEST_YEAR} ou après dans les données de choix")
+    return frame
+
+
+@dataclass
+class ValidationYear:
+    """One validation year: the detector fitted before it and the injected draws of it."""
+
+    year: int
+    fitted: Fitted
+    draws: list[tuple[ev.InjectionSpec, pd.DataFrame]]
+
+
+def validation_years(
+    daily: pd.DataFrame,
+    calendrier: pd.DataFrame,
+    names: dict[str, str],
+    n_draws: int = N_DRAWS_VALIDATION,
+) -> list[ValidationYear]:
+    """Fit before each validation year and inject its family of draws.
+
+    Args:
+        daily: the daily counts *before the test year* (checked).
+        calendrier, names: see :func:`demos.velo.train.fit`.
+        n_draws: draws of the family per year.
+
+    Raises:
+        TestYearRead: ``daily`` holds a day of the test year.
+    """
+    daily = validation_only(daily, "comptages de validation")
+    year = daily["jour"].dt.year
+    params = dict(CONTEXT_PARAMS, fenetre_niveau=GRID_STRUCTURE["fenetre_niveau"][0])
+    out = []
+    for vy in VALIDATION_YEARS:
+        fitted = fit(daily[year < vy], calendrier, params, names)
+        clean = ev.clean_series(daily[year == vy])
+        clean = clean[clean["compteur"].isin(fitted.compteurs)].reset_index(drop=True)
+        draws = [(spec, ev.inject(clean, spec)) for spec in ev.family(vy, n_draws)]
+        out.append(ValidationYear(vy, fitted, draws))
+    return out
+
+
+def _check(validation: list[ValidationYear]) -> list[tuple[ValidationYear, pd.DataFrame]]:
+    pairs = []
+    for vy in validation:
+        for _, frame in vy.draws:
+            pairs.append((vy, validation_only(frame, f"tirage de validation {vy.year}")))
+    return pairs
+
+
+def choose_design(
+    validation: list[ValidationYear], calendrier: pd.DataFrame
+) -> tuple[dict, dict[str, float]]:
+    """The detector's design with the best mean F1 over the validation draws.
+
+    Args:
+        validation: output of :func:`validation_years` (checked: no test-year row).
+        calendrier: see :func:`demos.velo.data.build_calendar`.
+
+    Returns:
+        The chosen parameters and their validation figures (``f1``,
+        ``precision``, ``recall`` means and ``f1_ecart_type``).
+
+    Raises:
+        TestYearRead: a draw holds a day of the test year.
+    """
+    pairs = _check(validation)
+    truths = [frame["anomalie_injectee"].to_numpy() for _, frame in pairs]
+    best: tuple[float, dict | None, dict[str, float]] = (-1.0, None, {})
+    structures = itertools.product(*GRID_STRUCTURE.values())
+    for fen, longue in structures:
+        p = dict(CONTEXT_PARAMS, fenetre_niveau=fen, duree_longue=longue)
+        devs = [
+            deviations(
+                residuals(frame, vy.fitted.profils, vy.fitted.compteurs, calendrier, p),
+                vy.fitted.compteurs,
+                longue,
+            )
+            for vy, frame in pairs
+        ]
+        longs = GRID_THRESHOLDS["seuil_long"] if longue else (0.0,)
+        for sj, ss, sl in itertools.product(
+            GRID_THRESHOLDS["seuil_jour"], GRID_THRESHOLDS["seuil_serie"], longs
+        ):
+            scores = [
+                ev.prf(
+                    t, np.nan_to_num(decide(d["z"], d["z3"], d["run0"], sj, ss, d["zl"], sl)) >= 1
+                )
+                for t, d in zip(truths, devs, strict=True)
+            ]
+            f1 = float(np.mean([s["f1"] for s in scores]))
+            if f1 > best[0] + 1e-9:
+                chosen = dict(p, seuil_jour=float(sj), seuil_serie=float(ss), seuil_long=float(sl))
+                best = (f1, chosen, _mean_scores(scores))
+    assert best[1] is not None
+    return best[1], best[2]
+
+
+def choose_baseline(validation: list[ValidationYear]) -> tuple[dict, dict[str, float]]:
+    """The baseline's window, threshold and scale with the best mean F1 over the validation draws.
+
+    Raises:
+        TestYearRead: a draw holds a day of the test year.
+    """
+    pairs = _check(validation)
+    truths = [frame["anomalie_injectee"].to_numpy() for _, frame in pairs]
+    best: tuple[float, dict | None, dict[str, float]] = (-1.0, None, {})
+    for sem, esp in itertools.product(GRID_BASELINE["semaines"], GRID_BASELINE["espace"]):
+        devs = [baseline_deviation(frame, sem, esp) for _, frame in pairs]
+        for seuil in GRID_BASELINE["seuil"]:
+            scores = [
+                ev.prf(t, (ecart > seuil) | zeros)
+                for t, (ecart, zeros) in zip(truths, devs, strict=True)
+            ]
+            f1 = float(np.mean([s["f1"] for s in scores]))
+            if f1 > best[0] + 1e-9:
+                best = (f1, {"semaines": sem, "seuil": seuil, "espace": esp}, _mean_scores(scores))
+    assert best[1] is not None
+    return best[1], best[2]
+
+
+def _mean_scores(scores: list[dict[str, float]]) -> dict[str, float]:
+    out = {k: float(np.mean([s[k] for s in scores])) for k in ("precision", "recall", "f1")}
+    out["f1_ecart_type"] = float(np.std([s["f1"] for s in scores]))
+    return out
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Mean, standard deviation, 5th and 95th percentiles of a figure over the family."""
+    v = np.asarray(values, dtype=float)
+    return {
+        "moyenne": float(v.mean()),
+        "ecart_type": float(v.std()),
+        "p05": float(np.quantile(v, 0.05)),
+        "p95": float(np.quantile(v, 0.95)),
+    }
 
 
 @dataclass
@@ -36,11 +211,15 @@ class Outcome:
 
     Attributes:
         fitted: the final detector (trained on 2014-2018).
-        params: its tuned parameters.
-        baseline_params: the baseline's tuned parameters.
-        metrics / baseline_metrics: the metric keys of the issue.
-        extra: secondary figures (tuning scores, recall per type, single-counter mode).
-        test: the injected 2019 input with the model's and baseline's flags.
+        params: its chosen parameters.
+        baseline_params: the baseline's chosen parameters.
+        metrics / baseline_metrics: the figures on draw 0 (the reference
+            benchmark: ``precision``, ``recall``, ``f1``,
+            ``n_anomalies_injectees``, ``accord_drapeau_nantes``), then the
+            family's means and spreads (``f1_moyenne``, ``f1_ecart_type``,
+            ``f1_p05``, ``f1_p95``, the same for precision and recall).
+        extra: secondary figures (validation, recall per type, single-counter mode, per draw).
+        test: draw 0 of 2019 with the model's and baseline's flags.
     """
 
     fitted: Fitted
@@ -52,72 +231,64 @@ class Outcome:
     test: pd.DataFrame | None = None
 
 
-def tune_model(
-    fitted: Fitted, injected: pd.DataFrame, calendrier: pd.DataFrame
-) -> tuple[dict, float]:
-    """Grid search of the detector's window and thresholds on injected data (best F1)."""
-    truth = injected["anomalie_injectee"].to_numpy()
-    best = (-1.0, None)
-    for fen in GRID_MODEL["fenetre_niveau"]:
-        p = dict(CONTEXT_PARAMS, fenetre_niveau=fen)
-        dv = deviations(
-            residuals(injected, fitted.profils, fitted.compteurs, calendrier, p), fitted.compteurs
-        )
-        for sj, ss in itertools.product(GRID_MODEL["seuil_jour"], GRID_MODEL["seuil_serie"]):
-            flags = np.nan_to_num(decide(dv["z"], dv["z3"], dv["run0"], sj, ss)) >= 1
-            f1 = ev.prf(truth, flags)["f1"]
-            if f1 > best[0] + 1e-9:
-                best = (f1, dict(p, seuil_jour=float(sj), seuil_serie=float(ss)))
-    return best[1], best[0]
+def _score_draw(
+    frame: pd.DataFrame, fitted: Fitted, calendrier: pd.DataFrame, params: dict, bparams: dict
+) -> tuple[pd.DataFrame, np.ndarray]:
+    scored = score_frame(frame, fitted.profils, fitted.compteurs, calendrier, params)
+    return scored, ev.baseline_flags(frame, **bparams)
 
 
-def tune_baseline(injected: pd.DataFrame) -> tuple[dict, float]:
-    """Grid search of the baseline's window, threshold and scale (best F1)."""
-    truth = injected["anomalie_injectee"].to_numpy()
-    best = (-1.0, None)
-    for sem, seuil, esp in itertools.product(*GRID_BASELINE.values()):
-        f1 = ev.prf(truth, ev.baseline_flags(injected, sem, seuil, esp))["f1"]
-        if f1 > best[0] + 1e-9:
-            best = (f1, {"semaines": sem, "seuil": seuil, "espace": esp})
-    return best[1], best[0]
-
-
-def run(daily: pd.DataFrame, calendrier: pd.DataFrame, names: dict[str, str]) -> Outcome:
-    """Run the whole protocol.
-
-    1. Tuning: fit on 2014-2017, inject anomalies (seed 2018) into the clean
-       2018 series, pick the detector's and the baseline's parameters by F1.
-    2. Test: fit on 2014-2018 with those parameters, inject anomalies (seed
-       2019) into the clean 2019 series, score both methods on it; compare
-       both with Nantes' published flag on the raw 2019 days.
+def run(
+    daily: pd.DataFrame,
+    calendrier: pd.DataFrame,
+    names: dict[str, str],
+    n_draws_test: int = N_DRAWS_TEST,
+) -> Outcome:
+    """Run the whole protocol (see the module docstring).
 
     Args:
         daily: output of :func:`demos.velo.data.load_daily`.
         calendrier: output of :func:`demos.velo.data.build_calendar`.
         names: counter id -> name.
+        n_draws_test: draws of the 2019 family.
 
     Returns:
         The :class:`Outcome`.
     """
     year = daily["jour"].dt.year
-    base_params = dict(CONTEXT_PARAMS, fenetre_niveau=GRID_MODEL["fenetre_niveau"][0])
-    tune_fit = fit(daily[year < TUNE_YEAR], calendrier, base_params, names)
-    tune_inj = ev.inject(ev.clean_series(daily[year == TUNE_YEAR]), SEED_TUNE)
-    tune_inj = tune_inj[tune_inj["compteur"].isin(tune_fit.compteurs)].reset_index(drop=True)
-    params, f1_tune = tune_model(tune_fit, tune_inj, calendrier)
-    bparams, bf1_tune = tune_baseline(tune_inj)
+    validation = validation_years(daily[year < TEST_YEAR], calendrier, names)
+    params, val_model = choose_design(validation, calendrier)
+    bparams, val_base = choose_baseline(validation)
 
+    # The test year, scored once with what was chosen.
     fitted = fit(daily[year < TEST_YEAR], calendrier, params, names)
     raw = daily[year == TEST_YEAR].reset_index(drop=True)
-    test = ev.inject(ev.clean_series(raw), SEED_TEST)
-    test = test[test["compteur"].isin(fitted.compteurs)].reset_index(drop=True)
+    clean = ev.clean_series(raw)
+    clean = clean[clean["compteur"].isin(fitted.compteurs)].reset_index(drop=True)
+    per_draw: list[dict] = []
+    test = None
+    for i, spec in enumerate(ev.family(SEED_TEST, n_draws_test)):
+        frame = ev.inject(clean, spec)
+        scored, base = _score_draw(frame, fitted, calendrier, params, bparams)
+        truth = frame["anomalie_injectee"].to_numpy()
+        per_draw.append(
+            {
+                "tirage": i,
+                "graine": spec.seed,
+                "melange": spec.melange,
+                "jours_anomaux": int(truth.sum()),
+                "modele": ev.prf(truth, scored["anomalie"]),
+                "reference": ev.prf(truth, base),
+                "rappel_par_type": ev.by_type(frame["type_injection"], scored["anomalie"]),
+                "rappel_par_type_reference": ev.by_type(frame["type_injection"], base),
+            }
+        )
+        if i == 0:
+            cols = ["attendu", "borne_basse", "borne_haute", "anomalie", "score"]
+            test = pd.concat([frame, scored[cols]], axis=1)
+            test["baseline"] = base
+    assert test is not None
     truth = test["anomalie_injectee"].to_numpy()
-
-    scored = score_frame(test, fitted.profils, fitted.compteurs, calendrier, params)
-    test = pd.concat(
-        [test, scored[["attendu", "borne_basse", "borne_haute", "anomalie", "score"]]], axis=1
-    )
-    test["baseline"] = ev.baseline_flags(test, **bparams)
     solo = pd.concat(
         [
             score_frame(part, fitted.profils, fitted.compteurs, calendrier, params)["anomalie"]
@@ -142,13 +313,30 @@ def run(daily: pd.DataFrame, calendrier: pd.DataFrame, names: dict[str, str]) ->
     baseline_metrics = dict(ev.prf(truth, test["baseline"]))
     baseline_metrics["accord_drapeau_nantes"] = ev.dice(base_raw[comparable], nantes[comparable])
     baseline_metrics["n_anomalies_injectees"] = n_inj
+    for who, out in (("modele", metrics), ("reference", baseline_metrics)):
+        for key in ("precision", "recall", "f1"):
+            summary = spread([d[who][key] for d in per_draw])
+            out.update({f"{key}_{stat}": summary[stat] for stat in SPREAD})
+
+    def type_recall(who: str) -> dict[str, float]:
+        keys = sorted({k for d in per_draw for k in d[who]})
+        return {k: float(np.mean([d[who][k] for d in per_draw if k in d[who]])) for k in keys}
 
     extra = {
-        "f1_reglage_2018": f1_tune,
-        "f1_reglage_2018_reference": bf1_tune,
+        "validation": {
+            "annees": list(VALIDATION_YEARS),
+            "tirages_par_annee": len(validation[0].draws),
+            "annees_lues": sorted({int(y) for y in daily.loc[year < TEST_YEAR, "jour"].dt.year}),
+            "modele": val_model,
+            "reference": val_base,
+        },
+        "n_tirages_test": len(per_draw),
+        "tirages_test": per_draw,
         "modele_compteur_seul": ev.prf(truth, solo),
         "rappel_par_type": ev.by_type(test["type_injection"], test["anomalie"]),
         "rappel_par_type_reference": ev.by_type(test["type_injection"], test["baseline"]),
+        "rappel_par_type_famille": type_recall("rappel_par_type"),
+        "rappel_par_type_famille_reference": type_recall("rappel_par_type_reference"),
         "n_jours_test": len(test),
         "n_compteurs_test": int(test["compteur"].nunique()),
         "n_evenements_injectes": int(test.loc[test["anomalie_injectee"], "evenement"].nunique()),

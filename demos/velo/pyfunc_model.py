@@ -21,9 +21,10 @@ How a day is judged (everything in log space, ``log1p(count)``):
    an anomaly when ``|z| >= seuil_jour``, or when it and a neighbouring day
    both deviate by ``seuil_serie`` or more in the same direction (``z3``:
    several consecutive days off, e.g. a sensor drift), or when it lies in a
-   run of 3+ zeros.
-   ``score = max(|z| / seuil_jour, |z3| / seuil_serie)``: ``anomalie`` is
-   exactly ``score >= 1``.
+   window of ``duree_longue`` days that all deviate by ``seuil_long`` or more
+   in the same direction (``zl``: a slow drift), or in a run of 3+ zeros.
+   ``score = max(|z| / seuil_jour, |z3| / seuil_serie, |zl| / seuil_long)``:
+   ``anomalie`` is exactly ``score >= 1``.
 """
 
 from __future__ import annotations
@@ -232,14 +233,21 @@ def residuals(
     return df
 
 
-def deviations(df: pd.DataFrame, compteurs: dict) -> pd.DataFrame:
+def deviations(df: pd.DataFrame, compteurs: dict, duree_longue: int = 0) -> pd.DataFrame:
     """Standardised deviations from the output of :func:`residuals`.
+
+    Args:
+        df: output of :func:`residuals`.
+        compteurs: the fitted counters (``sigma_ville``, ``sigma_seul``).
+        duree_longue: length of the long persistence window (``zl``, see
+            :func:`run_deviation`); 0 leaves ``zl`` at 0.
 
     Returns:
         ``df`` plus ``sigma`` (noise scale used), ``z`` (today's deviation;
         a zero count is measured from log1p(0) = 0, far below), ``z3``
-        (persistent deviation, see :func:`persistent_deviation`) and
-        ``run0`` (inside a run of 3+ zeros).
+        (persistent deviation, see :func:`persistent_deviation`), ``zl``
+        (deviation held over ``duree_longue`` days, see :func:`run_deviation`)
+        and ``run0`` (inside a run of 3+ zeros).
     """
     df = df.copy()
     df["sigma"] = np.where(
@@ -249,11 +257,15 @@ def deviations(df: pd.DataFrame, compteurs: dict) -> pd.DataFrame:
     )
     df["z"] = (np.log1p(df["comptage"]) - df["centre"]) / df["sigma"]
     df["z3"] = np.nan
+    df["zl"] = 0.0
     df["run0"] = False
     for _, part in df.groupby("compteur"):
         s = part.set_index("jour")
         grid_z = s["z"].reindex(pd.date_range(s.index.min(), s.index.max(), freq="D"))
         df.loc[part.index, "z3"] = persistent_deviation(grid_z).reindex(s.index).to_numpy()
+        if duree_longue > 2:
+            zl = run_deviation(grid_z, duree_longue)
+            df.loc[part.index, "zl"] = zl.reindex(s.index).to_numpy()
         df.loc[part.index, "run0"] = zero_runs(s["comptage"]).to_numpy()
     return df
 
@@ -280,11 +292,37 @@ def persistent_deviation(z: pd.Series) -> pd.Series:
     return np.sign(z).fillna(0.0) * best
 
 
-def decide(z, z3, run0, seuil_jour: float, seuil_serie: float):
-    """Anomaly score from deviations: ``max(|z|/seuil_jour, |z3|/seuil_serie)``.
+def run_deviation(z: pd.Series, duree: int) -> pd.Series:
+    """How far a run of ``duree`` days around today all deviate in one direction.
 
-    ``z3`` counts only when it points the same way as ``z``; days in a run of
-    3+ zeros score at least 1. The anomaly flag is ``score >= 1``.
+    For each window of ``duree`` consecutive calendar days, the smallest
+    absolute deviation when all point the same way (0 otherwise, or when a
+    day is missing); each day keeps the strongest window that holds it,
+    signed. A slow sensor drift, a few standard deviations every day for a
+    week or more, stands out here while no single day does.
+
+    Args:
+        z: deviations on a complete daily grid (NaN where no count).
+        duree: window length in days (at least 2).
+
+    Returns:
+        The signed run deviation, aligned on ``z``.
+    """
+    up = z.clip(lower=0).fillna(0.0).rolling(duree).min().fillna(0.0)
+    down = (-z).clip(lower=0).fillna(0.0).rolling(duree).min().fillna(0.0)
+    # A window is labelled by its last day: a day takes the best window ending in the next ``duree``.
+    up = up[::-1].rolling(duree, min_periods=1).max()[::-1]
+    down = down[::-1].rolling(duree, min_periods=1).max()[::-1]
+    return pd.Series(np.where(up >= down, up, -down), index=z.index)
+
+
+def decide(z, z3, run0, seuil_jour: float, seuil_serie: float, zl=None, seuil_long: float = 0.0):
+    """Anomaly score from deviations.
+
+    ``max(|z|/seuil_jour, |z3|/seuil_serie, |zl|/seuil_long)``: ``z3`` and
+    ``zl`` count only when they point the same way as ``z`` (``zl`` only when
+    ``seuil_long`` > 0); days in a run of 3+ zeros score at least 1. The
+    anomaly flag is ``score >= 1``.
 
     Returns:
         The score as a float array (NaN where the count is missing).
@@ -295,6 +333,10 @@ def decide(z, z3, run0, seuil_jour: float, seuil_serie: float):
     s_serie = np.where(np.sign(z) == np.sign(z3), np.abs(z3) / seuil_serie, 0.0)
     s_serie = np.nan_to_num(s_serie, nan=0.0)
     score = np.maximum(s_jour, s_serie)
+    if zl is not None and seuil_long > 0:
+        zl = np.asarray(zl, dtype=float)
+        s_long = np.where(np.sign(z) == np.sign(zl), np.abs(zl) / seuil_long, 0.0)
+        score = np.maximum(score, np.nan_to_num(s_long, nan=0.0))
     return np.where(np.asarray(run0, dtype=bool), np.maximum(score, 1.0), score)
 
 
@@ -309,8 +351,17 @@ def score_frame(df, profils, compteurs, calendrier, params) -> pd.DataFrame:
         The output columns plus diagnostics ``z``, ``z3``,
         ``contexte_ville``, aligned on ``df.index``.
     """
-    d = deviations(residuals(df, profils, compteurs, calendrier, params), compteurs)
-    score = decide(d["z"], d["z3"], d["run0"], params["seuil_jour"], params["seuil_serie"])
+    longue = int(params.get("duree_longue", 0))
+    d = deviations(residuals(df, profils, compteurs, calendrier, params), compteurs, longue)
+    score = decide(
+        d["z"],
+        d["z3"],
+        d["run0"],
+        params["seuil_jour"],
+        params["seuil_serie"],
+        d["zl"],
+        float(params.get("seuil_long", 0.0)) if longue > 2 else 0.0,
+    )
     d["score"] = score
     d["anomalie"] = np.nan_to_num(score, nan=0.0) >= 1.0
     half = params["seuil_jour"] * d["sigma"]

@@ -33,10 +33,10 @@ from evaluation.task import Column, Metric, Task
 SLUG = "velo-anomalies"
 #: The kinds of injected anomaly, in the order the recall per type is reported.
 INJECTION_TYPES = ("panne", "derive", "pic")
-#: The baseline's parameters: those the reference build tunes on 2018 (by F1 on
-#: injected anomalies, ``demos/velo/protocol.py::tune_baseline``); a test
-#: checks the build still picks them.
-BASELINE_PARAMS: dict[str, int | float | str] = {"semaines": 8, "seuil": 3.5, "espace": "log"}
+#: The baseline's parameters: those the reference build chooses on the validation
+#: years 2017-2018 (best mean F1 over a family of injection draws,
+#: ``demos/velo/protocol.py::choose_baseline``); a test checks the build still picks them.
+BASELINE_PARAMS: dict[str, int | float | str] = {"semaines": 8, "seuil": 3.5, "espace": "brut"}
 
 BoolLike: TypeAlias = pd.Series | np.ndarray | Sequence[bool]
 
@@ -86,7 +86,25 @@ def baseline_flags(
     Returns:
         Boolean array aligned on ``df`` rows.
     """
-    flags = pd.Series(False, index=df.index)
+    ecart, zeros = baseline_deviation(df, semaines, espace)
+    return np.asarray((ecart > seuil) | zeros, dtype=bool)
+
+
+def baseline_deviation(
+    df: pd.DataFrame, semaines: int, espace: str = "brut"
+) -> tuple[np.ndarray, np.ndarray]:
+    """What :func:`baseline_flags` compares with its threshold, for every threshold at once.
+
+    Args:
+        df, semaines, espace: as for :func:`baseline_flags`.
+
+    Returns:
+        ``|x - m| / s`` (``-inf`` where fewer than 3 values) and the 3-zeros
+        mask, both aligned on ``df`` rows: the flags for ``seuil`` are
+        ``(ecart > seuil) | zeros``.
+    """
+    ecart = pd.Series(-np.inf, index=df.index)
+    zeros = pd.Series(False, index=df.index)
     for _, part in df.groupby("compteur"):
         s = part.set_index("jour")["comptage"]
         grid = s.reindex(pd.date_range(s.index.min(), s.index.max(), freq="D"))
@@ -103,10 +121,11 @@ def baseline_flags(
             scale = np.maximum(1.4826 * mad, 0.05)
         else:
             scale = np.maximum(1.4826 * mad, np.sqrt(np.maximum(med, 1.0)))
-        out = ok & (np.abs(x.to_numpy() - med) > seuil * scale)
-        day_flags = pd.Series(out, index=grid.index).reindex(s.index).to_numpy()
-        flags.loc[part.index] = day_flags | zero_runs(s).to_numpy()
-    return np.asarray(flags.to_numpy(), dtype=bool)
+        ratio = np.abs(x.to_numpy() - med) / scale
+        ratio = np.where(ok & ~np.isnan(ratio), ratio, -np.inf)
+        ecart.loc[part.index] = pd.Series(ratio, index=grid.index).reindex(s.index).to_numpy()
+        zeros.loc[part.index] = zero_runs(s).to_numpy()
+    return ecart.to_numpy(dtype=float), np.asarray(zeros.to_numpy(), dtype=bool)
 
 
 def prf(truth: BoolLike, pred: BoolLike) -> dict[str, float]:
@@ -302,10 +321,11 @@ TASK = Task(
     baseline_description=(
         f"Pour chaque jour : la médiane des comptages du même jour de la semaine, "
         f"{BASELINE_PARAMS['semaines']} semaines avant et après (le jour lui-même exclu, au moins "
-        "3 valeurs), sur log(1 + comptage) ; le jour est signalé quand il s'en écarte de plus de "
-        f"{BASELINE_PARAMS['seuil']} fois l'écart robuste (1,4826 × MAD, au moins 0,05). Toute "
-        "série de 3 zéros consécutifs ou plus est signalée aussi. Paramètres réglés sur 2018 par "
-        "le modèle de référence de Nantes."
+        "3 valeurs) ; le jour est signalé quand il s'en écarte de plus de "
+        f"{str(BASELINE_PARAMS['seuil']).replace('.', ',')} fois l'écart robuste (1,4826 × MAD, "
+        "au moins la racine carrée de la médiane, le bruit d'un comptage). Toute série de 3 zéros "
+        "consécutifs ou plus est signalée aussi. Paramètres choisis sur 2017 et 2018 par le "
+        "modèle de référence de Nantes, comme les siens."
     ),
     score=score,
     baseline=rolling_median_mad,

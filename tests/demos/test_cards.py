@@ -72,22 +72,31 @@ def test_cantine_card() -> None:
 
 def test_velo_card() -> None:
     keys = ["precision", "recall", "f1", "accord_drapeau_nantes", "n_anomalies_injectees"]
+    family = [f"{k}_{s}" for k in ("precision", "recall", "f1") for s in ("moyenne", "ecart_type")]
+    family += ["f1_p05"]
     kinds = ["rappel_panne", "rappel_derive", "rappel_pic"]
     outcome = types.SimpleNamespace(
-        metrics={key: 0.812345 + i / 100 for i, key in enumerate(keys)}
+        metrics={key: 0.812345 + i / 100 for i, key in enumerate(keys + family)}
         | {"n_anomalies_injectees": 951.0},
-        baseline_metrics={key: 0.612345 + i / 100 for i, key in enumerate(keys)},
+        baseline_metrics={key: 0.612345 + i / 100 for i, key in enumerate(keys + family)},
         extra={
             "modele_compteur_seul": {"f1": 0.7777},
             "rappel_par_type": {key: 0.9 for key in kinds},
             "rappel_par_type_reference": {key: 0.5 for key in kinds},
+            "rappel_par_type_famille": {key: 0.8 for key in kinds},
+            "rappel_par_type_famille_reference": {key: 0.6 for key in kinds},
             "n_compteurs_test": 41,
             "n_jours_test": 365,
             "n_evenements_injectes": 410,
-            "f1_reglage_2018": 0.8123,
-            "f1_reglage_2018_reference": 0.7012,
+            "n_tirages_test": 24,
+            "validation": {
+                "annees": [2017, 2018],
+                "tirages_par_annee": 6,
+                "modele": {"f1": 0.8123},
+                "reference": {"f1": 0.7012},
+            },
         },
-        params={"fenetre_niveau": 63},
+        params={"fenetre_niveau": 63, "duree_longue": 5},
         baseline_params={"semaines": 8, "seuil": 3.5, "espace": "brut"},
     )
     card = velo_card(outcome)
@@ -96,14 +105,24 @@ def test_velo_card() -> None:
     assert list(found) == metric_names("velo")
     assert found["f1"] == (0.8323, 0.6323) and found["f1_compteur_seul"] == (0.7777, 0.6323)
     assert found["rappel_pic"] == (0.9, 0.5)
+    assert found["f1_moyenne"] == (0.9023, 0.7023)
     protocol = card["model"]["evaluation"]["protocol"]
     assert "(41 compteurs, 365 jours)" in protocol and "410 événements et 951 jours" in protocol
-    assert "modèle 0,812, référence 0,701" in protocol
+    assert "24 tirages" in protocol and "12 tirages" in protocol
+    assert "validation 0,812 contre 0,701" in protocol
     assert card["model"]["evaluation"]["baseline"].startswith(
         "Médiane glissante du même jour de semaine (±8 semaines, comptages bruts) ± 3,5 MAD"
     )
+    missed = card["purpose"]["risks_and_limits"][0]
+    assert missed.startswith("Ce que le modèle manque le plus") and "80\u202f% des jours" in missed
+    assert (
+        "F1 moyen de 0,90 (écart-type 0,91) contre 0,70"
+        in card["accountability"]["lessons_learned"]
+    )
     assert "n_anomalies_injectees" in found and found["n_anomalies_injectees"][1] is None
-    assert all(m.get("label") for m in card["model"]["evaluation"]["metrics"])
+    assert all(
+        m.get("label") and m.get("description") for m in card["model"]["evaluation"]["metrics"]
+    )
 
 
 def test_air_card() -> None:
