@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Start the real engines the tests use, where this machine allows it:
 # PostgreSQL (both databases on PostgreSQL), a Docker engine and the
-# demonstrator image, Debian's Chromium for the browser tests.
+# demonstrator image, Debian's Chromium for the browser tests, Node.js for
+# the OpenID Connect provider of the sign-in tests.
 # Idempotent. Exits non-zero when something could not be provided, saying what.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -31,8 +32,13 @@ if [ ! -x /usr/bin/chromium ]; then
   apt_install chromium || failed+=("chromium")
 fi
 
+# Node.js: runs the OpenID Connect provider of the sign-in tests (oidc-provider, which `npm ci` installs)
+if ! command -v node >/dev/null 2>&1; then
+  apt_install nodejs || failed+=("nodejs")
+fi
+
 if [ ${#failed[@]} -gt 0 ]; then
   echo "provision: not available: ${failed[*]}" >&2
   exit 1
 fi
-echo "provision: postgresql, docker engine, demonstrator image and chromium are ready" >&2
+echo "provision: postgresql, docker engine, demonstrator image, chromium and node are ready" >&2

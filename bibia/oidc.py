@@ -93,6 +93,7 @@ class ProviderMetadata:
     userinfo_endpoint: str | None
     end_session_endpoint: str | None
     signing_algs: tuple[str, ...]
+    token_auth_methods: tuple[str, ...] = ("client_secret_basic",)
 
 
 _cache_lock = threading.Lock()
@@ -191,6 +192,8 @@ def provider_metadata(settings: Settings, *, refresh: bool = False) -> ProviderM
         userinfo_endpoint=_endpoint(settings, data, "userinfo_endpoint", False),
         end_session_endpoint=_endpoint(settings, data, "end_session_endpoint", False),
         signing_algs=algs or ("RS256",),
+        token_auth_methods=_strings(data.get("token_endpoint_auth_methods_supported"))
+        or ("client_secret_basic",),  # the specification's default
     )
     with _cache_lock:
         _metadata[issuer] = (time.monotonic(), metadata)
@@ -224,6 +227,10 @@ def form_targets(settings: Settings) -> tuple[str, ...]:
     if cached is not None:
         urls += [cached[1].authorization_endpoint, cached[1].end_session_endpoint or ""]
     return tuple(sorted({o for o in map(_origin, urls) if o}))
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list) else ()
 
 
 def _key_set(settings: Settings, metadata: ProviderMetadata, *, refresh: bool) -> KeySet:
@@ -308,12 +315,19 @@ def _scopes(settings: Settings) -> str:
     return " ".join(["openid", *(s for s in dict.fromkeys(scopes) if s != "openid")])
 
 
-def _client(settings: Settings, callback: str) -> OAuth2Client:
+def _client(settings: Settings, callback: str, metadata: ProviderMetadata) -> OAuth2Client:
+    """authlib's client; it authenticates as the provider supports (HTTP Basic, else in the body,
+    as ProConnect does; a public client with PKCE alone when no secret is configured)."""
     secret = settings.oidc_secret()
+    method = "none"
+    if secret:
+        supported = metadata.token_auth_methods
+        post_only = "client_secret_post" in supported and "client_secret_basic" not in supported
+        method = "client_secret_post" if post_only else "client_secret_basic"
     return OAuth2Client(
         client_id=settings.oidc_client_id,
         client_secret=secret,
-        token_endpoint_auth_method="client_secret_basic" if secret else "none",
+        token_endpoint_auth_method=method,
         scope=_scopes(settings),
         redirect_uri=callback,
         code_challenge_method="S256",
@@ -352,7 +366,7 @@ def begin(session: Session, settings: Settings, *, next_url: str, callback: str)
         )
     )
     session.flush()
-    with _client(settings, callback) as client:
+    with _client(settings, callback, metadata) as client:
         url, _ = client.create_authorization_url(
             metadata.authorization_endpoint, state=state, code_verifier=verifier, nonce=nonce
         )
@@ -451,7 +465,7 @@ def finish(settings: Settings, pending: PendingLogin, code: str | None, callback
         )
     metadata = provider_metadata(settings)
     try:
-        with _client(settings, callback) as client:
+        with _client(settings, callback, metadata) as client:
             token = client.fetch_token(
                 metadata.token_endpoint,
                 grant_type="authorization_code",

@@ -1,4 +1,5 @@
-"""Pages of a session: sign in and out, the sessions page (demonstrators: :mod:`bibia.web.demos`).
+"""Pages of a session: sign in and out, « Mes sessions et jetons » (demonstrators:
+:mod:`bibia.web.demos`; sign-in through OpenID Connect: :mod:`bibia.web.oidc`).
 
 Signing in with a token opens a server-side session (:mod:`bibia.sessions`)
 named by the ``bibia_session`` cookie (HttpOnly, SameSite=Lax, Path=/,
@@ -6,7 +7,12 @@ Secure over HTTPS or behind an https ``public_url``); the token itself never
 goes into the browser. Every sign-in opens a new session and closes the one
 the browser had; signing out closes it. Only web pages and the demonstrator
 proxy read the cookie (the JSON API never does), and every form here carries
-a CSRF token (:mod:`bibia.web.csrf`).
+a CSRF token (:mod:`bibia.web.csrf`). Signing out of a session opened through
+OpenID Connect also sends the browser to the provider's sign-out
+(``end_session_endpoint``), which sends it back to ``/deconnexion/terminee``.
+« Mes sessions et jetons » (``/compte/sessions``) lists the person's open
+sessions and their own usable tokens (never a value); each is closed or
+revoked by its owner only (:func:`bibia.policy.may_revoke_own`).
 """
 
 from __future__ import annotations

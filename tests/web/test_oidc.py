@@ -580,3 +580,28 @@ def test_pages_let_their_forms_lead_to_the_provider_and_nowhere_else(
     finally:
         oidc.forget_provider_cache()
     assert oidc.form_targets(Settings()) == ()
+
+
+def test_the_client_authenticates_as_the_provider_supports() -> None:
+    from bibia.settings import Settings
+
+    def method(supported: tuple[str, ...], secret: str | None = "s") -> str:
+        settings = Settings(
+            oidc_issuer="https://idp.example.fr", oidc_client_id="bibia", oidc_client_secret=secret
+        )
+        metadata = oidc.ProviderMetadata(
+            issuer="https://idp.example.fr",
+            authorization_endpoint="https://idp.example.fr/authorize",
+            token_endpoint="https://idp.example.fr/token",
+            jwks_uri="https://idp.example.fr/jwks",
+            userinfo_endpoint=None,
+            end_session_endpoint=None,
+            signing_algs=("RS256",),
+            token_auth_methods=supported,
+        )
+        with oidc._client(settings, "https://bibia.example.fr/cb", metadata) as client:
+            return str(client.token_endpoint_auth_method)
+
+    assert method(("client_secret_basic", "client_secret_post")) == "client_secret_basic"
+    assert method(("client_secret_post",)) == "client_secret_post"  # ProConnect's
+    assert method(("client_secret_basic",), secret=None) == "none"  # a public client, PKCE alone
