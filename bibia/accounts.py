@@ -35,6 +35,21 @@ def check_text(value: str | None, what: str, max_length: int = 200) -> str:
     return text
 
 
+MAX_TOKEN_DAYS = 5 * 366  # how far a token's expiry may be
+
+
+def check_expiry(expires_at: dt.datetime) -> dt.datetime:
+    """A token's expiry: an aware moment in the future, within MAX_TOKEN_DAYS."""
+    if expires_at.tzinfo is None:
+        raise InvalidInput("date d'expiration sans fuseau horaire")
+    now = utcnow()
+    if expires_at <= now:
+        raise InvalidInput("la date d'expiration est passée : choisissez une date à venir")
+    if expires_at > now + dt.timedelta(days=MAX_TOKEN_DAYS):
+        raise InvalidInput("la date d'expiration est trop lointaine (5 ans au plus)")
+    return expires_at
+
+
 def audit(session: Session, caller: Caller, action: str, target: str, **details: Any) -> None:
     """Record who did what, when, in the same unit of work as the change itself."""
     session.add(
@@ -113,11 +128,15 @@ def create_token(
     role: str,
     user_name: str | None = None,
     label: str | None = None,
+    expires_at: dt.datetime | None = None,
 ) -> IssuedToken:
-    """Issue a token for a user of ``org_slug`` (created with ``role`` if new).
+    """Issue a token for a user of ``org_slug`` (created with ``role`` if new), valid until
+    ``expires_at`` (None: until revoked; else in the future, within MAX_TOKEN_DAYS).
 
     The plaintext token is returned once and never stored.
     """
+    if expires_at is not None:  # stored in UTC (SQLite keeps no time zone)
+        expires_at = check_expiry(expires_at).astimezone(dt.UTC)
     try:
         role_ = Role(role)
     except ValueError as exc:
@@ -141,10 +160,26 @@ def create_token(
             "choisissez un autre nom (--user) ou changez son rôle (bibia user role)"
         )
     token, prefix = new_token()
-    session.add(ApiToken(user=user, prefix=prefix, token_hash=hash_token(token), label=label))
+    session.add(
+        ApiToken(
+            user=user,
+            prefix=prefix,
+            token_hash=hash_token(token),
+            label=label,
+            expires_at=expires_at,
+        )
+    )
     session.flush()
+    expiry = {"expires_at": expires_at.isoformat(timespec="seconds")} if expires_at else {}
     audit(
-        session, caller, "token.create", prefix, organisation=org.slug, user=name, role=role_.value
+        session,
+        caller,
+        "token.create",
+        prefix,
+        organisation=org.slug,
+        user=name,
+        role=role_.value,
+        **expiry,
     )
     return IssuedToken(token=token, prefix=prefix, organisation=org.slug, user=name, role=role_)
 

@@ -105,6 +105,11 @@ class TokenIn(BaseModel):
     role: str = Field(examples=["expert"], description="member, expert ou admin")
     user: str | None = Field(None, examples=["alice"])
     label: str | None = None
+    expires_at: dt.datetime | None = Field(
+        None,
+        examples=["2027-01-01T00:00:00+01:00"],
+        description="Fin de validité (avec fuseau horaire, à venir, 5 ans au plus) ; absent : jusqu'à la révocation",
+    )
 
 
 class TokenOut(BaseModel):

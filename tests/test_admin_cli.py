@@ -43,3 +43,47 @@ def test_org_create_refuses_a_wrong_siren_key_and_org_quota_sets_quotas(tmp_path
     refused(cli(data, "org", "quota", "inconnue", "--demos", "1"), 4, "organisation inconnue")
     audit = json.loads(ok(cli(data, "audit", "--action", "org.quotas", "--json")))
     assert [e["target"] for e in audit] == ["rennes", "rennes"]
+
+
+def test_token_create_with_an_expiry_and_ls_shows_label_and_expiry(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    ok(cli(data, "org", "create", "rennes", "--name", "Rennes Métropole", "--siren", "243500139"))
+    refused(
+        cli(
+            data, "token", "create", "--org", "rennes", "--role", "member", "--expire-le", "demain"
+        ),
+        2,
+        "date d'expiration invalide",
+    )
+    refused(
+        cli(
+            data,
+            "token",
+            "create",
+            "--org",
+            "rennes",
+            "--role",
+            "member",
+            "--expire-le",
+            "2001-01-01",
+        ),
+        2,
+        "la date d'expiration est passée",
+    )
+    ok(
+        cli(
+            data,
+            "token",
+            "create",
+            "--org",
+            "rennes",
+            "--role",
+            "member",
+            "--label",
+            "import",
+            "--expire-le",
+            "2030-06-30",
+        )
+    )
+    [row] = json.loads(ok(cli(data, "token", "ls", "--json")))
+    assert row["label"] == "import" and row["expires_at"].startswith("2030-06-30T22:00:00")

@@ -105,7 +105,7 @@ def set_quotas(
 )
 def create_token(body: TokenIn, caller: AdminDep, session: SessionDep) -> JSONResponse:
     issued = accounts.create_token(
-        session, caller, body.organisation, body.role, body.user, body.label
+        session, caller, body.organisation, body.role, body.user, body.label, body.expires_at
     )
     return JSONResponse(
         {
@@ -138,6 +138,10 @@ def list_tokens(
                 "role": t.user.role,
                 "created_at": t.created_at.isoformat(),
                 "revoked": t.revoked_at is not None,
+                "label": t.label,
+                "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
+                "expires_at": t.expires_at.isoformat() if t.expires_at else None,
+                "revoked_at": t.revoked_at.isoformat() if t.revoked_at else None,
             }
             for t in rows
         ]

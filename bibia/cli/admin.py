@@ -131,13 +131,36 @@ def token_create(
         str | None, typer.Option("--user", help="Nom de l'utilisateur (par défaut : le rôle)")
     ] = None,
     label: Annotated[str | None, typer.Option("--label", help="Libellé libre")] = None,
+    expires: Annotated[
+        str | None,
+        typer.Option(
+            "--expire-le",
+            help="Dernier jour de validité, AAAA-MM-JJ (jusqu'à minuit, heure du service)",
+        ),
+    ] = None,
 ) -> None:
     """Créer un jeton. Il est affiché une seule fois, en dernière ligne."""
+    import datetime as dt
+    import zoneinfo
+
     from bibia import accounts
     from bibia.auth import SYSTEM
+    from domain.errors import InvalidInput
 
+    expires_at = None
+    if expires is not None:
+        try:
+            day = dt.date.fromisoformat(expires.strip()) if len(expires.strip()) == 10 else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise InvalidInput(
+                f"date d'expiration invalide : {expires[:30]!r} ; attendu : AAAA-MM-JJ, par exemple 2027-01-31"
+            )
+        zone = zoneinfo.ZoneInfo(load_settings().timezone)
+        expires_at = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tzinfo=zone)
     with open_database().session() as session:
-        issued = accounts.create_token(session, SYSTEM, org, role, user, label)
+        issued = accounts.create_token(session, SYSTEM, org, role, user, label, expires_at)
     err.print(
         f"jeton {issued.prefix} créé pour {issued.user}@{issued.organisation} (rôle {issued.role.value}). "
         "Copiez-le maintenant : il ne sera plus jamais affiché."
@@ -161,20 +184,29 @@ def token_ls(
                 "role": t.user.role,
                 "created_at": t.created_at.isoformat(timespec="seconds"),
                 "revoked": t.revoked_at is not None,
+                "label": t.label,
+                "last_used_at": t.last_used_at.isoformat(timespec="seconds")
+                if t.last_used_at
+                else None,
+                "expires_at": t.expires_at.isoformat(timespec="seconds") if t.expires_at else None,
             }
             for t in accounts.list_tokens(session, org)
         ]
     if as_json:
         print_json(rows)
         return
-    table = Table("jeton", "organisation", "utilisateur", "rôle", "créé le", "révoqué")
+    table = Table(
+        "jeton", "organisation", "utilisateur", "rôle", "libellé", "créé le", "expire le", "révoqué"
+    )
     for r in rows:
         table.add_row(
             r["prefix"],
             r["organisation"],
             r["user"],
             r["role"],
+            r["label"] or "",
             r["created_at"],
+            r["expires_at"] or "",
             "oui" if r["revoked"] else "",
         )
     out.print(table)

@@ -392,12 +392,17 @@ def create_token(
     user: Annotated[str, Form(max_length=300)] = "",
     role: Annotated[str, Form(max_length=40)] = "",
     label: Annotated[str, Form(max_length=1000)] = "",
+    expire: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    """Issue a token; its value is on this answer only (``no-store``), never again."""
+    """Issue a token (valid until the end of ``expire``'s day in the service's zone, when given);
+    its value is on this answer only (``no-store``), never again."""
     refused = _guard(request, caller, _org_page(slug))
     if refused:
         return refused
-    forms = OrgForms(token={"user": user, "role": role, "label": label})
+    forms = OrgForms(token={"user": user, "role": role, "label": label, "expire": expire})
+    day = _day(expire, "d'expiration", forms.errors, "token-expire")
+    zone = _zone(request)
+    expires_at = _paris_midnight(day + dt.timedelta(days=1), zone) if day else None
     user, label_ = user.strip(), label.strip() or None
     if not user:
         forms.errors["token-user"] = (
@@ -413,10 +418,17 @@ def create_token(
         return _organisation(request, slug, forms=forms, status=400)
     try:
         with _db(request).session() as session:
-            issued = accounts.create_token(session, caller, slug, role, user, label_)
+            issued = accounts.create_token(
+                session, caller, slug, role, user, label_, expires_at=expires_at
+            )
             org_name = accounts.get_organisation(session, slug).name
     except (InvalidInput, Conflict) as exc:
-        forms.errors["token-label" if "libellé" in exc.message else "token-user"] = exc.message
+        key = "token-user"
+        if "libellé" in exc.message:
+            key = "token-label"
+        elif "expiration" in exc.message:
+            key = "token-expire"
+        forms.errors[key] = exc.message
         return _organisation(
             request, slug, forms=forms, status=409 if isinstance(exc, Conflict) else 400
         )
@@ -429,6 +441,7 @@ def create_token(
             org_slug=slug,
             org_name=org_name,
             label=label_,
+            expires_on=day,
             roles=ROLES,
         )
     )

@@ -201,6 +201,48 @@ def _csv(response) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text, newline=""), delimiter=";"))
 
 
+def test_a_token_may_expire_at_the_end_of_a_day(world: World, admin: TestClient) -> None:
+    import zoneinfo
+
+    page = "/admin/organisations/lille"
+    today = dt.datetime.now(zoneinfo.ZoneInfo("Europe/Paris")).date()
+    for expire, fragment in (
+        ((today - dt.timedelta(days=1)).isoformat(), "la date d'expiration est passée"),
+        ("2031-02-30", "le 2031-02-30 n'existe pas"),
+        ((today + dt.timedelta(days=6 * 366)).isoformat(), "trop lointaine"),
+        ("demain", "attendu : une date comme 2026-03-01"),
+    ):
+        refused = _post(
+            admin, page, f"{page}/jetons", {"user": "bref", "role": "member", "expire": expire}
+        )
+        assert refused.status_code == 400, expire
+        assert fragment in _field_error(refused.text, "token-expire").lower(), expire
+    tomorrow = today + dt.timedelta(days=1)
+    answer = _post(
+        admin,
+        page,
+        f"{page}/jetons",
+        {"user": "bref", "role": "member", "expire": tomorrow.isoformat()},
+    )
+    assert answer.status_code == 200, answer.text
+    assert "il expire à la fin du" in answer.text
+    token = TOKEN_RE.findall(answer.text)[0]
+    assert world.client.get("/api/v1/me", headers=_bearer(token)).status_code == 200
+    from bibia.auth import hash_token
+    from bibia.db.models import ApiToken
+
+    with world.services.db.session() as session:
+        row = session.query(ApiToken).filter_by(token_hash=hash_token(token)).one()
+        local = row.expires_at.replace(tzinfo=row.expires_at.tzinfo or dt.UTC)
+        paris = local.astimezone(zoneinfo.ZoneInfo("Europe/Paris"))
+        assert paris.date() == tomorrow + dt.timedelta(days=1) and paris.hour == 0
+        row.expires_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    assert world.client.get("/api/v1/me", headers=_bearer(token)).status_code == 401
+    text = admin.get(page, headers=HTML).text
+    ended = text[text.index("Jetons révoqués ou expirés") :]
+    assert token.split("_")[1] in ended and "Expiré" in ended
+
+
 # ------------------------------------------------------------ members and roles
 
 
@@ -433,3 +475,28 @@ def test_hostile_paths_and_fields_get_french_4xx(world: World, admin: TestClient
     page = "/admin/organisations/lille"
     huge = _post(admin, page, f"{page}/quotas", {"demos": "9" * 50, "evaluations": ""})
     assert huge.status_code == 400
+
+
+def test_the_api_issues_a_token_with_an_expiry_and_lists_its_details(world: World) -> None:
+    admin = world.headers("admin")
+    body = {"organisation": "lille", "role": "member", "user": "api-bref", "label": "essai"}
+    for expires, fragment in (
+        ("2030-01-01T00:00:00", "sans fuseau horaire"),
+        ("2001-01-01T00:00:00+01:00", "est passée"),
+    ):
+        refused = world.client.post(
+            "/api/v1/tokens", json={**body, "expires_at": expires}, headers=admin
+        )
+        assert refused.status_code == 400 and fragment in refused.json()["message"], refused.text
+    issued = world.client.post(
+        "/api/v1/tokens", json={**body, "expires_at": "2030-07-01T00:00:00+02:00"}, headers=admin
+    )
+    assert issued.status_code == 201, issued.text
+    [row] = [
+        t
+        for t in world.client.get("/api/v1/tokens", headers=admin).json()
+        if t["prefix"] == issued.json()["prefix"]
+    ]
+    assert row["label"] == "essai" and row["expires_at"].startswith("2030-06-30T22:00:00")
+    assert row["revoked_at"] is None and row["last_used_at"] is None
+    assert "token" not in row
