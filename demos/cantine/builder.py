@@ -25,6 +25,8 @@ from evaluation.tasks import cantine as task
 NAME = "cantine-nantes"
 PROJECT = "cantine-nantes"
 ALIAS = "production"
+#: The alias of the staff-order variant (``demos.cantine.commande``).
+STAFF_ALIAS = "correction-commande"
 MODEL_FILE = Path(__file__).parent / "model.py"
 PIP_REQUIREMENTS = [
     "mlflow==3.17.2",
@@ -52,14 +54,29 @@ SIGNATURE = ModelSignature(
     ),
     outputs=Schema([ColSpec("long", "repas_prevus"), ColSpec("long", "commande_recommandee")]),
 )
+#: The staff-order variant's signature: the staff's order of the day is required too.
+STAFF_SIGNATURE = ModelSignature(
+    inputs=Schema(
+        [
+            ColSpec("string", "date"),
+            ColSpec("string", "cantine_nom"),
+            ColSpec("boolean", "greve", required=False),
+            ColSpec("long", "prevision"),
+        ]
+    ),
+    outputs=SIGNATURE.outputs,
+)
 
 
-def build(out_dir: Path) -> ReferenceBuild:
+def build(out_dir: Path, staff_order: bool = False) -> ReferenceBuild:
     """Train on 2010-11..2016-17, evaluate on 2017-18 and save the model to ``out_dir``.
 
     Args:
         out_dir: where to write the MLflow model directory (must not exist
             or be empty).
+        staff_order: build the variant that takes the staff's order of the
+            day (``prevision``) as an input and corrects it, instead of the
+            calendar-only model.
 
     Returns:
         The :class:`~demos.reference.ReferenceBuild` with the card, the
@@ -68,8 +85,10 @@ def build(out_dir: Path) -> ReferenceBuild:
     out_dir = Path(out_dir)
     served = data.served()
     tables = data.tables(history=served)
-    fitted = train.train(served, tables)
+    fitted = train.train(served, tables, staff_order)
     rows, metrics, baseline = train.evaluate(served, tables, fitted)
+    inputs = ["date", "cantine_nom", "greve", *(["prevision"] if staff_order else [])]
+    validation = validation_figures(fitted.choice)
 
     with tempfile.TemporaryDirectory() as tmp:
         staging = Path(tmp)
@@ -79,8 +98,10 @@ def build(out_dir: Path) -> ReferenceBuild:
             "facteur_commande": fitted.factor,
             "facteurs_par_cantine": fitted.factors,
             "quantile_commande": train.UPPER_QUANTILE,
-            "part_deficit_visee": train.TARGET_SHORT_SHARE,
+            "entree_commande_equipes": staff_order,
+            "part_deficit_visee": fitted.choice.share,
             "calage_2016_2017": fitted.calibration,
+            "validation_2016_2017": validation,
         }
         (staging / "params.json").write_text(json.dumps(params, indent=2), encoding="utf-8")
         artifacts = {
@@ -89,13 +110,13 @@ def build(out_dir: Path) -> ReferenceBuild:
             "params": str(staging / "params.json"),
             "tables": str(tables.write(staging / "tables")),
         }
-        sample = sample_frame(served, tables)
+        sample = sample_frame(served, tables, staff_order)
         mlflow.pyfunc.save_model(
             path=str(out_dir),
             python_model=str(MODEL_FILE),
             artifacts=artifacts,
-            signature=SIGNATURE,
-            input_example=sample[["date", "cantine_nom", "greve"]].head(5),
+            signature=STAFF_SIGNATURE if staff_order else SIGNATURE,
+            input_example=sample[inputs].head(5),
             pip_requirements=PIP_REQUIREMENTS,
         )
 
@@ -108,14 +129,28 @@ def build(out_dir: Path) -> ReferenceBuild:
     return ReferenceBuild(
         name=NAME,
         model_dir=out_dir,
-        card=card(metrics, baseline),
+        card=card(metrics, baseline, staff_order, validation),
         metrics=metrics,
         baseline_metrics=baseline,
         project=PROJECT,
-        alias=ALIAS,
-        extra={"facteur_commande": fitted.factor, "calage_2016_2017": fitted.calibration},
+        alias=STAFF_ALIAS if staff_order else ALIAS,
+        extra={
+            "facteur_commande": fitted.factor,
+            "calage_2016_2017": fitted.calibration,
+            "validation_2016_2017": validation,
+            "entree_commande_equipes": staff_order,
+        },
         benchmark=benchmark(rows),
     )
+
+
+def validation_figures(choice: train.Choice) -> dict:
+    """The design choice as plain data: each candidate share's validation metrics, the staff's, the pick."""
+    return {
+        "part_deficit_visee": choice.share,
+        "candidats": {f"{share:.2f}": figures for share, figures in choice.candidates.items()},
+        "equipes": choice.staff,
+    }
 
 
 BENCHMARK_SLUG = "cantine-nantes-2017-2018"
@@ -128,14 +163,16 @@ def benchmark(rows: pd.DataFrame) -> BenchmarkData:
         rows: the evaluated rows of :func:`demos.cantine.train.evaluate`.
 
     Returns:
-        ``date`` (ISO), ``cantine_nom``, ``greve`` and the truth ``reel``, in
-        the evaluation's row order.
+        ``date`` (ISO), ``cantine_nom``, ``greve``, the staff's order
+        ``prevision`` (an input: known when the order is placed) and the
+        truth ``reel``, in the evaluation's row order.
     """
     frame = pd.DataFrame(
         {
             "date": rows["date"].dt.strftime("%Y-%m-%d"),
             "cantine_nom": rows["cantine_nom"].astype(str),
             "greve": rows["greve"].astype(bool),
+            "prevision": rows["prevision"].fillna(0).round().astype("int64"),
             "reel": rows["reel"].astype("int64"),
         }
     )
@@ -148,7 +185,8 @@ def benchmark(rows: pd.DataFrame) -> BenchmarkData:
         description=(
             "Repas servis par les 87 cantines scolaires de Nantes pendant l'année scolaire "
             "2017-2018, un couple cantine-jour par ligne : les jours où des repas ont été servis, "
-            "hors mercredis, avec les jours de grève connus. Ce sont exactement les lignes sur "
+            "hors mercredis, avec les jours de grève connus et la commande passée par les équipes "
+            "(prevision, une entrée : elle est connue quand la commande est recommandée). Ce sont exactement les lignes sur "
             "lesquelles le modèle de référence cantine-nantes a été évalué (entraînement sur les "
             "années 2011-2012 à 2016-2017). Extrait publié par Nantes Métropole dans le dépôt "
             "nantesmetropole/school_meal_forecast_xgboost (jeu ouvert « Nombre de convives par "
@@ -166,19 +204,24 @@ def benchmark(rows: pd.DataFrame) -> BenchmarkData:
     )
 
 
-def sample_frame(served: pd.DataFrame, tables) -> pd.DataFrame:
-    """Four weeks of 2017-18 (with strike days) for five canteens, weekdays, with the truth ``reel``."""
+def sample_frame(served: pd.DataFrame, tables, staff_order: bool = False) -> pd.DataFrame:
+    """Four weeks of 2017-18 (with strike days) for five canteens, weekdays, with the truth ``reel``
+    (and the staff's order ``prevision`` for the staff-order variant)."""
     days = pd.bdate_range(*SAMPLE_PERIOD)
     grid = pd.MultiIndex.from_product(
         [days, SAMPLE_CANTEENS], names=["date", "cantine_nom"]
     ).to_frame(index=False)
     grid = grid.merge(
-        served[["date", "cantine_nom", "reel"]], on=["date", "cantine_nom"], how="left"
+        served[["date", "cantine_nom", "prevision", "reel"]],
+        on=["date", "cantine_nom"],
+        how="left",
     )
     grid["greve"] = grid["date"].isin(tables.greves["date"])
+    grid["prevision"] = grid["prevision"].fillna(0).round().astype("int64")
     grid["reel"] = grid["reel"].fillna(0).astype("int64")
     grid["date"] = grid["date"].dt.strftime("%Y-%m-%d")
-    return grid[["date", "cantine_nom", "greve", "reel"]]
+    staff = ["prevision"] if staff_order else []
+    return grid[["date", "cantine_nom", "greve", *staff, "reel"]]
 
 
 def chart(rows: pd.DataFrame, path: Path) -> None:

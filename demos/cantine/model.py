@@ -7,7 +7,9 @@ has only numpy, pandas, scikit-learn, skops and mlflow: it must never import
 share one definition of every feature.
 
 Every table the model needs at prediction time (calendar, strikes, pupils,
-served-meals history) is an artifact read back in ``load_context``.
+served-meals history) is an artifact read back in ``load_context``. One file
+serves both versions: ``entree_commande_equipes`` in ``params.json`` says
+whether the staff's order of the day (``prevision``) is an input.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ FEATURES = [
     "jours_avant_ete",
     "rapport_semaine_annee_prec",
 ]
+#: The staff-order variant's extra feature: the staff's order for the day over the canteen's
+#: recent level (the order is known when the recommendation is made).
+STAFF_FEATURE = "rapport_commande_equipes"
 CATEGORICAL = ["jour_semaine", "type", "secteur", "cantine"]
 TYPES = {"M": 0, "E": 1, "M/E": 2}
 SECTEURS = {"Est": 0, "Nord": 1, "Ouest": 2, "Sud": 3}
@@ -161,12 +166,19 @@ def _days(delta) -> np.ndarray:
     return np.asarray(delta, dtype="timedelta64[ns]").astype("timedelta64[D]").astype(float)
 
 
-def features(df: pd.DataFrame, tables: Tables) -> pd.DataFrame:
+def feature_names(staff_order: bool = False) -> list[str]:
+    """The model's features, with the staff's order last for the staff-order variant."""
+    return [*FEATURES, STAFF_FEATURE] if staff_order else list(FEATURES)
+
+
+def features(df: pd.DataFrame, tables: Tables, staff_order: bool = False) -> pd.DataFrame:
     """Model features for rows with a parsed ``date``, a known ``cantine_nom`` and a bool ``greve``.
 
     The canteen's level comes from served meals at least ``LEAD_DAYS`` days
     before the date; the previous school year's mean, scaled by the change in
-    pupils, gives its yearly reference.
+    pupils, gives its yearly reference. With ``staff_order``, the rows' staff
+    order ``prevision`` (meals, NaN or 0 when unknown) over that level is a
+    feature too.
     """
     d = df[["date", "cantine_nom", "greve"]].reset_index(drop=True).copy()
     d["_row"] = np.arange(len(d))
@@ -256,7 +268,10 @@ def features(df: pd.DataFrame, tables: Tables) -> pd.DataFrame:
     )
     b = b.set_index("_row").reindex(d["_row"])
     out["rapport_semaine_annee_prec"] = b["r9c"].to_numpy() / prev_mean.to_numpy()
-    return out[FEATURES]
+    if staff_order:
+        staff = pd.to_numeric(df["prevision"], errors="coerce").to_numpy(float)
+        out[STAFF_FEATURE] = np.where(staff > 0, staff, np.nan) / level
+    return out[feature_names(staff_order)]
 
 
 def unknown_canteen_message(name: str, valid: list[str]) -> str:
@@ -269,8 +284,11 @@ def unknown_canteen_message(name: str, valid: list[str]) -> str:
     )
 
 
-def prepare(model_input: pd.DataFrame, tables: Tables) -> pd.DataFrame:
+def prepare(model_input: pd.DataFrame, tables: Tables, staff_order: bool = False) -> pd.DataFrame:
     """Validate the input rows and return ``date`` (parsed), ``cantine_nom`` (stripped), ``greve`` (bool).
+
+    With ``staff_order`` the staff's order ``prevision`` is required too
+    (meals, a number at least 0) and returned as a float column.
 
     Raises:
         ValueError: with a French message for a missing column, a bad date,
@@ -278,10 +296,12 @@ def prepare(model_input: pd.DataFrame, tables: Tables) -> pd.DataFrame:
     """
     if not isinstance(model_input, pd.DataFrame):
         raise ValueError("l'entrée doit être un tableau avec les colonnes date et cantine_nom")
-    missing = [c for c in ("date", "cantine_nom") if c not in model_input.columns]
+    needed = ("date", "cantine_nom", "prevision") if staff_order else ("date", "cantine_nom")
+    missing = [c for c in needed if c not in model_input.columns]
     if missing:
+        expected = ", ".join(needed)
         raise ValueError(
-            f"colonne(s) manquante(s) : {', '.join(missing)} (attendu : date, cantine_nom, greve facultatif)"
+            f"colonne(s) manquante(s) : {', '.join(missing)} (attendu : {expected}, greve facultatif)"
         )
     dates = pd.to_datetime(
         model_input["date"].astype(str).str.strip(), format="%Y-%m-%d", errors="coerce"
@@ -308,9 +328,20 @@ def prepare(model_input: pd.DataFrame, tables: Tables) -> pd.DataFrame:
         greve = given.where(given.notna(), known_strike).map(_as_bool)
     else:
         greve = known_strike
-    return pd.DataFrame(
+    rows = pd.DataFrame(
         {"date": dates.to_numpy(), "cantine_nom": names.to_numpy(), "greve": greve.to_numpy(bool)}
     )
+    if staff_order:
+        given = model_input["prevision"]
+        staff = pd.to_numeric(given, errors="coerce")
+        bad = given[(staff.isna() & given.notna()) | (staff < 0)]
+        if len(bad):
+            raise ValueError(
+                f"commande des équipes invalide : {bad.iloc[0]!r} (colonne prevision : un nombre "
+                "de repas, 0 ou plus)"
+            )
+        rows["prevision"] = staff.to_numpy(float)
+    return rows
 
 
 def _as_bool(value) -> bool:
@@ -331,6 +362,7 @@ def predict_frame(
     upper,
     factor: float,
     factors: dict[str, float] | None = None,
+    staff_order: bool = False,
 ) -> pd.DataFrame:
     """Expected meals and recommended order for prepared rows (see :func:`prepare`).
 
@@ -342,7 +374,7 @@ def predict_frame(
     expected = np.zeros(len(rows))
     order = np.zeros(len(rows))
     if school.any():
-        x = features(rows[school], tables)
+        x = features(rows[school], tables, staff_order)
         level = x["niveau_recent"].to_numpy()
         expected[school] = np.clip(central.predict(x), 0, None) * level
         scale = rows.loc[school, "cantine_nom"].map(factors or {}).fillna(factor).to_numpy(float)
@@ -370,10 +402,19 @@ class CantineModel(mlflow.pyfunc.PythonModel):
         params = json.loads(Path(context.artifacts["params"]).read_text(encoding="utf-8"))
         self.factor = float(params["facteur_commande"])
         self.factors = {k: float(v) for k, v in params.get("facteurs_par_cantine", {}).items()}
+        self.staff_order = bool(params.get("entree_commande_equipes", False))
 
     def predict(self, context, model_input, params=None):
-        rows = prepare(model_input, self.tables)
-        return predict_frame(rows, self.tables, self.central, self.upper, self.factor, self.factors)
+        rows = prepare(model_input, self.tables, self.staff_order)
+        return predict_frame(
+            rows,
+            self.tables,
+            self.central,
+            self.upper,
+            self.factor,
+            self.factors,
+            self.staff_order,
+        )
 
 
 mlflow.models.set_model(CantineModel())

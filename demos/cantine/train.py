@@ -1,10 +1,17 @@
 """Training, calibration and evaluation of the cantine-nantes model.
 
 Protocol (fixed by the issue): train on school years up to 2016-2017, test on
-2017-2018, canteen-days with meals served, Wednesdays excluded. The order's
-per-canteen safety factors are calibrated on 2016-2017 held out from a first
-fit on the years before it; the test year is never used to choose anything
-(the choices and the validation figures behind them are logged in README.md).
+2017-2018, canteen-days with meals served, Wednesdays excluded. Two versions
+share it: the calendar-only model and the staff-order variant, which also
+reads the staff's order of the day (``staff_order``).
+
+The design (the share of canteen-days short the order aims at) is chosen on
+the validation year 2016-2017 by :func:`choose`, which receives only data
+before the test year (:func:`before_test_year`) and refuses anything later;
+the chosen design's per-canteen safety factors are then calibrated on
+2016-2017 and the models refitted up to it. The test year is read once, by
+:func:`evaluate`, with what was chosen (README.md logs the choices and the
+validation figures behind them).
 """
 
 from __future__ import annotations
@@ -16,17 +23,30 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingRegressor
 from threadpoolctl import threadpool_limits
 
-from demos.cantine.model import CATEGORICAL, FEATURES, WEDNESDAY, Tables, features, predict_frame
+from demos.cantine.model import (
+    CATEGORICAL,
+    WEDNESDAY,
+    Tables,
+    feature_names,
+    features,
+    predict_frame,
+)
 from evaluation.tasks.cantine import metrics
 
 TEST_YEAR = "2017-2018"
-CALIBRATION_YEAR = "2016-2017"
+#: The validation year: designs are chosen on it (models fitted on the years
+#: before it), then the chosen design's order factors are calibrated on it.
+VALIDATION_YEAR = "2016-2017"
+CALIBRATION_YEAR = VALIDATION_YEAR
 #: Quantile the order model is fitted on, then scaled by the calibrated factor.
 UPPER_QUANTILE = 0.8
-#: Share of canteen-days short aimed at on the calibration year. Chosen on
-#: validation (calibrated on 2015-16, evaluated on 2016-17): 0.17 kept both
-#: constraints (17.5 % short, 2 days short) where 0.175 reached 3 days short.
-TARGET_SHORT_SHARE = 0.17
+#: Candidate shares of canteen-days short aimed at when calibrating the order
+#: factors; :func:`choose` picks one on the validation year (see :func:`pick`).
+SHARES = (0.14, 0.15, 0.16, 0.17, 0.18)
+#: Margin below the staff's share of canteen-days short that :func:`pick`
+#: prefers on validation: the share drifted by up to 1.9 points from one year to
+#: the next in earlier trials (README).
+SHARE_MARGIN = 0.015
 #: Empirical-Bayes shrinkage: a canteen's own ratio quantiles weigh n / (n + k)
 #: against the pooled ones, n being its calibration days.
 SHRINK_DAYS = 40
@@ -36,8 +56,23 @@ SEED = 0
 
 
 @dataclass
+class Choice:
+    """The design chosen on the validation year and the figures behind it.
+
+    ``candidates`` maps each share aimed at (:data:`SHARES`) to the metrics of
+    the orders on the validation year; ``staff`` holds the staff's orders'
+    metrics on the same rows; ``share`` is the one :func:`pick` chose.
+    """
+
+    staff_order: bool
+    share: float
+    candidates: dict[float, dict[str, float]]
+    staff: dict[str, float]
+
+
+@dataclass
 class Fitted:
-    """The fitted estimators and the calibrated order factors.
+    """The fitted estimators, the calibrated order factors and the design choice.
 
     ``factors`` maps a canteen to the factor its quantile forecast is
     multiplied by; ``factor`` is the pooled one, for canteens absent from the
@@ -49,6 +84,8 @@ class Fitted:
     factor: float
     factors: dict[str, float]
     calibration: dict[str, float]
+    choice: Choice
+    staff_order: bool = False
 
 
 def school_years(tables: Tables, until: str) -> list[str]:
@@ -72,27 +109,29 @@ def protocol_rows(frame: pd.DataFrame, tables: Tables, year: str) -> pd.DataFram
     return with_strikes(rows, tables).reset_index(drop=True)
 
 
-def _estimator(loss: str) -> HistGradientBoostingRegressor:
+def _estimator(loss: str, staff_order: bool) -> HistGradientBoostingRegressor:
     kwargs = {"quantile": UPPER_QUANTILE} if loss == "quantile" else {}
+    names = feature_names(staff_order)
     return HistGradientBoostingRegressor(
         loss=loss,
         max_iter=200,
         learning_rate=0.08,
         l2_regularization=1.0,
         early_stopping=False,
-        categorical_features=[FEATURES.index(c) for c in CATEGORICAL],
+        categorical_features=[names.index(c) for c in CATEGORICAL],
         random_state=SEED,
         **kwargs,
     )
 
 
 def fit(
-    frame: pd.DataFrame, tables: Tables, years: list[str]
+    frame: pd.DataFrame, tables: Tables, years: list[str], staff_order: bool = False
 ) -> tuple[HistGradientBoostingRegressor, HistGradientBoostingRegressor]:
     """Fit the central (mean) and upper (quantile) models on ``years``.
 
     The target is the ratio of meals served to the canteen's recent level, so
-    one model serves canteens of 30 and of 600 meals.
+    one model serves canteens of 30 and of 600 meals. With ``staff_order``
+    the staff's order of the day is a feature too.
     """
     rows = frame[
         tables.school_year(frame["date"]).isin(years)
@@ -100,38 +139,151 @@ def fit(
         & tables.is_school_day(frame["date"])
     ]
     rows = with_strikes(rows, tables).reset_index(drop=True)
-    x = features(rows, tables)
+    x = features(rows, tables, staff_order)
     keep = x["niveau_recent"].notna().to_numpy()
     x, y = x[keep], (rows["reel"].to_numpy()[keep] / x["niveau_recent"].to_numpy()[keep])
     # One thread: OpenMP on a shared 2-core machine is several times slower.
     with threadpool_limits(1):
-        central = _estimator("squared_error").fit(x, y)
-        upper = _estimator("quantile").fit(x, y)
+        central = _estimator("squared_error", staff_order).fit(x, y)
+        upper = _estimator("quantile", staff_order).fit(x, y)
     return central, upper
 
 
-def train(frame: pd.DataFrame, tables: Tables) -> Fitted:
-    """Calibrate the order factor on the held-out year, then fit on every training year."""
-    cal_central, cal_upper = fit(frame, tables, school_years(tables, CALIBRATION_YEAR)[:-1])
-    cal = protocol_rows(frame, tables, CALIBRATION_YEAR)
+def before_test_year(frame: pd.DataFrame, tables: Tables) -> tuple[pd.DataFrame, Tables]:
+    """``frame`` and ``tables`` without a served meal of the test year or later.
+
+    Everything that trains, calibrates or chooses a design receives these:
+    the test year is read once, by :func:`evaluate`, with what was chosen.
+    """
+    start = tables.annees.set_index("annee_scolaire").loc[TEST_YEAR, "date_debut"]
+    past = frame[frame["date"] < start].reset_index(drop=True)
+    history = tables.historique
+    return past, Tables(
+        tables.cantines,
+        tables.annees,
+        tables.vacances,
+        tables.feries,
+        tables.greves,
+        tables.effectifs,
+        history.loc[history["date"] < start, ["cantine_nom", "date", "reel"]],
+    )
+
+
+def _school_rows(frame: pd.DataFrame, tables: Tables, year: str) -> pd.DataFrame:
     # In 2015-16 and 2016-17 some weeks with meals served are holidays in the
     # zone B calendar; the model answers 0 there by design, so they are left
-    # out of the calibration as they are of the training.
-    cal = cal[tables.is_school_day(cal["date"])].reset_index(drop=True)
-    # The unrounded quantile forecast: the order rounds up after the factor.
-    x = features(cal, tables)
-    raw = np.nan_to_num(np.clip(cal_upper.predict(x), 0, None) * x["niveau_recent"].to_numpy())
-    factor = float(np.quantile(cal["reel"] / np.maximum(raw, 1), 1 - TARGET_SHORT_SHARE))
-    expected = np.nan_to_num(
-        np.clip(cal_central.predict(x), 0, None) * x["niveau_recent"].to_numpy()
+    # out of validation and calibration as they are of the training.
+    rows = protocol_rows(frame, tables, year)
+    return rows[tables.is_school_day(rows["date"])].reset_index(drop=True)
+
+
+def _raw(models, rows: pd.DataFrame, tables: Tables, staff_order: bool):
+    """Expected meals and the unrounded quantile forecast (the order rounds up after the factor)."""
+    central, upper = models
+    x = features(rows, tables, staff_order)
+    level = x["niveau_recent"].to_numpy()
+    expected = np.nan_to_num(np.clip(central.predict(x), 0, None) * level)
+    raw = np.nan_to_num(np.clip(upper.predict(x), 0, None) * level)
+    return expected, raw
+
+
+def calibrate(rows: pd.DataFrame, expected, raw, share: float) -> tuple[float, dict[str, float]]:
+    """The pooled and per-canteen order factors reaching ``share`` canteen-days short on ``rows``."""
+    factor = float(np.quantile(rows["reel"] / np.maximum(raw, 1), 1 - share))
+    return factor, canteen_factors(rows["cantine_nom"], rows["reel"], raw, share, expected)
+
+
+def _orders(rows: pd.DataFrame, expected, raw, factor: float, factors: dict[str, float]):
+    scale = rows["cantine_nom"].map(factors).fillna(factor).to_numpy(float)
+    return np.maximum(np.ceil(raw * scale), np.round(expected))
+
+
+def staff_metrics(rows: pd.DataFrame) -> dict[str, float]:
+    """The staff's orders (``prevision``) scored on ``rows`` as an order and a forecast."""
+    staff = rows["prevision"].fillna(0)
+    return metrics(rows["date"], rows["reel"], staff, staff)
+
+
+def dominates(model: dict[str, float], staff: dict[str, float], margin: float = 0.0) -> bool:
+    """Less over-production, no more days short and no larger share of canteen-days short
+    (by ``margin`` at least) than the staff."""
+    return (
+        model["surproduction"] < staff["surproduction"]
+        and model["jours_en_deficit"] <= staff["jours_en_deficit"]
+        and model["part_cantine_jours_en_deficit"]
+        <= staff["part_cantine_jours_en_deficit"] - margin
     )
-    factors = canteen_factors(cal["cantine_nom"], cal["reel"], raw, TARGET_SHORT_SHARE, expected)
-    calibrated = predict_frame(cal, tables, cal_central, cal_upper, factor, factors)
+
+
+def pick(candidates: dict[float, dict[str, float]], staff: dict[str, float]) -> float:
+    """The share to aim at, from the validation figures of each candidate.
+
+    Among the candidates that dominate the staff with :data:`SHARE_MARGIN`
+    of canteen-days short to spare, else among those that dominate it, the
+    one with the least over-production; if none dominates, the most prudent
+    (the smallest share, fewest days short).
+    """
+    for margin in (SHARE_MARGIN, 0.0):
+        pool = [s for s, m in candidates.items() if dominates(m, staff, margin)]
+        if pool:
+            return min(pool, key=lambda s: (candidates[s]["surproduction"], s))
+    return min(candidates, key=lambda s: (candidates[s]["jours_en_deficit"], s))
+
+
+def choose(frame: pd.DataFrame, tables: Tables, staff_order: bool = False):
+    """Choose the share aimed at on the validation year, from data before the test year only.
+
+    Models fitted on the years before :data:`VALIDATION_YEAR` minus one give
+    the orders of that earlier year, on which each candidate share's factors
+    are calibrated; models fitted on the years before the validation year
+    then order for it, and :func:`pick` compares each candidate with the
+    staff there.
+
+    Args:
+        frame, tables: served meals and tables *before the test year* (see
+            :func:`before_test_year`; the function refuses anything later).
+
+    Returns:
+        ``(choice, models, rows, expected, raw)``: the :class:`Choice`, the
+        models fitted before the validation year, and the validation rows
+        with their expected meals and raw order (the final model's
+        calibration reuses them).
+    """
+    start = tables.annees.set_index("annee_scolaire").loc[TEST_YEAR, "date_debut"]
+    if (frame["date"] >= start).any() or (tables.historique["date"] >= start).any():
+        raise ValueError(f"choose() must not read {TEST_YEAR}")
+    years = school_years(tables, VALIDATION_YEAR)
+    early = fit(frame, tables, years[:-2], staff_order)
+    cal = _school_rows(frame, tables, years[-2])
+    cal_expected, cal_raw = _raw(early, cal, tables, staff_order)
+    models = fit(frame, tables, years[:-1], staff_order)
+    val = _school_rows(frame, tables, VALIDATION_YEAR)
+    expected, raw = _raw(models, val, tables, staff_order)
+    candidates = {}
+    for share in SHARES:
+        factor, factors = calibrate(cal, cal_expected, cal_raw, share)
+        order = _orders(val, expected, raw, factor, factors)
+        candidates[share] = metrics(val["date"], val["reel"], expected, order)
+    staff = staff_metrics(val)
+    choice = Choice(staff_order, pick(candidates, staff), candidates, staff)
+    return choice, models, val, expected, raw
+
+
+def train(frame: pd.DataFrame, tables: Tables, staff_order: bool = False) -> Fitted:
+    """Choose the design on validation, calibrate it there, then fit on every training year.
+
+    Nothing of the test year reaches this function's work: the frame and
+    tables are cut before it first (:func:`before_test_year`).
+    """
+    past, past_tables = before_test_year(frame, tables)
+    choice, models, cal, expected, raw = choose(past, past_tables, staff_order)
+    factor, factors = calibrate(cal, expected, raw, choice.share)
+    calibrated = predict_frame(cal, past_tables, *models, factor, factors, staff_order)
     calibration = metrics(
         cal["date"], cal["reel"], calibrated["repas_prevus"], calibrated["commande_recommandee"]
     )
-    central, upper = fit(frame, tables, school_years(tables, CALIBRATION_YEAR))
-    return Fitted(central, upper, factor, factors, calibration)
+    central, upper = fit(past, past_tables, school_years(tables, VALIDATION_YEAR), staff_order)
+    return Fitted(central, upper, factor, factors, calibration, choice, staff_order)
 
 
 def canteen_factors(
@@ -198,9 +350,15 @@ def evaluate(
         date, cantine_nom, reel, prevision, repas_prevus, commande_recommandee.
     """
     rows = protocol_rows(frame, tables, TEST_YEAR)
-    pred = predict_frame(rows, tables, fitted.central, fitted.upper, fitted.factor, fitted.factors)
+    pred = predict_frame(
+        rows,
+        tables,
+        fitted.central,
+        fitted.upper,
+        fitted.factor,
+        fitted.factors,
+        fitted.staff_order,
+    )
     rows = pd.concat([rows, pred], axis=1)
     model = metrics(rows["date"], rows["reel"], rows["repas_prevus"], rows["commande_recommandee"])
-    staff = rows["prevision"].fillna(0)
-    baseline = metrics(rows["date"], rows["reel"], staff, staff)
-    return rows, model, baseline
+    return rows, model, staff_metrics(rows)

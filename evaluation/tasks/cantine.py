@@ -184,6 +184,14 @@ TASK = Task(
         Column("date", "date", label="jour du repas (AAAA-MM-JJ)"),
         Column("cantine_nom", "string", label="nom de la cantine"),
         Column("greve", "boolean", required=False, label="jour de grève annoncé"),
+        # An input, not the truth: the staff's order is known when an order is recommended,
+        # and a model may correct it (cantine-nantes@correction-commande); others ignore it.
+        Column(
+            "prevision",
+            "long",
+            required=False,
+            label="commande passée par les équipes (repas)",
+        ),
     ),
     truth=(Column("reel", "long", label="repas effectivement servis"),),
     outputs=(

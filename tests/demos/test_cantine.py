@@ -11,8 +11,9 @@ import pytest
 from mlflow.exceptions import MlflowException
 
 import demos.cantine
+import demos.cantine.commande
 from demos.cantine import data, train
-from demos.cantine.model import FEATURES, features, prepare
+from demos.cantine.model import FEATURES, STAFF_FEATURE, features, prepare
 from demos.reference import CHART_FILE, METRICS_FILE, SAMPLE_FILE
 from registry.card import Card
 
@@ -37,13 +38,44 @@ def tables(served):
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    return demos.cantine.build(tmp_path_factory.mktemp("cantine") / "model")
+def chooser_saw():
+    """What :func:`train.choose` received during the builds: the last date of its frame and of
+    its tables' served-meals history, per build."""
+    return []
+
+
+def _spied(chooser_saw):
+    choose = train.choose
+
+    def spy(frame, tables, staff_order=False):
+        chooser_saw.append((frame["date"].max(), tables.historique["date"].max(), staff_order))
+        return choose(frame, tables, staff_order)
+
+    return spy
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory, chooser_saw):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train, "choose", _spied(chooser_saw))
+        return demos.cantine.build(tmp_path_factory.mktemp("cantine") / "model")
+
+
+@pytest.fixture(scope="module")
+def built_staff(tmp_path_factory, chooser_saw):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(train, "choose", _spied(chooser_saw))
+        return demos.cantine.commande.build(tmp_path_factory.mktemp("commande") / "model")
 
 
 @pytest.fixture(scope="module")
 def loaded(built, monkeypatch_module):
     return mlflow.pyfunc.load_model(str(built.model_dir))
+
+
+@pytest.fixture(scope="module")
+def loaded_staff(built_staff, monkeypatch_module):
+    return mlflow.pyfunc.load_model(str(built_staff.model_dir))
 
 
 @pytest.fixture(scope="module")
@@ -141,17 +173,103 @@ def test_metrics_file_holds_the_evaluation(built, loaded, served, tables):
     assert "score" in kinds.values()
 
 
+def test_the_design_is_chosen_without_reading_the_test_year(built, built_staff, chooser_saw):
+    """The choice code receives only data before 2017-18: its frame and its tables' history."""
+    start = pd.Timestamp("2017-09-04")
+    assert {saw[2] for saw in chooser_saw} == {False, True}
+    for last_row, last_history, _ in chooser_saw:
+        assert last_row < start and last_history < start
+    tables = data.tables()
+    with pytest.raises(ValueError, match="2017-2018"):
+        train.choose(data.served(), tables)
+    for build in (built, built_staff):
+        chosen = build.extra["validation_2016_2017"]
+        assert chosen["part_deficit_visee"] in train.SHARES
+        assert set(chosen["candidats"]) == {f"{s:.2f}" for s in train.SHARES}
+        assert chosen["equipes"]["n_jours_test"] == chosen["candidats"]["0.16"]["n_jours_test"]
+
+
+def test_pick_prefers_a_margin_then_dominance_then_prudence():
+    staff = {"surproduction": 0.055, "jours_en_deficit": 2.0, "part_cantine_jours_en_deficit": 0.18}
+
+    def m(over, days, share):
+        return {
+            "surproduction": over,
+            "jours_en_deficit": days,
+            "part_cantine_jours_en_deficit": share,
+        }
+
+    # 0.18 wastes least but is short more often than the staff; 0.16 dominates with margin.
+    candidates = {0.14: m(0.054, 1, 0.15), 0.16: m(0.050, 1, 0.16), 0.18: m(0.046, 1, 0.19)}
+    assert train.pick(candidates, staff) == 0.16
+    # no margin anywhere: the dominating candidate wasting least
+    candidates = {0.16: m(0.056, 2, 0.17), 0.17: m(0.054, 2, 0.175), 0.18: m(0.052, 3, 0.18)}
+    assert train.pick(candidates, staff) == 0.17
+    # nothing dominates: the fewest days short, then the smallest share
+    candidates = {0.16: m(0.06, 3, 0.17), 0.17: m(0.058, 3, 0.18)}
+    assert train.pick(candidates, staff) == 0.16
+
+
 def test_model_beats_staff_on_error_and_over_production(built):
     m, b = built.metrics, built.baseline_metrics
     assert m["wmape"] < b["wmape"]
     assert m["surproduction"] < b["surproduction"]
-    # The shortfall constraints are met on the calibration year (what the
-    # code controls); on 2017-18 they are reported, not asserted (README).
+    # The share aimed at is reached on the calibration year (what the code controls); on
+    # 2017-18 the days and canteen-days short are reported against the staff's (card, README).
     cal = built.extra["calage_2016_2017"]
-    assert cal["jours_en_deficit"] <= 3
-    assert cal["part_cantine_jours_en_deficit"] == pytest.approx(
-        train.TARGET_SHORT_SHARE, abs=0.005
+    share = built.extra["validation_2016_2017"]["part_deficit_visee"]
+    assert cal["part_cantine_jours_en_deficit"] == pytest.approx(share, abs=0.005)
+
+
+def test_the_staff_order_variant_against_the_staff(built_staff):
+    """Figures of the protocol run on 2017-18: less over-production, a smaller share of
+    canteen-days short and a smaller error than the staff's orders; its days short are stated
+    beside the staff's on its card, whatever they are (README: not fewer than the staff's)."""
+    m, b = built_staff.metrics, built_staff.baseline_metrics
+    assert m["surproduction"] < b["surproduction"]
+    assert m["part_cantine_jours_en_deficit"] < b["part_cantine_jours_en_deficit"]
+    assert m["wmape"] < b["wmape"]
+    assert built_staff.alias == "correction-commande"
+    assert built_staff.name == "cantine-nantes"
+    results = built_staff.card["purpose"]["risks_and_limits"][0]
+    days = f"{m['jours_en_deficit']:.0f} jour"
+    staff_days = f"(équipes : {b['jours_en_deficit']:.0f} jour"
+    assert f"insuffisante {days}" in results and staff_days in results
+    assert "visés" not in results
+
+
+def test_the_staff_order_variant_needs_and_uses_the_staff_order(built, built_staff, loaded_staff):
+    assert built_staff.baseline_metrics == built.baseline_metrics
+    sample = pd.read_csv(built_staff.model_dir / SAMPLE_FILE)
+    assert list(sample.columns) == ["date", "cantine_nom", "greve", "prevision", "reel"]
+    out = loaded_staff.predict(sample[["date", "cantine_nom", "greve", "prevision"]])
+    assert len(out) == len(sample)
+    more = loaded_staff.predict(
+        sample[["date", "cantine_nom", "greve", "prevision"]].assign(
+            prevision=sample["prevision"] * 3 // 2
+        )
     )
+    served_days = sample["reel"] > 0
+    assert (
+        more.loc[served_days, "repas_prevus"] >= out.loc[served_days, "repas_prevus"]
+    ).mean() > 0.9
+    with pytest.raises((ValueError, MlflowException), match="prevision"):
+        loaded_staff.predict(pd.DataFrame({"date": ["2017-11-06"], "cantine_nom": ["LONGCHAMP"]}))
+    assert any("prevision" in line for line in built_staff.card["model"]["inputs"])
+    assert not any("prevision" in line for line in built.card["model"]["inputs"])
+    x = features(
+        pd.DataFrame(
+            {
+                "date": pd.to_datetime(["2017-11-06"]),
+                "cantine_nom": ["LONGCHAMP"],
+                "greve": [False],
+                "prevision": [0],
+            }
+        ),
+        data.tables(),
+        staff_order=True,
+    )
+    assert list(x.columns) == [*FEATURES, STAFF_FEATURE] and x[STAFF_FEATURE].isna().all()
 
 
 def test_canteen_factors_reach_the_share_and_favour_small_steady_canteens():

@@ -42,18 +42,25 @@ def test_cantine_card() -> None:
     metrics = {key: 0.011 * (i + 1) for i, key in enumerate(keys)}
     baseline = {key: 0.1 + 0.013 * (i + 1) for i, key in enumerate(keys)}
     metrics["jours_en_deficit"], baseline["jours_en_deficit"] = 1.0, 4.0
-    card = cantine_card(metrics, baseline)
+    card = cantine_card(metrics, baseline, validation={"part_deficit_visee": 0.17})
     Card.model_validate(card)
     expected = {key: (metrics[key], baseline[key]) for key in keys}
     expected["n_jours_test"] = (metrics["n_jours_test"], None)  # a fact: stated, not compared
     assert metrics_of(card) == expected
     risks = card["purpose"]["risks_and_limits"][0]
-    # French figures: « 5,5 % » (narrow no-break space), the day in the singular under 2, and the
-    # « 4,5 % » typed in the prose spaced the same way
-    assert f"surproduction de {french.percent(metrics['surproduction'])}" in risks
-    assert f"(équipes : {french.percent(baseline['surproduction'])})" in risks
-    assert "contre 4,5\u202f% visés" in risks
-    assert " 1 jour en déficit" in risks and "(s)" not in risks
+    # French figures: « 5,5 % » (narrow no-break space), the day in the singular under 2, each
+    # stated against the staff's orders, never against an internal target
+    assert f"en trop {french.percent(metrics['surproduction'])} contre" in risks
+    assert f"{french.percent(baseline['surproduction'])} pour les équipes" in risks
+    assert "insuffisante 1 jour sur" in risks and "(équipes : 4 jours)" in risks
+    assert "(s)" not in risks and "visés" not in risks
+    assert "17\u202f%" in card["model"]["evaluation"]["protocol"]
+    staff = cantine_card(metrics, baseline, True, {"part_deficit_visee": 0.16})
+    Card.model_validate(staff)
+    assert metrics_of(staff) == expected
+    assert any("prevision" in line for line in staff["model"]["inputs"])
+    assert "16\u202f%" in staff["model"]["evaluation"]["protocol"]
+    assert staff["identification"]["owner"] == card["identification"]["owner"]
     assert (
         f"pondérée de {french.percent(metrics['wmape'])}"
         in card["accountability"]["lessons_learned"]

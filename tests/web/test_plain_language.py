@@ -60,7 +60,7 @@ def world(sklearn_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> 
     tmp = tmp_path_factory.mktemp("plain")
     world = make_world(Settings(data_dir=tmp / "data", seed_on_start=False, runner="none"))
     with world.client:
-        card = cantine_card(METRICS, BASELINE)
+        card = cantine_card(METRICS, BASELINE, validation={"part_deficit_visee": 0.17})
         card["identification"].pop("project")  # the project records are the seed's
         response = register(world, sklearn_model_dir, card, name=NAME)
         assert response.status_code == 201, response.text
@@ -104,8 +104,10 @@ def test_each_metric_has_its_french_label_explanation_and_unit(world: World) -> 
     assert f"1{nb}jour<" in page  # one day short, in the singular
     assert "(code : <code>mae</code>)" in page  # the code only as a secondary mention
     # the card's prose: French figures, the day in the singular, no column name
-    assert f"surproduction de 5,4{nn}% sur 2017-2018 contre 4,5{nn}% visés" in shown
-    assert "1 jour en déficit" in shown
+    # against the named baseline, the staff's orders, never an internal target
+    assert f"repas commandés en trop 5,4{nn}% contre 6,4{nn}% pour les équipes" in shown
+    assert "commande totale insuffisante 1 jour sur 131 (équipes : 0 jour)" in shown
+    assert not re.search(r"\bvisés\b|Objectif non atteint", shown)
 
 
 def test_a_count_of_test_days_is_a_fact_not_a_metric_with_a_verdict(world: World) -> None:
