@@ -653,6 +653,11 @@ def journal(request: Request, caller: PageCallerDep) -> Response:
             rows, total = accounts.search_audit(
                 session, filters.query, offset=(filters.page - 1) * PER_PAGE, limit=PER_PAGE
             )
+            if not rows and total:  # past the last page: the last page
+                filters.page = -(-total // PER_PAGE)
+                rows, total = accounts.search_audit(
+                    session, filters.query, offset=(filters.page - 1) * PER_PAGE, limit=PER_PAGE
+                )
             events = [
                 {
                     "at": e.at,

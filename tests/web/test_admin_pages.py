@@ -401,6 +401,8 @@ def test_the_journal_is_paginated_newest_first(world: World, admin: TestClient) 
     assert first.index("demo-54") < first.index("demo-05") and "demo-04" not in first
     second = admin.get("/admin/journal?qui=pagination%40essai&page=2", headers=HTML).text
     assert "demo-04" in second and "demo-00" in second and "demo-05" not in second
+    past = admin.get("/admin/journal?qui=pagination%40essai&page=99", headers=HTML).text
+    assert "page 2 sur 2" in past and "demo-00" in past
 
 
 # ------------------------------------------------------------ who may
