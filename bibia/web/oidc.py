@@ -22,10 +22,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlalchemy.exc import IntegrityError
 
 from bibia import oidc, sessions
 from bibia.auth import ANONYMOUS, refused
 from bibia.deps import COOKIE, ServicesDep
+from bibia.services import Services
 from bibia.web.account import new_csrf_token, safe_next
 from bibia.web.render import PageRoute, cookie_secure, error_page, render
 
@@ -106,17 +108,7 @@ def callback(request: Request, services: ServicesDep) -> Response:
             params.get("code"),
             oidc.redirect_uri(settings, _base_url(request)),
         )
-        with services.db.session() as session:
-            signed = oidc.sign_in(session, settings, identity)
-            opened = sessions.open_oidc_session(
-                session,
-                signed.user_id,
-                id_token=identity.id_token,
-                provider=settings.oidc_provider_name,
-                lifetime=dt.timedelta(hours=settings.session_hours),
-                user_agent=request.headers.get("user-agent"),
-                replacing=request.cookies.get(COOKIE),
-            )
+        opened = _sign_in(request, services, identity)
     except oidc.SignInError as exc:
         return _refusal(request, exc)
     except Exception as exc:  # noqa: BLE001 - hostile input never becomes a traceback; no secret logged
@@ -145,6 +137,31 @@ def callback(request: Request, services: ServicesDep) -> Response:
     _forget_state(request, response)
     new_csrf_token(response, request)
     return response
+
+
+def _sign_in(
+    request: Request, services: Services, identity: oidc.Identity
+) -> sessions.OpenedSession:
+    """Find or create the account, open its session; once more if a simultaneous first sign-in of
+    the same person (or a namesake) created it in between (a unique constraint said so)."""
+    settings = services.settings
+    for attempt in (1, 2):
+        try:
+            with services.db.session() as session:
+                signed = oidc.sign_in(session, settings, identity)
+                return sessions.open_oidc_session(
+                    session,
+                    signed.user_id,
+                    id_token=identity.id_token,
+                    provider=settings.oidc_provider_name,
+                    lifetime=dt.timedelta(hours=settings.session_hours),
+                    user_agent=request.headers.get("user-agent"),
+                    replacing=request.cookies.get(COOKIE),
+                )
+        except IntegrityError:
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 @router.get("/deconnexion/terminee", response_class=HTMLResponse)

@@ -65,6 +65,7 @@ class RunningProvider:
     process: subprocess.Popen[bytes]
     tamper: bool = False
     token_requests: list[str] = field(default_factory=list)  # paths seen at the token endpoint
+    userinfo_types: list[str] = field(default_factory=list)  # content types of its userinfo answers
 
 
 def _proxy(upstream_port: int, running: list[RunningProvider], port: int) -> ThreadingHTTPServer:
@@ -95,6 +96,8 @@ def _proxy(upstream_port: int, running: list[RunningProvider], port: int) -> Thr
                     document = json.loads(data)
                     document["id_token"] = flip_signature(document["id_token"])
                     data = json.dumps(document).encode()
+            if provider is not None and self.path.split("?")[0].endswith("/me"):
+                provider.userinfo_types.append(answer.getheader("content-type") or "")
             self.send_response(answer.status, answer.reason)
             for key, value in answer.getheaders():
                 if key.lower() not in hop:

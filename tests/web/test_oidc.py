@@ -116,6 +116,8 @@ def test_the_start_sends_the_browser_to_the_provider_with_pkce_state_and_nonce(
     browser = TestClient(world.app)  # type: ignore[arg-type]
     page = browser.get("/connexion")
     assert "Se connecter avec ProConnect" in page.text
+    forged = browser.post("/connexion/oidc", data={"csrftoken": "faux", "next": "/"})
+    assert forged.status_code == 403  # login CSRF: the start is a form of bibia's only
     answer = start(browser, "/catalogue")
     assert answer.status_code == 303
     target = urlparse(answer.headers["location"])
@@ -139,12 +141,14 @@ def test_the_start_sends_the_browser_to_the_provider_with_pkce_state_and_nonce(
 
 
 def test_a_first_sign_in_creates_a_member_of_the_organisation_and_opens_a_session(
-    world: World,
+    world: World, provider: RunningProvider
 ) -> None:
     browser = TestClient(world.app)  # type: ignore[arg-type]
     with httpx.Client(timeout=30) as agent:
         answer = back(browser, callback_url(world, browser, agent, "camille"))
     assert answer.status_code == 303 and answer.headers["location"] == "/"
+    # the SIRET came in the userinfo, a JWT signed by the provider (as ProConnect sends it)
+    assert provider.userinfo_types[-1].startswith("application/jwt")
     assert "bibia_session" in browser.cookies
     with world.services.db.session() as session:  # type: ignore[attr-defined]
         user = session.scalar(select(User).where(User.oidc_subject == "camille"))
@@ -605,3 +609,20 @@ def test_the_client_authenticates_as_the_provider_supports() -> None:
     assert method(("client_secret_basic", "client_secret_post")) == "client_secret_basic"
     assert method(("client_secret_post",)) == "client_secret_post"  # ProConnect's
     assert method(("client_secret_basic",), secret=None) == "none"  # a public client, PKCE alone
+
+
+def test_anything_unexpected_is_a_french_page_without_a_trace(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    browser = TestClient(world.app)  # type: ignore[arg-type]
+    with httpx.Client(timeout=30) as agent:
+        url = callback_url(world, browser, agent, "camille")
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("eyJ-un-jeton-qui-ne-doit-pas-sortir")
+
+    monkeypatch.setattr(oidc, "sign_in", broken)
+    answer = back(browser, url)
+    assert answer.status_code == 502 and "n'a pas pu être traitée" in html.unescape(answer.text)
+    assert "eyJ" not in answer.text and "Traceback" not in answer.text
+    assert _count(world, WebSession) == 0
