@@ -20,9 +20,27 @@ from registry.card import Card
 pytestmark = pytest.mark.timeout(600)
 
 
+#: The years of every row the design-choice code was handed during the build (see ``built``).
+SEEN_WHILE_CHOOSING: set[int] = set()
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    return build(tmp_path_factory.mktemp("velo") / "model")
+    """The build, with a spy on the design-choice code recording the years of what it receives."""
+
+    def spy(choose):
+        def wrapped(validation, *args):
+            for vy in validation:
+                for _, frame in vy.draws:
+                    SEEN_WHILE_CHOOSING.update(int(y) for y in frame["jour"].dt.year.unique())
+            return choose(validation, *args)
+
+        return wrapped
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(protocol, "choose_design", spy(protocol.choose_design))
+        patch.setattr(protocol, "choose_baseline", spy(protocol.choose_baseline))
+        return build(tmp_path_factory.mktemp("velo") / "model")
 
 
 @pytest.fixture(scope="module")
@@ -165,6 +183,8 @@ def test_the_design_choice_refuses_any_test_year_row(daily, calendrier):
 
 
 def test_the_choice_read_validation_years_only(built):
+    # What the choice functions were actually handed during the build: 2017 and 2018 only.
+    assert {2017, 2018} == SEEN_WHILE_CHOOSING
     val = built.extra["validation"]
     assert val["annees"] == [2017, 2018] and max(val["annees_lues"]) < SEED_TEST
     assert val["modele"]["f1"] > val["reference"]["f1"]
