@@ -33,7 +33,9 @@ from registry.refs import ModelRef
 from registry.tiers import Tier
 
 FINGERPRINT_TAG = "bibia.build_fingerprint"
-REFERENCE_MODELS = ("demos.cantine", "demos.velo", "demos.air")
+#: Reference packages, each one version of its ``MODEL_NAME`` (under its ``ALIAS``, else
+#: production): ``demos.cantine.commande`` is cantine-nantes' staff-order variant.
+REFERENCE_MODELS = ("demos.cantine", "demos.cantine.commande", "demos.velo", "demos.air")
 
 
 @dataclass
@@ -217,13 +219,14 @@ def _seed_benchmark(
 
 
 def evaluate_references(evaluations: EvaluationService, log: Callable[[str], None]) -> list[str]:
-    """Queue a verified evaluation of each reference model's production version on its reference
-    benchmark, unless one is already queued, running or done; the ids queued."""
+    """Queue a verified evaluation of each reference package's version (its alias, else production)
+    on its reference benchmark, unless one is already queued, running or done; the ids queued."""
     queued = []
     registry = evaluations.services.registry
     for package in REFERENCE_MODELS:
-        name = importlib.import_module(package).MODEL_NAME
-        if not registry.exists(name):
+        module = importlib.import_module(package)
+        name, alias = module.MODEL_NAME, getattr(module, "ALIAS", "production")
+        if not registry.exists(name) or alias not in registry.get(name).aliases:
             continue
         with evaluations.services.db.session() as session:
             chosen = session.get(ModelEvaluationSettings, name)
@@ -234,7 +237,7 @@ def evaluate_references(evaluations: EvaluationService, log: Callable[[str], Non
             )
             if reference is None:
                 continue
-            version = registry.resolve(ModelRef(name=name, alias="production"))
+            version = registry.resolve(ModelRef(name=name, alias=alias))
             exists = session.scalar(
                 select(Evaluation.id).where(
                     Evaluation.model_name == name,
@@ -255,9 +258,7 @@ def evaluate_references(evaluations: EvaluationService, log: Callable[[str], Non
             )
             slug = reference.slug
         try:
-            view = evaluations.submit(
-                operator, ModelRef(name=name, alias="production"), benchmark=slug
-            )
+            view = evaluations.submit(operator, ModelRef(name=name, alias=alias), benchmark=slug)
         except BibiaError as exc:
             log(f"évaluation de référence de {name} non lancée : {exc.message}")
             continue

@@ -43,11 +43,13 @@ pytestmark = pytest.mark.slow
 
 TASKS: dict[str, Task] = {
     "demos.cantine": cantine.TASK,
+    "demos.cantine.commande": cantine.TASK,
     "demos.velo": velo.TASK,
     "demos.air": air.TASK,
 }
 SLUGS = {
     "demos.cantine": "cantine-nantes-2017-2018",
+    "demos.cantine.commande": "cantine-nantes-2017-2018",
     "demos.velo": "velo-nantes-2019-anomalies-injectees",
     "demos.air": "air-lille-annees-test",
 }
@@ -60,6 +62,7 @@ VELO_FAMILY = {
 #: Recorded metrics a benchmark cannot reproduce (see the module docstring).
 NOT_REPRODUCIBLE = {
     "demos.cantine": set(),
+    "demos.cantine.commande": set(),
     "demos.velo": {"accord_drapeau_nantes"} | VELO_FAMILY,
     "demos.air": {"brier_skill_score_persistance", "brier_skill_score_climatologie"},
 }
@@ -68,7 +71,12 @@ NOT_REPRODUCIBLE = {
 #: model removes a city-wide day effect measured on the *other* counters of the
 #: same request, so its benchmark must travel in one request (3,545 rows, under
 #: the demonstrator's 10,000-row limit) to reproduce the build.
-BATCH_ROWS = {"demos.cantine": 4_000, "demos.velo": 10_000, "demos.air": 10_000}
+BATCH_ROWS = {
+    "demos.cantine": 4_000,
+    "demos.cantine.commande": 4_000,
+    "demos.velo": 10_000,
+    "demos.air": 10_000,
+}
 TOLERANCE = 1e-9
 
 
@@ -76,7 +84,7 @@ TOLERANCE = 1e-9
 def builds(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, ReferenceBuild]:
-    """``{package: ReferenceBuild}`` for the three reference models, built once (the cache the
+    """``{package: ReferenceBuild}`` for the reference models (cantine's two versions), built once (the cache the
     service tests share, keyed by the seed's fingerprint, which covers ``evaluation`` too)."""
     from tests.demos_service.conftest import cached_builds
 
@@ -148,6 +156,26 @@ def test_the_benchmarks_say_where_their_rows_come_from(builds: dict[str, Referen
     )
     assert "SYNTHÉTIQUES" in air_b.description and "synthétique" in air_b.title
     assert air_b.frame["date"].str[:4].isin(["2022", "2023", "2024"]).all()
+
+
+def test_both_cantine_versions_are_scored_on_one_benchmark_with_the_staff_order_as_input(
+    builds: dict[str, ReferenceBuild],
+) -> None:
+    """The staff's order is an input column of the task (known when ordering), never the truth;
+    the calendar-only version gets it too and ignores it (not in its signature)."""
+    calendar, staff = builds["demos.cantine"].benchmark, builds["demos.cantine.commande"].benchmark
+    assert calendar is not None and staff is not None
+    assert calendar.frame.equals(staff.frame)
+    inputs, truth = split(cantine.TASK, calendar.frame)
+    assert "prevision" in inputs.columns and list(truth.columns) == ["reel"]
+    assert "reel" not in inputs.columns
+    # the staff's orders scored as a model give the baseline both builds recorded
+    orders = pd.DataFrame(
+        {"repas_prevus": inputs["prevision"], "commande_recommandee": inputs["prevision"]}
+    )
+    scored = cantine.score(inputs, truth, orders)
+    for name, value in builds["demos.cantine"].baseline_metrics.items():
+        assert abs(scored[name] - value) <= TOLERANCE, name
 
 
 @pytest.mark.parametrize("package", list(TASKS))

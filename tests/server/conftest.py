@@ -90,18 +90,27 @@ def demo_client(fixture_model, tmp_path_factory) -> Callable[..., TestClient]:
 def cantine_client(request, tmp_path_factory) -> TestClient:
     """The app in-process on the cantine reference model (trained once, cached by fingerprint),
     with its card as bibia places it."""
-    import yaml
+    return _cantine_app(request, tmp_path_factory, "demos.cantine")
 
+
+@pytest.fixture(scope="session")
+def cantine_staff_client(request, tmp_path_factory) -> TestClient:
+    """The same on cantine-nantes' staff-order variant (``demos.cantine.commande``)."""
+    return _cantine_app(request, tmp_path_factory, "demos.cantine.commande")
+
+
+def _cantine_app(request, tmp_path_factory, package: str) -> TestClient:
     import demos.cantine
     from demos.server.app import create_app
     from demos.server.model import DemoModel
     from demos.server.settings import Settings
 
-    build = cached_builds(request, tmp_path_factory, ("demos.cantine",))["demos.cantine"]
+    build = cached_builds(request, tmp_path_factory, (package,))[package]
     placed = tmp_path_factory.mktemp("cantine") / "model"
     shutil.copytree(build.model_dir, placed)
-    card = yaml.safe_load((Path(demos.cantine.__file__).parent / "card.yaml").read_text("utf-8"))
-    (placed / "bibia" / "card.json").write_text(json.dumps(card, default=str), encoding="utf-8")
+    (placed / "bibia" / "card.json").write_text(
+        json.dumps(build.card, default=str), encoding="utf-8"
+    )
     (placed / "bibia" / "demo.json").write_text(
         json.dumps({"model": demos.cantine.MODEL_NAME, "version": 1}), encoding="utf-8"
     )

@@ -79,3 +79,14 @@ def test_the_template_round_trips(cantine_client) -> None:
         '<a href="/modeles/cantine-nantes">Revenir à la fiche du modèle</a>'
         in cantine_client.get("/").text
     )
+
+
+def test_the_staff_order_variant_asks_for_the_staff_order(cantine_staff_client) -> None:
+    """The variant's template and sample follow its signature: the staff's order is a column."""
+    template = cantine_staff_client.get("/modele.csv").content.decode("utf-8-sig").splitlines()
+    assert template[0] == "date;cantine_nom;greve;prevision"
+    assert template[1].startswith("06/11/2017;LONGCHAMP;non;")
+    page = _send(cantine_staff_client, ("\n".join(template) + "\n").encode("utf-8"))
+    assert page.status_code == 200 and "2 lignes calculées" in unescape(page.text)
+    message = _error(_send(cantine_staff_client, b"date;cantine_nom\n06/11/2017;LONGCHAMP\n").text)
+    assert "prevision" in message and "ValueError" not in message
