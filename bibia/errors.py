@@ -19,12 +19,14 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
 
 from domain.errors import (
+    ArtifactStoreUnavailable,
     BibiaError,
     BodyTimeout,
     Conflict,
     DemoConflict,
     DemoMissing,
     Forbidden,
+    IdentityProviderUnavailable,
     InvalidCard,
     InvalidData,
     InvalidInput,
@@ -36,6 +38,9 @@ from domain.errors import (
     RegistryUnavailable,
     RunnerError,
     RunnerUnavailable,
+    SignInError,
+    SignInForbidden,
+    SignInUnavailable,
     Unauthorized,
     UntrustedModel,
 )
@@ -60,12 +65,17 @@ STATUS: Final[Mapping[type[BibiaError], int]] = MappingProxyType(
         Conflict: 409,
         QuotaExceeded: 429,
         RegistryUnavailable: 503,
+        ArtifactStoreUnavailable: 503,
         RunnerError: 502,
         RunnerUnavailable: 503,
         DemoConflict: 409,
         DemoMissing: 404,
         UntrustedModel: 403,
         InvalidPredictions: 502,
+        SignInError: 400,
+        SignInForbidden: 403,
+        SignInUnavailable: 404,
+        IdentityProviderUnavailable: 502,
     }
 )
 
@@ -81,6 +91,7 @@ EXIT_CODE: Final[Mapping[type[BibiaError], int]] = MappingProxyType(
         RegistryUnavailable: 7,
         RunnerError: 8,
         InvalidPredictions: 8,  # what a model answered: like a runner's failure, never the caller's
+        SignInError: 3,  # refused credentials, like Unauthorized (the CLI never signs in this way)
     }
 )
 

@@ -18,7 +18,8 @@ The authorization-code flow with PKCE (S256), through authlib:
    created as a member. An unknown organisation creates nothing.
 
 Everything that comes from the provider or the browser is hostile input: each
-refusal is a :class:`SignInError` with a French message and a 4xx/5xx status,
+refusal is a :class:`~domain.errors.SignInError` (the one error tree: its subclasses
+answer 400, 403, 404 or 502 at the edge, :mod:`bibia.errors`) with a French message,
 and no secret (client secret, code, tokens, ID token) is ever logged, audited
 or shown.
 """
@@ -53,6 +54,12 @@ from bibia.accounts import audit, organisation_by_siren
 from bibia.auth import SYSTEM, aware, hash_token
 from bibia.db.models import OidcLogin, User, utcnow
 from bibia.settings import Settings
+from domain.errors import (
+    IdentityProviderUnavailable,
+    SignInError,
+    SignInForbidden,
+    SignInUnavailable,
+)
 from registry.tiers import Role
 
 log = logging.getLogger("bibia.oidc")
@@ -67,16 +74,6 @@ MAX_RESPONSE_BYTES = 256 * 1024
 # Asymmetric signatures only: never « none », never a MAC keyed with the client secret
 SIGNING_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512")
 LEEWAY_S = 60
-
-
-class SignInError(Exception):
-    """A sign-in refused: ``message`` (French) is shown to the person, with ``status``."""
-
-    def __init__(self, message: str, status: int = 400, title: str = "Connexion refusée") -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.title = title
 
 
 # ------------------------------------------------------------------ provider
@@ -109,10 +106,9 @@ def forget_provider_cache() -> None:
 
 
 def _unavailable(settings: Settings) -> SignInError:
-    return SignInError(
+    return IdentityProviderUnavailable(
         f"{settings.oidc_provider_name} ne répond pas pour le moment. Réessayez dans quelques "
         "minutes, ou connectez-vous avec un jeton d'accès.",
-        status=502,
         title="Fournisseur d'identité indisponible",
     )
 
@@ -145,10 +141,9 @@ def _endpoint(settings: Settings, data: Mapping[str, Any], key: str, required: b
         value.startswith("https://") or (loopback and value.startswith("http://"))
     ):
         log.warning("OpenID Connect discovery: %s missing or not https", key)
-        raise SignInError(
+        raise IdentityProviderUnavailable(
             f"le document de configuration de {settings.oidc_provider_name} est incomplet "
             f"({key}) : prévenez l'administrateur de bibia.",
-            status=502,
             title="Fournisseur d'identité mal configuré",
         )
     return value
@@ -163,10 +158,9 @@ def provider_metadata(settings: Settings, *, refresh: bool = False) -> ProviderM
     """
     issuer = settings.oidc_issuer
     if not settings.oidc_enabled or issuer is None:
-        raise SignInError(
+        raise SignInUnavailable(
             "la connexion par un fournisseur d'identité n'est pas activée sur ce bibia : "
             "connectez-vous avec un jeton d'accès.",
-            status=404,
             title="Connexion indisponible",
         )
     with _cache_lock:
@@ -176,10 +170,9 @@ def provider_metadata(settings: Settings, *, refresh: bool = False) -> ProviderM
     data = _get_json(settings, f"{issuer}/.well-known/openid-configuration")
     if data.get("issuer") != issuer:
         log.warning("OpenID Connect discovery: the document's issuer is not the configured one")
-        raise SignInError(
+        raise IdentityProviderUnavailable(
             f"le document de configuration de {settings.oidc_provider_name} annonce un autre "
             "émetteur que celui configuré (BIBIA_OIDC_ISSUER) : prévenez l'administrateur de bibia.",
-            status=502,
             title="Fournisseur d'identité mal configuré",
         )
     advertised = data.get("id_token_signing_alg_values_supported") or ["RS256"]
@@ -271,7 +264,6 @@ def _tampered(settings: Settings) -> SignInError:
         f"la réponse de {settings.oidc_provider_name} n'a pas pu être vérifiée (signature, "
         "émetteur, destinataire, validité ou nonce incorrects). Par sécurité, la connexion est "
         "refusée ; recommencez depuis la page de connexion.",
-        status=400,
     )
 
 
@@ -425,10 +417,9 @@ def provider_error(settings: Settings, params: Mapping[str, str]) -> SignInError
     code = error if ERROR_CODE_RE.fullmatch(error) else "inconnue"
     name = settings.oidc_provider_name
     if code == "access_denied":
-        return SignInError(
+        return SignInForbidden(
             f"la connexion a été annulée sur {name} : vous n'êtes pas connecté. Vous pouvez "
             "recommencer quand vous voulez.",
-            status=403,
             title="Connexion annulée",
         )
     if code == "login_required" or code == "interaction_required":
@@ -632,18 +623,16 @@ def organisation_claim(claims: Mapping[str, Any], claim: str) -> OrganisationCla
     if SIREN_RE.fullmatch(digits):
         return OrganisationClaim(siren=digits, siret=None)
     if value is None or value == "":
-        raise SignInError(
+        raise SignInForbidden(
             f"le fournisseur d'identité n'a pas indiqué votre organisation (information « {claim} » "
             "absente) : bibia ne peut pas vous rattacher à une collectivité. Aucun compte n'a été "
             "créé ; demandez à un administrateur de bibia.",
-            status=403,
             title="Organisation inconnue",
         )
-    raise SignInError(
+    raise SignInForbidden(
         f"l'organisation indiquée par le fournisseur d'identité (information « {claim} ») n'est ni "
         "un SIRET (14 chiffres) ni un SIREN (9 chiffres). Aucun compte n'a été créé ; demandez à "
         "un administrateur de bibia.",
-        status=403,
         title="Organisation inconnue",
     )
 
@@ -724,10 +713,9 @@ def sign_in(session: Session, settings: Settings, identity: Identity) -> SignedI
         came_with = (
             f"SIRET {found.siret}, SIREN {found.siren}" if found.siret else f"SIREN {found.siren}"
         )
-        raise SignInError(
+        raise SignInForbidden(
             f"votre organisation ({came_with}) n'est pas inscrite sur bibia. Demandez à un "
             "administrateur de bibia de l'ajouter ; aucun compte n'a été créé.",
-            status=403,
             title="Organisation inconnue",
         )
     user = User(

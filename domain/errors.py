@@ -126,6 +126,12 @@ class RegistryUnavailable(BibiaError):
     code = "registre_indisponible"
 
 
+class ArtifactStoreUnavailable(RegistryUnavailable):
+    """The artifact store (a directory, or an S3 object store) cannot be read or written: the catalogue still answers."""
+
+    code = "artefacts_indisponibles"
+
+
 class RunnerError(BibiaError):
     """The runner (Docker, processes, Kubernetes) failed to do what was asked."""
 
@@ -160,6 +166,40 @@ class UntrustedModel(RunnerError):
     """ProcessRunner refuses a model not marked trusted (no sandbox on the host)."""
 
     code = "modele_non_fiable"
+
+
+class SignInError(BibiaError):
+    """A sign-in through an identity provider (OpenID Connect) refused: its state, its answer, its ID token.
+
+    ``title`` is the heading of the French page the person reads.
+    """
+
+    code = "connexion_refusee"
+    default_title: ClassVar[str] = "Connexion refusée"
+
+    def __init__(self, message: str, *, title: str | None = None, details: Any = None) -> None:
+        super().__init__(message, details=details)
+        self.title = title or self.default_title
+
+
+class SignInForbidden(SignInError):
+    """The sign-in verified, but this person may not enter (their organisation is unknown to bibia, they cancelled)."""
+
+    code = "connexion_interdite"
+
+
+class SignInUnavailable(SignInError):
+    """Sign-in through an identity provider is not configured on this service."""
+
+    code = "connexion_indisponible"
+    default_title = "Connexion indisponible"
+
+
+class IdentityProviderUnavailable(SignInError):
+    """The identity provider does not answer, or answers what no provider should."""
+
+    code = "fournisseur_identite_indisponible"
+    default_title = "Fournisseur d'identité indisponible"
 
 
 def error_classes() -> list[type[BibiaError]]:

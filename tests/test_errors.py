@@ -36,6 +36,7 @@ EXPECTED = {
     errors.QuotaExceeded: (429, 6),
     errors.TooManyFailures: (429, 6),
     errors.RegistryUnavailable: (503, 7),
+    errors.ArtifactStoreUnavailable: (503, 7),
     errors.RunnerError: (502, 8),
     errors.RunnerUnavailable: (503, 8),
     errors.DemoConflict: (409, 8),
@@ -45,6 +46,10 @@ EXPECTED = {
     errors.InvalidData: (422, 2),
     errors.InvalidPredictions: (502, 8),
     errors.PromotionRefused: (409, 5),
+    errors.SignInError: (400, 3),
+    errors.SignInForbidden: (403, 3),
+    errors.SignInUnavailable: (404, 3),
+    errors.IdentityProviderUnavailable: (502, 3),
 }
 
 

@@ -27,9 +27,11 @@ from sqlalchemy.exc import IntegrityError
 from bibia import oidc, sessions
 from bibia.auth import ANONYMOUS, refused
 from bibia.deps import COOKIE, ServicesDep
+from bibia.errors import status_for
 from bibia.services import Services
 from bibia.web.account import new_csrf_token, safe_next
 from bibia.web.render import PageRoute, cookie_secure, error_page, render
+from domain.errors import IdentityProviderUnavailable, SignInError
 
 log = logging.getLogger("bibia.web")
 
@@ -54,10 +56,11 @@ def _forget_state(request: Request, response: Response) -> None:
     )
 
 
-def _refusal(request: Request, error: oidc.SignInError) -> HTMLResponse:
-    if error.status == 400:
+def _refusal(request: Request, error: SignInError) -> HTMLResponse:
+    status = status_for(error)
+    if status == 400:
         refused(error.message)  # a forged or replayed callback counts for the brake on failures
-    response = error_page(request, error.status, error.message, title=error.title)
+    response = error_page(request, status, error.message, title=error.title)
     response.headers["Cache-Control"] = "no-store"
     _forget_state(request, response)
     return response
@@ -74,7 +77,7 @@ def start(request: Request, services: ServicesDep, next: Annotated[str, Form()] 
                 next_url=safe_next(next),
                 callback=oidc.redirect_uri(settings, _base_url(request)),
             )
-    except oidc.SignInError as exc:
+    except SignInError as exc:
         return _refusal(request, exc)
     response = RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
     response.set_cookie(
@@ -109,16 +112,15 @@ def callback(request: Request, services: ServicesDep) -> Response:
             oidc.redirect_uri(settings, _base_url(request)),
         )
         opened = _sign_in(request, services, identity)
-    except oidc.SignInError as exc:
+    except SignInError as exc:
         return _refusal(request, exc)
     except Exception as exc:  # noqa: BLE001 - hostile input never becomes a traceback; no secret logged
         log.error("OpenID Connect callback failed (%s)", type(exc).__name__)
         return _refusal(
             request,
-            oidc.SignInError(
+            IdentityProviderUnavailable(
                 f"la réponse de {settings.oidc_provider_name} n'a pas pu être traitée. Recommencez "
                 "depuis la page de connexion, ou connectez-vous avec un jeton d'accès.",
-                status=502,
                 title="Connexion impossible",
             ),
         )

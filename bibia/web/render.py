@@ -243,7 +243,9 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
 
 def _form_action(request: Request) -> str:
     """Forms post to bibia; sign-in and sign-out may redirect on to the identity provider."""
-    services = getattr(request.app.state, "services", None)
+    # the app is absent from the scope when a page is rendered outside it (the edge's error answers)
+    app = request.scope.get("app")
+    services = getattr(app.state, "services", None) if app is not None else None
     targets = oidc.form_targets(services.settings) if services is not None else ()
     return " ".join(["'self'", *targets])
 

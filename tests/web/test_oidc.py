@@ -25,6 +25,8 @@ from sqlalchemy import func, select
 
 from bibia import oidc
 from bibia.db.models import ApiToken, AuditEvent, OidcLogin, User, WebSession
+from bibia.errors import status_for
+from domain.errors import SignInError
 from tests.conftest import World, make_world
 from tests.oidc.provider import CLIENT_SECRET, RunningProvider, oidc_provider
 from tests.web.webdata import csrf_token, sign_in
@@ -386,11 +388,11 @@ def test_the_organisation_claim_gives_the_siren() -> None:
     assert pick({"siren": "244400404"}, "siren") == oidc.OrganisationClaim("244400404", None)
     assert pick({"org": 244400404}, "org").siren == "244400404"
     for claims in ({}, {"siret": ""}, {"siret": None}):
-        with pytest.raises(oidc.SignInError) as missing:
+        with pytest.raises(SignInError) as missing:
             pick(claims, "siret")
-        assert missing.value.status == 403 and "« siret » absente" in missing.value.message
+        assert status_for(missing.value) == 403 and "« siret » absente" in missing.value.message
     for bad in ("2444004040001", "ABCDEFGHIJKLMN", ["24440040400012"], True, "24440040400012x"):
-        with pytest.raises(oidc.SignInError) as wrong:
+        with pytest.raises(SignInError) as wrong:
             pick({"siret": bad}, "siret")
         assert "ni un SIRET" in wrong.value.message
 
@@ -466,7 +468,7 @@ def test_id_token_claims_are_checked() -> None:
     for change in wrong:
         claims = {**good, **change}
         claims = {k: v for k, v in claims.items() if v is not None}
-        with pytest.raises(oidc.SignInError):
+        with pytest.raises(SignInError):
             oidc.check_id_token(
                 settings, claims, header, issuer="https://idp.example.fr", nonce="n"
             )
