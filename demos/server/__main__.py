@@ -95,11 +95,12 @@ def main() -> int:
     gc.freeze()
     logger.info("Modèle chargé en %.1f s", time.monotonic() - started)
 
-    try:
-        _prepare_socket(settings.socket_path)
-    except OSError as exc:
-        logger.error("Impossible de préparer le socket %s : %s", settings.socket_path, exc)
-        return EXIT_SOCKET
+    if settings.port is None:
+        try:
+            _prepare_socket(settings.socket_path)
+        except OSError as exc:
+            logger.error("Impossible de préparer le socket %s : %s", settings.socket_path, exc)
+            return EXIT_SOCKET
 
     import uvicorn
 
@@ -107,9 +108,15 @@ def main() -> int:
 
     results = settings.results_dir or Path(tempfile.mkdtemp(prefix="bibia-resultats-"))
     app = create_app(demo, dataclasses.replace(settings, results_dir=results))
+    # A Kubernetes pod listens on its own address (BIBIA_PORT), behind its NetworkPolicy.
+    where: dict[str, object] = (
+        {"uds": str(settings.socket_path)}
+        if settings.port is None
+        else {"host": "0.0.0.0", "port": settings.port}
+    )
     config = uvicorn.Config(
         app,
-        uds=str(settings.socket_path),
+        **where,  # type: ignore[arg-type]
         log_level="info",
         proxy_headers=False,
         server_header=False,
@@ -122,7 +129,10 @@ def main() -> int:
         # it then ends when its runner's label says (the service gives it its
         # idle limit on top of a demonstrator's time to live).
         _stop_after(server, max(1.0, settings.ttl_seconds - waited))
-    logger.info("Démonstrateur prêt sur %s", settings.socket_path)
+    logger.info(
+        "Démonstrateur prêt sur %s",
+        settings.socket_path if settings.port is None else f"le port {settings.port}",
+    )
     try:
         server.run()
     finally:

@@ -7,6 +7,9 @@ environment contract and on nothing else:
   (default ``/model``);
 - ``BIBIA_SOCKET``: the Unix socket to listen on, the ONLY way in
   (default ``/run/bibia/demo.sock``);
+- ``BIBIA_PORT``: only in a Kubernetes pod (a pod cannot share the service
+  host's socket): listen on this TCP port of the pod's own address instead of
+  the socket; the pod's NetworkPolicy admits the service's pods only;
 - ``BIBIA_MAX_UPLOAD_BYTES``: largest accepted upload (default 5 MiB);
 - ``BIBIA_MAX_ROWS``: most rows predicted in one request (default 10 000);
 - ``BIBIA_TTL_SECONDS``: when set and > 0, the server stops by itself after
@@ -55,6 +58,7 @@ class Settings:
     wait_for_model: bool = False
     pool_idle_seconds: int = DEFAULT_POOL_IDLE_SECONDS
     results_dir: Path | None = None
+    port: int | None = None
 
     @property
     def ready_marker(self) -> Path:
@@ -80,6 +84,7 @@ class Settings:
                 env, "BIBIA_POOL_IDLE_SECONDS", DEFAULT_POOL_IDLE_SECONDS
             ),
             results_dir=Path(env["BIBIA_RESULTS_DIR"]) if env.get("BIBIA_RESULTS_DIR") else None,
+            port=_positive_int(env, "BIBIA_PORT", 0) or None,
         )
 
 
