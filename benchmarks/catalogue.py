@@ -7,9 +7,9 @@ Run by hand (not a test)::
 
 Setup (not measured): a fresh MLflow store (SQLite in a temporary directory,
 or a fresh database on the given PostgreSQL server) is filled with ``--models``
-registered models, each with a real card (the same ``bibia.*`` tags and
-``bibia.card`` tag the facade writes), one version and a ``production`` alias.
-They are written directly through ``MlflowClient`` for speed.
+registered models, each with a real card (the same ``bibia.*`` tags the
+facade writes, the card itself in bibia's database), one version and a
+``production`` alias. They are written directly through ``MlflowClient`` for speed.
 
 Measured: the real service (uvicorn in a subprocess on a free loopback port)
 answering ``GET /api/v1/models?per_page=20`` and a filtered search, against
@@ -49,8 +49,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from registry.card import Card
+from registry.cards import CardStore, search_tags
 from registry.catalogue import filter_string_of
-from registry.entries import CARD_TAG, CatalogueQuery
+from registry.entries import CatalogueQuery
 from registry.store import Registry
 
 OWNERS = [
@@ -95,7 +96,9 @@ def make_card(base: dict, i: int) -> Card:
     return Card.model_validate(data)
 
 
-def populate(tracking_uri: str, artifact_dir: Path, start: int, count: int) -> float:
+def populate(
+    tracking_uri: str, artifact_dir: Path, start: int, count: int, cards: CardStore
+) -> float:
     """Register models ``start`` to ``start + count - 1`` with cards, one version and an alias each.
 
     Returns:
@@ -108,11 +111,13 @@ def populate(tracking_uri: str, artifact_dir: Path, start: int, count: int) -> f
     for i in range(start, start + count):
         card = make_card(base, i)
         name = f"modele-{i:05d}"
-        tags = {**card.search_tags(), CARD_TAG: card.model_dump_json()}
-        client.create_registered_model(name, tags=tags, description=card.identification.summary)
+        client.create_registered_model(
+            name, tags=search_tags(card), description=card.identification.summary
+        )
         mv = client.create_model_version(
             name, source=source, tags={"bibia.metrics": '{"model": {"mae": 1.8}}'}
         )
+        cards.put(name, int(mv.version), card)
         client.set_registered_model_alias(name, "production", mv.version)
     return time.perf_counter() - started
 
@@ -283,9 +288,16 @@ def run(args: argparse.Namespace, workdir: Path, tracking_uri: str) -> int:
     )
 
     # A small catalogue first, for the query count at two sizes.
+    from bibia.cards import DatabaseCards
+    from bibia.db import Database
+
+    (workdir / "data").mkdir()
+    db = Database(f"sqlite:///{workdir / 'data' / 'bibia.db'}")  # the service's, on its data dir
+    db.upgrade()
+    cards = DatabaseCards(db)
     small = min(20, args.models)
-    seconds = populate(tracking_uri, workdir, 0, small)
-    registry = Registry(tracking_uri, (workdir / "artifacts").as_uri(), workdir / "cache")
+    seconds = populate(tracking_uri, workdir, 0, small, cards)
+    registry = Registry(tracking_uri, (workdir / "artifacts").as_uri(), workdir / "cache", cards)
     counter = QueryCounter()
     from bibia import catalogue
     from bibia.auth import ANONYMOUS
@@ -299,7 +311,7 @@ def run(args: argparse.Namespace, workdir: Path, tracking_uri: str) -> int:
         counter.during(api_inprocess(filtered)),
     )
     rest = args.models - small
-    seconds += populate(tracking_uri, workdir, small, rest)
+    seconds += populate(tracking_uri, workdir, small, rest, cards)
     print(
         f"setup: {args.models} models registered directly through MlflowClient in {seconds:.1f} s (not measured)"
     )

@@ -26,12 +26,16 @@ class Services:
     def build(
         cls, settings: Settings, *, registry: Registry | None = None, runner: Runner | None = None
     ) -> Services:
-        """Create directories, migrate bibia's database and open the registry."""
+        """Create directories, migrate bibia's database and open the registry.
+
+        Cards a catalogue deployed before the card store kept in MLflow tags are moved
+        into bibia's database (:func:`open_registry`).
+        """
         settings.ensure_dirs()
         db = Database(settings.database_uri)
         db.upgrade()
         if registry is None:
-            registry = Registry(settings.tracking_uri, settings.artifact_root, settings.cache_dir)
+            registry = open_registry(settings, db)
         if runner is None:
             runner = build_runner(settings)
         return cls(settings=settings, db=db, registry=registry, runner=runner)
@@ -40,6 +44,19 @@ class Services:
     def instance(self) -> str:
         """Identifies this deployment (its database) among demonstrators sharing one engine."""
         return instance_id(self.settings)
+
+
+def open_registry(settings: Settings, db: Database) -> Registry:
+    """The registry on the settings' MLflow, its cards in ``db``; legacy card tags moved there."""
+    from bibia.cards import DatabaseCards
+
+    registry = Registry(
+        settings.tracking_uri, settings.artifact_root, settings.cache_dir, DatabaseCards(db)
+    )
+    moved = registry.move_legacy_cards()
+    if moved:
+        log.info("fiches déplacées des tags MLflow vers la base de bibia : %s", ", ".join(moved))
+    return registry
 
 
 def instance_id(settings: Settings) -> str:

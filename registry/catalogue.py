@@ -18,6 +18,7 @@ from mlflow.utils.search_utils import SearchUtils
 
 from domain.errors import InvalidInput, NotFound
 from registry.card import Card, fold
+from registry.cards import CardStore
 from registry.entries import (
     CARD_TAG,
     METRICS_TAG,
@@ -38,8 +39,9 @@ EVERY_MODEL = CatalogueQuery()
 class Catalogue:
     """The registry's reads."""
 
-    def __init__(self, client: MlflowClient) -> None:
+    def __init__(self, client: MlflowClient, cards: CardStore) -> None:
         self._client = client
+        self._cards = cards
 
     def ping(self) -> None:
         """Check the backend answers (used by /healthz)."""
@@ -62,7 +64,7 @@ class Catalogue:
                     order_by=["name ASC"],
                     page_token=token,
                 )
-                found.extend(summary_of(rm) for rm in page)
+                found.extend(self._summaries(page))
                 token = page.token
                 if not token:
                     break
@@ -92,12 +94,18 @@ class Catalogue:
                 page_token=_offset_token(offset),
             )
             total = count_registered_models(self._client, filter_string)
-        return [summary_of(rm) for rm in found], total
+        return self._summaries(found), total
 
     def get(self, name: str) -> ModelSummary:
         check_name(name)
         with translated(f"modèle « {name} »"):
-            return summary_of(self._client.get_registered_model(name))
+            rm = self._client.get_registered_model(name)
+        return self._summaries([rm])[0]
+
+    def _summaries(self, found: list[RegisteredModel]) -> list[ModelSummary]:
+        """``found`` as the catalogue shows them, their cards read from the store at once."""
+        cards = self._cards.latest([rm.name for rm in found]) if found else {}
+        return [summary_of(rm, cards.get(rm.name)) for rm in found]
 
     def exists(self, name: str) -> bool:
         try:
@@ -177,11 +185,14 @@ def _ts(millis: int | None) -> dt.datetime:
     return dt.datetime.fromtimestamp((millis or 0) / 1000, tz=dt.UTC)
 
 
-def summary_of(rm: RegisteredModel) -> ModelSummary:
-    """A registered model as the catalogue shows it (an unreadable card tag reads as no card)."""
+def summary_of(rm: RegisteredModel, card: Card | None = None) -> ModelSummary:
+    """A registered model as the catalogue shows it, with ``card`` from the card store.
+
+    Without one, a card still in the ``bibia.card`` tag (a catalogue deployed before the
+    store, see :mod:`registry.cards`) is read from there; an unreadable one reads as no card.
+    """
     tags = dict(rm.tags or {})
-    card = None
-    if CARD_TAG in tags:
+    if card is None and CARD_TAG in tags:
         with contextlib.suppress(ValueError):
             card = Card.model_validate_json(tags[CARD_TAG])
     aliases = {alias: int(version) for alias, version in (rm.aliases or {}).items()}

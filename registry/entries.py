@@ -1,9 +1,10 @@
 """What the registry hands out, as plain data, and the MLflow tags it keeps them in.
 
-The card is stored as the ``bibia.card`` registered-model tag (JSON) and
-its searchable fields are mirrored as ``bibia.*`` tags, so that one
-``search_registered_models`` call returns a whole catalogue page with its
-cards (no call per model) and the stock MLflow UI/client sees them. Each
+Cards are kept by version in the card store (:mod:`registry.cards`, bibia's
+database) and their searchable fields are mirrored as ``bibia.*`` tags, so
+that one ``search_registered_models`` call and one read of the store give a
+whole catalogue page with its cards (no call per model) and the stock MLflow
+UI/client sees them; ``bibia.card`` is where cards were kept before. Each
 version carries its metrics and signature as ``bibia.metrics`` /
 ``bibia.signature`` version tags.
 """

@@ -17,12 +17,14 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from mlflow.entities import Metric as MlflowMetric
+from mlflow.entities.model_registry import RegisteredModel
 from mlflow.exceptions import MlflowException
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 from mlflow.tracking import MlflowClient
 
 from domain.errors import InvalidInput, InvalidModel, NotFound
 from registry.card import Card
+from registry.cards import CardStore, search_tags
 from registry.catalogue import Catalogue
 from registry.entries import (
     CARD_TAG,
@@ -33,7 +35,7 @@ from registry.entries import (
     VersionInfo,
 )
 from registry.export import to_hf_readme
-from registry.mlflow_client import already_exists, does_not_exist, translated
+from registry.mlflow_client import PAGE, already_exists, does_not_exist, translated
 from registry.mlmodel import read_mlmodel, signature_of
 from registry.refs import check_alias, check_name
 
@@ -62,11 +64,15 @@ class Registration:
         client: the registry's client.
         catalogue: reads back what was written (the answers are the catalogue's entries).
         artifact_root: where new experiments keep their artifacts (``file:///...`` or ``s3://...``).
+        cards: where versions' cards are kept (:mod:`registry.cards`).
     """
 
-    def __init__(self, client: MlflowClient, catalogue: Catalogue, artifact_root: str) -> None:
+    def __init__(
+        self, client: MlflowClient, catalogue: Catalogue, artifact_root: str, cards: CardStore
+    ) -> None:
         self._client = client
         self._catalogue = catalogue
+        self._cards = cards
         self.artifact_root = artifact_root.rstrip("/")
 
     def register(
@@ -150,21 +156,67 @@ class Registration:
                 name, source=f"{run.info.artifact_uri}/model", run_id=run_id, tags=version_tags
             )
             undo.append(lambda: client.delete_model_version(name, mv.version))
+            self._put_card(name, int(mv.version), card, undo)
             self._write_card_tags(name, card, previous_tags or {}, undo)
             if alias is not None:
                 client.set_registered_model_alias(name, alias, mv.version)
             return self._catalogue.version(name, int(mv.version))
 
     def update_card(self, name: str, card: Card) -> ModelSummary:
-        """Replace the card of ``name`` (the catalogue entry; versions keep theirs)."""
+        """Replace the card of ``name``: its latest version's (earlier versions keep theirs,
+        and every version's ``bibia/card.json`` artifact stays the card it was registered with)."""
         with translated(f"fiche de « {name} »"):
             previous = self._existing_tags(name)
         if previous is None:
             raise NotFound(f"modèle « {name} » introuvable")
+        latest = self._catalogue.get(name).latest_version or 0
         with _all_or_nothing() as undo, translated(f"fiche de « {name} »"):
+            self._put_card(name, latest, card, undo)
             self._write_card_tags(name, card, previous, undo)
             self._client.update_registered_model(name, description=card.identification.summary)
         return self._catalogue.get(name)
+
+    def move_legacy_cards(self) -> list[str]:
+        """Move the cards a catalogue deployed before the card store kept in the ``bibia.card``
+        tag into the store (as their model's latest version's card), then drop the tag.
+
+        A model whose store already has a card keeps that one (it is newer). An unreadable
+        card stays in its tag (the catalogue reads it as no card, as before). Safe to run at
+        every start, by several replicas at once; the names moved.
+        """
+        found: list[RegisteredModel] = []
+        token = None
+        with translated("fiches du catalogue"):
+            while True:
+                page = self._client.search_registered_models(
+                    filter_string=f"tags.`{CARD_TAG}` ILIKE '%'", max_results=PAGE, page_token=token
+                )
+                found.extend(page)
+                token = page.token
+                if not token:
+                    break
+        moved = []
+        for rm in found:
+            latest = max((int(mv.version) for mv in rm.latest_versions or []), default=None)
+            try:
+                card = Card.model_validate_json(rm.tags[CARD_TAG])
+            except ValueError:
+                continue
+            if latest is None:
+                continue
+            with translated(f"fiche de « {rm.name} »"):
+                if rm.name not in self._cards.latest([rm.name]):
+                    self._cards.put(rm.name, latest, card)
+                for key, value in search_tags(card).items():
+                    if rm.tags.get(key) != value:
+                        self._client.set_registered_model_tag(rm.name, key, value)
+                try:
+                    self._client.delete_registered_model_tag(rm.name, CARD_TAG)
+                except MlflowException as exc:  # another replica moved it first
+                    if not does_not_exist(exc):
+                        raise
+            moved.append(rm.name)
+        return moved
 
     def set_alias(self, name: str, alias: str, version: int) -> VersionInfo:
         """Point ``alias`` at ``version`` of ``name`` (which must exist)."""
@@ -215,15 +267,31 @@ class Registration:
                 return None
             raise
 
-    def _write_card_tags(self, name: str, card: Card, previous: dict[str, str], undo: Undo) -> None:
-        client = self._client
-        new_tags = {**card.search_tags(), CARD_TAG: card.model_dump_json()}
-        if len(new_tags[CARD_TAG]) > 95_000:
+    def _put_card(self, name: str, version: int, card: Card, undo: Undo) -> None:
+        """Keep ``card`` as the card of ``name``/``version`` in the card store."""
+        if len(card.model_dump_json()) > 95_000:
             raise InvalidInput(
                 "fiche trop volumineuse : 95 000 caractères au plus une fois sérialisée"
             )
+        replaced = self._cards.put(name, version, card)
 
         def restore() -> None:
+            if replaced is None:
+                self._cards.remove(name, version)
+            else:
+                self._cards.put(name, version, replaced)
+
+        undo.append(restore)
+
+    def _write_card_tags(self, name: str, card: Card, previous: dict[str, str], undo: Undo) -> None:
+        """Mirror the card's searchable fields as tags (a card left in the tag before the
+        card store is dropped: the store has the newer one)."""
+        client = self._client
+        new_tags = search_tags(card)
+
+        def restore() -> None:
+            if CARD_TAG in previous:
+                client.set_registered_model_tag(name, CARD_TAG, previous[CARD_TAG])
             for key in new_tags:
                 if key in previous:
                     client.set_registered_model_tag(name, key, previous[key])
@@ -234,3 +302,5 @@ class Registration:
         undo.append(restore)
         for key, value in new_tags.items():
             client.set_registered_model_tag(name, key, value)
+        if CARD_TAG in previous:
+            client.delete_registered_model_tag(name, CARD_TAG)

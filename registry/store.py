@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from registry.artifacts import Artifacts
+from registry.cards import CardStore
 from registry.catalogue import Catalogue
 from registry.mlflow_client import connect
 from registry.mlflow_rest import MlflowRest
@@ -28,12 +29,16 @@ class Registry:
             or an MLflow tracking server URL.
         artifact_root: where new experiments keep their artifacts (``file:///...`` or ``s3://...``).
         cache_dir: local directory for immutable copies of version artifacts.
+        cards: where versions' cards are kept (bibia's database; see :mod:`registry.cards`).
     """
 
-    def __init__(self, tracking_uri: str, artifact_root: str, cache_dir: Path) -> None:
+    def __init__(
+        self, tracking_uri: str, artifact_root: str, cache_dir: Path, cards: CardStore
+    ) -> None:
         self._client = connect(tracking_uri)  # the one client the parts share
-        catalogue = Catalogue(self._client)
-        registration = Registration(self._client, catalogue, artifact_root)
+        self.cards = cards
+        catalogue = Catalogue(self._client, cards)
+        registration = Registration(self._client, catalogue, artifact_root, cards)
         artifacts = Artifacts(catalogue, cache_dir)
         rest = MlflowRest(self._client)
 
@@ -50,6 +55,7 @@ class Registry:
         self.update_card = registration.update_card
         self.set_alias = registration.set_alias
         self.delete_alias = registration.delete_alias
+        self.move_legacy_cards = registration.move_legacy_cards
 
         self.local_copy = artifacts.local_copy
         self.local_copy_of = artifacts.local_copy_of

@@ -111,7 +111,8 @@ def test_answers_have_mlflow_shapes(registered) -> None:
         "registered_model"
     ]
     assert model["aliases"] == [{"alias": "production", "version": "1"}]
-    assert any(t["key"] == "bibia.card" for t in model["tags"])
+    keys = {t["key"] for t in model["tags"]}
+    assert {"bibia.title", "bibia.theme", "bibia.search"} <= keys and "bibia.card" not in keys
     uri = get(
         f"{M}/model-versions/get-download-uri", params={"name": NAME, "version": "1"}, headers=h
     ).json()

@@ -42,7 +42,7 @@ def snapshot(world: World) -> dict:
     registry = world.services.registry
     client = registry._client
     models = {
-        m.name: (m.latest_version, dict(m.aliases), m.tags.get("bibia.card"))
+        m.name: (m.latest_version, dict(m.aliases), m.card and m.card.model_dump_json())
         for m in registry.search()
     }
     experiments = [e.experiment_id for e in client.search_experiments()]

@@ -53,6 +53,9 @@ def seed_command() -> None:
 
 @db_app.command("upgrade")
 def db_upgrade() -> None:
-    """Appliquer les migrations de la base de bibia."""
-    open_database()
+    """Appliquer les migrations de la base de bibia (et ranger dans celle-ci les fiches
+    qu'un catalogue antérieur gardait dans les tags MLflow)."""
+    from bibia.services import open_registry
+
+    open_registry(load_settings(), open_database())
     out.print("base de données à jour")

@@ -159,6 +159,23 @@ class ProjectRecord(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class ModelCard(Base):
+    """A model version's card (``registry.card.Card`` as JSON; see ``registry.cards``).
+
+    The catalogue shows a model's highest carded version's card; ``project`` and
+    ``owner_siren`` repeat the card's, for the projects' listings.
+    """
+
+    __tablename__ = "model_cards"
+
+    model_name: Mapped[str] = mapped_column(String(256), primary_key=True)
+    version: Mapped[int] = mapped_column(Integer, primary_key=True)
+    card: Mapped[str] = mapped_column(Text)
+    project: Mapped[str | None] = mapped_column(String(64), index=True)
+    owner_siren: Mapped[str | None] = mapped_column(String(9))
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
 class DemoSession(Base):
     """A demonstrator: one model version run in a sandbox. States and transitions in ``bibia.demos.states``."""
 

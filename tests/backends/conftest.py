@@ -153,13 +153,18 @@ def fresh_backend(
 
 
 @pytest.fixture(scope="module")
-def registry(backend: Backend):
-    """The registry facade on MLflow with ``backend``'s store (schema created on first use)."""
+def registry(backend: Backend, db):
+    """The registry facade on MLflow with ``backend``'s store (schema created on first use),
+    its cards in bibia's database on the same backend."""
+    from bibia.cards import DatabaseCards
     from registry.store import Registry
 
     (backend.root / "artifacts").mkdir(exist_ok=True)
     return Registry(
-        backend.mlflow_uri, (backend.root / "artifacts").as_uri(), backend.root / "cache"
+        backend.mlflow_uri,
+        (backend.root / "artifacts").as_uri(),
+        backend.root / "cache",
+        DatabaseCards(db),
     )
 
 

@@ -7,7 +7,6 @@ the read-only tests; tests that write use their own model names.
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from registry.card import Card
 from registry.entries import CARD_TAG, CatalogueQuery
 from registry.refs import ModelRef
 from registry.store import Registry
+from tests.reference_cards import reference_card
 
 NANTES = ("Nantes Métropole", "244400404", "Nantes Métropole (Loire-Atlantique)")
 LILLE = ("Métropole Européenne de Lille", "200093201", "Métropole européenne de Lille (Nord)")
@@ -54,7 +54,12 @@ def make_card(
 def catalogue_models(
     registry: Registry, base_card: dict, sklearn_model_dir: Path
 ) -> dict[str, Card]:
-    """Four models with distinct owners, themes, statuses, tasks and projects."""
+    """Four models with distinct owners, themes, statuses, tasks and projects.
+
+    Three carry the reference models' real cards (about 10,000 to 15,000 characters: past
+    MLflow's 5,000-character tag limit on PostgreSQL), their searchable fields set here.
+    """
+    real = {name: reference_card(name).model_dump(mode="json") for name in REAL_SIZED}
     cards = {
         "eau-batiments": make_card(
             base_card,
@@ -63,7 +68,7 @@ def catalogue_models(
             project="eau-patrimoine",
         ),
         "cantine-nantes": make_card(
-            base_card,
+            real["cantine-nantes"],
             title="Fréquentation des cantines scolaires",
             theme="education",
             status="production",
@@ -71,14 +76,14 @@ def catalogue_models(
             project="cantines",
         ),
         "velo-comptages": make_card(
-            base_card,
+            real["velo-comptages"],
             title="Anomalies des compteurs vélo",
             theme="mobilites",
             status="pilote",
             task="detection-anomalies",
         ),
         "air-lille": make_card(
-            base_card,
+            real["air-lille"],
             title="Pics de pollution de l'air",
             owner=LILLE,
             theme="sante",
@@ -89,6 +94,9 @@ def catalogue_models(
     for name, card in cards.items():
         registry.register(name, sklearn_model_dir, card, actor="test", alias="production")
     return cards
+
+
+REAL_SIZED = ("cantine-nantes", "velo-comptages", "air-lille")
 
 
 def names(found) -> list[str]:
@@ -250,6 +258,50 @@ def test_card_update_replaces_the_card_and_its_search_tags(
         registry.update_card("absent-du-catalogue", updated)
 
 
+def test_real_sized_cards_live_in_the_card_store_and_tags_stay_within_mlflow_limits(
+    registry: Registry, catalogue_models: dict, base_card: dict, sklearn_model_dir: Path
+) -> None:
+    for name in REAL_SIZED:
+        card = catalogue_models[name]
+        assert len(card.model_dump_json()) > 5000  # the tag limit on PostgreSQL
+        summary = registry.get(name)
+        assert summary.card == card and CARD_TAG not in summary.tags
+        assert registry.cards.of_version(name, 1) == card
+    client = registry._client
+    assert all(
+        len(value) <= 5000 for value in client.get_registered_model("velo-comptages").tags.values()
+    )
+    # Searchable text past the limit (30 keywords of 300 characters) is cut, at a word, and found.
+    long_words = [f"mot{i:02d} " + "x" * 290 for i in range(30)]
+    long_card = make_card(base_card, title="Mots-clés très longs", keywords=long_words)
+    assert len(long_card.search_text()) > 5000
+    registry.register("mots-longs", sklearn_model_dir, long_card, actor="t")
+    tags = client.get_registered_model("mots-longs").tags
+    assert 4800 < len(tags["bibia.search"]) <= 5000 and not tags["bibia.search"].endswith("x x")
+    assert registry.get("mots-longs").card == long_card
+    assert names(registry.search(CatalogueQuery(q="mot00"))) == ["mots-longs"]
+
+
+def test_a_card_left_in_the_tag_by_an_earlier_catalogue_is_read_then_moved(
+    registry: Registry, base_card: dict
+) -> None:
+    """A catalogue deployed before the card store kept the card in ``bibia.card``."""
+    card = make_card(base_card, title="Catalogue ancien", keywords=["heritage"])
+    client = registry._client
+    tags = {**card.search_tags(), CARD_TAG: card.model_dump_json()}
+    client.create_registered_model("ancien-modele", tags=tags)
+    client.create_model_version("ancien-modele", source="file:///nulle-part", tags={})
+    assert registry.get("ancien-modele").card == card  # read from the tag
+    assert "ancien-modele" in names(registry.search(CatalogueQuery(q="heritage")))
+
+    assert "ancien-modele" in registry.move_legacy_cards()
+    assert CARD_TAG not in client.get_registered_model("ancien-modele").tags
+    assert registry.cards.of_version("ancien-modele", 1) == card
+    summary = registry.get("ancien-modele")
+    assert summary.card == card
+    assert registry.move_legacy_cards() == []  # once only
+
+
 # -------------------------------------------------------- all or nothing
 
 
@@ -320,9 +372,7 @@ def test_failed_new_version_keeps_the_previous_card_and_versions(
     assert after.card == first and after.tags == before.tags
     assert after.aliases == {"production": 1}
     assert [v.version for v in registry.versions("arrosage")] == [1]
-    assert (
-        json.loads(after.tags[CARD_TAG])["identification"]["title"] == "Arrosage des espaces verts"
-    )
+    assert registry.cards.of_version("arrosage", 2) is None
     assert _leftovers(registry, "arrosage")["active_runs"] == [
         registry.version("arrosage", 1).run_id
     ]
