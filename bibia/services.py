@@ -71,6 +71,19 @@ def build_runner(settings: Settings) -> Runner | None:
     """
     if settings.runner == "none":
         return None
+    if settings.runner == "kubernetes":
+        from runners.kubernetes import KubernetesRunner
+
+        pods = KubernetesRunner(
+            namespace=settings.kubernetes_namespace,
+            kubeconfig=settings.kubernetes_kubeconfig,
+            in_cluster=settings.kubernetes_in_cluster,
+            image=settings.kubernetes_image or settings.demo_image,
+            service_labels=settings.kubernetes_service_selector,
+            service_namespace=settings.kubernetes_service_namespace,
+        )
+        pods.list()  # RunnerUnavailable when the cluster does not answer
+        return pods
     if settings.runner in ("docker", "auto"):
         from runners.docker import DockerRunner
 

@@ -13,7 +13,7 @@ import zoneinfo
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -112,8 +112,30 @@ class Settings(BaseSettings):
 
     seed_on_start: bool = True
 
-    runner: Literal["auto", "docker", "process", "none"] = "auto"
+    runner: Literal["auto", "docker", "process", "kubernetes", "none"] = "auto"
     demo_image: str = "bibia/demo:latest"
+    kubernetes_namespace: str = Field(
+        "bibia",
+        min_length=1,
+        description="Namespace of the demonstrator pods (BIBIA_RUNNER=kubernetes)",
+    )
+    kubernetes_kubeconfig: Path | None = Field(
+        None, description="Kubeconfig file (default: KUBECONFIG or ~/.kube/config)"
+    )
+    kubernetes_in_cluster: bool = Field(
+        False, description="The service runs in the cluster: use its pod's service account"
+    )
+    kubernetes_image: str | None = Field(
+        None, description="The demonstrator image as the cluster pulls it (default: demo_image)"
+    )
+    kubernetes_service_labels: str = Field(
+        "app.kubernetes.io/name=bibia",
+        min_length=3,
+        description="Labels of the service's pods, key=value,key=value: the only pods a demonstrator admits",
+    )
+    kubernetes_service_namespace: str | None = Field(
+        None, description="The service's namespace, when it is not the demonstrators'"
+    )
     demo_ttl_minutes: int = Field(30, ge=1)
     demo_max_ttl_minutes: int = Field(240, ge=1)
     demo_quota_per_org: int = Field(5, ge=0)
@@ -187,6 +209,23 @@ class Settings(BaseSettings):
         description="Let ProcessRunner run models that are not reference models (development only)",
     )
 
+    @field_validator("demo_pool_size")
+    @classmethod
+    def _no_pool_on_kubernetes(cls, value: int, info: ValidationInfo) -> int:
+        """Kubernetes sends the model at a pod's start: no warm pool (its model would come later)."""
+        return 0 if info.data.get("runner") == "kubernetes" else value
+
+    @field_validator("kubernetes_service_labels")
+    @classmethod
+    def _service_labels(cls, value: str) -> str:
+        for entry in _entries(value):
+            key, sep, label = entry.partition("=")
+            if not (sep and key.strip() and label.strip()):
+                raise ValueError(
+                    f"BIBIA_KUBERNETES_SERVICE_LABELS : « {entry} » n'est pas de la forme clé=valeur"
+                )
+        return value
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -228,6 +267,12 @@ class Settings(BaseSettings):
                 "(http:// n'est admis que sur 127.0.0.1 ou localhost, pour les essais)"
             )
         return value
+
+    @property
+    def kubernetes_service_selector(self) -> dict[str, str]:
+        """:attr:`kubernetes_service_labels` as a mapping (the NetworkPolicy's podSelector)."""
+        pairs = (entry.partition("=") for entry in _entries(self.kubernetes_service_labels))
+        return {key.strip(): value.strip() for key, _, value in pairs}
 
     @property
     def oidc_enabled(self) -> bool:
