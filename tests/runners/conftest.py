@@ -3,6 +3,12 @@
 Docker tests need an engine: without one they skip, except under CI (env
 ``CI`` set) where they fail with a clear message. Everything they start is
 labelled ``bibia.test=1`` and removed in a finaliser.
+
+Kubernetes tests need a cluster named by ``BIBIA_TEST_KUBECONFIG`` (README,
+« Kubernetes »): without one they skip, **even under CI** — no cluster exists
+on the development and CI machines, the one documented exception to "CI never
+skips". The manifests are checked without a cluster
+(``test_kubernetes_manifests.py``).
 """
 
 from __future__ import annotations
@@ -79,6 +85,34 @@ def docker_runner(docker_available) -> Iterator:
     from runners.docker import DockerRunner
 
     runner = DockerRunner(labels=TEST_LABELS)
+    yield runner
+    for info in runner.list():
+        if info.labels.get("bibia.test") == "1":
+            runner.stop(info.demo_id, timeout=1)
+
+
+KUBERNETES_SKIP = (
+    "no Kubernetes cluster: set BIBIA_TEST_KUBECONFIG to a cluster's kubeconfig to run the "
+    "contract suite on KubernetesRunner (README, « Kubernetes »). Skipped even with CI set: "
+    "no cluster exists on the development and CI machines (the one documented exception); "
+    "its manifests are validated without a cluster by tests/runners/test_kubernetes_manifests.py"
+)
+
+
+@pytest.fixture
+def kubernetes_runner() -> Iterator:
+    """A KubernetesRunner on ``BIBIA_TEST_KUBECONFIG`` (namespace ``BIBIA_TEST_KUBERNETES_NAMESPACE``,
+    default ``bibia-test``); skipped without it, CI or not (see the module's docstring)."""
+    kubeconfig = os.environ.get("BIBIA_TEST_KUBECONFIG")
+    if not kubeconfig:
+        pytest.skip(KUBERNETES_SKIP)
+    from runners.kubernetes import KubernetesRunner
+
+    runner = KubernetesRunner(
+        namespace=os.environ.get("BIBIA_TEST_KUBERNETES_NAMESPACE", "bibia-test"),
+        kubeconfig=kubeconfig,
+        labels=TEST_LABELS,
+    )
     yield runner
     for info in runner.list():
         if info.labels.get("bibia.test") == "1":

@@ -7,6 +7,7 @@ and talks to them over their Unix socket, as the service does.
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,7 +46,9 @@ FAKE_BEHAVIOURS = {
 }
 
 
-@pytest.fixture(params=["fake", "process", pytest.param("docker", marks=pytest.mark.docker)])
+@pytest.fixture(
+    params=["fake", "process", pytest.param("docker", marks=pytest.mark.docker), "kubernetes"]
+)
 def case(request, make_spec) -> Case:
     if request.param == "fake":
         runner = request.getfixturevalue("fake_runner")
@@ -72,6 +75,19 @@ def case(request, make_spec) -> Case:
             runner,
             lambda kind, **kw: make_spec(kind, image=image, **kw),
             lambda: DockerRunner(labels=runner.extra_labels),
+        )
+    if request.param == "kubernetes":  # skipped without BIBIA_TEST_KUBECONFIG, CI or not
+        from runners.kubernetes import KubernetesRunner
+
+        runner = request.getfixturevalue("kubernetes_runner")
+        image = os.environ.get("BIBIA_TEST_KUBERNETES_IMAGE", "bibia/demo:latest")
+        return Case(
+            runner,
+            lambda kind, **kw: make_spec(kind, image=image, **kw),
+            lambda: KubernetesRunner(
+                namespace=runner.namespace, kubeconfig=runner.kubeconfig, labels=runner.extra_labels
+            ),
+            measures_memory=False,  # the kubelet reports the current working set, not a peak
         )
     from runners.process import ProcessRunner
 
