@@ -535,10 +535,19 @@ class KubernetesRunner:
                 net.replace_namespaced_network_policy(
                     name, self.namespace, policy, _request_timeout=_REQUEST_TIMEOUT
                 )
-        with self._translate(f"lancer le démonstrateur {spec.demo_id}"):
-            created = core.create_namespaced_pod(
-                self.namespace, pod, _request_timeout=_REQUEST_TIMEOUT
-            )
+        try:
+            with self._translate(f"lancer le démonstrateur {spec.demo_id}"):
+                created = core.create_namespaced_pod(
+                    self.namespace, pod, _request_timeout=_REQUEST_TIMEOUT
+                )
+        except DemoConflict:
+            raise  # the pod of that id (being removed, or just started) keeps its policy
+        except RunnerError:
+            with contextlib.suppress(ApiException, urllib3.exceptions.HTTPError, OSError):
+                net.delete_namespaced_network_policy(
+                    name, self.namespace, _request_timeout=_REQUEST_TIMEOUT
+                )
+            raise
         _open_relay(spec.socket_dir, lambda: self._address(name))
         uploader = threading.Thread(target=self._deliver, args=(name, spec.model_dir), daemon=True)
         uploader.name = f"bibia-envoi-{spec.demo_id}"
@@ -796,7 +805,10 @@ class KubernetesRunner:
                 raise RunnerUnavailable(
                     f"Impossible de {action} : le cluster Kubernetes ne répond pas ({exc.reason})."
                 ) from exc
-            raise RunnerError(f"Impossible de {action} : {exc.reason} ({exc.status}).") from exc
+            raise RunnerError(
+                f"Impossible de {action} : {exc.reason} ({exc.status}) {_api_message(exc)}".rstrip()
+                + "."
+            ) from exc
         except ConfigException as exc:
             raise RunnerUnavailable(
                 f"Impossible de {action} : configuration du cluster Kubernetes introuvable ({exc})."
@@ -833,14 +845,24 @@ def _model_archive(archive: tarfile.TarFile, model_dir: Path) -> None:
             info = os.lstat(path)
             if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
                 continue
-            member = archive.gettarinfo(str(path), arcname=str(path.relative_to(model_dir)))
-            member.uid, member.gid, member.uname, member.gname = SANDBOX_UID, SANDBOX_GID, "", ""
-            member.mode = 0o755 if member.isdir() else 0o644
-            if member.isdir():
+            member = tarfile.TarInfo(str(path.relative_to(model_dir)))
+            member.uid, member.gid, member.mtime = SANDBOX_UID, SANDBOX_GID, int(info.st_mtime)
+            if stat.S_ISDIR(info.st_mode):
+                member.type, member.mode = tarfile.DIRTYPE, 0o755
                 archive.addfile(member)
-            else:
+            else:  # a hard link of the cache is sent as the file it is
+                member.size, member.mode = info.st_size, 0o644
                 with open(path, "rb") as handle:
                     archive.addfile(member, handle)
+
+
+def _api_message(exc: ApiException) -> str:
+    """The API server's own explanation (a refusal by Pod Security admission names the field)."""
+    try:
+        message = json.loads(exc.body or "{}").get("message")
+    except (ValueError, TypeError, AttributeError):
+        return ""
+    return f"— {str(message)[:500]}" if message else ""
 
 
 def _as_bytes(data: Any) -> bytes:

@@ -125,6 +125,16 @@ def test_pod_meets_the_restricted_pod_security_standard(pod: dict) -> None:
         assert set(limits) == set(requests) == {"cpu", "memory", "ephemeral-storage"}
         assert limits == requests  # Guaranteed QoS: what it asks is all it gets
         assert limits["memory"] == str(512 * 1024 * 1024) and limits["cpu"] == "500m"
+    # baseline: nothing that loosens the defaults (sysctls, /proc mount, SELinux, AppArmor, host process)
+    for ctx in [spec["securityContext"]] + [c["securityContext"] for c in _containers(pod)]:
+        assert not {
+            "sysctls",
+            "procMount",
+            "seLinuxOptions",
+            "appArmorProfile",
+            "windowsOptions",
+        } & set(ctx)
+    assert "hostUsers" not in spec or spec["hostUsers"] is False
     # no credentials, no service discovery, no restarts, a deadline
     assert spec["automountServiceAccountToken"] is False
     assert spec["enableServiceLinks"] is False
