@@ -16,8 +16,10 @@ the runner's own accounting: the evaluation's cost is computed from it.
 
 Implementations: :class:`runners.docker.DockerRunner` (the sandbox),
 :class:`runners.process.ProcessRunner` (development and trusted reference
-models only: no isolation at all) and :class:`runners.fake.FakeRunner` (in
-memory, for tests; it serves a tiny HTTP app on the spec's socket).
+models only: no isolation at all), :class:`runners.kubernetes.KubernetesRunner`
+(pods on a cluster; the spec's socket is its relay to the pod's port) and
+:class:`runners.fake.FakeRunner` (in memory, for tests; it serves a tiny HTTP
+app on the spec's socket).
 """
 
 from __future__ import annotations
