@@ -3,6 +3,15 @@
 Versions are immutable, so a version's artifacts are downloaded once into
 ``cache_dir/models/<name>/<version>`` (atomically: into a temporary
 directory renamed into place) and read from there afterwards.
+
+From a remote store (S3), every key is hostile: the version is listed
+directory by directory, each listed path is checked (no ``..``, ``.``, empty
+segment, backslash, control character, absolute path, nor a path outside
+the directory listed) before anything is written, and each file is streamed
+to disk in chunks (:mod:`registry.object_store`: a file is never held whole
+in memory). A store that does not answer is
+:class:`~domain.errors.ArtifactStoreUnavailable` (a 503), the catalogue
+still answers, and the next read tries the store again.
 """
 
 from __future__ import annotations
@@ -12,10 +21,13 @@ import shutil
 import tempfile
 import threading
 from pathlib import Path
+from typing import Any
 
 from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+from mlflow.store.artifact.local_artifact_repo import LocalArtifactRepository
 
 from domain.errors import InvalidInput, NotFound
+from registry import object_store
 from registry.catalogue import Catalogue
 from registry.entries import ArtifactFile, VersionInfo
 from registry.mlflow_client import translated
@@ -54,8 +66,7 @@ class Artifacts:
             tmp = Path(tempfile.mkdtemp(prefix=f".{info.version}-", dir=target.parent))
             try:
                 with translated(f"artefacts de « {info.name} » version {info.version}"):
-                    repository = get_artifact_repository(info.source)
-                    repository.download_artifacts("", dst_path=str(tmp))  # type: ignore[no-untyped-call]
+                    _download(get_artifact_repository(info.source), tmp)
                 os.replace(tmp, target)
             except BaseException:
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -89,6 +100,58 @@ class Artifacts:
         if not target.is_file():
             raise NotFound(f"artefact introuvable : {path}")
         return target
+
+
+#: How many files and how deep a version in a remote store may be before its download stops (hostile keys).
+MAX_REMOTE_FILES = 10_000
+MAX_REMOTE_DEPTH = 32
+
+
+def _download(repository: Any, tmp: Path) -> None:
+    """Every file of a version's artifacts into ``tmp``; from a remote store, each listed path checked first."""
+    if isinstance(repository, LocalArtifactRepository):
+        repository.download_artifacts("", dst_path=str(tmp))  # type: ignore[no-untyped-call]
+        return
+    pending, files = [""], 0
+    while pending:
+        directory = pending.pop()
+        for item in repository.list_artifacts(directory or None):
+            path = stored_path(item.path, directory)
+            if item.is_dir:
+                if path.count("/") >= MAX_REMOTE_DEPTH:
+                    raise InvalidInput(
+                        f"fichiers de la version trop profonds (plus de {MAX_REMOTE_DEPTH} niveaux)"
+                    )
+                pending.append(path)
+                continue
+            files += 1
+            if files > MAX_REMOTE_FILES:
+                raise InvalidInput(f"trop de fichiers dans la version (plus de {MAX_REMOTE_FILES})")
+            if object_store.is_s3(repository.artifact_uri):
+                object_store.download(repository.artifact_uri, path, tmp / path)
+            else:
+                repository.download_artifacts(path, dst_path=str(tmp))
+
+
+def stored_path(path: Any, directory: str) -> str:
+    """A path a remote store listed in ``directory``, if it is one of its children; refused otherwise.
+
+    Raises:
+        InvalidInput: not a text, absolute, ``.``/``..`` or empty segments, a backslash,
+            a control character, or a path that is not directly inside ``directory``.
+    """
+    text = path if isinstance(path, str) else ""
+    parts = text.split("/")
+    if (
+        not text
+        or len(text) > 1024
+        or "\\" in text
+        or any(ord(c) < 32 or ord(c) == 127 for c in text)
+        or any(part in {"", ".", ".."} for part in parts)
+        or "/".join(parts[:-1]) != directory
+    ):
+        raise InvalidInput(f"chemin refusé dans les fichiers de la version : {str(path)[:200]!r}")
+    return text
 
 
 def _within(root: Path, child: Path) -> bool:

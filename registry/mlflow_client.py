@@ -25,12 +25,14 @@ from mlflow.tracking import MlflowClient
 from sqlalchemy.exc import IntegrityError
 
 from domain.errors import (
+    ArtifactStoreUnavailable,
     BibiaError,
     Conflict,
     InvalidInput,
     NotFound,
     RegistryUnavailable,
 )
+from registry.object_store import STORE_ERRORS
 
 PAGE = 1000  # MLflow's threshold for search_registered_models
 
@@ -78,8 +80,10 @@ def translated(what: str) -> Iterator[None]:
                 f"{what} : valeur refusée par le registre (nombre trop grand ou valeur d'un type inattendu)"
             ) from exc
         raise RegistryUnavailable(f"registre MLflow indisponible ({what}) : {exc.message}") from exc
-    except OSError as exc:
-        raise RegistryUnavailable(f"stockage des artefacts indisponible ({what}) : {exc}") from exc
+    except STORE_ERRORS as exc:  # a directory, or an S3 store that does not answer
+        raise ArtifactStoreUnavailable(
+            f"stockage des artefacts indisponible ({what}) ; réessayez dans quelques minutes"
+        ) from exc
 
 
 def _refused_value(exc: MlflowException) -> bool:

@@ -21,7 +21,7 @@ from bibia.guards import security_headers
 from bibia.web.render import LABELS, PageRoute, render, with_query
 from bibia.web.results import model_sections
 from demos.reference import CHART_FILE
-from domain.errors import InvalidInput, NotFound, Unauthorized
+from domain.errors import ArtifactStoreUnavailable, InvalidInput, NotFound, Unauthorized
 from registry.card import fold
 from registry.entries import CatalogueQuery
 from registry.refs import check_name, check_page, check_version
@@ -130,6 +130,8 @@ def _has_chart(registry: Registry, caller: Caller, name: str, version: int) -> b
         evaluation_chart(registry, caller, name, version)
     except NotFound:
         return False
+    except ArtifactStoreUnavailable:
+        return False  # the store is down: the model's page still answers, without its chart
     return True
 
 
