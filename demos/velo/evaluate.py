@@ -169,14 +169,16 @@ def inject(clean: pd.DataFrame, seed: int | InjectionSpec) -> pd.DataFrame:
     spec = seed if isinstance(seed, InjectionSpec) else InjectionSpec(int(seed))
     rng = np.random.default_rng(spec.seed)
     out = clean.copy()
-    out["anomalie_injectee"] = False
-    out["type_injection"] = ""
-    out["evenement"] = 0
+    comptage = out["comptage"].to_numpy(dtype=float).copy()
+    injected = np.zeros(len(out), dtype=bool)
+    kind_of = np.full(len(out), "", dtype=object)
+    event_of = np.zeros(len(out), dtype=np.int64)
+    jours = out["jour"].to_numpy()
     event = 0
     pad = np.timedelta64(spec.ecart_jours, "D")
-    for _, part in out.groupby("compteur", sort=True):
-        days = part["jour"].to_numpy()
-        taken = np.zeros(len(part), dtype=bool)
+    for _, pos in sorted(out.groupby("compteur", sort=True).indices.items()):
+        days = jours[pos]
+        taken = np.zeros(len(pos), dtype=bool)
         kinds = [k for k, n in spec.events for _ in range(n)]
         for kind in rng.permutation(kinds):
             # Both lengths are drawn every time (the original protocol's sequence).
@@ -196,8 +198,8 @@ def inject(clean: pd.DataFrame, seed: int | InjectionSpec) -> pd.DataFrame:
             else:
                 continue
             taken |= inside
-            idx = part.index[inside]
-            counts = out.loc[idx, "comptage"]
+            idx = pos[inside]
+            counts = comptage[idx]
             if kind == "panne":
                 new = counts * 0.0
             elif kind == "derive":
@@ -207,11 +209,15 @@ def inject(clean: pd.DataFrame, seed: int | InjectionSpec) -> pd.DataFrame:
             else:
                 lo, hi = spec.pic_facteur
                 new = np.round(counts * np.exp(rng.uniform(np.log(lo), np.log(hi))))
-            out.loc[idx, "comptage"] = new
-            out.loc[idx, "anomalie_injectee"] = True
-            out.loc[idx, "type_injection"] = kind
+            comptage[idx] = new
+            injected[idx] = True
+            kind_of[idx] = kind
             event += 1
-            out.loc[idx, "evenement"] = event
+            event_of[idx] = event
+    out["comptage"] = comptage
+    out["anomalie_injectee"] = injected
+    out["type_injection"] = kind_of
+    out["evenement"] = event_of
     return out
 
 

@@ -136,16 +136,18 @@ def choose_design(
     pairs = _check(validation)
     truths = [frame["anomalie_injectee"].to_numpy() for _, frame in pairs]
     best: tuple[float, dict | None, dict[str, float]] = (-1.0, None, {})
+    resids: dict[int, list[pd.DataFrame]] = {}  # the residuals depend on the window only
     structures = itertools.product(*GRID_STRUCTURE.values())
     for fen, longue in structures:
         p = dict(CONTEXT_PARAMS, fenetre_niveau=fen, duree_longue=longue)
+        if fen not in resids:
+            resids[fen] = [
+                residuals(frame, vy.fitted.profils, vy.fitted.compteurs, calendrier, p)
+                for vy, frame in pairs
+            ]
         devs = [
-            deviations(
-                residuals(frame, vy.fitted.profils, vy.fitted.compteurs, calendrier, p),
-                vy.fitted.compteurs,
-                longue,
-            )
-            for vy, frame in pairs
+            deviations(r, vy.fitted.compteurs, longue)
+            for r, (vy, _) in zip(resids[fen], pairs, strict=True)
         ]
         longs = GRID_THRESHOLDS["seuil_long"] if longue else (0.0,)
         for sj, ss, sl in itertools.product(

@@ -170,10 +170,15 @@ def zero_runs(counts: pd.Series, min_len: int = 3) -> pd.Series:
         Boolean series aligned on ``counts``.
     """
     grid = counts.reindex(pd.date_range(counts.index.min(), counts.index.max(), freq="D"))
-    is_zero = grid.eq(0)
-    run_id = (is_zero != is_zero.shift()).cumsum()
-    run_len = is_zero.groupby(run_id).transform("sum")
-    return (is_zero & (run_len >= min_len)).reindex(counts.index).fillna(False).astype(bool)
+    is_zero = grid.eq(0).to_numpy()
+    edges = np.diff(np.concatenate([[0], is_zero.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    flagged = np.zeros(len(grid), dtype=bool)
+    for start, end in zip(starts, ends, strict=True):
+        if end - start >= min_len:
+            flagged[start:end] = True
+    out = pd.Series(flagged, index=grid.index).reindex(counts.index)
+    return out.fillna(False).astype(bool)
 
 
 # --------------------------------------------------------------------------
@@ -256,17 +261,21 @@ def deviations(df: pd.DataFrame, compteurs: dict, duree_longue: int = 0) -> pd.D
         df["compteur"].map(lambda c: compteurs[c]["sigma_seul"]).astype(float),
     )
     df["z"] = (np.log1p(df["comptage"]) - df["centre"]) / df["sigma"]
-    df["z3"] = np.nan
-    df["zl"] = 0.0
-    df["run0"] = False
-    for _, part in df.groupby("compteur"):
-        s = part.set_index("jour")
-        grid_z = s["z"].reindex(pd.date_range(s.index.min(), s.index.max(), freq="D"))
-        df.loc[part.index, "z3"] = persistent_deviation(grid_z).reindex(s.index).to_numpy()
+    z3 = np.full(len(df), np.nan)
+    zl = np.zeros(len(df))
+    run0 = np.zeros(len(df), dtype=bool)
+    z_all, jours, counts = df["z"].to_numpy(), df["jour"].to_numpy(), df["comptage"].to_numpy()
+    for pos in df.groupby("compteur").indices.values():
+        days = pd.DatetimeIndex(jours[pos])
+        grid = pd.date_range(days.min(), days.max(), freq="D")
+        grid_z = pd.Series(z_all[pos], index=days).reindex(grid)
+        z3[pos] = persistent_deviation(grid_z).reindex(days).to_numpy()
         if duree_longue > 2:
-            zl = run_deviation(grid_z, duree_longue)
-            df.loc[part.index, "zl"] = zl.reindex(s.index).to_numpy()
-        df.loc[part.index, "run0"] = zero_runs(s["comptage"]).to_numpy()
+            zl[pos] = run_deviation(grid_z, duree_longue).reindex(days).to_numpy()
+        run0[pos] = zero_runs(pd.Series(counts[pos], index=days)).to_numpy()
+    df["z3"] = z3
+    df["zl"] = zl
+    df["run0"] = run0
     return df
 
 

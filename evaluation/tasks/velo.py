@@ -57,10 +57,14 @@ def zero_runs(counts: pd.Series, min_len: int = 3) -> pd.Series:
         Boolean series aligned on ``counts``.
     """
     grid = counts.reindex(pd.date_range(counts.index.min(), counts.index.max(), freq="D"))
-    is_zero = grid.eq(0)
-    run_id = (is_zero != is_zero.shift()).cumsum()
-    run_len = is_zero.groupby(run_id).transform("sum")
-    flagged = (is_zero & (run_len >= min_len)).reindex(counts.index)
+    is_zero = grid.eq(0).to_numpy()
+    edges = np.diff(np.concatenate([[0], is_zero.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    runs = np.zeros(len(grid), dtype=bool)
+    for start, end in zip(starts, ends, strict=True):
+        if end - start >= min_len:
+            runs[start:end] = True
+    flagged = pd.Series(runs, index=grid.index).reindex(counts.index)
     return flagged.fillna(False).astype(bool)
 
 
@@ -103,10 +107,11 @@ def baseline_deviation(
         mask, both aligned on ``df`` rows: the flags for ``seuil`` are
         ``(ecart > seuil) | zeros``.
     """
-    ecart = pd.Series(-np.inf, index=df.index)
-    zeros = pd.Series(False, index=df.index)
-    for _, part in df.groupby("compteur"):
-        s = part.set_index("jour")["comptage"]
+    ecart = np.full(len(df), -np.inf)
+    zeros = np.zeros(len(df), dtype=bool)
+    jours, counts = df["jour"].to_numpy(), df["comptage"].to_numpy(dtype=float)
+    for pos in df.groupby("compteur").indices.values():
+        s = pd.Series(counts[pos], index=pd.DatetimeIndex(jours[pos]))
         grid = s.reindex(pd.date_range(s.index.min(), s.index.max(), freq="D"))
         x = np.log1p(grid) if espace == "log" else grid
         shifted = [x.shift(7 * j) for j in range(-semaines, semaines + 1) if j != 0]
@@ -123,9 +128,9 @@ def baseline_deviation(
             scale = np.maximum(1.4826 * mad, np.sqrt(np.maximum(med, 1.0)))
         ratio = np.abs(x.to_numpy() - med) / scale
         ratio = np.where(ok & ~np.isnan(ratio), ratio, -np.inf)
-        ecart.loc[part.index] = pd.Series(ratio, index=grid.index).reindex(s.index).to_numpy()
-        zeros.loc[part.index] = zero_runs(s).to_numpy()
-    return ecart.to_numpy(dtype=float), np.asarray(zeros.to_numpy(), dtype=bool)
+        ecart[pos] = pd.Series(ratio, index=grid.index).reindex(s.index).to_numpy()
+        zeros[pos] = zero_runs(s).to_numpy()
+    return ecart, zeros
 
 
 def prf(truth: BoolLike, pred: BoolLike) -> dict[str, float]:

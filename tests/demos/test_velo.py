@@ -14,7 +14,7 @@ from demos.velo import build, protocol
 from demos.velo import evaluate as ev
 from demos.velo.data import build_calendar, load_daily
 from demos.velo.protocol import SEED_TEST
-from demos.velo.pyfunc_model import calendar_features, zero_runs
+from demos.velo.pyfunc_model import calendar_features, decide, run_deviation, zero_runs
 from registry.card import Card
 
 pytestmark = pytest.mark.timeout(600)
@@ -87,6 +87,19 @@ def test_calendar_features_on_known_dates(calendrier):
 def test_zero_runs_need_three_consecutive_days():
     s = pd.Series([5, 0, 0, 7, 0, 0, 0, 3], index=pd.date_range("2019-01-01", periods=8))
     assert zero_runs(s).tolist() == [False, False, False, False, True, True, True, False]
+
+
+def test_a_slow_drift_is_caught_by_the_five_day_rule_only():
+    z = pd.Series([0.2, 3.0, 3.1, 2.8, 3.3, 2.9, -0.1, 2.9, 3.0, np.nan, 3.0, 3.0])
+    zl = run_deviation(z, 5)
+    # Days 1-5 all deviate by 2.8 or more the same way (day 0 shares a window with them, by
+    # 0.2 only); 7-8 and 10-11 are too short.
+    assert zl.tolist() == [0.2, 2.8, 2.8, 2.8, 2.8, 2.8, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0]
+    assert run_deviation(-z, 5).tolist() == (-zl).tolist()
+    z3 = np.zeros(len(z))  # no neighbour rule, to isolate the long one
+    flags = decide(z, z3, np.zeros(len(z), bool), 5.5, 3.5, zl, 2.5) >= 1
+    assert np.flatnonzero(flags).tolist() == [1, 2, 3, 4, 5]
+    assert not (decide(z, z3, np.zeros(len(z), bool), 5.5, 3.5) >= 1).any()  # rule off
 
 
 def test_injection_is_seeded_and_only_on_clean_days(daily):
