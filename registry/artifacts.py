@@ -73,6 +73,20 @@ class Artifacts:
                 raise
         return target
 
+    def check_readable(self, info: VersionInfo) -> None:
+        """Raise now if a version's artifacts cannot be had: cached, or one listing of the store answers.
+
+        A launch asks before it accepts a demonstrator, so that a store that is
+        down is the caller's 503, not a demonstrator failed in the background.
+
+        Raises:
+            ArtifactStoreUnavailable: the store does not answer.
+        """
+        if (self.cache_dir / "models" / info.name / str(info.version)).is_dir():
+            return
+        with translated(f"artefacts de « {info.name} » version {info.version}"):
+            get_artifact_repository(info.source).list_artifacts(None)
+
     def list_artifacts(self, name: str, version: int, path: str = "") -> list[ArtifactFile]:
         """The files and directories at ``path`` in a version's artifacts (the file itself for a file)."""
         root = self.local_copy(name, version)

@@ -59,6 +59,7 @@ class Registry:
 
         self.local_copy = artifacts.local_copy
         self.local_copy_of = artifacts.local_copy_of
+        self.check_artifacts_readable = artifacts.check_readable
         self.list_artifacts = artifacts.list_artifacts
         self.artifact_path = artifacts.artifact_path
 

@@ -6,7 +6,7 @@ A model's output is hostile and may hold secrets: it goes to
 
 from __future__ import annotations
 
-from domain.errors import NotFound, UntrustedModel
+from domain.errors import ArtifactStoreUnavailable, NotFound, UntrustedModel
 from runners.base import RunStatus
 
 TAMPERED = (
@@ -43,6 +43,6 @@ def no_answer(timeout_s: float) -> str:
 def launch_failed(exc: Exception) -> tuple[str, str]:
     """``(message, logs)`` for a launch that raised: our own French message when it is one of ours."""
     detail = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, (UntrustedModel, NotFound)):
+    if isinstance(exc, (UntrustedModel, NotFound, ArtifactStoreUnavailable)):
         return f"échec du lancement : {exc.message}", detail
     return LAUNCH_FAILED, detail

@@ -116,6 +116,7 @@ class DemoService:
             UntrustedModel: the runner does not isolate and the model is not a reference one.
             QuotaExceeded: the organisation's or the platform's quota is reached.
             NotFound: unknown model, version or alias.
+            ArtifactStoreUnavailable: the model's files cannot be read (their store is down).
         """
         if not policy.may_launch_demo(caller):
             raise Forbidden(
@@ -129,6 +130,7 @@ class DemoService:
                 f"le modèle {ref} n'a pas de signature par colonnes : le démonstrateur ne saurait pas quelles données lui donner"
             )
         self.sandbox.check_accepted(version)
+        self.services.registry.check_artifacts_readable(version)  # a store that is down: 503 now
         view, warm, reused = self._insert(caller, version, ttl, reuse=reuse)
         if reused:
             return view, True
