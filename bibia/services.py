@@ -50,10 +50,14 @@ def open_registry(settings: Settings, db: Database) -> Registry:
     """The registry on the settings' MLflow, its cards in ``db``; legacy card tags moved there."""
     from bibia.cards import DatabaseCards
 
-    registry = Registry(
-        settings.tracking_uri, settings.artifact_root, settings.cache_dir, DatabaseCards(db)
-    )
-    moved = registry.move_legacy_cards()
+    # MLflow creates its schema on a new database when its client is made: replicas
+    # starting together do that one at a time (as bibia's migrations), then move cards once.
+    with db.exclusive("registre"):
+        registry = Registry(
+            settings.tracking_uri, settings.artifact_root, settings.cache_dir, DatabaseCards(db)
+        )
+        registry.ping()
+        moved = registry.move_legacy_cards()
     if moved:
         log.info("fiches déplacées des tags MLflow vers la base de bibia : %s", ", ".join(moved))
     return registry

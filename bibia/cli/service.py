@@ -37,8 +37,12 @@ def serve(
         from bibia.seed import evaluate_references
         from bibia.seed import seed as seed_catalogue
 
-        seed_catalogue(application.state.services, log=err.print)
-        evaluate_references(application.state.evaluations, log=err.print)
+        services = application.state.services
+        # Replicas starting together seed one after the other: the first registers the
+        # reference models, the others find them registered (the seed is idempotent).
+        with services.db.exclusive("seed"):
+            seed_catalogue(services, log=err.print)
+            evaluate_references(application.state.evaluations, log=err.print)
     err.print(f"bibia écoute sur http://{settings.host}:{settings.port} (documentation : /docs)")
     server.run(application, settings)
 
@@ -47,7 +51,9 @@ def seed_command() -> None:
     """Peupler le catalogue : projets des Interconnectés et modèles de référence (idempotent)."""
     from bibia.seed import seed
 
-    report = seed(build_services(), log=err.print)
+    services = build_services()
+    with services.db.exclusive("seed"):
+        report = seed(services, log=err.print)
     out.print(report.summary())
 
 

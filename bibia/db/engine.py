@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -9,7 +11,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import OperationalError
@@ -43,16 +45,56 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
 
     def upgrade(self) -> None:
-        """Bring the schema to the newest migration (idempotent)."""
+        """Bring the schema to the newest migration (idempotent).
+
+        Replicas starting together on a new database migrate one after the other
+        (:meth:`exclusive`): the first creates the schema, the others find it current.
+        """
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["connection_url"] = self.url
         try:
-            with self.engine.begin() as connection:
+            with self.exclusive("migrations"), self.engine.begin() as connection:
                 config.attributes["connection"] = connection
                 command.upgrade(config, "head")
         except OperationalError as exc:
             raise RegistryUnavailable(f"base de données de bibia injoignable : {exc.orig}") from exc
+
+    @contextmanager
+    def exclusive(self, what: str) -> Iterator[None]:
+        """Run the block alone among the processes sharing this database; the others wait.
+
+        On PostgreSQL, a session advisory lock (``pg_advisory_lock``) on a connection of
+        its own, held for the block and released with it (or when the process dies and its
+        connection closes). On SQLite, the embedded single-machine default, an exclusive
+        ``flock`` on a file beside the database (an in-memory database needs none).
+
+        Args:
+            what: names the work (``migrations``, ``seed``, ...): different names do not wait
+                for one another.
+        """
+        key = int.from_bytes(
+            hashlib.sha256(f"bibia:{what}".encode()).digest()[:8], "big", signed=True
+        )
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+            return
+        path = self.engine.url.database if dialect == "sqlite" else None
+        if not path or path == ":memory:":
+            yield
+            return
+        with open(f"{path}.{what}.lock", "a+b") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

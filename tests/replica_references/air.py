@@ -1,0 +1,12 @@
+"""pics-pollution-lille, with its real card and a small stand-in model."""
+
+from pathlib import Path
+
+from demos.reference import ReferenceBuild
+from tests.replica_references import stand_in
+
+MODEL_NAME = "pics-pollution-lille"
+
+
+def build(model_dir: Path) -> ReferenceBuild:
+    return stand_in(MODEL_NAME, "air-lille", "pics-pollution-lille", model_dir)
