@@ -34,8 +34,9 @@ from registry.tiers import Tier
 
 FINGERPRINT_TAG = "bibia.build_fingerprint"
 #: Reference packages, each one version of its ``MODEL_NAME`` (under its ``ALIAS``, else
-#: production): ``demos.cantine.commande`` is cantine-nantes' staff-order variant.
-REFERENCE_MODELS = ("demos.cantine", "demos.cantine.commande", "demos.velo", "demos.air")
+#: production): ``demos.cantine.commande`` is cantine-nantes' staff-order variant, seeded before
+#: the calendar-only production version so that the catalogue shows production's card (the latest).
+REFERENCE_MODELS = ("demos.cantine.commande", "demos.cantine", "demos.velo", "demos.air")
 
 
 @dataclass

@@ -28,7 +28,7 @@ from tests.demos_service.conftest import (  # noqa: F401  (fixtures)
     short_tmp,
 )
 
-ALL_REFERENCES = ("demos.cantine", "demos.cantine.commande", "demos.velo", "demos.air")
+ALL_REFERENCES = ("demos.cantine.commande", "demos.cantine", "demos.velo", "demos.air")
 
 
 @pytest.fixture(scope="session")
