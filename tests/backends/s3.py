@@ -66,7 +66,7 @@ class Bucket:
             "AWS_DEFAULT_REGION": "us-east-1",
         }
 
-    def keys(self) -> list[str]:
+    def object_keys(self) -> list[str]:
         pages = s3_client(self.endpoint).get_paginator("list_objects_v2")
         return [
             o["Key"] for page in pages.paginate(Bucket=self.name) for o in page.get("Contents", [])

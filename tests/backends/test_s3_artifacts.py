@@ -123,7 +123,7 @@ def test_a_registration_lands_in_the_bucket_and_the_stock_client_pulls_it(
     import mlflow.pyfunc
     import pandas as pd
 
-    keys = registered.bucket.keys()
+    keys = registered.bucket.object_keys()
     assert any(k.startswith("models/") and k.endswith("/model/MLmodel") for k in keys), keys
     assert not (registered.server.data_dir / "artifacts").exists() or not any(
         (registered.server.data_dir / "artifacts").rglob("MLmodel")
@@ -230,3 +230,64 @@ def test_a_200_mb_artifact_streams_through_the_gateway_in_bounded_memory(
         print(f"\n200 MB pulled through the gateway in {elapsed:.1f} s, RSS +{grown_mb:.1f} MB")
         assert received == BIG_MB << 20
         assert grown_mb < RSS_BOUND_MB, f"the service grew by {grown_mb:.1f} MB"
+
+
+@pytest.mark.parametrize(
+    ("listed", "directory"),
+    [
+        ("../x", ""),
+        ("model/../../x", "model"),
+        ("/etc/passwd", ""),
+        ("model\\..\\x", "model"),
+        ("model/a\x00b", "model"),
+        ("model/a\x1bb", "model"),
+        ("other/x", "model"),
+        ("model/sub/x", "model"),
+        ("model//x", "model"),
+        ("model/./x", "model"),
+        ("model/", "model"),
+        ("", ""),
+        (None, ""),
+        ("model/" + "a" * 2000, "model"),
+    ],
+)
+def test_a_listed_key_that_could_leave_the_version_is_refused(listed, directory) -> None:
+    from domain.errors import InvalidInput
+    from registry.artifacts import stored_path
+
+    with pytest.raises(InvalidInput, match="chemin refusé dans les fichiers de la version"):
+        stored_path(listed, directory)
+    assert stored_path("model/c..", "model") == "model/c.."
+    assert stored_path("model", "") == "model"
+
+
+def test_a_hostile_key_in_the_store_is_a_french_400_and_nothing_is_cached(
+    registered: Site, sklearn_model_dir: Path, card: dict, tmp_path: Path
+) -> None:
+    before = set(registered.bucket.object_keys())
+    made = _register(
+        registered.url,
+        registered.token,
+        "eau-hostile",
+        _tar(sklearn_model_dir, tmp_path / "m.tar"),
+        card,
+    )
+    assert made.status_code == 201, made.text
+    mlmodel = next(
+        k for k in set(registered.bucket.object_keys()) - before if k.endswith("/model/MLmodel")
+    )
+    # a key no sane registration writes, planted straight in the store (SeaweedFS refuses '..' itself)
+    evil = mlmodel.removesuffix("MLmodel") + "piege\x1b[31m.txt"
+    s3.s3_client(registered.bucket.endpoint).put_object(
+        Bucket=registered.bucket.name, Key=evil, Body=b"x"
+    )
+    answer = httpx.get(
+        f"{registered.url}/api/2.0/mlflow-artifacts/artifacts/bibia-models/eau-hostile/1/MLmodel",
+        headers=registered.headers(),
+        timeout=60,
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error_code"] == "INVALID_PARAMETER_VALUE"
+    assert "chemin refusé dans les fichiers de la version" in answer.json()["message"]
+    cache = registered.server.data_dir / "cache" / "models" / "eau-hostile"
+    assert not cache.exists() or not any(p.name == "1" for p in cache.iterdir())
