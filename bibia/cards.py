@@ -90,3 +90,24 @@ class DatabaseCards:
             row = session.get(ModelCard, (name, version))
             if row is not None:
                 session.delete(row)
+
+
+def carded_models(session: Session, projects: Collection[str]) -> list[tuple[str, str, str | None]]:
+    """``(model, project, owner SIREN)`` of the models whose latest card names one of ``projects``.
+
+    One statement, whatever the number of models: the projects' listings read no model's tags.
+    """
+    if not projects:
+        return []
+    newest = aliased(ModelCard)
+    highest = (
+        select(func.max(newest.version))
+        .where(newest.model_name == ModelCard.model_name)
+        .scalar_subquery()
+    )
+    rows = session.execute(
+        select(ModelCard.model_name, ModelCard.project, ModelCard.owner_siren)
+        .where(ModelCard.project.in_(list(projects)), ModelCard.version == highest)
+        .order_by(ModelCard.model_name)
+    )
+    return [(name, project, siren) for name, project, siren in rows if project]

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from bibia import ownership, policy
 from bibia.accounts import audit
 from bibia.auth import Caller
+from bibia.cards import carded_models
 from bibia.db.models import ProjectRecord
 from bibia.schemas import ModelOut, ProjectOut, VersionOut
 from domain.errors import Forbidden, InvalidInput, NotFound
@@ -462,11 +463,18 @@ def _members(
     return grouped
 
 
-def _models_by_project(
-    registry: Registry, rows: list[ProjectRecord], slug: str | None = None
-) -> dict[str, list[str]]:
-    """Registered models per project (see :func:`_members`), from one catalogue read."""
-    return _members(rows, registry.search(CatalogueQuery(project=slug)))
+def _models_by_project(session: Session, rows: Sequence[ProjectRecord]) -> dict[str, list[str]]:
+    """Registered models per project (as :func:`_members` decides), sorted by name.
+
+    One statement on bibia's card store (each model's latest card names its project and
+    owner), whatever the size of the catalogue: no model's tags are read.
+    """
+    owners = {r.slug: set(ownership.owner_sirens(r.data)) for r in rows}
+    grouped: dict[str, list[str]] = {}
+    for name, project, siren in carded_models(session, list(owners)):
+        if siren in owners.get(project, ()):
+            grouped.setdefault(project, []).append(name)
+    return grouped
 
 
 def search_words(q: str | None) -> list[str]:
@@ -511,7 +519,7 @@ def list_projects(
     rows = session.scalars(
         query.order_by(ProjectRecord.slug).offset((page - 1) * per_page).limit(per_page)
     ).all()
-    models = _models_by_project(registry, list(rows)) if rows else {}
+    models = _models_by_project(session, rows) if rows else {}
     items = [visible(_project_out(r, models.get(r.slug, [])), caller.tier) for r in rows]
     return {"items": items, "total": total, "page": page, "per_page": per_page}
 
@@ -528,7 +536,7 @@ def project_detail(
     row = session.get(ProjectRecord, slug)
     if row is None:
         raise NotFound(f"projet inconnu : « {slug} » (liste : GET /api/v1/projects)")
-    models = _models_by_project(registry, [row], slug).get(slug, [])
+    models = _models_by_project(session, [row]).get(slug, [])
     return visible(_project_out(row, models), caller.tier)
 
 
@@ -680,6 +688,7 @@ def search(
     *,
     sort: str = "recents",
     scores: Mapping[str, float] | None = None,
+    models: bool = True,
 ) -> SearchResult:
     """Models and projects matching ``filters``, with each filter's counts, filtered for the caller.
 
@@ -694,10 +703,12 @@ def search(
             (the models of ``scores`` first, highest score first; then the
             others, newest first).
         scores: model name → its verified score (only read by the ``score`` order).
+        models: False for a search of projects alone (``/projets``): no model is read, the
+            projects' members come from the card store.
     """
-    summaries = registry.search()
+    summaries = registry.search() if models else []
     rows = list(session.scalars(select(ProjectRecord)).all())
-    members = _members(rows, summaries)
+    members = _members(rows, summaries) if models else _models_by_project(session, rows)
     hits = [_model_hit(s, caller) for s in summaries]
     hits += [_project_hit(r, members.get(r.slug, []), caller) for r in rows]
     words = search_words(filters.q)

@@ -294,7 +294,13 @@ def _search_page(
     scores = verified_scores(request, caller) if sort == "score" else {}
     gains = {name: score.gain for name, score in scores.items()}
     found = catalogue.search(
-        session, registry, caller, catalogue.SearchFilters(**params), sort=sort, scores=gains
+        session,
+        registry,
+        caller,
+        catalogue.SearchFilters(**params),
+        sort=sort,
+        scores=gains,
+        models=kind is None,
     )
     number = _page_number(raw.get("page"))
     shown = catalogue.paginate(found.hits, number, PER_PAGE)
@@ -485,5 +491,6 @@ def project_page(
         project = catalogue.project_detail(session, registry, caller, slug)
     except NotFound as exc:
         raise NotFound(f"aucun projet « {slug[:100]} » dans le catalogue") from exc
-    models = [m for m in _all_models(registry, caller) if m["name"] in set(project["models"])]
+    named = catalogue.list_models(registry, caller, CatalogueQuery(project=slug), 1, ALL)["items"]
+    models = [m for m in named if m["name"] in set(project["models"])]  # the project's own only
     return render(request, "projet.html", title=project["title"], project=project, models=models)
