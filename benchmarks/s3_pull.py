@@ -196,6 +196,7 @@ def main() -> None:
             shutil.rmtree(replica_dir, ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        bucket.drop()
 
     print(
         f"\n{'':<18} {'time (median, s)':>17} {'MB/s':>7} {'client peak RSS':>16} {'service RSS growth (max)':>25}"

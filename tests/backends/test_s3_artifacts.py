@@ -78,8 +78,10 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def bucket() -> s3.Bucket:
-    return s3.new_bucket(s3.endpoint())
+def bucket() -> Iterator[s3.Bucket]:
+    made = s3.new_bucket(s3.endpoint())
+    yield made
+    made.drop()
 
 
 @pytest.fixture(scope="module")

@@ -61,6 +61,7 @@ def served(
         assert made.status_code == 201, made.text
         assert any(k.endswith("/model/MLmodel") for k in bucket.object_keys())
         yield server, bucket, {"Authorization": f"Bearer {token}"}
+    bucket.drop()
 
 
 def _poll(url: str, headers: dict[str, str], done: set[str], timeout: float = 180) -> dict:
