@@ -11,6 +11,7 @@ from bibia.services import Services
 from demos.projects import load_projects
 from registry.entries import CatalogueQuery
 from registry.refs import ModelRef
+from tests.backends.conftest import PostgresServer, postgres_server_url, require_postgres
 
 pytestmark = pytest.mark.slow
 
@@ -24,16 +25,32 @@ ALIASES = {
 }
 
 
-@pytest.fixture(scope="module")
-def seeded(tmp_path_factory):
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+)
+def seeded(request, tmp_path_factory):
+    """The seed run twice, on the embedded default and on the scale configuration (both
+    databases on PostgreSQL, where MLflow limits a tag to 5,000 characters: the real cards
+    are longer)."""
     from bibia.settings import Settings
 
+    server = PostgresServer(postgres_server_url())
+    databases = {}
+    if request.param == "postgres":
+        require_postgres(server)
+        databases = {
+            "database_url": server.create_database("seed_bibia"),
+            "mlflow_tracking_uri": server.create_database("seed_mlflow"),
+        }
     services = Services.build(
-        Settings(data_dir=tmp_path_factory.mktemp("seed") / "data", runner="none")
+        Settings(data_dir=tmp_path_factory.mktemp("seed") / "data", runner="none", **databases)
     )
     first = seed(services)
     second = seed(services)
-    return services, first, second
+    yield services, first, second
+    services.db.dispose()
+    for url in databases.values():
+        server.drop_database(url)
 
 
 def test_first_run_populates_projects_and_models(seeded):
