@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -78,7 +79,7 @@ class DatabaseCards:
                         with contextlib.suppress(ValueError):
                             replaced = Card.model_validate_json(row.card)
                     row.card, row.project = text, ident.project or None
-                    row.owner_siren = ident.owner.siren
+                    row.owner_siren, row.theme = ident.owner.siren, ident.theme.value
                 return replaced
             except IntegrityError:
                 if attempt == 2:
@@ -111,3 +112,37 @@ def carded_models(session: Session, projects: Collection[str]) -> list[tuple[str
         .order_by(ModelCard.model_name)
     )
     return [(name, project, siren) for name, project, siren in rows if project]
+
+
+@dataclass(frozen=True)
+class CatalogueFigures:
+    """What the home page counts of the carded models (each model's latest card)."""
+
+    models: int
+    by_theme: dict[str, int]
+    owner_sirens: set[str]
+
+
+def catalogue_figures(session: Session) -> CatalogueFigures:
+    """How many carded models, how many per theme, and their owners: three statements, no model read."""
+    newest = aliased(ModelCard)
+    highest = (
+        select(func.max(newest.version))
+        .where(newest.model_name == ModelCard.model_name)
+        .scalar_subquery()
+    )
+    latest = ModelCard.version == highest
+    by_theme = {
+        theme: int(n)
+        for theme, n in session.execute(
+            select(ModelCard.theme, func.count()).where(latest).group_by(ModelCard.theme)
+        )
+        if theme
+    }
+    sirens = {
+        siren
+        for (siren,) in session.execute(select(ModelCard.owner_siren).where(latest).distinct())
+        if siren
+    }
+    models = session.scalar(select(func.count(func.distinct(ModelCard.model_name)))) or 0
+    return CatalogueFigures(models=int(models), by_theme=by_theme, owner_sirens=sirens)

@@ -84,6 +84,11 @@ def list_models(
     return {"items": items, "total": total, "page": page, "per_page": per_page}
 
 
+def recent_models(registry: Registry, caller: Caller, count: int) -> list[dict[str, Any]]:
+    """The ``count`` most recently registered models, newest first (one catalogue read)."""
+    return [visible(_model_out(s), caller.tier) for s in registry.recent(count)]
+
+
 def model_detail(registry: Registry, caller: Caller, name: str) -> dict[str, Any]:
     summary = registry.get(name)
     body = visible(_model_out(summary), caller.tier)

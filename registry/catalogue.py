@@ -96,6 +96,14 @@ class Catalogue:
             total = count_registered_models(self._client, filter_string)
         return self._summaries(found), total
 
+    def recent(self, count: int) -> list[ModelSummary]:
+        """The ``count`` most recently registered models, newest first (one MLflow call)."""
+        with translated("catalogue"):
+            found = self._client.search_registered_models(
+                max_results=count, order_by=["timestamp DESC", "name ASC"]
+            )
+        return self._summaries(found)
+
     def get(self, name: str) -> ModelSummary:
         check_name(name)
         with translated(f"modèle « {name} »"):

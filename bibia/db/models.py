@@ -162,8 +162,9 @@ class ProjectRecord(Base):
 class ModelCard(Base):
     """A model version's card (``registry.card.Card`` as JSON; see ``registry.cards``).
 
-    The catalogue shows a model's highest carded version's card; ``project`` and
-    ``owner_siren`` repeat the card's, for the projects' listings.
+    The catalogue shows a model's highest carded version's card; ``project``,
+    ``owner_siren`` and ``theme`` repeat the card's, for the projects' listings and the
+    home page's figures.
     """
 
     __tablename__ = "model_cards"
@@ -173,6 +174,7 @@ class ModelCard(Base):
     card: Mapped[str] = mapped_column(Text)
     project: Mapped[str | None] = mapped_column(String(64), index=True)
     owner_siren: Mapped[str | None] = mapped_column(String(9))
+    theme: Mapped[str | None] = mapped_column(String(64), index=True)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 

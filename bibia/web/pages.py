@@ -16,6 +16,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from bibia import catalogue, policy
 from bibia.auth import ANONYMOUS, Caller
+from bibia.cards import catalogue_figures
 from bibia.deps import COOKIE, RegistryDep, ServicesDep, SessionDep, browser_caller
 from bibia.guards import security_headers
 from bibia.web.render import LABELS, PageRoute, render, with_query
@@ -78,13 +79,6 @@ def _pages(total: int, page: int, per_page: int) -> dict[str, int]:
     return {"page": page, "pages": max(1, math.ceil(total / per_page)), "total": total}
 
 
-def _all_models(registry: Registry, caller: Caller) -> list[dict[str, Any]]:
-    models: list[dict[str, Any]] = catalogue.list_models(
-        registry, caller, CatalogueQuery(), 1, ALL
-    )["items"]
-    return models
-
-
 def _all_projects(session: Any, registry: Registry, caller: Caller) -> list[dict[str, Any]]:
     found = catalogue.list_projects(
         session,
@@ -142,23 +136,21 @@ def _has_chart(registry: Registry, caller: Caller, name: str, version: int) -> b
 def home(
     request: Request, caller: PageCallerDep, registry: RegistryDep, session: SessionDep
 ) -> HTMLResponse:
-    models = _all_models(registry, caller)
+    # Figures from bibia's card store and the six newest models: no read of every model.
+    counted = catalogue_figures(session)
     projects = _all_projects(session, registry, caller)
-    sirens = {_ident(m).get("owner", {}).get("siren") for m in models} | {
-        o["siren"] for p in projects for o in p["owners"]
-    }
-    sirens.discard(None)
+    sirens = counted.owner_sirens | {o["siren"] for p in projects for o in p["owners"]}
     themes = []
     for value, title in THEMES.items():
-        n_models = sum(1 for m in models if _ident(m).get("theme") == value)
+        n_models = counted.by_theme.get(value, 0)
         n_projects = sum(1 for p in projects if p["theme"] == value)
         if n_models or n_projects:
             themes.append(
                 {"value": value, "title": title, "models": n_models, "projects": n_projects}
             )
-    recent = sorted(models, key=lambda m: m["created"], reverse=True)[:6]
+    recent = catalogue.recent_models(registry, caller, 6)
     figures = {
-        "models": len(models),
+        "models": counted.models,
         "projects": len(projects),
         "owners": len(sirens),
         "themes": len(themes),
