@@ -23,18 +23,23 @@ LOG="$DIR/weed.log"
 say() { echo "start-seaweedfs: $*" >&2; }
 
 answers() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
-# A signed request with the tests' credentials (the gateway listens before its filer is ready).
+# An object written and read back with the tests' credentials: the gateway listens, and lists,
+# before its volume server has joined the master (until then reads and writes fail).
 s3_answers() {
   .venv/bin/python - "$ENDPOINT" <<'PY' 2>/dev/null
 import sys, boto3
 from botocore.config import Config
-boto3.client("s3", endpoint_url=sys.argv[1], aws_access_key_id="bibia-test",
-             aws_secret_access_key="bibia-test-secret", region_name="us-east-1",
-             config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5)).list_buckets()
+s3 = boto3.client("s3", endpoint_url=sys.argv[1], aws_access_key_id="bibia-test",
+                  aws_secret_access_key="bibia-test-secret", region_name="us-east-1",
+                  config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5))
+if "bibia-sonde" not in {b["Name"] for b in s3.list_buckets()["Buckets"]}:
+    s3.create_bucket(Bucket="bibia-sonde")
+s3.put_object(Bucket="bibia-sonde", Key="sonde", Body=b"ok")
+assert s3.get_object(Bucket="bibia-sonde", Key="sonde")["Body"].read() == b"ok"
 PY
 }
 
-if answers; then
+if answers && s3_answers; then
   say "already answering on $ENDPOINT"
   echo "$ENDPOINT"
   exit 0
