@@ -11,6 +11,7 @@ from bibia.services import Services
 from demos.projects import load_projects
 from registry.entries import CatalogueQuery
 from registry.refs import ModelRef
+from tests.backends import s3
 from tests.backends.conftest import PostgresServer, postgres_server_url, require_postgres
 
 pytestmark = pytest.mark.slow
@@ -31,16 +32,22 @@ ALIASES = {
 def seeded(request, tmp_path_factory):
     """The seed run twice, on the embedded default and on the scale configuration (both
     databases on PostgreSQL, where MLflow limits a tag to 5,000 characters: the real cards
-    are longer)."""
+    are longer; the artifacts in a bucket of the tests' SeaweedFS)."""
     from bibia.settings import Settings
 
     server = PostgresServer(postgres_server_url())
     databases = {}
+    bucket = None
+    env = pytest.MonkeyPatch()
     if request.param == "postgres":
         require_postgres(server)
+        bucket = s3.new_bucket(s3.endpoint())
+        for key, value in bucket.env.items():  # MLflow's S3 client reads its settings there
+            env.setenv(key, value)
         databases = {
             "database_url": server.create_database("seed_bibia"),
             "mlflow_tracking_uri": server.create_database("seed_mlflow"),
+            "mlflow_artifact_root": bucket.env["BIBIA_MLFLOW_ARTIFACT_ROOT"],
         }
     services = Services.build(
         Settings(data_dir=tmp_path_factory.mktemp("seed") / "data", runner="none", **databases)
@@ -49,8 +56,12 @@ def seeded(request, tmp_path_factory):
     second = seed(services)
     yield services, first, second
     services.db.dispose()
-    for url in databases.values():
-        server.drop_database(url)
+    env.undo()
+    if bucket is not None:
+        bucket.drop()
+    for key in ("database_url", "mlflow_tracking_uri"):
+        if key in databases:
+            server.drop_database(databases[key])
 
 
 def test_first_run_populates_projects_and_models(seeded):
@@ -59,6 +70,17 @@ def test_first_run_populates_projects_and_models(seeded):
     assert len(first.projects_created) == len(load_projects()) == 8
     names = {m.name for m in services.registry.search(CatalogueQuery())}
     assert names == REFERENCE
+
+
+def test_the_scale_configuration_keeps_the_artifacts_in_its_bucket(seeded):
+    services, _, _ = seeded
+    root = services.settings.artifact_root
+    if not root.startswith("s3://"):
+        return  # the embedded default: a directory
+    bucket = s3.Bucket(s3.endpoint(), root.removeprefix("s3://").split("/")[0])
+    versions = sum(len(aliases) for aliases in ALIASES.values())
+    assert sum(k.endswith("/model/MLmodel") for k in bucket.object_keys()) == versions
+    assert not (services.settings.data_dir / "artifacts").exists()
 
 
 def test_second_run_changes_nothing(seeded):
