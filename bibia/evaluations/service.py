@@ -246,7 +246,8 @@ class EvaluationService:
 
         Raises: Unauthorized/Forbidden (members only), NotFound, InvalidInput /
         InvalidData (the model's signature does not fit the task, a bad CSV),
-        QuotaExceeded (429), UntrustedModel, RunnerError (no runner).
+        QuotaExceeded (429), UntrustedModel, RunnerError (no runner),
+        ArtifactStoreUnavailable (503: the model's files cannot be read).
         """
         if not policy.may_submit_evaluation(caller):
             policy.refuse(caller, MEMBERS_ONLY, anonymous=SIGN_IN)
@@ -262,6 +263,7 @@ class EvaluationService:
             )
         self.demos.sandbox.require_runner()
         self.demos.sandbox.check_accepted(version)
+        self.services.registry.check_artifacts_readable(version)  # a store that is down: 503 now
         job_id = secrets.token_hex(16)
         bench_row: Benchmark | None = None
         files: tuple[bytes, bytes] | None = None

@@ -26,6 +26,7 @@ pytestmark = pytest.mark.slow
 
 MODEL = "eau-batiments"
 GATEWAY = "/api/2.0/mlflow-artifacts/artifacts/bibia-models"
+CSV = b"surface;occupation;temperature;observe\n1;1;0;2\n2;1;15;4\n3;1;30;6\n"
 
 
 @pytest.fixture(scope="module")
@@ -113,6 +114,16 @@ def test_the_store_down_leaves_the_catalogue_up_and_artifact_routes_503_until_it
     assert "stockage des artefacts indisponible" in launch.json()["message"]
     listed = httpx.get(f"{server.url}/api/v1/demos", headers=bearer, timeout=30)
     assert listed.status_code == 200 and listed.json() == [], listed.text
+    evaluation = httpx.post(
+        f"{server.url}/api/v1/evaluations",
+        headers=bearer,
+        data={"model": f"{MODEL}@production", "truth_column": "observe", "task": "regression"},
+        files={"fichier": ("eau.csv", CSV, "text/csv")},
+        timeout=60,
+    )
+    assert _unavailable(evaluation) and evaluation.json()["error"] == "artefacts_indisponibles"
+    jobs = httpx.get(f"{server.url}/api/v1/evaluations", headers=bearer, timeout=30)
+    assert jobs.status_code == 200 and jobs.json() == [], jobs.text
 
     # the store returns: the same service serves the files, no restart
     store.start()
