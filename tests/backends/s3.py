@@ -153,6 +153,9 @@ class PrivateStore:
         deadline = time.monotonic() + 20
         while answers(self.endpoint) and time.monotonic() < deadline:
             time.sleep(0.2)
+        # the gRPC sockets SeaweedFS also opens in /tmp (not configurable): leave none behind
+        for kind, offset in (("master", 2), ("volume", 4), ("filer", 6), ("s3", 7)):
+            Path(f"/tmp/seaweedfs-{kind}-grpc-{self.port + offset}.sock").unlink(missing_ok=True)
 
 
 @contextmanager
