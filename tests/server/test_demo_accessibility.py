@@ -7,15 +7,19 @@ thread; Debian's Chromium drives it through Playwright.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import free_port, need
-from tests.web.browser import ARGS, CHROMIUM, axe_violations, describe, page_width, screenshot
+from tests.web.browser import (
+    axe_violations,
+    describe,
+    launched_chromium,
+    page_width,
+    screenshot,
+    served_over_http,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -25,34 +29,14 @@ FRENCH = "\ufeffdate;cantine_nom;greve\r\n06/11/2017;LONGCHAMP;\r\n07/11/2017;JE
 
 @pytest.fixture(scope="module")
 def url(cantine_client) -> Iterator[str]:
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(cantine_client.app, host="127.0.0.1", port=port, log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn-demo-a11y", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with served_over_http(cantine_client.app, "uvicorn-demo-a11y", lifespan="auto") as served:
+        yield served
 
 
 @pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    need(CHROMIUM.exists(), f"Chromium is missing at {CHROMIUM} (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+    with launched_chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

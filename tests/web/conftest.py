@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 from fastapi.testclient import TestClient
 
 from tests.conftest import EXAMPLE_CARD, World, make_world, register
+from tests.web.browser import launched_chromium
 from tests.web.webdata import (
     MODEL,
     OTHER,
@@ -49,3 +51,10 @@ def site(sklearn_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
 def browser(site: World) -> TestClient:
     """A fresh client (its own cookie jar) on the shared service."""
     return TestClient(site.app)
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    """Debian's Chromium, launched once per module (:func:`tests.web.browser.launched_chromium`)."""
+    with launched_chromium() as browser:
+        yield browser

@@ -19,8 +19,6 @@ the sign-in form and its cookies are reused by every page of that role.
 from __future__ import annotations
 
 import datetime as dt
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +27,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.conftest import EXAMPLE_CARD, free_port, need, register
+from tests.conftest import EXAMPLE_CARD, register
 from tests.evaluations_api import conftest as evaluation_world
 from tests.evaluations_api.conftest import (
     BENCHMARKS,
@@ -40,13 +38,12 @@ from tests.evaluations_api.conftest import (
     open_eval_world,
 )
 from tests.web.browser import (
-    ARGS,
-    CHROMIUM,
     WIDTHS,
     axe_violations,
     describe,
     page_width,
     screenshot,
+    served_over_http,
 )
 from tests.web.test_evaluation_pages import verified
 from tests.web.webdata import PROJECT, PROJECT_SLUG, model_card, model_with_chart
@@ -190,17 +187,6 @@ def eval_world(short_tmp: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    need(CHROMIUM.exists(), f"Chromium is missing at {CHROMIUM} (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
 def site(
     eval_world: EvalWorld,
     chromium: Any,
@@ -208,27 +194,9 @@ def site(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Site]:
     """The world over real HTTP, with its ids and each role's signed-in cookies."""
-    import uvicorn
-
     ids = _build(eval_world, sklearn_model_dir, tmp_path_factory.mktemp("eau"))
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            eval_world.world.app,
-            host="127.0.0.1",
-            port=port,
-            lifespan="off",  # the world's client already runs the app's lifespan
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn-accessibility", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    url = f"http://127.0.0.1:{port}"
-    try:
+    # the world's client already runs the app's lifespan
+    with served_over_http(eval_world.world.app, "uvicorn-accessibility") as url:
         cookies = {}
         for role in sorted({c.role for c in CASES if c.role is not None}):
             context = chromium.new_context(base_url=url, locale="fr-FR")
@@ -242,9 +210,6 @@ def site(
             finally:
                 context.close()
         yield Site(url=url, ids=ids, cookies=cookies)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
 
 
 WIDER = """width => [...document.querySelectorAll("body *")]

@@ -15,23 +15,20 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import World, free_port, make_world, need
+from tests.conftest import World, make_world
 from tests.web.browser import (
-    ARGS,
-    CHROMIUM,
     WIDTHS,
     axe_violations,
     describe,
     page_width,
     screenshot,
+    served_over_http,
 )
 
 pytestmark = pytest.mark.browser
@@ -49,34 +46,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
 
 @pytest.fixture(scope="module")
 def served(world: World) -> Iterator[str]:
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(world.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn-admin-pages", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    need(CHROMIUM.exists(), f"Chromium is missing at {CHROMIUM} (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
+    with served_over_http(world.app, "uvicorn-admin-pages") as url:
+        yield url
 
 
 @pytest.fixture

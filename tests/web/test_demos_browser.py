@@ -15,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,17 +23,16 @@ import pytest
 
 from runners.base import DemoSpec
 from runners.fake import Behaviour, FakeRunner
-from tests.conftest import World, free_port, need
+from tests.conftest import World
 from tests.demos_fast import conftest as fast
 from tests.demos_fast.conftest import READY, add_row, fake_world, settle
 from tests.web.browser import (
-    ARGS,
-    CHROMIUM,
     WIDTHS,
     axe_violations,
     describe,
     page_width,
     screenshot,
+    served_over_http,
 )
 
 pytestmark = pytest.mark.browser
@@ -67,34 +65,8 @@ def world(fast_tmp: Path, ok_model: Path) -> Iterator[World]:
 @pytest.fixture(scope="module")
 def served(world: World) -> Iterator[str]:
     """The world's app over real HTTP (its lifespan already runs under the world's client)."""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(world.app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn-demo-pages", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    need(CHROMIUM.exists(), f"Chromium is missing at {CHROMIUM} (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
+    with served_over_http(world.app, "uvicorn-demo-pages") as url:
+        yield url
 
 
 @pytest.fixture

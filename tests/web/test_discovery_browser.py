@@ -9,22 +9,19 @@ serious or critical violation) at 1280 and 320 px, and fits a 320 px window.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import World, free_port, need
+from tests.conftest import World
 from tests.web.browser import (
-    ARGS,
-    CHROMIUM,
     WIDTHS,
     axe_violations,
     describe,
     page_width,
     screenshot,
+    served_over_http,
 )
 from tests.web.test_discovery import (
     CANTINE_LILLE,
@@ -37,42 +34,10 @@ pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    need(CHROMIUM.exists(), f"Chromium is missing at {CHROMIUM} (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture(scope="module")
 def url(disco: World) -> Iterator[str]:  # noqa: F811 - the fixture imported above
     """The discovery world over real HTTP."""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            disco.app,
-            host="127.0.0.1",
-            port=port,
-            lifespan="off",  # the world's client already runs the app's lifespan
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn-discovery", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with served_over_http(disco.app, "uvicorn-discovery") as served:
+        yield served
 
 
 @pytest.fixture(params=WIDTHS, ids=lambda w: f"{w}px")

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import LiveServer, cli, need, running_service
-from tests.web.browser import ARGS, CHROMIUM, axe_violations, describe, page_width, screenshot
+from tests.conftest import LiveServer, cli, running_service
+from tests.web.browser import axe_violations, describe, page_width, screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -72,17 +72,6 @@ def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[LiveServ
 def _ok(result: subprocess.CompletedProcess[str]) -> str:
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    need(CHROMIUM.exists(), f"Chromium is missing at {CHROMIUM} (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

@@ -13,19 +13,16 @@ and every page at 320 pixels wide.
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import free_port, need
 from tests.evaluations_api import conftest as evaluation_world
 from tests.evaluations_api.conftest import BENCHMARKS, MODEL, TASK, EvalWorld, cantine_csv
+from tests.web.browser import served_over_http
 from tests.web.test_evaluation_pages import verified
-from tests.web.test_web_browser import ARGS, CHROMIUM
 
 pytestmark = pytest.mark.browser
 
@@ -38,40 +35,8 @@ short_tmp = evaluation_world.short_tmp
 @pytest.fixture(scope="module")
 def served(eval_world: EvalWorld) -> Iterator[str]:
     """The world's app over real HTTP (its lifespan already runs under the world's client)."""
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            eval_world.world.app,
-            host="127.0.0.1",
-            port=port,
-            lifespan="off",
-            log_level="warning",
-        )
-    )
-    thread = threading.Thread(target=server.run, name="uvicorn-evaluation-pages", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    need(CHROMIUM.exists(), f"Chromium is missing at {CHROMIUM} (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
+    with served_over_http(eval_world.world.app, "uvicorn-evaluation-pages") as url:
+        yield url
 
 
 @pytest.fixture

@@ -17,9 +17,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import cli, free_port, need, running_service
+from tests.conftest import cli, free_port, running_service
 from tests.oidc.provider import CLIENT_ID, CLIENT_SECRET, RunningProvider, oidc_provider
-from tests.web.browser import ARGS, CHROMIUM, WIDTHS, axe_violations, describe, page_width
+from tests.web.browser import WIDTHS, axe_violations, describe, page_width
 from tests.web.browser import screenshot as shoot
 
 pytestmark = pytest.mark.browser
@@ -65,17 +65,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             stack = Stack(live.url, live.data_dir, live.log, provider)
             yield stack
             stack.engine.dispose()
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    need(CHROMIUM.exists(), f"Chromium is missing at {CHROMIUM} (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture

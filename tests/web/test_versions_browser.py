@@ -11,17 +11,14 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
-from tests.conftest import EXAMPLE_CARD, cli, need, tar_model
+from tests.conftest import EXAMPLE_CARD, cli, tar_model
 from tests.web.browser import (
-    ARGS,
-    CHROMIUM,
     WIDTHS,
     axe_violations,
     describe,
@@ -39,17 +36,6 @@ HTML = "<html><body><script>document.title='pris'</script></body></html>"
 def _ok(result: subprocess.CompletedProcess) -> str:
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[object]:
-    need(CHROMIUM.exists(), f"Chromium is missing at {CHROMIUM} (apt-get install -y chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture
