@@ -88,6 +88,14 @@ def screenshot(page: Any, name: str) -> Path:
     return path
 
 
+def sign_in(page: Any, token: str, next_path: str) -> None:
+    """Sign in through the form « Jeton d'accès » of ``/connexion``; wait for ``next_path``."""
+    page.goto(f"/connexion?next={next_path}")
+    page.get_by_label("Jeton d'accès").fill(token)
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url(f"**{next_path}")
+
+
 @contextmanager
 def launched_chromium() -> Iterator[Any]:
     """Debian's Chromium launched headless by Playwright (skips the test where it is missing)."""

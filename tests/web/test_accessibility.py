@@ -44,6 +44,7 @@ from tests.web.browser import (
     page_width,
     screenshot,
     served_over_http,
+    sign_in,
 )
 from tests.web.test_evaluation_pages import verified
 from tests.web.webdata import PROJECT, PROJECT_SLUG, model_card, model_with_chart
@@ -202,10 +203,7 @@ def site(
             context = chromium.new_context(base_url=url, locale="fr-FR")
             try:
                 page = context.new_page()
-                page.goto("/connexion?next=/compte/sessions")
-                page.get_by_label("Jeton d'accès").fill(eval_world.world.tokens[role])
-                page.get_by_role("button", name="Se connecter").click()
-                page.wait_for_url("**/compte/sessions")
+                sign_in(page, eval_world.world.tokens[role], "/compte/sessions")
                 cookies[role] = context.cookies()
             finally:
                 context.close()

@@ -29,6 +29,7 @@ from tests.web.browser import (
     page_width,
     screenshot,
     served_over_http,
+    sign_in,
 )
 
 pytestmark = pytest.mark.browser
@@ -64,13 +65,6 @@ def tab(chromium: Any, served: str) -> Iterator[Any]:
     context.close()
 
 
-def sign_in(page: Any, world: World, role: str, next_path: str) -> None:
-    page.goto(f"/connexion?next={next_path}")
-    page.get_by_label("Jeton d'accès").fill(world.tokens[role])
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_url(f"**{next_path}")
-
-
 def accessible(page: Any, name: str) -> None:
     """No serious or critical axe violation and no horizontal scrolling, at 1280 and 320 px."""
     for width in WIDTHS:
@@ -89,7 +83,7 @@ def test_an_administrator_manages_organisations_tokens_quotas_and_reads_the_jour
     from playwright.sync_api import expect
 
     page = tab
-    sign_in(page, world, "admin", "/admin")
+    sign_in(page, world.tokens["admin"], "/admin")
     expect(page.get_by_role("link", name="Administration")).to_have_attribute(
         "aria-current", "page"
     )
@@ -195,7 +189,7 @@ def test_a_member_gets_the_french_403_page_and_no_administration_link(
     from playwright.sync_api import expect
 
     page = tab
-    sign_in(page, world, "member", "/")
+    sign_in(page, world.tokens["member"], "/")
     expect(page.get_by_role("link", name="Administration")).to_have_count(0)
     response = page.goto("/admin")
     assert response is not None and response.status == 403

@@ -33,6 +33,7 @@ from tests.web.browser import (
     page_width,
     screenshot,
     served_over_http,
+    sign_in,
 )
 
 pytestmark = pytest.mark.browser
@@ -80,13 +81,6 @@ def tab(chromium: Any, served: str) -> Iterator[Any]:
     context.close()
 
 
-def sign_in(page: Any, world: World, role: str, next_path: str) -> None:
-    page.goto(f"/connexion?next={next_path}")
-    page.get_by_label("Jeton d'accès").fill(world.tokens[role])
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_url(f"**{next_path}")
-
-
 def accessible_at_both_widths(page: Any, name: str) -> None:
     """No serious or critical axe violation, and no horizontal scrolling at 320 px; screenshots."""
     for width in WIDTHS:
@@ -110,7 +104,7 @@ def test_launch_wait_reuse_extend_and_stop_in_the_browser(tab: Any, world: World
 
     page = tab
     GATE.clear()
-    sign_in(page, world, "member", "/mes-demonstrateurs")
+    sign_in(page, world.tokens["member"], "/mes-demonstrateurs")
     expect(
         page.get_by_text("Aucun démonstrateur ne tourne pour votre collectivité")
     ).to_be_visible()
@@ -196,7 +190,7 @@ def test_ended_states_are_accessible_and_neutral_unless_failed(tab: Any, world: 
     with world.services.db.session() as session:
         session.get(DemoSession, ids["failed"]).error = "le modèle n'a pas pu être chargé"
     page = tab
-    sign_in(page, world, "member", "/mes-demonstrateurs")
+    sign_in(page, world.tokens["member"], "/mes-demonstrateurs")
     expected = {
         "stopped": "Ce démonstrateur est arrêté.",
         "expired": "Ce démonstrateur a expiré (sa durée de vie est écoulée).",

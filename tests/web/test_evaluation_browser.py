@@ -21,7 +21,7 @@ import pytest
 
 from tests.evaluations_api import conftest as evaluation_world
 from tests.evaluations_api.conftest import BENCHMARKS, MODEL, TASK, EvalWorld, cantine_csv
-from tests.web.browser import served_over_http
+from tests.web.browser import served_over_http, sign_in
 from tests.web.test_evaluation_pages import verified
 
 pytestmark = pytest.mark.browser
@@ -52,13 +52,6 @@ def tab(chromium: Any, served: str) -> Iterator[Any]:
 
 def run(ev: EvalWorld) -> None:
     ev.world.app.state.evaluations.run_queued()
-
-
-def sign_in(page: Any, ev: EvalWorld, role: str, next_path: str) -> None:
-    page.goto(f"/connexion?next={next_path}")
-    page.get_by_label("Jeton d'accès").fill(ev.world.tokens[role])
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_url(f"**{next_path}")
 
 
 WIDER = """() => [...document.querySelectorAll("body *")]
@@ -152,7 +145,7 @@ def test_a_member_evaluates_the_model_on_their_data_and_publishes_it(
     from playwright.sync_api import expect
 
     page = tab
-    sign_in(page, eval_world, "member", f"/modeles/{MODEL}")
+    sign_in(page, eval_world.world.tokens["member"], f"/modeles/{MODEL}")
     form = page.locator(f"form[action='/modeles/{MODEL}/evaluer']")
     expect(form).to_be_visible()
     data = tmp_path / "mes-cantines.csv"

@@ -28,6 +28,7 @@ from tests.web.browser import (
     page_width,
     screenshot,
     served_over_http,
+    sign_in,
 )
 
 pytestmark = pytest.mark.browser
@@ -71,10 +72,7 @@ def page(chromium: Any, url: str, world: World) -> Iterator[Any]:
     try:
         page = context.new_page()
         page.set_default_timeout(20_000)
-        page.goto("/connexion?next=/publier")
-        page.get_by_label("Jeton d'accès").fill(world.tokens["expert"])
-        page.get_by_role("button", name="Se connecter").click()
-        page.wait_for_url("**/publier")
+        sign_in(page, world.tokens["expert"], "/publier")
         yield page
     finally:
         context.close()
