@@ -59,21 +59,14 @@ def open_session(
     token = session.scalar(select(ApiToken).where(ApiToken.prefix == caller.token_prefix))
     if token is None or caller.user_id is None:
         raise Unauthorized("connexion impossible : ce jeton n'existe plus")
-    if replacing:
-        close_session(session, replacing)
-    now = utcnow()
-    secret = secrets.token_urlsafe(32)
-    row = WebSession(
-        secret_hash=hash_token(secret),
+    secret, row = _add(
+        session,
+        replacing,
+        lifetime=lifetime,
+        user_agent=user_agent,
         user_id=caller.user_id,
         token_id=token.id,
-        user_agent=user_agent_label(user_agent),
-        created_at=now,
-        last_seen_at=now,
-        expires_at=now + lifetime,
     )
-    session.add(row)
-    session.flush()
     audit(
         session,
         caller,
@@ -108,23 +101,16 @@ def open_oidc_session(
     user = session.get(User, user_id)
     if user is None:
         raise Unauthorized("connexion impossible : ce compte n'existe plus")
-    if replacing:
-        close_session(session, replacing)
-    now = utcnow()
-    secret = secrets.token_urlsafe(32)
-    row = WebSession(
-        secret_hash=hash_token(secret),
+    secret, row = _add(
+        session,
+        replacing,
+        lifetime=lifetime,
+        user_agent=user_agent,
         user_id=user.id,
         token_id=None,
         method="oidc",
         oidc_id_token=id_token,
-        user_agent=user_agent_label(user_agent),
-        created_at=now,
-        last_seen_at=now,
-        expires_at=now + lifetime,
     )
-    session.add(row)
-    session.flush()
     audit(
         session,
         caller_for(user, None, session_id=row.id),
@@ -135,6 +121,32 @@ def open_oidc_session(
         user_agent=row.user_agent,
     )
     return OpenedSession(secret=secret, id=row.id, expires_at=row.expires_at)
+
+
+def _add(
+    session: Session,
+    replacing: str | None,
+    *,
+    lifetime: dt.timedelta,
+    user_agent: str | None,
+    **columns: Any,
+) -> tuple[str, WebSession]:
+    """Revoke the session ``replacing`` names, if any, and add a new one: its secret and its row."""
+    if replacing:
+        close_session(session, replacing)
+    now = utcnow()
+    secret = secrets.token_urlsafe(32)
+    row = WebSession(
+        secret_hash=hash_token(secret),
+        **columns,
+        user_agent=user_agent_label(user_agent),
+        created_at=now,
+        last_seen_at=now,
+        expires_at=now + lifetime,
+    )
+    session.add(row)
+    session.flush()
+    return secret, row
 
 
 def resolve(session: Session, secret: str) -> Caller:

@@ -76,6 +76,23 @@ def new_csrf_token(response: Response, request: Request) -> None:
     )
 
 
+def signed_in_redirect(
+    request: Request, target: str, secret: str, session_hours: float
+) -> RedirectResponse:
+    """The redirect (never cached) to ``target`` that sets the new session's cookie."""
+    response = RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
+    response.set_cookie(
+        COOKIE,
+        secret,
+        httponly=True,
+        samesite="lax",
+        secure=cookie_secure(request),
+        path="/",
+        max_age=int(session_hours * 3600),
+    )
+    return response
+
+
 @router.get("/connexion", response_class=HTMLResponse)
 def login_page(request: Request, next: str | None = None) -> HTMLResponse:
     return _login(request, safe_next(next))
@@ -106,16 +123,7 @@ def login(
             )
     except Unauthorized as exc:
         return _login(request, target, exc.message, status=401)
-    response = RedirectResponse(target, status_code=303, headers={"Cache-Control": "no-store"})
-    response.set_cookie(
-        COOKIE,
-        opened.secret,
-        httponly=True,
-        samesite="lax",
-        secure=cookie_secure(request),
-        path="/",
-        max_age=int(settings.session_hours * 3600),
-    )
+    response = signed_in_redirect(request, target, opened.secret, settings.session_hours)
     new_csrf_token(response, request)
     return response
 

@@ -29,7 +29,7 @@ from bibia.auth import ANONYMOUS, refused
 from bibia.deps import COOKIE, ServicesDep
 from bibia.errors import status_for
 from bibia.services import Services
-from bibia.web.account import new_csrf_token, safe_next
+from bibia.web.account import new_csrf_token, safe_next, signed_in_redirect
 from bibia.web.render import PageRoute, cookie_secure, error_page, render
 from domain.errors import IdentityProviderUnavailable, SignInError
 
@@ -124,17 +124,8 @@ def callback(request: Request, services: ServicesDep) -> Response:
                 title="Connexion impossible",
             ),
         )
-    response = RedirectResponse(
-        safe_next(pending.next_url), status_code=303, headers={"Cache-Control": "no-store"}
-    )
-    response.set_cookie(
-        COOKIE,
-        opened.secret,
-        httponly=True,
-        samesite="lax",
-        secure=cookie_secure(request),
-        path="/",
-        max_age=int(settings.session_hours * 3600),
+    response = signed_in_redirect(
+        request, safe_next(pending.next_url), opened.secret, settings.session_hours
     )
     _forget_state(request, response)
     new_csrf_token(response, request)

@@ -149,6 +149,11 @@ def _upload(form: FormData, key: str) -> UploadFile | None:
     return None
 
 
+def _chosen(form: FormData) -> bool:
+    """Whether the sent form carried a file (the archive or the card): the page says to choose again."""
+    return _upload(form, ARCHIVE) is not None or _upload(form, CARD_FILE) is not None
+
+
 def _card_values_of(form: FormData) -> dict[str, str]:
     return {
         k: v[:50_000]
@@ -419,7 +424,7 @@ async def publish_new_model(
         outcome=outcome,
         name=name,
         alias=_text(form, ALIAS, 80),
-        chosen=_upload(form, ARCHIVE) is not None or _upload(form, CARD_FILE) is not None,
+        chosen=_chosen(form),
     )
 
 
@@ -466,7 +471,7 @@ async def publish_new_version(
         outcome=outcome,
         model=summary,
         alias=_text(form, ALIAS, 80),
-        chosen=_upload(form, ARCHIVE) is not None or _upload(form, CARD_FILE) is not None,
+        chosen=_chosen(form),
     )
 
 
