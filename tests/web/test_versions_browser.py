@@ -10,14 +10,13 @@ state of the page (files, confirmation, refused alias).
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
-from tests.conftest import EXAMPLE_CARD, cli, tar_model
+from tests.conftest import EXAMPLE_CARD, tar_model
 from tests.web.browser import (
     WIDTHS,
     axe_violations,
@@ -25,7 +24,7 @@ from tests.web.browser import (
     page_width,
     screenshot,
 )
-from tests.web.webdata import model_card
+from tests.web.webdata import model_card, nantes_with_tokens
 
 pytestmark = pytest.mark.browser
 
@@ -33,43 +32,10 @@ NAME = "eau-fichiers-navigateur"
 HTML = "<html><body><script>document.title='pris'</script></body></html>"
 
 
-def _ok(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
 @pytest.fixture
 def live_site(live_server, sklearn_model_dir: Path, tmp_path: Path) -> dict:
     """The live service with ``NAME`` v1 (production, a hostile HTML file) and v2, set up with the CLI and the API."""
-    data_dir = live_server.data_dir
-    _ok(
-        cli(
-            data_dir,
-            "org",
-            "create",
-            "nantes-metropole",
-            "--name",
-            "Nantes Métropole",
-            "--siren",
-            "244400404",
-        )
-    )
-    tokens = {}
-    for role in ("expert", "member"):
-        out = _ok(
-            cli(
-                data_dir,
-                "token",
-                "create",
-                "--org",
-                "nantes-metropole",
-                "--role",
-                role,
-                "--user",
-                f"{role}-fichiers",
-            )
-        )
-        tokens[role] = out.strip().splitlines()[-1].strip()
+    tokens = nantes_with_tokens(live_server.data_dir, "fichiers")
     card = model_card(yaml.safe_load(EXAMPLE_CARD.read_text(encoding="utf-8")))
     card["identification"].pop("project", None)
     hostile = tmp_path / "hostile"

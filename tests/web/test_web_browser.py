@@ -6,14 +6,13 @@ are created with the real CLI, models registered through the API.
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 
-from tests.conftest import EXAMPLE_CARD, cli, tar_model
+from tests.conftest import EXAMPLE_CARD, tar_model
 from tests.web.webdata import (
     MODEL,
     OTHER,
@@ -22,49 +21,17 @@ from tests.web.webdata import (
     RESTRICTED,
     model_card,
     model_with_chart,
+    nantes_with_tokens,
     other_card,
 )
 
 pytestmark = pytest.mark.browser
 
 
-def _ok(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout
-
-
 @pytest.fixture
 def live_site(live_server, sklearn_model_dir: Path, tmp_path: Path) -> dict:
     """The live service with a project and two models, set up with the CLI and the API."""
-    data_dir = live_server.data_dir
-    _ok(
-        cli(
-            data_dir,
-            "org",
-            "create",
-            "nantes-metropole",
-            "--name",
-            "Nantes Métropole",
-            "--siren",
-            "244400404",
-        )
-    )
-    tokens = {}
-    for role in ("expert", "member"):
-        out = _ok(
-            cli(
-                data_dir,
-                "token",
-                "create",
-                "--org",
-                "nantes-metropole",
-                "--role",
-                role,
-                "--user",
-                f"{role}-web",
-            )
-        )
-        tokens[role] = out.strip().splitlines()[-1].strip()
+    tokens = nantes_with_tokens(live_server.data_dir, "web")
     headers = {"Authorization": f"Bearer {tokens['expert']}"}
     card_data = yaml.safe_load(EXAMPLE_CARD.read_text(encoding="utf-8"))
     with httpx.Client(base_url=live_server.url, headers=headers, timeout=60) as api:

@@ -6,8 +6,11 @@ import json
 import re
 import shutil
 import struct
+import subprocess
 import zlib
 from pathlib import Path
+
+from tests.conftest import cli
 
 CSRF_INPUT = re.compile(r'<input type="hidden" name="csrftoken" value="([^"]+)">')
 
@@ -132,3 +135,41 @@ def model_with_chart(model_dir: Path, target: Path) -> Path:
         "ne doit jamais être servi par la page", encoding="utf-8"
     )
     return target
+
+
+def nantes_with_tokens(data_dir: Path, user_suffix: str) -> dict[str, str]:
+    """Nantes Métropole created with the real CLI, and an ``expert`` and a ``member`` token: role → value."""
+
+    def ok(result: subprocess.CompletedProcess) -> str:
+        assert result.returncode == 0, result.stdout + result.stderr
+        return result.stdout
+
+    ok(
+        cli(
+            data_dir,
+            "org",
+            "create",
+            "nantes-metropole",
+            "--name",
+            "Nantes Métropole",
+            "--siren",
+            "244400404",
+        )
+    )
+    tokens = {}
+    for role in ("expert", "member"):
+        out = ok(
+            cli(
+                data_dir,
+                "token",
+                "create",
+                "--org",
+                "nantes-metropole",
+                "--role",
+                role,
+                "--user",
+                f"{role}-{user_suffix}",
+            )
+        )
+        tokens[role] = out.strip().splitlines()[-1].strip()
+    return tokens
