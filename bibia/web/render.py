@@ -196,7 +196,7 @@ def _environment() -> Environment:
         TASKS={k.value: v for k, v in TASKS.items()},
         TIER_LABELS=TIER_LABELS,
         may_administer=policy.may_administer,  # the « Administration » entry
-        may_publish=policy.may_register_models,  # the « Publier un modèle » entry
+        may_publish_models=policy.may_register_models,  # the « Publier un modèle » entry
         may_write_model=policy.may_write_model,  # a model page's publication links
         Tier=Tier,
     )
