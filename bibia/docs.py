@@ -259,6 +259,7 @@ SCHEMA_DESCRIPTIONS = {
     "Metric": "Un chiffre de l'évaluation, avec ce qu'il faut pour le lire : son nom en français "
     "(`label`), une explication en une ligne (`description`), son unité, et la référence à battre "
     "(sauf pour un chiffre de contexte, qui décrit l'évaluation sans la juger)",
+    "QuotasIn": "Les quotas propres d'une organisation ; null : le réglage du service s'applique",
 }
 
 #: The tags of the operations, in the order the documentation shows them.
