@@ -40,8 +40,13 @@ if ! command -v node >/dev/null 2>&1; then
   apt_install nodejs || failed+=("nodejs")
 fi
 
+# nginx (Debian's): the reverse proxy in front of several replicas in tests/scale (run as a plain process)
+if [ ! -x /usr/sbin/nginx ]; then
+  apt_install nginx || failed+=("nginx")
+fi
+
 if [ ${#failed[@]} -gt 0 ]; then
   echo "provision: not available: ${failed[*]}" >&2
   exit 1
 fi
-echo "provision: postgresql, seaweedfs, docker engine, demonstrator image, chromium and node are ready" >&2
+echo "provision: postgresql, seaweedfs, docker engine, demonstrator image, chromium, node and nginx are ready" >&2

@@ -145,6 +145,25 @@ class Settings(BaseSettings):
     demo_pids: int = Field(128, ge=16)
     demo_start_timeout_s: float = Field(120.0, gt=0)
     demo_reap_interval_s: float = Field(15.0, gt=0)
+    replica_id: str = Field(
+        default_factory=lambda: secrets.token_hex(6),
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="Names this replica (its heartbeat row, its sandboxes' bibia.replica label); "
+        "default: random at each start",
+    )
+    replica_dead_after_intervals: int = Field(
+        3,
+        ge=2,
+        description="A replica whose heartbeat is older than this many reaper intervals is dead: "
+        "a survivor removes its warm sandboxes and takes over its launches",
+    )
+    sandboxes_dir: Path | None = Field(
+        None,
+        description="The demonstrators' directories and sockets; default <data_dir>/demos. "
+        "Replicas on one host set the same directory so that each can reach the others' sandboxes",
+    )
     demo_pool_size: int = Field(
         2,
         ge=0,
@@ -326,7 +345,7 @@ class Settings(BaseSettings):
 
     @property
     def demos_dir(self) -> Path:
-        return self.data_dir / "demos"
+        return self.sandboxes_dir or self.data_dir / "demos"
 
     @property
     def benchmarks_dir(self) -> Path:
