@@ -207,6 +207,19 @@ class DemoSession(Base):
     finished_at: Mapped[dt.datetime | None] = mapped_column()
     cpu_seconds: Mapped[float | None] = mapped_column(Float)
     peak_memory_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    # The replica driving its launch (Settings.replica_id); a survivor takes it over when that one dies
+    replica_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class Replica(Base):
+    """A replica of the service on this database: its heartbeat (``bibia.demos.replicas``)."""
+
+    __tablename__ = "replicas"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class AuditEvent(Base):
