@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -29,6 +30,18 @@ def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEn
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=10000")
     cursor.close()
+
+
+#: Whether this connection's session holds the advisory lock of a key (its two 32-bit halves).
+_HELD = text(
+    "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted "
+    "AND pid = pg_backend_pid() AND classid::bigint = (:hi & 4294967295) AND objid::bigint = :lo"
+)
+
+
+def _lock_key(what: str) -> int:
+    """The advisory lock key of a name (64 bits of its hash)."""
+    return int.from_bytes(hashlib.sha256(f"bibia:{what}".encode()).digest()[:8], "big", signed=True)
 
 
 class Database:
@@ -73,9 +86,7 @@ class Database:
             what: names the work (``migrations``, ``seed``, ...): different names do not wait
                 for one another.
         """
-        key = int.from_bytes(
-            hashlib.sha256(f"bibia:{what}".encode()).digest()[:8], "big", signed=True
-        )
+        key = _lock_key(what)
         dialect = self.engine.dialect.name
         if dialect == "postgresql":
             with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -93,6 +104,58 @@ class Database:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    @contextmanager
+    def try_exclusive(self, what: str) -> Iterator[Callable[[], bool] | None]:
+        """Like :meth:`exclusive`, but never waits: ``None`` when another process holds ``what``.
+
+        On PostgreSQL, ``pg_try_advisory_lock`` on a connection of its own, kept for the
+        block; on SQLite a non-blocking ``flock``. A process that dies, or whose connection
+        the server drops, loses the lock: another one's next try gets it.
+
+        Yields:
+            None when another process holds it; else a check, true while this process
+            still holds it (false once its connection is gone, e.g. the server restarted).
+        """
+        key = _lock_key(what)
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            conn = self.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            try:
+                got = conn.scalar(text("SELECT pg_try_advisory_lock(:key)"), {"key": key})
+            except BaseException:
+                conn.close()
+                raise
+
+            def held() -> bool:
+                try:
+                    return bool(conn.scalar(_HELD, {"hi": key >> 32, "lo": key & 0xFFFFFFFF}))
+                except SQLAlchemyError:
+                    return False
+
+            try:
+                yield held if got else None
+            finally:
+                with contextlib.suppress(SQLAlchemyError):
+                    if got:
+                        conn.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+                with contextlib.suppress(SQLAlchemyError):
+                    conn.close()
+            return
+        path = self.engine.url.database if dialect == "sqlite" else None
+        if not path or path == ":memory:":
+            yield lambda: True
+            return
+        with open(f"{path}.{what}.lock", "a+b") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield None
+                return
+            try:
+                yield lambda: True
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 

@@ -17,6 +17,10 @@ LAUNCH_FAILED = "échec du lancement du bac à sable ; les experts en lisent le 
 ABANDONED = (
     "lancement abandonné : le service qui le menait s'est arrêté ; relancez le démonstrateur"
 )
+REPLICA_DIED = (
+    "lancement interrompu : le service qui le menait s'est arrêté avant que le démonstrateur "
+    "réponde ; relancez le démonstrateur"
+)
 VANISHED = "démonstrateur disparu pendant l'arrêt du service"
 INTERRUPTED = "lancement interrompu par l'arrêt du service : relancez le démonstrateur"
 NO_RUNNER = (

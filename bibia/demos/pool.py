@@ -4,8 +4,9 @@ A member is an ordinary sandbox (:meth:`SandboxFactory.spec`) started with an
 empty model directory and ``BIBIA_WAIT_FOR_MODEL=1``: its server has done its
 heavy imports and waits for ``.bibia-ready``. Membership lives in the
 runner's labels (``bibia.pool``), never in the database: a sandbox of this
-instance with the warm label is a member while no demonstrator row holds its
-id. A launch claims one by inserting that row (the primary key makes a
+instance and this replica (``bibia.replica``) with the warm label is a member
+while no demonstrator row holds its id; a replica never touches another live
+replica's members. A launch claims one by inserting that row (the primary key makes a
 double claim impossible; see :mod:`bibia.demos.launch`); from then on it is
 an ordinary demonstrator. The pool never calls back into a launch: it lists
 what may be claimed, and starts, trims and retires members.
@@ -18,8 +19,9 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Callable, Mapping
 
-from bibia.demos.sandbox import SandboxFactory
+from bibia.demos.sandbox import LABEL_REPLICA, SandboxFactory
 from bibia.demos.sessions import Sessions
 from bibia.settings import Settings
 from domain.errors import RunnerError
@@ -40,7 +42,7 @@ WARM_GONE_EXIT_CODES = frozenset({0, 5, 143})
 
 
 class WarmPool:
-    """Keeps ``demo_pool_size`` warm sandboxes of this service instance for launches to claim.
+    """Keeps ``demo_pool_size`` warm sandboxes of this replica for its launches to claim.
 
     Args:
         settings: the pool size and the sandbox settings its key is made of.
@@ -84,17 +86,40 @@ class WarmPool:
     @staticmethod
     def is_warm(info: RunInfo) -> bool:
         """Whether the sandbox was started warm (a member, unless a row claims its id)."""
-        return info.labels.get(LABEL_POOL) == POOL_WARM
+        return WarmPool.is_warm_labels(info.labels)
+
+    @staticmethod
+    def is_warm_labels(labels: Mapping[str, str]) -> bool:
+        return labels.get(LABEL_POOL) == POOL_WARM
 
     def members(self) -> list[RunInfo]:
-        """This instance's warm sandboxes that no database row claims (any state), oldest first.
+        """This replica's warm sandboxes that no database row claims (any state), oldest first.
+
+        Another replica's members are never listed: each replica claims, trims
+        and refills its own pool (:meth:`remove_dead` removes a dead one's).
 
         Raises:
             RunnerError: the runner could not list its sandboxes.
         """
+        me = self.settings.replica_id
+        return self._unclaimed(lambda info: info.labels.get(LABEL_REPLICA) == me)
+
+    def remove_dead(self, live: set[str]) -> list[str]:
+        """Remove the unclaimed warm sandboxes of replicas not in ``live`` (dead ones); their ids.
+
+        Raises:
+            RunnerError: the runner could not list its sandboxes.
+        """
+        dead = self._unclaimed(lambda info: info.labels.get(LABEL_REPLICA) not in live)
+        removed = [m.demo_id for m in dead if self._retire(m.demo_id)]
+        if removed:
+            log.info("removed %d warm sandboxes of dead replicas: %s", len(removed), removed)
+        return removed
+
+    def _unclaimed(self, whose: Callable[[RunInfo], bool]) -> list[RunInfo]:
         if not self.isolating:
             return []
-        warm = [info for info in self.sandbox.mine() if self.is_warm(info)]
+        warm = [info for info in self.sandbox.mine() if self.is_warm(info) and whose(info)]
         if not warm:
             return []
         claimed = self.sessions.claimed([i.demo_id for i in warm])

@@ -28,6 +28,7 @@ log = logging.getLogger("bibia.demos")
 
 LABEL_MODEL = "bibia.model"
 LABEL_INSTANCE = "bibia.instance"
+LABEL_REPLICA = "bibia.replica"  # the replica that started the sandbox (Settings.replica_id)
 REFERENCE_TAG = (
     "bibia.reference"  # version tag set by `bibia seed` on the reference models it built
 )
@@ -154,7 +155,7 @@ class SandboxFactory:
         env: dict[str, str] | None = None,
         trusted: bool = False,
     ) -> DemoSpec:
-        """The sandbox every demonstrator gets, cold or warm: image, limits, directories, this instance's label."""
+        """The sandbox every demonstrator gets, cold or warm: image, limits, directories, this instance's and replica's labels."""
         self.socket_dir(demo_id).mkdir(parents=True, exist_ok=True)
         return DemoSpec(
             demo_id=demo_id,
@@ -165,7 +166,11 @@ class SandboxFactory:
             cpus=self.settings.demo_cpus,
             pids_limit=self.settings.demo_pids,
             ttl_seconds=ttl_seconds,
-            labels={LABEL_INSTANCE: self.instance, **labels},
+            labels={
+                LABEL_INSTANCE: self.instance,
+                LABEL_REPLICA: self.settings.replica_id,
+                **labels,
+            },
             env=env or {},
             trusted=trusted,
         )

@@ -29,6 +29,7 @@ from bibia.demos.launch import Launch, Launcher, Watchers
 from bibia.demos.pool import WarmPool
 from bibia.demos.reaper import Reaper
 from bibia.demos.reconcile import reconcile
+from bibia.demos.replicas import Replicas, Upkeep
 from bibia.demos.sandbox import SandboxFactory
 from bibia.demos.sessions import PURPOSE_DEMO, PURPOSE_EVALUATION, Sessions
 from bibia.demos.states import DemoState, DemoView, aware, transition
@@ -71,6 +72,9 @@ class DemoService:
             settings, self.sessions, self.sandbox, self.pool, self.endings, self._stopping
         )
         self.reaper = Reaper(settings, self.sessions, self.sandbox, self.pool, self.endings)
+        self.replicas = Replicas(services.db, settings)
+        self.upkeep = Upkeep(services.db, settings.replica_id)
+        self.upkeep_passes = 0  # the passes this replica did as the one leading the upkeep
         self.watchers = Watchers(
             on_crash=lambda demo_id, exc: self.endings.fail(demo_id, *messages.launch_failed(exc))
         )
@@ -337,18 +341,54 @@ class DemoService:
         return self.reaper.sweep_dirs()
 
     def reconcile(self) -> dict[str, list[str]]:
-        """Match the database with what the runner runs (see :func:`bibia.demos.reconcile.reconcile`) and wait for what it adopted."""
-        result = reconcile(self.settings, self.sessions, self.sandbox, self.pool, self.endings)
+        """At start: this replica joins (:meth:`Replicas.join`), then takes over what no live replica drives.
+
+        See :func:`bibia.demos.reconcile.reconcile`; it waits for what it adopted.
+        """
+        self.replicas.join()
+        return self._take_over()
+
+    def _take_over(self) -> dict[str, list[str]]:
+        result = reconcile(
+            self.settings,
+            self.sessions,
+            self.sandbox,
+            self.pool,
+            self.endings,
+            self.replicas.live(),
+        )
         for demo_id in result["adopted"]:
             self.watchers.start(demo_id, functools.partial(self.launcher.adopt, demo_id))
         return result
 
+    def upkeep_pass(self) -> bool:
+        """One interval's work: the heartbeat, then the upkeep if this replica leads it, else its own pool.
+
+        The replica holding the upkeep's lock (:class:`bibia.demos.replicas.Upkeep`)
+        takes over the dead replicas' launches and removes their warm sandboxes and
+        the orphans (:func:`reconcile`), then reaps (:meth:`reap`); the others only
+        keep their own warm pool full. Returns whether this replica led.
+        """
+        self.replicas.beat()
+        if not self.upkeep.lead():
+            self.pool.maintain()
+            return False
+        live = self.replicas.live()
+        self._take_over()
+        self.pool.remove_dead(live)
+        self.reap()
+        self.replicas.forget_dead()
+        self.upkeep_passes += 1
+        return True
+
     def start_background(self) -> None:
-        """Reconcile, then reap periodically until :meth:`shutdown`."""
+        """Join the replicas and reconcile (when this replica leads the upkeep), then pass periodically until :meth:`shutdown`."""
         if self.sandbox.runner is None:
             return
         try:
-            self.reconcile()
+            self.replicas.join()
+            if self.upkeep.lead():
+                self._take_over()
         except BACKGROUND_ERRORS:
             log.exception("reconciliation of demonstrators failed")
         self._loop = threading.Thread(
@@ -363,16 +403,26 @@ class DemoService:
             log.exception("filling the warm pool failed")
         while not self._stopping.wait(self.settings.demo_reap_interval_s):
             try:
-                self.reap()
+                self.upkeep_pass()
             except Exception:
                 log.exception("reaping demonstrators failed")
 
     def shutdown(self) -> None:
-        """Stop background work. Running demonstrators keep running: the next start adopts them."""
+        """Stop background work. Running demonstrators keep running: the next start adopts them.
+
+        The heartbeat goes and the upkeep's lock is released: another replica takes
+        over this one's launches and the upkeep at its next pass.
+        """
         self._stopping.set()
         self.watchers.join(timeout=5)
         if self._loop is not None:
             self._loop.join(timeout=5)
+        self.upkeep.release()
+        if self.sandbox.runner is not None:
+            try:
+                self.replicas.leave()
+            except BACKGROUND_ERRORS:
+                log.warning("the replica's heartbeat could not be removed", exc_info=True)
 
     def _ttl(self, minutes: int | None) -> int:
         ttl = self.settings.demo_ttl_minutes if minutes is None else minutes

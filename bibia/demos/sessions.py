@@ -193,6 +193,7 @@ class Sessions:
                 state=DemoState.PENDING.value,
                 runner=runner,
                 runner_ref=runner_ref,
+                replica_id=self.settings.replica_id,
                 expires_at=utcnow() + dt.timedelta(minutes=ttl_minutes),
                 purpose=purpose,
             )
