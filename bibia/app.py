@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from bibia import __version__, docs, gateway, proxy, web
 from bibia.api import admin, benchmarks, demos, evaluation_results, models, projects, sessions
 from bibia.api import evaluations as evaluation_api
+from bibia.db.engine import unavailable as database_unavailable
 from bibia.demos import DemoService
 from bibia.errors import error_response
 from bibia.evaluations.service import EvaluationService
@@ -123,7 +124,11 @@ def create_app(
         return JSONResponse(_validation_message(exc), status_code=422)
 
     @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        outage = database_unavailable(exc)
+        if outage is not None:  # the database is down: a French 503 (API or page), not a 500
+            log.warning("database unavailable on %s %s: %s", request.method, request.url.path, exc)
+            return error_response(request, outage, headers=SECURITY_HEADERS)
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         # Answered outside the middleware stack (Starlette's last resort): the headers are set here.
         return JSONResponse(

@@ -132,6 +132,12 @@ class ArtifactStoreUnavailable(RegistryUnavailable):
     code = "artefacts_indisponibles"
 
 
+class DatabaseUnavailable(RegistryUnavailable):
+    """bibia's database (accounts, tokens, sessions, demonstrators, cards) cannot be reached."""
+
+    code = "base_de_donnees_indisponible"
+
+
 class RunnerError(BibiaError):
     """The runner (Docker, processes, Kubernetes) failed to do what was asked."""
 

@@ -37,6 +37,7 @@ EXPECTED = {
     errors.TooManyFailures: (429, 6),
     errors.RegistryUnavailable: (503, 7),
     errors.ArtifactStoreUnavailable: (503, 7),
+    errors.DatabaseUnavailable: (503, 7),
     errors.RunnerError: (502, 8),
     errors.RunnerUnavailable: (503, 8),
     errors.DemoConflict: (409, 8),

@@ -15,13 +15,38 @@ from alembic.config import Config
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
-from domain.errors import RegistryUnavailable
+from domain.errors import DatabaseUnavailable, RegistryUnavailable
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+
+#: What the API and the pages say while bibia's database does not answer.
+UNAVAILABLE = (
+    "base de données indisponible : le service ne peut pas la joindre pour le moment ; "
+    "réessayez dans quelques instants"
+)
+
+
+def unavailable(exc: BaseException) -> DatabaseUnavailable | None:
+    """The French 503 for ``exc`` when it (or what caused it) is a database that cannot be reached.
+
+    SQLAlchemy reports a server that is down, restarting or gone mid-statement as an
+    ``OperationalError`` or an ``InterfaceError`` (a closed connection); anything else
+    (a constraint, a bug) is not an outage and gets None.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, DatabaseUnavailable):
+            return current
+        if isinstance(current, OperationalError | InterfaceError):
+            return DatabaseUnavailable(UNAVAILABLE)
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _sqlite_pragmas(dbapi_connection: DBAPIConnection, _record: ConnectionPoolEntry) -> None:
@@ -166,11 +191,18 @@ class Database:
         try:
             yield session
             session.commit()
+        except (OperationalError, InterfaceError) as exc:
+            # the server is down or went away: a French 503, not a 500 (pool_pre_ping
+            # hands out a fresh connection once it answers again)
+            with contextlib.suppress(Exception):
+                session.rollback()
+            raise DatabaseUnavailable(UNAVAILABLE) from exc
         except BaseException:
             session.rollback()
             raise
         finally:
-            session.close()
+            with contextlib.suppress(OperationalError, InterfaceError):
+                session.close()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -25,6 +25,7 @@ from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from bibia import oidc, policy
 from bibia.auth import ANONYMOUS, Caller
+from bibia.db.engine import unavailable as database_unavailable
 from bibia.deps import COOKIE
 from bibia.errors import error_response
 from bibia.guards import security_headers
@@ -311,7 +312,10 @@ class PageRoute(APIRoute):
                 )
                 invalid = InvalidInput(f"paramètres manquants ou invalides : {fields}")
                 return error_response(request, invalid, page=True)
-            except Exception:
+            except Exception as exc:
+                outage = database_unavailable(exc)
+                if outage is not None:
+                    return error_response(request, outage, page=True)
                 log.exception("unexpected error on page %s %s", request.method, request.url.path)
                 internal = BibiaError(
                     "une erreur interne est survenue ; elle a été journalisée. Réessayez plus tard."
