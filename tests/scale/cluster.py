@@ -11,6 +11,7 @@ API (small on purpose)::
         c.token("nantes-metropole")      # a bearer token made with the real CLI (expert by default)
         c.cli("org", "ls")               # the real CLI on the cluster's databases
         c.replicas[1].kill()             # SIGKILL; .stop() SIGTERM; .start() again on the same port
+        c.containers()                   # the cluster's sandboxes on Docker (labels: replica, warm)
         c.bibia_url, c.mlflow_url        # the databases (SQLAlchemy URLs), fresh for this cluster
 
 - ``postgres_server``: :class:`tests.backends.conftest.PostgresServer`; two new
@@ -27,6 +28,8 @@ API (small on purpose)::
   shares the sandboxes' directory (``BIBIA_SANDBOXES_DIR``, a short ``/tmp/bsc-*``
   directory: ``Cluster.sandboxes``), the secret key
   and the databases.
+- At the end every replica is stopped, the cluster's containers removed
+  (``bibia.instance`` label) and its databases dropped.
 - ``proxy``: start nginx (``/usr/sbin/nginx``, a plain foreground process with
   its own configuration in a temporary directory, loopback only, default
   round-robin, ``X-Forwarded-*`` believed from 127.0.0.1).
@@ -38,7 +41,9 @@ A missing PostgreSQL or nginx skips the test, and fails it under ``CI``
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -178,6 +183,19 @@ class Cluster:
         """Where clients go: the proxy, else the first replica."""
         return self.proxy.url if self.proxy is not None else self.replicas[0].url
 
+    @property
+    def instance(self) -> str:
+        """The ``bibia.instance`` label of the cluster's sandboxes (its database's)."""
+        return hashlib.sha256(self.bibia_url.encode()).hexdigest()[:16]
+
+    def by_upstream(self, upstream: str) -> Replica:
+        """The replica behind ``127.0.0.1:port`` (an entry of :meth:`Proxy.upstreams`)."""
+        return next(r for r in self.replicas if upstream == f"127.0.0.1:{r.port}")
+
+    def containers(self) -> list[Container]:
+        """The cluster's sandboxes on the Docker engine (any state), from the docker CLI."""
+        return containers(self.instance)
+
     def cli(self, *args: str, input: str | None = None) -> subprocess.CompletedProcess:
         """The real ``bibia`` CLI on the cluster's databases (its own data directory)."""
         env = {**self.env, "BIBIA_DATA_DIR": str(self.root / "cli"), "BIBIA_REPLICA_ID": "cli"}
@@ -198,6 +216,34 @@ class Cluster:
         token = self.cli("token", "create", "--org", org, "--role", role)
         assert token.returncode == 0, token.stderr
         return token.stdout.strip().splitlines()[-1]
+
+
+@dataclass(frozen=True)
+class Container:
+    """A sandbox as the Docker engine lists it, with bibia's labels."""
+
+    id: str
+    demo_id: str
+    replica: str  # bibia.replica: the replica that started it
+    warm: bool  # bibia.pool=warm: started for the warm pool (a member unless a row claims it)
+    state: str  # running, exited, created...
+
+
+def containers(instance: str) -> list[Container]:
+    """The containers labelled ``bibia.instance=<instance>`` (any state)."""
+    fmt = '{{.ID}} {{.Label "bibia.demo_id"}} {{.Label "bibia.replica"}} {{.Label "bibia.pool"}} {{.State}}'
+    out = subprocess.run(
+        ["docker", "ps", "-a", "--filter", f"label=bibia.instance={instance}", "--format", fmt],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    found = []
+    for line in out.splitlines():
+        cid, demo_id, replica, pool, state = (line.split(" ") + [""] * 5)[:5]
+        found.append(Container(cid, demo_id, replica, pool == "warm", state))
+    return found
 
 
 def docker_env(pool_size: int = 0) -> dict[str, str]:
@@ -246,6 +292,8 @@ http {{
     upstream bibia {{
 {servers}
         keepalive 16;
+        # below uvicorn's 5 s: nginx never reuses a connection the replica is closing (a 502)
+        keepalive_timeout 4s;
     }}
     server {{
         listen 127.0.0.1:{port};
@@ -348,6 +396,10 @@ def cluster(
             made.proxy.stop()
         for replica in made.replicas:
             replica.stop()
+        if shutil.which("docker"):  # the sandboxes outlive the replicas (a restart adopts them)
+            left = [c.id for c in containers(made.instance)]
+            if left:
+                subprocess.run(["docker", "rm", "-f", *left], capture_output=True, check=False)
         postgres.drop_database(bibia_url)
         postgres.drop_database(mlflow_url)
         hostfs.remove_tree(sandboxes)  # unmounts the sockets' tmpfs first
