@@ -100,6 +100,7 @@ def build(out_dir: Path, staff_order: bool = False) -> ReferenceBuild:
             "quantile_commande": train.UPPER_QUANTILE,
             "entree_commande_equipes": staff_order,
             "part_deficit_visee": fitted.choice.share,
+            "garde_commande_equipes": fitted.guard,
             "calage_2016_2017": fitted.calibration,
             "validation_2016_2017": validation,
         }
@@ -145,10 +146,16 @@ def build(out_dir: Path, staff_order: bool = False) -> ReferenceBuild:
 
 
 def validation_figures(choice: train.Choice) -> dict:
-    """The design choice as plain data: each candidate share's validation metrics, the staff's, the pick."""
+    """The design choice as plain data: each candidate design's validation metrics per year
+    (keyed ``"share"``, or ``"share/guard"`` for the staff-order variant), the staff's, the pick."""
+
+    def key(share: float, guard: float) -> str:
+        return f"{share:.2f}/{guard:.2f}" if choice.staff_order else f"{share:.2f}"
+
     return {
         "part_deficit_visee": choice.share,
-        "candidats": {f"{share:.2f}": figures for share, figures in choice.candidates.items()},
+        "garde_commande_equipes": choice.guard,
+        "candidats": {key(*design): years for design, years in choice.candidates.items()},
         "equipes": choice.staff,
     }
 

@@ -29,7 +29,8 @@ def card(
             replaces the parts of ``card.yaml`` it gives (inputs, purpose,
             results).
         validation: the design choice (:func:`demos.cantine.builder.validation_figures`),
-            whose share aimed at the texts may name as ``part_deficit_visee``.
+            whose share aimed at and day guard the texts may name as ``part_deficit_visee``
+            and ``garde_commande_equipes``.
 
     Returns:
         A dict that validates as :class:`registry.card.Card`.
@@ -37,6 +38,7 @@ def card(
     figures = {**metrics, **{f"{key}_reference": value for key, value in baseline.items()}}
     if validation is not None:
         figures["part_deficit_visee"] = validation["part_deficit_visee"]
+        figures["garde_commande_equipes"] = validation.get("garde_commande_equipes", 0.0)
     values = {
         key: {"value": float(metrics[key]), "baseline": float(baseline[key])} for key in metrics
     }

@@ -355,6 +355,38 @@ def _as_bool(value) -> bool:
     return bool(value)
 
 
+def day_guard(dates, staff, order, guard: float) -> np.ndarray:
+    """``order`` raised so that each day's total is at least ``guard`` times the staff's total.
+
+    Only rows with a known staff order (``staff`` > 0) take part: per day, if
+    their orders sum to less than ``guard`` times the staff's orders, each
+    of them is scaled up by the same factor (rounded up), the extra going
+    where the orders are largest; rows without a staff order are left as
+    they are. ``guard`` 0 leaves every order unchanged. The totals are those
+    of the rows given together: a day is guarded as a whole only when all
+    its canteens are sent in one request.
+    """
+    order = np.asarray(order, float)
+    if guard <= 0 or len(order) == 0:
+        return order
+    staff = np.nan_to_num(np.asarray(staff, float))
+    known = staff > 0
+    frame = pd.DataFrame(
+        {
+            "date": np.asarray(dates),
+            "order": np.where(known, order, 0.0),
+            "staff": np.where(known, staff, 0.0),
+        }
+    )
+    by_day = frame.groupby("date")
+    total = by_day["order"].transform("sum").to_numpy()
+    floor = guard * by_day["staff"].transform("sum").to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(total > 0, floor / total, 1.0)
+    raised = np.where(total > 0, np.ceil(order * scale - 1e-9), np.ceil(guard * staff - 1e-9))
+    return np.where(known & (total < floor), np.maximum(raised, order), order)
+
+
 def predict_frame(
     rows: pd.DataFrame,
     tables: Tables,
@@ -363,12 +395,15 @@ def predict_frame(
     factor: float,
     factors: dict[str, float] | None = None,
     staff_order: bool = False,
+    guard: float = 0.0,
 ) -> pd.DataFrame:
     """Expected meals and recommended order for prepared rows (see :func:`prepare`).
 
     The order is the quantile forecast times the canteen's factor in
     ``factors``, or times ``factor`` for a canteen it does not list, and
-    never below the expected meals.
+    never below the expected meals. With a ``guard`` (staff-order variant),
+    each day's total order over the rows given is then kept at least
+    ``guard`` times the staff's total order (see :func:`day_guard`).
     """
     school = tables.is_school_day(rows["date"]).to_numpy()
     expected = np.zeros(len(rows))
@@ -382,6 +417,13 @@ def predict_frame(
     expected = np.nan_to_num(expected)
     # A recommended order is an upper bound: never below the meals expected.
     order = np.maximum(np.nan_to_num(order), np.round(expected))
+    if staff_order and guard > 0 and school.any():
+        order[school] = day_guard(
+            rows.loc[school, "date"].to_numpy(),
+            rows.loc[school, "prevision"].to_numpy(float),
+            order[school],
+            guard,
+        )
     return pd.DataFrame(
         {
             "repas_prevus": np.round(expected).astype("int64"),
@@ -403,6 +445,7 @@ class CantineModel(mlflow.pyfunc.PythonModel):
         self.factor = float(params["facteur_commande"])
         self.factors = {k: float(v) for k, v in params.get("facteurs_par_cantine", {}).items()}
         self.staff_order = bool(params.get("entree_commande_equipes", False))
+        self.guard = float(params.get("garde_commande_equipes", 0.0))
 
     def predict(self, context, model_input, params=None):
         rows = prepare(model_input, self.tables, self.staff_order)
@@ -414,6 +457,7 @@ class CantineModel(mlflow.pyfunc.PythonModel):
             self.factor,
             self.factors,
             self.staff_order,
+            self.guard,
         )
 
 

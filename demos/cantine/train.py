@@ -5,11 +5,13 @@ Protocol (fixed by the issue): train on school years up to 2016-2017, test on
 share it: the calendar-only model and the staff-order variant, which also
 reads the staff's order of the day (``staff_order``).
 
-The design (the share of canteen-days short the order aims at) is chosen on
-the validation year 2016-2017 by :func:`choose`, which receives only data
-before the test year (:func:`before_test_year`) and refuses anything later;
-the chosen design's per-canteen safety factors are then calibrated on
-2016-2017 and the models refitted up to it. The test year is read once, by
+The design (the share of canteen-days short the order aims at and, for the
+staff-order variant, the day guard: each day's total order kept at least a
+fraction of the staff's total) is chosen on validation years by
+:func:`choose`, which receives only data before the test year
+(:func:`before_test_year`) and refuses anything later; the chosen design's
+per-canteen safety factors are then calibrated on 2016-2017 and the models
+refitted up to it. The test year is read once, by
 :func:`evaluate`, with what was chosen (README.md logs the choices and the
 validation figures behind them).
 """
@@ -27,6 +29,7 @@ from demos.cantine.model import (
     CATEGORICAL,
     WEDNESDAY,
     Tables,
+    day_guard,
     feature_names,
     features,
     predict_frame,
@@ -43,6 +46,15 @@ UPPER_QUANTILE = 0.8
 #: Candidate shares of canteen-days short aimed at when calibrating the order
 #: factors; :func:`choose` picks one on the validation year (see :func:`pick`).
 SHARES = (0.14, 0.15, 0.16, 0.17, 0.18)
+#: Candidate day guards of the staff-order variant: each day's total order is kept at least
+#: this fraction of the staff's total order for the day (0: no guard; see
+#: :func:`demos.cantine.model.day_guard`). :func:`choose` picks one with the share
+#: (see :func:`pick_guarded`); the calendar-only model has no staff order, hence no guard.
+GUARDS = (0.0, 0.96, 0.97, 0.98, 0.99, 1.0)
+#: The staff-order variant's validation years, each with models fitted on the years before
+#: it and factors calibrated on the year just before: the calendar-only model keeps its
+#: first design's single year (2016-2017).
+GUARDED_VALIDATION_YEARS = ("2015-2016", VALIDATION_YEAR)
 #: Margin below the staff's share of canteen-days short that :func:`pick`
 #: prefers on validation: the share drifted by up to 1.9 points from one year to
 #: the next in earlier trials (README).
@@ -57,17 +69,21 @@ SEED = 0
 
 @dataclass
 class Choice:
-    """The design chosen on the validation year and the figures behind it.
+    """The design chosen on the validation years and the figures behind it.
 
-    ``candidates`` maps each share aimed at (:data:`SHARES`) to the metrics of
-    the orders on the validation year; ``staff`` holds the staff's orders'
-    metrics on the same rows; ``share`` is the one :func:`pick` chose.
+    ``candidates`` maps each design ``(share aimed at, day guard)`` to the
+    metrics of its orders on each validation year (``{year: metrics}``, with
+    ``marge_jour_min``, see :func:`day_slack`); ``staff`` holds the staff's
+    orders' metrics on the same rows, per year; ``share`` and ``guard`` are
+    the ones :func:`pick` (calendar-only) or :func:`pick_guarded` (staff
+    order) chose.
     """
 
     staff_order: bool
     share: float
-    candidates: dict[float, dict[str, float]]
-    staff: dict[str, float]
+    guard: float
+    candidates: dict[tuple[float, float], dict[str, dict[str, float]]]
+    staff: dict[str, dict[str, float]]
 
 
 @dataclass
@@ -86,6 +102,7 @@ class Fitted:
     calibration: dict[str, float]
     choice: Choice
     staff_order: bool = False
+    guard: float = 0.0
 
 
 def school_years(tables: Tables, until: str) -> list[str]:
@@ -193,9 +210,35 @@ def calibrate(rows: pd.DataFrame, expected, raw, share: float) -> tuple[float, d
     return factor, canteen_factors(rows["cantine_nom"], rows["reel"], raw, share, expected)
 
 
-def _orders(rows: pd.DataFrame, expected, raw, factor: float, factors: dict[str, float]):
+def _orders(
+    rows: pd.DataFrame, expected, raw, factor: float, factors: dict[str, float], guard: float = 0.0
+):
     scale = rows["cantine_nom"].map(factors).fillna(factor).to_numpy(float)
-    return np.maximum(np.ceil(raw * scale), np.round(expected))
+    order = np.maximum(np.ceil(raw * scale), np.round(expected))
+    return day_guard(rows["date"].to_numpy(), rows["prevision"].to_numpy(float), order, guard)
+
+
+def day_slack(rows: pd.DataFrame, order) -> float:
+    """The tightest day's margin of the order's daily total over the meals served
+    (total order / total served - 1), over the days where the staff's total order sufficed.
+
+    Negative: the order was short on a day where the staff's was not. NaN when
+    the staff was short every day.
+    """
+    daily = (
+        pd.DataFrame(
+            {
+                "date": rows["date"].to_numpy(),
+                "reel": rows["reel"].to_numpy(float),
+                "order": np.asarray(order, float),
+                "staff": rows["prevision"].fillna(0).to_numpy(float),
+            }
+        )
+        .groupby("date")[["reel", "order", "staff"]]
+        .sum()
+    )
+    kept = daily[daily["staff"] >= daily["reel"]]
+    return float((kept["order"] / kept["reel"] - 1).min()) if len(kept) else float("nan")
 
 
 def staff_metrics(rows: pd.DataFrame) -> dict[str, float]:
@@ -230,14 +273,59 @@ def pick(candidates: dict[float, dict[str, float]], staff: dict[str, float]) -> 
     return min(candidates, key=lambda s: (candidates[s]["jours_en_deficit"], s))
 
 
-def choose(frame: pd.DataFrame, tables: Tables, staff_order: bool = False):
-    """Choose the share aimed at on the validation year, from data before the test year only.
+def pick_guarded(
+    candidates: dict[tuple[float, float], dict[str, dict[str, float]]],
+    staff: dict[str, dict[str, float]],
+) -> tuple[float, float]:
+    """The design ``(share, guard)`` of the staff-order variant, from its validation figures.
 
-    Models fitted on the years before :data:`VALIDATION_YEAR` minus one give
-    the orders of that earlier year, on which each candidate share's factors
-    are calibrated; models fitted on the years before the validation year
-    then order for it, and :func:`pick` compares each candidate with the
-    staff there.
+    A day short is the failure the central kitchen sees, and 119 or so days
+    per year measure its tail badly; so safety comes first, measured
+    continuously: among the designs that dominate the staff on *every*
+    validation year (:func:`dominates`, with :data:`SHARE_MARGIN`, else
+    without) and are never short on a day where the staff's total sufficed,
+    the one whose tightest such day keeps the largest margin
+    (``marge_jour_min``, the worst year's), ties going to the least
+    over-production (averaged over the years). If none dominates, the one
+    with the fewest days short, then the largest margin.
+    """
+
+    def worst_slack(key) -> float:
+        return min(m["marge_jour_min"] for m in candidates[key].values())
+
+    def mean_over(key) -> float:
+        return float(np.mean([m["surproduction"] for m in candidates[key].values()]))
+
+    for margin in (SHARE_MARGIN, 0.0):
+        pool = [
+            key
+            for key, years in candidates.items()
+            if worst_slack(key) >= 0
+            and all(dominates(m, staff[year], margin) for year, m in years.items())
+        ]
+        if pool:
+            return min(pool, key=lambda k: (-worst_slack(k), mean_over(k), k))
+    return min(
+        candidates,
+        key=lambda k: (
+            sum(m["jours_en_deficit"] for m in candidates[k].values()),
+            -worst_slack(k),
+            k,
+        ),
+    )
+
+
+def choose(frame: pd.DataFrame, tables: Tables, staff_order: bool = False):
+    """Choose the design on the validation years, from data before the test year only.
+
+    For each validation year (:data:`VALIDATION_YEAR`; for the staff-order
+    variant also the year before it, :data:`GUARDED_VALIDATION_YEARS`),
+    models fitted on the years before the year preceding it give that
+    preceding year's orders, on which each candidate share's factors are
+    calibrated; models fitted on the years before the validation year then
+    order for it, with each day guard of :data:`GUARDS` (staff-order variant
+    only), and each design is compared with the staff there: :func:`pick`
+    (calendar-only) or :func:`pick_guarded` (staff order) chooses.
 
     Args:
         frame, tables: served meals and tables *before the test year* (see
@@ -245,27 +333,41 @@ def choose(frame: pd.DataFrame, tables: Tables, staff_order: bool = False):
 
     Returns:
         ``(choice, models, rows, expected, raw)``: the :class:`Choice`, the
-        models fitted before the validation year, and the validation rows
-        with their expected meals and raw order (the final model's
-        calibration reuses them).
+        models fitted before :data:`VALIDATION_YEAR`, and its rows with their
+        expected meals and raw order (the final model's calibration reuses
+        them).
     """
     start = tables.annees.set_index("annee_scolaire").loc[TEST_YEAR, "date_debut"]
     if (frame["date"] >= start).any() or (tables.historique["date"] >= start).any():
         raise ValueError(f"choose() must not read {TEST_YEAR}")
     years = school_years(tables, VALIDATION_YEAR)
-    early = fit(frame, tables, years[:-2], staff_order)
-    cal = _school_rows(frame, tables, years[-2])
-    cal_expected, cal_raw = _raw(early, cal, tables, staff_order)
-    models = fit(frame, tables, years[:-1], staff_order)
-    val = _school_rows(frame, tables, VALIDATION_YEAR)
-    expected, raw = _raw(models, val, tables, staff_order)
-    candidates = {}
-    for share in SHARES:
-        factor, factors = calibrate(cal, cal_expected, cal_raw, share)
-        order = _orders(val, expected, raw, factor, factors)
-        candidates[share] = metrics(val["date"], val["reel"], expected, order)
-    staff = staff_metrics(val)
-    choice = Choice(staff_order, pick(candidates, staff), candidates, staff)
+    validation_years = GUARDED_VALIDATION_YEARS if staff_order else (VALIDATION_YEAR,)
+    guards = GUARDS if staff_order else (0.0,)
+    candidates: dict[tuple[float, float], dict[str, dict[str, float]]] = {}
+    staff: dict[str, dict[str, float]] = {}
+    for year in validation_years:
+        at = years.index(year)
+        early = fit(frame, tables, years[: at - 1], staff_order)
+        cal = _school_rows(frame, tables, years[at - 1])
+        cal_expected, cal_raw = _raw(early, cal, tables, staff_order)
+        models = fit(frame, tables, years[:at], staff_order)
+        val = _school_rows(frame, tables, year)
+        expected, raw = _raw(models, val, tables, staff_order)
+        for share in SHARES:
+            factor, factors = calibrate(cal, cal_expected, cal_raw, share)
+            for guard in guards:
+                order = _orders(val, expected, raw, factor, factors, guard)
+                figures = metrics(val["date"], val["reel"], expected, order)
+                figures["marge_jour_min"] = day_slack(val, order)
+                candidates.setdefault((share, guard), {})[year] = figures
+        staff[year] = staff_metrics(val)
+    if staff_order:
+        share, guard = pick_guarded(candidates, staff)
+    else:
+        by_share = {s: years_[VALIDATION_YEAR] for (s, _), years_ in candidates.items()}
+        share, guard = pick(by_share, staff[VALIDATION_YEAR]), 0.0
+    choice = Choice(staff_order, share, guard, candidates, staff)
+    # The last year's models and rows are those of VALIDATION_YEAR.
     return choice, models, val, expected, raw
 
 
@@ -278,12 +380,14 @@ def train(frame: pd.DataFrame, tables: Tables, staff_order: bool = False) -> Fit
     past, past_tables = before_test_year(frame, tables)
     choice, models, cal, expected, raw = choose(past, past_tables, staff_order)
     factor, factors = calibrate(cal, expected, raw, choice.share)
-    calibrated = predict_frame(cal, past_tables, *models, factor, factors, staff_order)
+    calibrated = predict_frame(
+        cal, past_tables, *models, factor, factors, staff_order, choice.guard
+    )
     calibration = metrics(
         cal["date"], cal["reel"], calibrated["repas_prevus"], calibrated["commande_recommandee"]
     )
     central, upper = fit(past, past_tables, school_years(tables, VALIDATION_YEAR), staff_order)
-    return Fitted(central, upper, factor, factors, calibration, choice, staff_order)
+    return Fitted(central, upper, factor, factors, calibration, choice, staff_order, choice.guard)
 
 
 def canteen_factors(
@@ -358,6 +462,7 @@ def evaluate(
         fitted.factor,
         fitted.factors,
         fitted.staff_order,
+        fitted.guard,
     )
     rows = pd.concat([rows, pred], axis=1)
     model = metrics(rows["date"], rows["reel"], rows["repas_prevus"], rows["commande_recommandee"])

@@ -267,5 +267,8 @@ TASK = Task(
     ),
     score=score,
     baseline=same_weekday_mean,
+    # A day's rows travel together: cantine-nantes@correction-commande keeps each day's
+    # total order at least a fraction of the staff's total over the rows sent together.
+    batch_key="date",
     card_tasks=("prevision-serie-temporelle",),
 )

@@ -13,7 +13,7 @@ from mlflow.exceptions import MlflowException
 import demos.cantine
 import demos.cantine.commande
 from demos.cantine import data, train
-from demos.cantine.model import FEATURES, STAFF_FEATURE, features, prepare
+from demos.cantine.model import FEATURES, STAFF_FEATURE, day_guard, features, prepare
 from demos.reference import CHART_FILE, METRICS_FILE, SAMPLE_FILE
 from registry.card import Card
 
@@ -182,11 +182,24 @@ def test_the_design_is_chosen_without_reading_the_test_year(built, built_staff, 
     tables = data.tables()
     with pytest.raises(ValueError, match="2017-2018"):
         train.choose(data.served(), tables)
-    for build in (built, built_staff):
-        chosen = build.extra["validation_2016_2017"]
-        assert chosen["part_deficit_visee"] in train.SHARES
-        assert set(chosen["candidats"]) == {f"{s:.2f}" for s in train.SHARES}
-        assert chosen["equipes"]["n_jours_test"] == chosen["candidats"]["0.16"]["n_jours_test"]
+    calendar = built.extra["validation_2016_2017"]
+    assert calendar["part_deficit_visee"] in train.SHARES
+    assert calendar["garde_commande_equipes"] == 0
+    assert set(calendar["candidats"]) == {f"{s:.2f}" for s in train.SHARES}
+    assert set(calendar["equipes"]) == {train.VALIDATION_YEAR}
+    staff = built_staff.extra["validation_2016_2017"]
+    assert staff["part_deficit_visee"] in train.SHARES
+    assert staff["garde_commande_equipes"] in train.GUARDS
+    assert set(staff["candidats"]) == {
+        f"{s:.2f}/{g:.2f}" for s in train.SHARES for g in train.GUARDS
+    }
+    assert set(staff["equipes"]) == set(train.GUARDED_VALIDATION_YEARS)
+    for chosen in (calendar, staff):
+        for year, figures in chosen["equipes"].items():
+            assert all(
+                c[year]["n_jours_test"] == figures["n_jours_test"]
+                for c in chosen["candidats"].values()
+            )
 
 
 def test_pick_prefers_a_margin_then_dominance_then_prudence():
@@ -210,6 +223,61 @@ def test_pick_prefers_a_margin_then_dominance_then_prudence():
     assert train.pick(candidates, staff) == 0.16
 
 
+def test_pick_guarded_puts_the_day_margin_first_on_every_year():
+    staff = {
+        "a": {
+            "surproduction": 0.052,
+            "jours_en_deficit": 5.0,
+            "part_cantine_jours_en_deficit": 0.19,
+        },
+        "b": {
+            "surproduction": 0.055,
+            "jours_en_deficit": 2.0,
+            "part_cantine_jours_en_deficit": 0.18,
+        },
+    }
+
+    def m(over, days, share, slack):
+        return {
+            "surproduction": over,
+            "jours_en_deficit": days,
+            "part_cantine_jours_en_deficit": share,
+            "marge_jour_min": slack,
+        }
+
+    candidates = {
+        # wastes least, but short on a day where the staff's total sufficed (year a)
+        (0.18, 0.0): {"a": m(0.044, 3, 0.19, -0.009), "b": m(0.046, 1, 0.17, 0.005)},
+        # dominates on both years, tightest day 0.3 % over the meals served
+        (0.17, 0.98): {"a": m(0.048, 1, 0.17, 0.003), "b": m(0.051, 1, 0.16, 0.007)},
+        # dominates on both years with the largest margin on its worst year
+        (0.17, 0.99): {"a": m(0.051, 1, 0.15, 0.015), "b": m(0.054, 1, 0.14, 0.008)},
+        # a larger margin still, but more over-production than the staff in year a
+        (0.14, 0.99): {"a": m(0.055, 1, 0.14, 0.016), "b": m(0.058, 1, 0.13, 0.013)},
+    }
+    assert train.pick_guarded(candidates, staff) == (0.17, 0.99)
+    # same margin: the least over-production
+    candidates[(0.16, 0.99)] = {"a": m(0.050, 1, 0.15, 0.015), "b": m(0.053, 1, 0.14, 0.008)}
+    assert train.pick_guarded(candidates, staff) == (0.16, 0.99)
+    # nothing dominates: the fewest days short, then the largest margin
+    lone = {k: v for k, v in candidates.items() if k in {(0.18, 0.0), (0.14, 0.99)}}
+    assert train.pick_guarded(lone, staff) == (0.14, 0.99)
+
+
+def test_day_guard_keeps_each_day_total_above_a_fraction_of_the_staff():
+    dates = np.array(["d1", "d1", "d1", "d2", "d2"])
+    staff = np.array([100.0, 200.0, 0.0, 50.0, 50.0])  # the third row's staff order is unknown
+    order = np.array([90.0, 180.0, 40.0, 60.0, 55.0])
+    guarded = day_guard(dates, staff, order, 0.99)
+    # d1: 270 ordered where the staff ordered 300 -> each known row scaled by 297 / 270
+    assert guarded[:2].tolist() == [99.0, 198.0]
+    assert guarded[:2].sum() >= 0.99 * 300
+    assert guarded[2] == 40  # no staff order: left alone
+    assert guarded[3:].tolist() == [60, 55]  # d2 already above the staff's total
+    assert (day_guard(dates, staff, order, 0.0) == order).all()
+    assert (guarded >= order).all()
+
+
 def test_model_beats_staff_on_error_and_over_production(built):
     m, b = built.metrics, built.baseline_metrics
     assert m["wmape"] < b["wmape"]
@@ -221,14 +289,16 @@ def test_model_beats_staff_on_error_and_over_production(built):
     assert cal["part_cantine_jours_en_deficit"] == pytest.approx(share, abs=0.005)
 
 
-def test_the_staff_order_variant_against_the_staff(built_staff):
-    """Figures of the protocol run on 2017-18: less over-production, a smaller share of
-    canteen-days short and a smaller error than the staff's orders; its days short are stated
-    beside the staff's on its card, whatever they are (README: not fewer than the staff's)."""
+def test_the_staff_order_variant_dominates_the_staff(built_staff):
+    """Figures of the protocol run on 2017-18 (the build's own evaluation): less
+    over-production, no more days short and a smaller share of canteen-days short than the
+    staff's orders (issue 12), and a smaller error; stated beside the staff's on its card."""
     m, b = built_staff.metrics, built_staff.baseline_metrics
     assert m["surproduction"] < b["surproduction"]
+    assert m["jours_en_deficit"] <= b["jours_en_deficit"]
     assert m["part_cantine_jours_en_deficit"] < b["part_cantine_jours_en_deficit"]
     assert m["wmape"] < b["wmape"]
+    assert built_staff.extra["validation_2016_2017"]["garde_commande_equipes"] > 0
     assert built_staff.alias == "correction-commande"
     assert built_staff.name == "cantine-nantes"
     results = built_staff.card["purpose"]["risks_and_limits"][0]
@@ -253,6 +323,14 @@ def test_the_staff_order_variant_needs_and_uses_the_staff_order(built, built_sta
     assert (
         more.loc[served_days, "repas_prevus"] >= out.loc[served_days, "repas_prevus"]
     ).mean() > 0.9
+    # The day guard: the day's total order over the rows sent together (with a staff order)
+    # is at least the chosen fraction of the staff's total.
+    guard = built_staff.extra["validation_2016_2017"]["garde_commande_equipes"]
+    ordered = sample.assign(commande=out["commande_recommandee"])
+    ordered = ordered[(ordered["prevision"] > 0) & (ordered["commande"] > 0)]
+    daily = ordered.groupby("date")[["commande", "prevision"]].sum()
+    assert len(daily) >= 10
+    assert (daily["commande"] >= guard * daily["prevision"]).all()
     with pytest.raises((ValueError, MlflowException), match="prevision"):
         loaded_staff.predict(pd.DataFrame({"date": ["2017-11-06"], "cantine_nom": ["LONGCHAMP"]}))
     assert any("prevision" in line for line in built_staff.card["model"]["inputs"])

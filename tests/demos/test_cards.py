@@ -55,11 +55,15 @@ def test_cantine_card() -> None:
     assert "insuffisante 1 jour sur" in risks and "(équipes : 4 jours)" in risks
     assert "(s)" not in risks and "visés" not in risks
     assert "17\u202f%" in card["model"]["evaluation"]["protocol"]
-    staff = cantine_card(metrics, baseline, True, {"part_deficit_visee": 0.16})
+    staff = cantine_card(
+        metrics, baseline, True, {"part_deficit_visee": 0.16, "garde_commande_equipes": 0.99}
+    )
     Card.model_validate(staff)
     assert metrics_of(staff) == expected
     assert any("prevision" in line for line in staff["model"]["inputs"])
     assert "16\u202f%" in staff["model"]["evaluation"]["protocol"]
+    assert "99\u202f%" in staff["model"]["evaluation"]["protocol"]
+    assert "99\u202f%" in staff["purpose"]["context"]
     assert staff["identification"]["owner"] == card["identification"]["owner"]
     assert (
         f"pondérée de {french.percent(metrics['wmape'])}"

@@ -44,6 +44,8 @@ def test_the_slugs_are_those_of_the_design() -> None:
         "pollution-pics",
     ]
     assert velo.TASK.batch_key == "compteur"
+    # cantine-nantes@correction-commande guards each day's total: a day's rows travel together.
+    assert cantine.TASK.batch_key == "date"
 
 
 @pytest.mark.parametrize(

@@ -66,8 +66,10 @@ NOT_REPRODUCIBLE = {
     "demos.velo": {"accord_drapeau_nantes"} | VELO_FAMILY,
     "demos.air": {"brier_skill_score_persistance", "brier_skill_score_climatologie"},
 }
-#: Rows per /predict call on the platform path. The cantine model predicts each
-#: row from its artifacts, so its benchmark may be split anywhere; the velo
+#: Rows per /predict call on the platform path, split as the platform's executor
+#: splits them (:func:`bibia.evaluations.execute.batches`, on the task's
+#: ``batch_key``). The cantine staff-order variant guards each day's total, so a
+#: day's rows travel together (the task's ``batch_key`` is the date); the velo
 #: model removes a city-wide day effect measured on the *other* counters of the
 #: same request, so its benchmark must travel in one request (3,545 rows, under
 #: the demonstrator's 10,000-row limit) to reproduce the build.
@@ -207,6 +209,7 @@ def test_the_platform_path_reproduces_the_recorded_metrics(
 ) -> None:
     from fastapi.testclient import TestClient
 
+    from bibia.evaluations.execute import batches
     from demos.server.app import create_app
     from demos.server.card import CardInfo
     from demos.server.model import DemoModel
@@ -221,16 +224,18 @@ def test_the_platform_path_reproduces_the_recorded_metrics(
 
     demo = DemoModel(models[package], build.model_dir)
     app = create_app(demo, Settings(model_dir=build.model_dir), card=CardInfo())
-    answers: list[Any] = []
+    parts: list[pd.DataFrame] = []
     with TestClient(app) as client:
-        size = BATCH_ROWS[package]
-        for start in range(0, len(inputs), size):
-            batch = inputs.iloc[start : start + size]
+        for labels in batches(inputs, task.batch_key, BATCH_ROWS[package]):
+            batch = inputs.loc[labels]
             payload = {"dataframe_records": json.loads(batch.to_json(orient="records"))}
             response = client.post("/predict", json=payload)
             assert response.status_code == 200, response.text[:500]
-            answers.extend(response.json()["predictions"])
-    predictions = frames.predictions_frame({"predictions": answers}, task, len(inputs))
+            part = frames.predictions_frame(response.json(), task, len(batch))
+            part.index = batch.index
+            parts.append(part)
+    # Reassembled in the benchmark's row order, as the executor does.
+    predictions = pd.concat(parts).loc[inputs.index].reset_index(drop=True)
     outcome = scoring.evaluate(task, inputs, truth, predictions)
     assert_reproduces(package, build, outcome.metrics)
     baseline = task.score(inputs, truth, task.baseline(inputs, truth))
