@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 
@@ -34,15 +35,16 @@ def unavailable(exc: BaseException) -> DatabaseUnavailable | None:
     """The French 503 for ``exc`` when it (or what caused it) is a database that cannot be reached.
 
     SQLAlchemy reports a server that is down, restarting or gone mid-statement as an
-    ``OperationalError`` or an ``InterfaceError`` (a closed connection); anything else
-    (a constraint, a bug) is not an outage and gets None.
+    ``OperationalError`` or an ``InterfaceError`` (a closed connection), and a pool
+    with no connection free for ``pool_timeout`` seconds as a ``TimeoutError``;
+    anything else (a constraint, a bug) is not an outage and gets None.
     """
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
         if isinstance(current, DatabaseUnavailable):
             return current
-        if isinstance(current, OperationalError | InterfaceError):
+        if isinstance(current, OperationalError | InterfaceError | PoolTimeout):
             return DatabaseUnavailable(UNAVAILABLE)
         seen.add(id(current))
         current = current.__cause__ or current.__context__
@@ -191,7 +193,7 @@ class Database:
         try:
             yield session
             session.commit()
-        except (OperationalError, InterfaceError) as exc:
+        except (OperationalError, InterfaceError, PoolTimeout) as exc:
             # the server is down or went away: a French 503, not a 500 (pool_pre_ping
             # hands out a fresh connection once it answers again)
             with contextlib.suppress(Exception):
