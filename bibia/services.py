@@ -32,7 +32,7 @@ class Services:
         into bibia's database (:func:`open_registry`).
         """
         settings.ensure_dirs()
-        db = Database(settings.database_uri)
+        db = Database(settings.database_uri, name=f"bibia {settings.replica_id}")
         db.upgrade()
         if registry is None:
             registry = open_registry(settings, db)

@@ -74,11 +74,15 @@ def _lock_key(what: str) -> int:
 class Database:
     """bibia's database: ``session()`` for units of work, ``upgrade()`` for migrations."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, name: str | None = None) -> None:
+        """``name``: what PostgreSQL shows as the connections' ``application_name``
+        (``pg_stat_activity``: which replica holds a connection or a lock)."""
         self.url = url
         kwargs: dict[str, Any] = {"pool_pre_ping": True}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 10}
+        elif name and url.startswith("postgresql"):
+            kwargs["connect_args"] = {"application_name": name[:63]}
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)

@@ -7,11 +7,13 @@ API (small on purpose)::
     with cluster(tmp_path, postgres_server, replicas=2, seed_model_dir=sklearn_model_dir) as c:
         c.proxy.url                      # nginx, round-robin over the replicas (loopback port)
         c.proxy.upstreams()              # which replica served each request so far
+        c.proxy.request("GET", "/healthz")  # (response, "127.0.0.1:port" of the replica that served it)
         c.replicas[0].url                # one replica straight
         c.token("nantes-metropole")      # a bearer token made with the real CLI (expert by default)
         c.cli("org", "ls")               # the real CLI on the cluster's databases
         c.replicas[1].kill()             # SIGKILL; .stop() SIGTERM; .start() again on the same port
         c.containers()                   # the cluster's sandboxes on Docker (labels: replica, warm)
+        c.upkeep_leaders()               # ["r0"]: who holds the upkeep's advisory lock now
         c.bibia_url, c.mlflow_url        # the databases (SQLAlchemy URLs), fresh for this cluster
 
 - ``postgres_server``: :class:`tests.backends.conftest.PostgresServer`; two new
@@ -52,6 +54,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -152,10 +155,28 @@ class Proxy:
         return f"http://127.0.0.1:{self.port}"
 
     def upstreams(self) -> list[str]:
-        """The replica (``127.0.0.1:port``) each request went to, in order (nginx's access log)."""
+        """The replica (``127.0.0.1:port``) each request went to, in order (nginx's access log).
+
+        nginx writes a line just after the response: right after a request its line
+        may not be there yet (:meth:`request` waits for it).
+        """
         log = self.directory / "access.log"
         lines = log.read_text(errors="replace").splitlines() if log.exists() else []
-        return [line.split(" ", 1)[0] for line in lines]
+        return [line.split(" ", 1)[0].rstrip(",") for line in lines]
+
+    def request(self, method: str, path: str, **kwargs: Any) -> tuple[httpx.Response, str]:
+        """One request through nginx, and the replica (``127.0.0.1:port``) that served it.
+
+        Meant for a test whose proxy traffic is all its own and sequential.
+        """
+        before = len(self.upstreams())
+        kwargs.setdefault("timeout", 60)
+        response = httpx.request(method, f"{self.url}{path}", **kwargs)
+        deadline = time.monotonic() + 10
+        while len(served := self.upstreams()) <= before:
+            assert time.monotonic() < deadline, "nginx did not log the request"
+            time.sleep(0.02)
+        return response, served[-1]
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -191,6 +212,29 @@ class Cluster:
     def by_upstream(self, upstream: str) -> Replica:
         """The replica behind ``127.0.0.1:port`` (an entry of :meth:`Proxy.upstreams`)."""
         return next(r for r in self.replicas if upstream == f"127.0.0.1:{r.port}")
+
+    def upkeep_leaders(self) -> list[str]:
+        """The replicas holding an advisory lock on the cluster's database now (PostgreSQL's view).
+
+        Replicas name their connections ``bibia <replica id>`` (``application_name``);
+        once started, the only lock a replica keeps is the demonstrators' upkeep's.
+        """
+        import sqlalchemy as sa
+
+        engine = sa.create_engine(self.bibia_url)
+        try:
+            with engine.connect() as conn:
+                names = conn.scalars(
+                    sa.text(
+                        "SELECT DISTINCT a.application_name FROM pg_locks l "
+                        "JOIN pg_stat_activity a ON a.pid = l.pid "
+                        "WHERE l.locktype = 'advisory' AND l.granted AND l.database = "
+                        "(SELECT oid FROM pg_database WHERE datname = current_database())"
+                    )
+                ).all()
+        finally:
+            engine.dispose()
+        return sorted(n.removeprefix("bibia ") for n in names)
 
     def containers(self) -> list[Container]:
         """The cluster's sandboxes on the Docker engine (any state), from the docker CLI."""
