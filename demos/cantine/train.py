@@ -345,12 +345,21 @@ def choose(frame: pd.DataFrame, tables: Tables, staff_order: bool = False):
     guards = GUARDS if staff_order else (0.0,)
     candidates: dict[tuple[float, float], dict[str, dict[str, float]]] = {}
     staff: dict[str, dict[str, float]] = {}
+    fitted: dict[tuple[str, ...], tuple] = {}
+
+    def fit_once(until: list[str]):
+        # Consecutive validation years share a fit (models up to 2014-15 order 2015-16 and
+        # calibrate 2016-17's factors): fitting is deterministic, so fit once.
+        if tuple(until) not in fitted:
+            fitted[tuple(until)] = fit(frame, tables, until, staff_order)
+        return fitted[tuple(until)]
+
     for year in validation_years:
         at = years.index(year)
-        early = fit(frame, tables, years[: at - 1], staff_order)
+        early = fit_once(years[: at - 1])
         cal = _school_rows(frame, tables, years[at - 1])
         cal_expected, cal_raw = _raw(early, cal, tables, staff_order)
-        models = fit(frame, tables, years[:at], staff_order)
+        models = fit_once(years[:at])
         val = _school_rows(frame, tables, year)
         expected, raw = _raw(models, val, tables, staff_order)
         for share in SHARES:
