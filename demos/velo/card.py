@@ -46,6 +46,8 @@ def make_card(outcome: Outcome) -> dict[str, Any]:
         "date_de_construction": dt.date.today().isoformat(),
         "fenetre_niveau": p["fenetre_niveau"],
         "duree_longue": p.get("duree_longue", 0),
+        "seuil_jour": p["seuil_jour"],
+        "seuil_hausse": p.get("seuil_hausse", p["seuil_jour"]),
         "f1": m["f1"],
         "f1_moyenne": m["f1_moyenne"],
         "f1_ecart_type": m["f1_ecart_type"],

@@ -32,20 +32,25 @@ from evaluation.tasks.velo import baseline_deviation
 VALIDATION_YEARS = (2017, 2018)
 TEST_YEAR = 2019
 SEED_TEST = 2019
-#: Draws of the injection family per validation year, and in the test year.
-N_DRAWS_VALIDATION = 6
+#: Draws of the injection family per validation year (24 in all), and in the test year.
+N_DRAWS_VALIDATION = 12
 N_DRAWS_TEST = 24
 
 CONTEXT_PARAMS = {"min_jours_niveau": 10, "min_autres": 4}
-#: The structural choices (each needs its own residuals), then the thresholds.
+#: The structural choices (each needs its own residuals), then the thresholds. The level window
+#: of 63 days and the detector without the long persistence rule lost on validation in version 2
+#: (README, « Journal des choix ») and are no longer tried; the noise scale's growth on quieter
+#: days (``exposant_echelle``, 0 = one scale per counter as in version 2) needs its own fit.
 GRID_STRUCTURE = {
-    "fenetre_niveau": (63, 91),
-    "duree_longue": (0, 5),
+    "fenetre_niveau": (91,),
+    "duree_longue": (5,),
+    "exposant_echelle": (0.0, 0.5),
 }
 GRID_THRESHOLDS = {
-    "seuil_jour": tuple(np.arange(4.0, 8.01, 0.5)),
-    "seuil_serie": tuple(np.arange(2.5, 5.01, 0.5)),
-    "seuil_long": (1.5, 2.0, 2.5, 3.0),
+    "seuil_jour": (5.0, 6.0, 7.0, 8.0),
+    "seuil_hausse": (4.0, 4.5, 5.0, 5.5, 6.0),
+    "seuil_serie": (3.0, 3.5, 4.0, 4.5),
+    "seuil_long": (2.0, 2.5, 3.0),
 }
 GRID_BASELINE = {
     "semaines": (3, 4, 6, 8),
@@ -73,11 +78,24 @@ def validation_only(frame: pd.DataFrame, what: str) -> pd.DataFrame:
 
 @dataclass
 class ValidationYear:
-    """One validation year: the detector fitted before it and the injected draws of it."""
+    """One validation year: the detector fitted before it and the injected draws of it.
+
+    Attributes:
+        year: the validation year.
+        fitted: the detector fitted on the years before it (first ``exposant_echelle``).
+        draws: the family's draws injected into the year's clean series.
+        fitted_by: the fits for each ``exposant_echelle`` of the grid (the noise
+            scales depend on it).
+    """
 
     year: int
     fitted: Fitted
     draws: list[tuple[ev.InjectionSpec, pd.DataFrame]]
+    fitted_by: dict[float, Fitted] = field(default_factory=dict)
+
+    def fit_for(self, exposant: float) -> Fitted:
+        """The fit for one ``exposant_echelle`` (``fitted`` when there is no other)."""
+        return self.fitted_by.get(exposant, self.fitted)
 
 
 def validation_years(
@@ -101,11 +119,15 @@ def validation_years(
     params = dict(CONTEXT_PARAMS, fenetre_niveau=GRID_STRUCTURE["fenetre_niveau"][0])
     out = []
     for vy in VALIDATION_YEARS:
-        fitted = fit(daily[year < vy], calendrier, params, names)
+        fits = {
+            e: fit(daily[year < vy], calendrier, dict(params, exposant_echelle=e), names)
+            for e in GRID_STRUCTURE["exposant_echelle"]
+        }
+        fitted = next(iter(fits.values()))
         clean = ev.clean_series(daily[year == vy])
         clean = clean[clean["compteur"].isin(fitted.compteurs)].reset_index(drop=True)
         draws = [(spec, ev.inject(clean, spec)) for spec in ev.family(vy, n_draws)]
-        out.append(ValidationYear(vy, fitted, draws))
+        out.append(ValidationYear(vy, fitted, draws, fits))
     return out
 
 
@@ -136,32 +158,48 @@ def choose_design(
     pairs = _check(validation)
     truths = [frame["anomalie_injectee"].to_numpy() for _, frame in pairs]
     best: tuple[float, dict | None, dict[str, float]] = (-1.0, None, {})
-    resids: dict[int, list[pd.DataFrame]] = {}  # the residuals depend on the window only
+    # The residuals depend on the window and the fit (its noise scales and sensitivities).
+    resids: dict[tuple[int, float], list[pd.DataFrame]] = {}
     structures = itertools.product(*GRID_STRUCTURE.values())
-    for fen, longue in structures:
-        p = dict(CONTEXT_PARAMS, fenetre_niveau=fen, duree_longue=longue)
-        if fen not in resids:
-            resids[fen] = [
-                residuals(frame, vy.fitted.profils, vy.fitted.compteurs, calendrier, p)
+    for fen, longue, expo in structures:
+        p = dict(CONTEXT_PARAMS, fenetre_niveau=fen, duree_longue=longue, exposant_echelle=expo)
+        if (fen, expo) not in resids:
+            resids[fen, expo] = [
+                residuals(
+                    frame, vy.fit_for(expo).profils, vy.fit_for(expo).compteurs, calendrier, p
+                )
                 for vy, frame in pairs
             ]
         devs = [
-            deviations(r, vy.fitted.compteurs, longue)
-            for r, (vy, _) in zip(resids[fen], pairs, strict=True)
+            {k: d[k].to_numpy() for k in ("z", "z3", "run0", "zl")}
+            for d in (
+                deviations(r, vy.fit_for(expo).compteurs, longue, expo)
+                for r, (vy, _) in zip(resids[fen, expo], pairs, strict=True)
+            )
         ]
         longs = GRID_THRESHOLDS["seuil_long"] if longue else (0.0,)
-        for sj, ss, sl in itertools.product(
-            GRID_THRESHOLDS["seuil_jour"], GRID_THRESHOLDS["seuil_serie"], longs
+        for sj, sh, ss, sl in itertools.product(
+            GRID_THRESHOLDS["seuil_jour"],
+            GRID_THRESHOLDS["seuil_hausse"],
+            GRID_THRESHOLDS["seuil_serie"],
+            longs,
         ):
             scores = [
                 ev.prf(
-                    t, np.nan_to_num(decide(d["z"], d["z3"], d["run0"], sj, ss, d["zl"], sl)) >= 1
+                    t,
+                    np.nan_to_num(decide(d["z"], d["z3"], d["run0"], sj, ss, d["zl"], sl, sh)) >= 1,
                 )
                 for t, d in zip(truths, devs, strict=True)
             ]
             f1 = float(np.mean([s["f1"] for s in scores]))
             if f1 > best[0] + 1e-9:
-                chosen = dict(p, seuil_jour=float(sj), seuil_serie=float(ss), seuil_long=float(sl))
+                chosen = dict(
+                    p,
+                    seuil_jour=float(sj),
+                    seuil_hausse=float(sh),
+                    seuil_serie=float(ss),
+                    seuil_long=float(sl),
+                )
                 best = (f1, chosen, _mean_scores(scores))
     assert best[1] is not None
     return best[1], best[2]

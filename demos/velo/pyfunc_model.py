@@ -17,14 +17,18 @@ How a day is judged (everything in log space, ``log1p(count)``):
 3. *City-wide day effect*: when the input holds enough other counters on the
    same day, the median of their residuals (weather, strikes, events) is
    removed, scaled by the counter's learned sensitivity ``beta``.
-4. *Decision*: ``z`` = residual / the counter's learned noise scale. A day is
-   an anomaly when ``|z| >= seuil_jour``, or when it and a neighbouring day
-   both deviate by ``seuil_serie`` or more in the same direction (``z3``:
-   several consecutive days off, e.g. a sensor drift), or when it lies in a
-   window of ``duree_longue`` days that all deviate by ``seuil_long`` or more
-   in the same direction (``zl``: a slow drift), or in a run of 3+ zeros.
-   ``score = max(|z| / seuil_jour, |z3| / seuil_serie, |zl| / seuil_long)``:
-   ``anomalie`` is exactly ``score >= 1``.
+4. *Decision*: ``z`` = residual / the counter's learned noise scale, widened
+   on days quieter than usual for the counter (``exposant_echelle``, see
+   :func:`scale_factor`). A day is an anomaly when ``z >= seuil_hausse``
+   (above expected) or ``-z >= seuil_jour`` (below), or when it and a
+   neighbouring day both deviate by ``seuil_serie`` or more in the same
+   direction (``z3``: several consecutive days off, e.g. a sensor drift), or
+   when it lies in a window of ``duree_longue`` days that all deviate by
+   ``seuil_long`` or more in the same direction (``zl``: a slow drift), or in
+   a run of 3+ zeros. ``score = max(z / seuil_hausse or -z / seuil_jour,
+   |z3| / seuil_serie, |zl| / seuil_long)``: ``anomalie`` is exactly
+   ``score >= 1``. Without ``seuil_hausse`` (version 2 of the model), both
+   directions use ``seuil_jour``.
 """
 
 from __future__ import annotations
@@ -238,14 +242,37 @@ def residuals(
     return df
 
 
-def deviations(df: pd.DataFrame, compteurs: dict, duree_longue: int = 0) -> pd.DataFrame:
+def scale_factor(prof, ref_log, exposant: float) -> np.ndarray:
+    """How much wider the noise is on a day of lower expected traffic than usual for its counter.
+
+    ``exp(-exposant * (prof - ref_log))``, clipped to [1/3, 3]: a counter's
+    log residuals are noisier on quiet days (weekends, holidays, winter) than
+    on busy ones, as for counting noise (``exposant`` 0.5 is Poisson's).
+
+    Args:
+        prof: the expected log1p count of each day (profile).
+        ref_log: the counter's median expected log1p count on its training days.
+        exposant: 0 gives 1 everywhere (one scale per counter).
+    """
+    prof = np.asarray(prof, dtype=float)
+    if not exposant:
+        return np.ones_like(prof)
+    return np.clip(np.exp(-exposant * (prof - np.asarray(ref_log, dtype=float))), 1 / 3, 3.0)
+
+
+def deviations(
+    df: pd.DataFrame, compteurs: dict, duree_longue: int = 0, exposant: float = 0.0
+) -> pd.DataFrame:
     """Standardised deviations from the output of :func:`residuals`.
 
     Args:
         df: output of :func:`residuals`.
-        compteurs: the fitted counters (``sigma_ville``, ``sigma_seul``).
+        compteurs: the fitted counters (``sigma_ville``, ``sigma_seul`` and,
+            when ``exposant`` is not 0, ``ref_log``).
         duree_longue: length of the long persistence window (``zl``, see
             :func:`run_deviation`); 0 leaves ``zl`` at 0.
+        exposant: how the noise scale grows on quieter days (see
+            :func:`scale_factor`); 0 is one scale per counter.
 
     Returns:
         ``df`` plus ``sigma`` (noise scale used), ``z`` (today's deviation;
@@ -260,6 +287,9 @@ def deviations(df: pd.DataFrame, compteurs: dict, duree_longue: int = 0) -> pd.D
         df["compteur"].map(lambda c: compteurs[c]["sigma_ville"]).astype(float),
         df["compteur"].map(lambda c: compteurs[c]["sigma_seul"]).astype(float),
     )
+    if exposant:
+        ref = df["compteur"].map(lambda c: compteurs[c]["ref_log"]).astype(float)
+        df["sigma"] = df["sigma"] * scale_factor(df["prof"], ref, exposant)
     df["z"] = (np.log1p(df["comptage"]) - df["centre"]) / df["sigma"]
     z3 = np.full(len(df), np.nan)
     zl = np.zeros(len(df))
@@ -293,12 +323,17 @@ def persistent_deviation(z: pd.Series) -> pd.Series:
     Returns:
         The signed persistent deviation (0 where no neighbour agrees).
     """
-    best = pd.Series(0.0, index=z.index)
-    for nb in (z.shift(1), z.shift(-1)):
-        agree = (np.sign(nb) == np.sign(z)) & nb.notna() & z.notna()
-        pair = np.minimum(z.abs(), nb.abs()).where(agree, 0.0)
+    v = z.to_numpy(dtype=float)
+    best = np.zeros(len(v))
+    if not len(v):
+        return pd.Series(best, index=z.index)
+    before = np.concatenate([[np.nan], v[:-1]])
+    after = np.concatenate([v[1:], [np.nan]])
+    for nb in (before, after):
+        agree = (np.sign(nb) == np.sign(v)) & ~np.isnan(nb) & ~np.isnan(v)
+        pair = np.where(agree, np.minimum(np.abs(v), np.abs(nb)), 0.0)
         best = np.maximum(best, pair)
-    return np.sign(z).fillna(0.0) * best
+    return pd.Series(np.nan_to_num(np.sign(v), nan=0.0) * best, index=z.index)
 
 
 def run_deviation(z: pd.Series, duree: int) -> pd.Series:
@@ -317,28 +352,50 @@ def run_deviation(z: pd.Series, duree: int) -> pd.Series:
     Returns:
         The signed run deviation, aligned on ``z``.
     """
-    up = z.clip(lower=0).fillna(0.0).rolling(duree).min().fillna(0.0)
-    down = (-z).clip(lower=0).fillna(0.0).rolling(duree).min().fillna(0.0)
-    # A window is labelled by its last day: a day takes the best window ending in the next ``duree``.
-    up = up[::-1].rolling(duree, min_periods=1).max()[::-1]
-    down = down[::-1].rolling(duree, min_periods=1).max()[::-1]
+    v = z.to_numpy(dtype=float)
+    n = len(v)
+
+    def held(x: np.ndarray) -> np.ndarray:
+        # The smallest value of each window, labelled by its last day (0 before a full window)...
+        low = np.zeros(n)
+        if n >= duree:
+            low[duree - 1 :] = np.lib.stride_tricks.sliding_window_view(x, duree).min(axis=1)
+        # ...then a day takes the best window ending in the next ``duree`` (values are >= 0).
+        padded = np.concatenate([low, np.zeros(duree - 1)])
+        return np.lib.stride_tricks.sliding_window_view(padded, duree).max(axis=1)
+
+    up = held(np.nan_to_num(np.clip(v, 0.0, None), nan=0.0))
+    down = held(np.nan_to_num(np.clip(-v, 0.0, None), nan=0.0))
     return pd.Series(np.where(up >= down, up, -down), index=z.index)
 
 
-def decide(z, z3, run0, seuil_jour: float, seuil_serie: float, zl=None, seuil_long: float = 0.0):
+def decide(
+    z,
+    z3,
+    run0,
+    seuil_jour: float,
+    seuil_serie: float,
+    zl=None,
+    seuil_long: float = 0.0,
+    seuil_hausse: float | None = None,
+):
     """Anomaly score from deviations.
 
     ``max(|z|/seuil_jour, |z3|/seuil_serie, |zl|/seuil_long)``: ``z3`` and
     ``zl`` count only when they point the same way as ``z`` (``zl`` only when
     ``seuil_long`` > 0); days in a run of 3+ zeros score at least 1. The
-    anomaly flag is ``score >= 1``.
+    anomaly flag is ``score >= 1``. When ``seuil_hausse`` is given, a day
+    *above* its expected count is measured against it instead of
+    ``seuil_jour`` (the natural noise is lighter-tailed upwards than
+    downwards: a modest spike stands out sooner than a modest dip).
 
     Returns:
         The score as a float array (NaN where the count is missing).
     """
     z = np.asarray(z, dtype=float)
     z3 = np.asarray(z3, dtype=float)
-    s_jour = np.abs(z) / seuil_jour
+    haut = seuil_jour if seuil_hausse is None else seuil_hausse
+    s_jour = np.abs(z) / np.where(z > 0, haut, seuil_jour)
     s_serie = np.where(np.sign(z) == np.sign(z3), np.abs(z3) / seuil_serie, 0.0)
     s_serie = np.nan_to_num(s_serie, nan=0.0)
     score = np.maximum(s_jour, s_serie)
@@ -354,14 +411,21 @@ def score_frame(df, profils, compteurs, calendrier, params) -> pd.DataFrame:
 
     Args:
         df, profils, compteurs, calendrier: see :func:`residuals`.
-        params: as in :func:`residuals` plus ``seuil_jour`` and ``seuil_serie``.
+        params: as in :func:`residuals` plus ``seuil_jour`` and ``seuil_serie``,
+            optionally ``seuil_hausse``, ``duree_longue``, ``seuil_long`` and
+            ``exposant_echelle``.
 
     Returns:
         The output columns plus diagnostics ``z``, ``z3``,
         ``contexte_ville``, aligned on ``df.index``.
     """
     longue = int(params.get("duree_longue", 0))
-    d = deviations(residuals(df, profils, compteurs, calendrier, params), compteurs, longue)
+    d = deviations(
+        residuals(df, profils, compteurs, calendrier, params),
+        compteurs,
+        longue,
+        float(params.get("exposant_echelle", 0.0)),
+    )
     score = decide(
         d["z"],
         d["z3"],
@@ -370,13 +434,15 @@ def score_frame(df, profils, compteurs, calendrier, params) -> pd.DataFrame:
         params["seuil_serie"],
         d["zl"],
         float(params.get("seuil_long", 0.0)) if longue > 2 else 0.0,
+        params.get("seuil_hausse"),
     )
     d["score"] = score
     d["anomalie"] = np.nan_to_num(score, nan=0.0) >= 1.0
-    half = params["seuil_jour"] * d["sigma"]
+    below = params["seuil_jour"] * d["sigma"]
+    above = params.get("seuil_hausse", params["seuil_jour"]) * d["sigma"]
     d["attendu"] = np.expm1(d["centre"])
-    d["borne_basse"] = np.clip(np.expm1(d["centre"] - half), 0.0, None)
-    d["borne_haute"] = np.expm1(d["centre"] + half)
+    d["borne_basse"] = np.clip(np.expm1(d["centre"] - below), 0.0, None)
+    d["borne_haute"] = np.expm1(d["centre"] + above)
     return d[OUTPUT_COLUMNS + ["z", "z3", "contexte_ville"]]
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 from sklearn.linear_model import Ridge
 
-from demos.velo.pyfunc_model import calendar_features, profile_design, residuals
+from demos.velo.pyfunc_model import calendar_features, profile_design, residuals, scale_factor
 
 MAD_TO_SIGMA = 1.4826
 RIDGE_ALPHA = 1.0
@@ -24,7 +24,9 @@ class Fitted:
     Attributes:
         profils: counter id -> fitted Ridge (log1p count on calendar + year).
         compteurs: counter id -> ``nom``, ``annees``, ``annee_niveau``,
-            ``beta``, ``sigma_ville``, ``sigma_seul``.
+            ``ref_log`` (median expected log1p count, see
+            :func:`~demos.velo.pyfunc_model.scale_factor`), ``beta``,
+            ``sigma_ville``, ``sigma_seul``.
     """
 
     profils: dict[str, Ridge]
@@ -83,12 +85,14 @@ def fit(
     one intercept per year, refitted once without days beyond 4 robust
     sigmas (outages, drifts, events the published flag missed). Then, on the
     training days themselves, the sensitivity ``beta`` to the other counters'
-    median residual and the two noise scales (with and without city context).
+    median residual and the two noise scales (with and without city context),
+    in units of each day's relative scale when ``exposant_echelle`` is set.
 
     Args:
         train: columns ``compteur``, ``jour``, ``comptage``.
         calendrier: see :func:`demos.velo.data.build_calendar`.
-        params: ``fenetre_niveau``, ``min_jours_niveau``, ``min_autres``.
+        params: ``fenetre_niveau``, ``min_jours_niveau``, ``min_autres``,
+            optionally ``exposant_echelle`` (0 by default).
         names: counter id -> display name.
 
     Returns:
@@ -98,6 +102,7 @@ def fit(
     feats = calendar_features(train["jour"], calendrier)
     profils: dict[str, Ridge] = {}
     compteurs: dict[str, dict] = {}
+    prof_last = pd.Series(np.nan, index=train.index)
     for cid, part in train.groupby("compteur"):
         years = sorted(int(a) for a in part["jour"].dt.year.unique())
         X = profile_design(feats.loc[part.index], years, part["jour"].dt.year.to_numpy())
@@ -107,12 +112,27 @@ def fit(
         keep = np.abs(r - np.median(r)) <= TRIM_SIGMAS * robust_sigma(r)
         model = Ridge(alpha=RIDGE_ALPHA).fit(X[keep], y[keep])
         profils[cid] = model
-        compteurs[cid] = {"nom": names.get(cid, cid), "annees": years, "annee_niveau": years[-1]}
+        # The profile at the level it predicts with (the last year's): its median is the
+        # reference of the day's relative scale (see scale_factor), each day its distance to it.
+        prof_last.loc[part.index] = model.predict(
+            profile_design(feats.loc[part.index], years, years[-1])
+        )
+        compteurs[cid] = {
+            "nom": names.get(cid, cid),
+            "annees": years,
+            "annee_niveau": years[-1],
+            "ref_log": float(np.median(prof_last.loc[part.index])),
+        }
 
     res = residuals(train, profils, compteurs, calendrier, params, annee_reelle=True)
+    exposant = float(params.get("exposant_echelle", 0.0))
     for cid, part in res.groupby("compteur"):
-        r1 = part["r1"].to_numpy()
-        g = part["g"].to_numpy()
+        # Residuals in units of the day's relative scale (see scale_factor): one scale per counter.
+        factor = scale_factor(
+            prof_last.loc[part.index].to_numpy(), compteurs[cid]["ref_log"], exposant
+        )
+        r1 = part["r1"].to_numpy() / factor
+        g = part["g"].to_numpy() / factor
         s_seul = tail_scale(r1)
         both = ~np.isnan(r1) & ~np.isnan(g) & (np.abs(r1) <= TRIM_SIGMAS * robust_sigma(r1))
         beta = (

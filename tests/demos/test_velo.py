@@ -14,7 +14,13 @@ from demos.velo import build, protocol
 from demos.velo import evaluate as ev
 from demos.velo.data import build_calendar, load_daily
 from demos.velo.protocol import SEED_TEST
-from demos.velo.pyfunc_model import calendar_features, decide, run_deviation, zero_runs
+from demos.velo.pyfunc_model import (
+    calendar_features,
+    decide,
+    run_deviation,
+    scale_factor,
+    zero_runs,
+)
 from registry.card import Card
 
 pytestmark = pytest.mark.timeout(600)
@@ -22,6 +28,8 @@ pytestmark = pytest.mark.timeout(600)
 
 #: The years of every row the design-choice code was handed during the build (see ``built``).
 SEEN_WHILE_CHOOSING: set[int] = set()
+#: (validation year, last training year) of every fit the design-choice code was handed.
+FITS_WHILE_CHOOSING: set[tuple[int, int]] = set()
 
 
 @pytest.fixture(scope="module")
@@ -33,6 +41,9 @@ def built(tmp_path_factory):
             for vy in validation:
                 for _, frame in vy.draws:
                     SEEN_WHILE_CHOOSING.update(int(y) for y in frame["jour"].dt.year.unique())
+                for fitted in [vy.fitted, *vy.fitted_by.values()]:
+                    last = max(max(c["annees"]) for c in fitted.compteurs.values())
+                    FITS_WHILE_CHOOSING.add((vy.year, last))
             return choose(validation, *args)
 
         return wrapped
@@ -100,6 +111,27 @@ def test_a_slow_drift_is_caught_by_the_five_day_rule_only():
     flags = decide(z, z3, np.zeros(len(z), bool), 5.5, 3.5, zl, 2.5) >= 1
     assert np.flatnonzero(flags).tolist() == [1, 2, 3, 4, 5]
     assert not (decide(z, z3, np.zeros(len(z), bool), 5.5, 3.5) >= 1).any()  # rule off
+
+
+def test_a_modest_spike_is_caught_by_the_upward_threshold_only():
+    z = np.array([4.6, -4.6, -8.5, 3.0, np.nan])
+    none = np.zeros(len(z))
+    off = np.zeros(len(z), bool)
+    flags = decide(z, none, off, 8.0, 4.0, seuil_hausse=4.5) >= 1
+    # Above expected, 4.6 counts against 4.5; below, -4.6 does not reach 8.
+    assert flags.tolist() == [True, False, True, False, False]
+    # Without an upward threshold (version 2), both directions use seuil_jour.
+    assert (decide(z, none, off, 8.0, 4.0) >= 1).tolist() == [False, False, True, False, False]
+
+
+def test_the_noise_scale_widens_on_quieter_days():
+    ref = 6.0  # a counter's median expected log1p count
+    prof = np.array([ref - 1.0, ref, ref + 1.0, ref - 10.0])
+    got = scale_factor(prof, ref, 0.5)
+    # A day e times quieter than usual gets a scale sqrt(e) wider (Poisson-like), capped at 3.
+    assert got[:3] == pytest.approx([np.exp(0.5), 1.0, np.exp(-0.5)])
+    assert got[3] == 3.0
+    assert scale_factor(prof, ref, 0.0).tolist() == [1.0] * 4  # one scale per counter
 
 
 def test_injection_is_seeded_and_only_on_clean_days(daily):
@@ -198,6 +230,8 @@ def test_the_design_choice_refuses_any_test_year_row(daily, calendrier):
 def test_the_choice_read_validation_years_only(built):
     # What the choice functions were actually handed during the build: 2017 and 2018 only.
     assert {2017, 2018} == SEEN_WHILE_CHOOSING
+    # Every fit it compared (one per noise-scale exponent) was trained before its validation year.
+    assert {(2017, 2016), (2018, 2017)} == FITS_WHILE_CHOOSING
     val = built.extra["validation"]
     assert val["annees"] == [2017, 2018] and max(val["annees_lues"]) < SEED_TEST
     assert val["modele"]["f1"] > val["reference"]["f1"]
