@@ -11,10 +11,11 @@ so two launches at once cannot both see room, or both miss the running one.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
-from sqlalchemy import ColumnElement, func, select, update
+from sqlalchemy import ColumnElement, func, select, text, update
 from sqlalchemy.orm import Session
 
 from bibia import policy
@@ -55,6 +56,12 @@ def active() -> ColumnElement[bool]:
 def demonstrators() -> ColumnElement[bool]:
     """Members' demonstrators, not the sandboxes of evaluation jobs."""
     return DemoSession.purpose == PURPOSE_DEMO
+
+
+#: The advisory lock a launch takes on PostgreSQL while it checks the platform's quota.
+GLOBAL_QUOTA_LOCK = int.from_bytes(
+    hashlib.sha256(b"bibia:demo-quota-global").digest()[:8], "big", signed=True
+)
 
 
 class Inserted(NamedTuple):
@@ -232,14 +239,20 @@ class Sessions:
         An UPDATE that changes nothing: PostgreSQL locks the row (a second
         launch of the same organisation waits here, then reads what the
         first committed); SQLite takes its single writer lock, so the checks
-        that follow read the newest state too. Launches of different
-        organisations do not wait on each other on PostgreSQL.
+        that follow read the newest state too. On PostgreSQL a transaction
+        advisory lock then serialises the platform-wide check: without it, two
+        organisations launching at once could each see the last free place.
         """
         session.execute(
             update(Organisation)
             .where(Organisation.id == caller.organisation_id)
             .values(id=Organisation.id)
         )
+        if session.get_bind().dialect.name == "postgresql":
+            # The platform's quota counts every organisation's demonstrators: launches of
+            # different organisations (on any replica) check it one after the other too,
+            # under a lock held until this transaction ends.
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": GLOBAL_QUOTA_LOCK})
 
     def _running(
         self, session: Session, caller: Caller, version: VersionInfo
