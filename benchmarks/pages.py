@@ -11,10 +11,14 @@ to a project, written directly for speed.
 
 Measured in-process (FastAPI's test client, so the figures are the server's
 time without the network): the projects API, the ``/projets`` page, a
-project's page, the home page and the ``/catalogue`` page; for the projects'
-listing and the home page, "before" is the same request plus the read it used
-to make (every model's tags and cards: the projects' members, the home page's
-figures), measured interleaved in the same run. For each request, the SQL statements it runs on every engine
+project's page, the home page, the ``/catalogue`` page (plain, and searched,
+filtered and sorted on its second page) and the models' listing ``GET
+/api/v1/models``; "before" is the same request plus the read it used to make,
+measured interleaved in the same run: every model's tags and cards for the
+projects' members and the home page's figures; for ``/catalogue``, the search
+that read every model and project and filtered them in Python
+(``tests/catalogue_reference.py``, the code it replaced); for the models'
+listing, MLflow's filtered search of a page and its count. For each request, the SQL statements it runs on every engine
 (bibia's and MLflow's), counted with an SQLAlchemy event listener, with 20
 models then with all of them.
 """
@@ -98,10 +102,12 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
 
     from bibia import accounts, catalogue
     from bibia.app import create_app
-    from bibia.auth import ANONYMOUS, SYSTEM
+    from bibia.auth import SYSTEM
+    from bibia.catalogue import SearchFilters
     from bibia.db.models import ProjectRecord
     from bibia.settings import Settings
     from registry.entries import CatalogueQuery
+    from tests import catalogue_reference as reference
 
     print(
         f"bibia pages benchmark — {args.models} models, {args.projects} projects, SQLite, "
@@ -157,13 +163,32 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         # What the listing read before: every model (tags and cards), to find the members.
         with services.db.session() as session:
             rows = list(session.query(ProjectRecord).order_by(ProjectRecord.slug).limit(20))
-            catalogue._members(rows, registry.search())
+            reference.members(rows, registry.search())
         return get("/api/v1/projects")()
 
     def home_before() -> object:
         # What the home page read before: every model (tags and cards), for its figures.
-        catalogue.list_models(registry, ANONYMOUS, CatalogueQuery(), 1, 1_000_000)
+        registry.search()
         return get("/")()
+
+    searched = "/catalogue?q=batiments&owner=nantes&sort=titre&page=2"
+    searched_filters = SearchFilters(q="batiments", owner="nantes")
+
+    def catalogue_before(path: str, filters: SearchFilters, sort: str) -> Callable[[], object]:
+        # What /catalogue did before: read every model and project, filter and sort in Python.
+        def call() -> object:
+            with services.db.session() as session:
+                reference.search(session, registry, filters, sort=sort)
+            return get(path)()
+
+        return call
+
+    listing = "/api/v1/models?q=eau&owner=244400404&page=2&per_page=10"
+
+    def listing_before() -> object:
+        # What the listing did before: MLflow's search of the page on the tags, and its count.
+        registry.search_page(CatalogueQuery(q="eau", owner="244400404"), 2, 10)
+        return get(listing)()
 
     requests = [
         ("GET /api/v1/projects (before: + every model read)", projects_before),
@@ -173,7 +198,18 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
         ("GET /projets/projet-001", get("/projets/projet-001")),
         ("GET / (home) (before: + every model read)", home_before),
         ("GET / (home)", get("/")),
+        (
+            "GET /catalogue (before: + search in Python)",
+            catalogue_before("/catalogue", SearchFilters(), "recents"),
+        ),
         ("GET /catalogue", get("/catalogue")),
+        (
+            "GET /catalogue?q&owner&sort=titre&page=2 (before)",
+            catalogue_before(searched, searched_filters, "titre"),
+        ),
+        ("GET /catalogue?q&owner&sort=titre&page=2", get(searched)),
+        ("GET /api/v1/models?q&owner&page=2 (before: MLflow)", listing_before),
+        ("GET /api/v1/models?q&owner&page=2", get(listing)),
     ]
     counter = Statements()
     small = 20
@@ -190,13 +226,13 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     samples = timed(requests, args.repeat)
     print()
     print(
-        f"{'request':<52} {'median ms':>10} {'p95 ms':>8} {'SQL ' + str(small):>8} "
+        f"{'request':<54} {'median ms':>10} {'p95 ms':>8} {'SQL ' + str(small):>8} "
         f"{'SQL ' + str(args.models):>9}"
     )
     for label, _ in requests:
         values = samples[label]
         print(
-            f"{label:<52} {statistics.median(values):>10.1f} {p95(values):>8.1f} "
+            f"{label:<54} {statistics.median(values):>10.1f} {p95(values):>8.1f} "
             f"{few[label]:>8} {many[label]:>9}"
         )
     before = statistics.median(samples[requests[0][0]])
@@ -205,9 +241,17 @@ def run(args: argparse.Namespace, workdir: Path) -> int:
     print(
         f"projects' listing: {after:.1f} ms against {before:.1f} ms before ({before / after:.0f}×)"
     )
-    home_before_ms = statistics.median(samples["GET / (home) (before: + every model read)"])
-    home_ms = statistics.median(samples["GET / (home)"])
-    print(f"home page: {home_ms:.1f} ms against {home_before_ms:.1f} ms before")
+    for label, after_label in (
+        ("GET / (home) (before: + every model read)", "GET / (home)"),
+        ("GET /catalogue (before: + search in Python)", "GET /catalogue"),
+        (
+            "GET /catalogue?q&owner&sort=titre&page=2 (before)",
+            "GET /catalogue?q&owner&sort=titre&page=2",
+        ),
+        ("GET /api/v1/models?q&owner&page=2 (before: MLflow)", "GET /api/v1/models?q&owner&page=2"),
+    ):
+        was, now = statistics.median(samples[label]), statistics.median(samples[after_label])
+        print(f"{after_label}: {now:.1f} ms against {was:.1f} ms before ({was / now:.1f}×)")
     return 0
 
 

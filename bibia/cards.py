@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
@@ -10,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session, aliased
 
+from bibia import catalogue_index
 from bibia.db import Database
 from bibia.db.models import ModelCard
 from domain.errors import RegistryUnavailable
@@ -64,7 +66,9 @@ class DatabaseCards:
             row = session.get(ModelCard, (name, version))
             return None if row is None else Card.model_validate_json(row.card)
 
-    def put(self, name: str, version: int, card: Card) -> Card | None:
+    def put(
+        self, name: str, version: int, card: Card, *, created: dt.datetime | None = None
+    ) -> Card | None:
         ident = card.identification
         text = card.model_dump_json()
         for attempt in (1, 2):  # a concurrent first write of the same version: update it
@@ -80,6 +84,7 @@ class DatabaseCards:
                             replaced = Card.model_validate_json(row.card)
                     row.card, row.project = text, ident.project or None
                     row.owner_siren, row.theme = ident.owner.siren, ident.theme.value
+                    catalogue_index.put_model(session, name, version, card, created)
                 return replaced
             except IntegrityError:
                 if attempt == 2:
@@ -91,6 +96,7 @@ class DatabaseCards:
             row = session.get(ModelCard, (name, version))
             if row is not None:
                 session.delete(row)
+                catalogue_index.removed_model_card(session, name, version)
 
 
 def carded_models(session: Session, projects: Collection[str]) -> list[tuple[str, str, str | None]]:

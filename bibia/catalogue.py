@@ -8,8 +8,7 @@ audit event.
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NoReturn
@@ -17,7 +16,7 @@ from typing import Any, NoReturn
 from sqlalchemy import false, func, or_, select
 from sqlalchemy.orm import Session
 
-from bibia import ownership, policy
+from bibia import catalogue_index, ownership, policy
 from bibia.accounts import audit
 from bibia.auth import Caller
 from bibia.cards import carded_models
@@ -26,15 +25,8 @@ from bibia.schemas import ModelOut, ProjectOut, VersionOut
 from domain.errors import Forbidden, InvalidInput, NotFound
 from registry.card import Card, Project, fold
 from registry.entries import CatalogueQuery, ModelSummary, VersionInfo
-from registry.mlflow_client import PAGE
-from registry.refs import is_siren
 from registry.store import Registry
 from registry.tiers import visible
-
-
-def paginate(items: list[Any], page: int, per_page: int) -> list[Any]:
-    start = (page - 1) * per_page
-    return items[start : start + per_page]
 
 
 def model_uri(name: str, version: int) -> str:
@@ -73,13 +65,31 @@ def _version_out(info: VersionInfo) -> VersionOut:
 
 
 def list_models(
-    registry: Registry, caller: Caller, query: CatalogueQuery, page: int, per_page: int
+    session: Session,
+    registry: Registry,
+    caller: Caller,
+    query: CatalogueQuery,
+    page: int,
+    per_page: int,
 ) -> dict[str, Any]:
-    if per_page > PAGE:  # "every model" reads (the web pages' figures): one full search
-        everything = registry.search(query)
-        found, total = paginate(everything, page, per_page), len(everything)
-    else:
-        found, total = registry.search_page(query, page, per_page)
+    """One page of the models matching ``query``, sorted by name, and how many match.
+
+    Filtered, counted and paged in bibia's catalogue index (:mod:`bibia.catalogue_index`);
+    only the page's models are read from MLflow.
+    """
+    if page < 1 or per_page < 1:
+        raise InvalidInput("pagination invalide : page ≥ 1 et éléments par page ≥ 1")
+    criteria = {
+        "q": query.q,
+        "theme": query.theme,
+        "owner": query.owner,
+        "territory": query.territory,
+        "status": query.status,
+        "task": query.task,
+        "project": query.project,
+    }
+    names, total = catalogue_index.models_page(session, criteria, page, per_page)
+    found = registry.summaries_of(names) if names else []
     items = [visible(_model_out(s), caller.tier) for s in found]
     return {"items": items, "total": total, "page": page, "per_page": per_page}
 
@@ -361,8 +371,9 @@ def _owner_token(siren: str) -> str:
     return f"{OWNER_MARK}{siren}{OWNER_MARK}"
 
 
-def _store(row: ProjectRecord, data: dict[str, Any]) -> None:
-    """Write ``data`` (a project's JSON, owners and invitations included) and its indexed columns."""
+def _store(session: Session, row: ProjectRecord, data: dict[str, Any]) -> None:
+    """Write ``data`` (a project's JSON, owners and invitations included), its indexed columns
+    and its entry in the catalogue's search index."""
     words = [data["title"], data["summary"], data["territory"], *data.get("keywords", [])]
     # Owners only: an organisation that is merely invited is not found under its name.
     words += [f"{o['name']} {o['siren']}" for o in data["owners"]]
@@ -370,6 +381,7 @@ def _store(row: ProjectRecord, data: dict[str, Any]) -> None:
     tokens = " ".join(_owner_token(siren) for siren in ownership.owner_sirens(data))
     row.title, row.theme, row.status = data["title"], data["theme"], data["status"]
     row.territory, row.search_text, row.data = data["territory"], f"{text} {tokens}", data
+    catalogue_index.put_project(session, row)
 
 
 def upsert_project(
@@ -400,7 +412,7 @@ def upsert_project(
     if row is None:
         row = ProjectRecord(slug=project.slug)
         session.add(row)
-    _store(row, data)
+    _store(session, row, data)
     session.flush()
     if changed:
         audit(
@@ -438,7 +450,7 @@ def answer_invitation(
     if accept:
         owner = ownership.record_owner(session, invited, "invitation")
         data["owners"] = [*data["owners"], owner.model_dump(mode="json")]
-    _store(row, data)
+    _store(session, row, data)
     session.flush()
     audit(
         session,
@@ -448,24 +460,6 @@ def answer_invitation(
         organisation=invited,
     )
     return row
-
-
-def _members(
-    rows: Sequence[ProjectRecord], summaries: Iterable[ModelSummary]
-) -> dict[str, list[str]]:
-    """Of ``summaries``, the models of each project, only those whose owner is one of the project's owners.
-
-    A model's card names a project, but belonging needs the project's consent:
-    a model of another organisation (written before ownership was checked, or
-    since its organisation left the project) is not listed.
-    """
-    owners = {r.slug: set(ownership.owner_sirens(r.data)) for r in rows}
-    grouped: dict[str, list[str]] = {}
-    for summary in summaries:
-        project = summary.tags.get("bibia.project")
-        if project and summary.owner_siren in owners.get(project, ()):
-            grouped.setdefault(project, []).append(summary.name)
-    return grouped
 
 
 def _models_by_project(session: Session, rows: Sequence[ProjectRecord]) -> dict[str, list[str]]:
@@ -485,9 +479,9 @@ def _models_by_project(session: Session, rows: Sequence[ProjectRecord]) -> dict[
 def search_words(q: str | None) -> list[str]:
     """The words a search looks for, each matched anywhere (case and accents ignored), all required.
 
-    The same words as the models' MLflow filter (``registry.catalogue.filter_string_of``).
+    The same words as the models' search (:func:`bibia.catalogue_index.words`).
     """
-    return fold(q or "").replace("%", " ").replace("_", " ").split()[:8]
+    return catalogue_index.words(q)
 
 
 def list_projects(
@@ -581,108 +575,14 @@ class Hit:
     kind: str  # "modele" or "projet"
     key: str  # the model's name or the project's slug
     item: dict[str, Any]
-    title: str
-    created: dt.datetime
-    text: str  # what the free-text search matches (public fields, folded)
-    values: dict[str, tuple[str, ...]]  # facet -> the values it is counted under
-    sirens: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class SearchResult:
-    hits: list[Hit]  # every match, in the order asked for
+    hits: list[Hit]  # the page asked for, in the order asked for
+    total: int  # how many match in all
     facets: dict[str, dict[str, int]]  # facet -> value -> matches (given the other filters)
-    scored: int  # how many of the hits have a verified score (the ``score`` order)
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
-def _model_hit(summary: ModelSummary, caller: Caller) -> Hit:
-    item = visible(_model_out(summary), caller.tier)
-    card = summary.card
-    if card is None:  # an unreadable card: listed under its name, found by no word or facet
-        return Hit("modele", summary.name, item, summary.name, summary.created, "", {}, ())
-    ident = card.identification
-    values: dict[str, tuple[str, ...]] = {
-        "type": ("modele",),
-        "theme": (ident.theme.value,),
-        "owner": (ident.owner.name,),
-        "territory": (ident.territory,),
-        "status": (ident.status.value,),
-        "task": (card.model.task.value,),
-    }
-    return Hit(
-        "modele",
-        summary.name,
-        item,
-        ident.title,
-        summary.created,
-        card.search_text(),
-        values,
-        (ident.owner.siren,),
-    )
-
-
-def _project_hit(row: ProjectRecord, models: list[str], caller: Caller) -> Hit:
-    item = visible(_project_out(row, models), caller.tier)
-    owners = row.data.get("owners", [])
-    values = {
-        "type": ("projet",),
-        "theme": (row.theme,),
-        "owner": tuple(dict.fromkeys(o["name"] for o in owners)),
-        "territory": (row.territory,),
-        "status": (row.status,),
-        "task": (),
-    }
-    return Hit(
-        "projet",
-        row.slug,
-        item,
-        row.title,
-        _aware(row.created_at),
-        row.search_text,
-        values,
-        tuple(ownership.owner_sirens(row.data)),
-    )
-
-
-def _fails(hit: Hit, filters: SearchFilters, words: list[str]) -> list[str]:
-    """The filters ``hit`` does not pass (``q`` for the words)."""
-    failed = [] if all(word in hit.text for word in words) else ["q"]
-    for facet in ("type", "theme", "status", "task"):
-        wanted = getattr(filters, facet)
-        if wanted and wanted not in hit.values.get(facet, ()):
-            failed.append(facet)
-    if filters.owner:
-        owner = fold(filters.owner)
-        names = hit.values.get("owner", ())
-        if not ((is_siren(owner) and owner in hit.sirens) or any(owner in fold(n) for n in names)):
-            failed.append("owner")
-    if filters.territory:
-        place = fold(filters.territory)
-        if not any(place in fold(t) for t in hit.values.get("territory", ())):
-            failed.append("territory")
-    return failed
-
-
-def _ordered(hits: list[Hit], sort: str, scores: Mapping[str, float]) -> list[Hit]:
-    def recent(hit: Hit) -> tuple[float, str]:
-        return (-_aware(hit.created).timestamp(), fold(hit.title))
-
-    if sort == "titre":
-        return sorted(hits, key=lambda h: (fold(h.title), h.key))
-    if sort == "score":
-
-        def best_first(hit: Hit) -> tuple[int, float, float, str]:
-            score = scores.get(hit.key) if hit.kind == "modele" else None
-            if score is None:
-                return (1, 0.0, *recent(hit))
-            return (0, -score, *recent(hit))
-
-        return sorted(hits, key=best_first)
-    return sorted(hits, key=recent)
+    scored: int  # how many of the matches have a verified score (the ``score`` order)
 
 
 def search(
@@ -693,42 +593,55 @@ def search(
     *,
     sort: str = "recents",
     scores: Mapping[str, float] | None = None,
-    models: bool = True,
+    facets: Sequence[str] = FACETS,
+    page: int = 1,
+    per_page: int = 12,
 ) -> SearchResult:
-    """Models and projects matching ``filters``, with each filter's counts, filtered for the caller.
+    """One page of the models and projects matching ``filters``, with ``facets``' counts, for the caller.
 
-    One catalogue read and one read of the projects, whatever the filters: the
-    facet counts come from the same pass (an option's count is the number of
-    matches if it were chosen, the other filters unchanged). The words match
-    what the API's searches match (title, summary, keywords, owner, territory),
-    public fields only.
+    Filtered, counted, sorted and paged in bibia's catalogue index
+    (:mod:`bibia.catalogue_index`): a constant number of statements, whatever the
+    size of the catalogue; only the page's models are read from MLflow and only its
+    projects' records. An option's count is the number of matches if it were chosen,
+    the other filters unchanged. The words match what the API's searches match
+    (title, summary, keywords, owner, territory), public fields only, case and
+    accents ignored.
 
     Args:
         sort: ``recents`` (newest first), ``titre`` (A → Z), or ``score``
             (the models of ``scores`` first, highest score first; then the
             others, newest first).
         scores: model name → its verified score (only read by the ``score`` order).
-        models: False for a search of projects alone (``/projets``): no model is read, the
-            projects' members come from the card store.
+        page: from 1; ``per_page`` hits per page.
     """
-    summaries = registry.search() if models else []
-    rows = list(session.scalars(select(ProjectRecord)).all())
-    members = _members(rows, summaries) if models else _models_by_project(session, rows)
-    hits = [_model_hit(s, caller) for s in summaries]
-    hits += [_project_hit(r, members.get(r.slug, []), caller) for r in rows]
-    words = search_words(filters.q)
-    facets: dict[str, dict[str, int]] = {facet: {} for facet in FACETS}
-    matched: list[Hit] = []
-    for hit in hits:
-        failed = _fails(hit, filters, words)
-        if len(failed) > 1 or failed == ["q"]:
-            continue
-        for facet in failed or FACETS:
-            counts = facets[facet]
-            for value in hit.values.get(facet, ()):
-                counts[value] = counts.get(value, 0) + 1
-        if not failed:
-            matched.append(hit)
-    scores = scores or {}
-    scored = sum(1 for h in matched if h.kind == "modele" and h.key in scores)
-    return SearchResult(hits=_ordered(matched, sort, scores), facets=facets, scored=scored)
+    criteria = {facet: getattr(filters, facet) for facet in FACETS}
+    criteria["q"] = filters.q
+    found = catalogue_index.search(
+        session,
+        criteria,
+        facets=facets,
+        sort=sort,
+        scores=scores,
+        page=max(1, page),
+        per_page=per_page,
+    )
+    names = [key for kind, key in found.keys if kind == catalogue_index.MODEL]
+    slugs = [key for kind, key in found.keys if kind == catalogue_index.PROJECT]
+    models = {s.name: s for s in registry.summaries_of(names)} if names else {}
+    rows = (
+        {
+            r.slug: r
+            for r in session.scalars(select(ProjectRecord).where(ProjectRecord.slug.in_(slugs)))
+        }
+        if slugs
+        else {}
+    )
+    members = _models_by_project(session, list(rows.values())) if rows else {}
+    hits = []
+    for kind, key in found.keys:
+        if kind == catalogue_index.MODEL and key in models:
+            hits.append(Hit(kind, key, visible(_model_out(models[key]), caller.tier)))
+        elif kind == catalogue_index.PROJECT and key in rows:
+            project = _project_out(rows[key], members.get(key, []))
+            hits.append(Hit(kind, key, visible(project, caller.tier)))
+    return SearchResult(hits=hits, total=found.total, facets=found.facets, scored=found.scored)

@@ -58,9 +58,25 @@ def open_registry(settings: Settings, db: Database) -> Registry:
         )
         registry.ping()
         moved = registry.move_legacy_cards()
+        _date_catalogue_entries(db, registry)
     if moved:
         log.info("fiches déplacées des tags MLflow vers la base de bibia : %s", ", ".join(moved))
     return registry
+
+
+def _date_catalogue_entries(db: Database, registry: Registry) -> None:
+    """Date the models' search entries that have no registration date with MLflow's.
+
+    Only entries the migration filled from stored cards lack one (a card written since
+    dates its new entry): once, after that migration, one read of those models.
+    """
+    from bibia import catalogue_index
+
+    with db.session() as session:
+        undated = catalogue_index.undated_models(session)
+        if undated:
+            found = {s.name: s.created for s in registry.summaries_of(undated)}
+            catalogue_index.date_models(session, found)
 
 
 def instance_id(settings: Settings) -> str:

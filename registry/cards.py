@@ -23,6 +23,7 @@ until :meth:`registry.store.Registry.move_legacy_cards` moves it into the store.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Collection
 from typing import Protocol
 
@@ -45,8 +46,13 @@ class CardStore(Protocol):
     def of_version(self, name: str, version: int) -> Card | None:
         """The card of one version, if it has one."""
 
-    def put(self, name: str, version: int, card: Card) -> Card | None:
-        """Write the card of ``name``/``version``; returns the card it replaced, if any."""
+    def put(
+        self, name: str, version: int, card: Card, *, created: dt.datetime | None = None
+    ) -> Card | None:
+        """Write the card of ``name``/``version``; returns the card it replaced, if any.
+
+        ``created``: when the model was registered, if known (the catalogue's « récents » order).
+        """
 
     def remove(self, name: str, version: int) -> None:
         """Forget the card of ``name``/``version`` (nothing if it has none)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from mlflow.entities.model_registry import ModelVersion, RegisteredModel
@@ -34,6 +35,8 @@ from registry.mlflow_count import count_registered_models
 from registry.refs import ModelRef, check_name, is_siren
 
 EVERY_MODEL = CatalogueQuery()
+#: Names per ``name IN (...)`` filter: a page of the API (100) in one call.
+NAMED = 200
 
 
 class Catalogue:
@@ -95,6 +98,30 @@ class Catalogue:
             )
             total = count_registered_models(self._client, filter_string)
         return self._summaries(found), total
+
+    def summaries_of(self, names: Sequence[str]) -> list[ModelSummary]:
+        """The models named ``names`` that exist, in that order, with cards.
+
+        One MLflow call per :data:`NAMED` names (a ``name IN (...)`` filter) and one read of
+        the card store: a page of a search made elsewhere (bibia's catalogue index) reads
+        only its own models.
+        """
+        wanted = list(dict.fromkeys(names))
+        found: dict[str, RegisteredModel] = {}
+        with translated("catalogue"):
+            for start in range(0, len(wanted), NAMED):
+                chunk = wanted[start : start + NAMED]
+                listed = ", ".join(f"'{_literal(name)}'" for name in chunk)
+                token = None
+                while True:
+                    page = self._client.search_registered_models(
+                        filter_string=f"name IN ({listed})", max_results=PAGE, page_token=token
+                    )
+                    found.update((rm.name, rm) for rm in page)
+                    token = page.token
+                    if not token:
+                        break
+        return self._summaries([found[name] for name in wanted if name in found])
 
     def recent(self, count: int) -> list[ModelSummary]:
         """The ``count`` most recently registered models, newest first (one MLflow call)."""
@@ -189,7 +216,7 @@ def _offset_token(offset: int) -> str | None:
     return SearchUtils.create_page_token(offset) if offset else None  # type: ignore[no-untyped-call]
 
 
-def _ts(millis: int | None) -> dt.datetime:
+def from_millis(millis: int | None) -> dt.datetime:
     return dt.datetime.fromtimestamp((millis or 0) / 1000, tz=dt.UTC)
 
 
@@ -210,8 +237,8 @@ def summary_of(rm: RegisteredModel, card: Card | None = None) -> ModelSummary:
         card=card,
         aliases=aliases,
         latest_version=latest,
-        created=_ts(rm.creation_timestamp),
-        updated=_ts(rm.last_updated_timestamp),
+        created=from_millis(rm.creation_timestamp),
+        updated=from_millis(rm.last_updated_timestamp),
         tags=tags,
     )
 
@@ -233,7 +260,7 @@ def version_of(mv: ModelVersion, aliases: list[str] | None = None) -> VersionInf
     return VersionInfo(
         name=mv.name,
         version=int(mv.version),
-        created=_ts(mv.creation_timestamp),
+        created=from_millis(mv.creation_timestamp),
         status=str(mv.status),
         aliases=sorted(aliases if aliases is not None else (mv.aliases or [])),
         metrics=metrics.get("model", {}),

@@ -25,7 +25,7 @@ from mlflow.tracking import MlflowClient
 from domain.errors import InvalidInput, InvalidModel, NotFound
 from registry.card import Card
 from registry.cards import CardStore, search_tags
-from registry.catalogue import Catalogue
+from registry.catalogue import Catalogue, from_millis
 from registry.entries import (
     CARD_TAG,
     METRICS_TAG,
@@ -206,7 +206,9 @@ class Registration:
                 continue
             with translated(f"fiche de « {rm.name} »"):
                 if rm.name not in self._cards.latest([rm.name]):
-                    self._cards.put(rm.name, latest, card)
+                    self._cards.put(
+                        rm.name, latest, card, created=from_millis(rm.creation_timestamp)
+                    )
                 for key, value in search_tags(card).items():
                     if rm.tags.get(key) != value:
                         self._client.set_registered_model_tag(rm.name, key, value)

@@ -45,6 +45,7 @@ class Registry:
         self.ping = catalogue.ping
         self.search = catalogue.search
         self.search_page = catalogue.search_page
+        self.summaries_of = catalogue.summaries_of
         self.recent = catalogue.recent
         self.get = catalogue.get
         self.exists = catalogue.exists

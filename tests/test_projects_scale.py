@@ -1,9 +1,12 @@
-"""The projects' listings and the home page read no model's tags: their SQL statements do not grow.
+"""The catalogue's listings and pages read no model's tags: their SQL statements do not grow.
 
 Statements are counted on every SQLAlchemy engine of the process (bibia's
 database and MLflow's) for the projects API, a project's detail and the web
-``/projets`` page, with 10 registered models then with 200: the same count, and
+``/projets`` page, with 20 registered models then with 200: the same count, and
 none of them on MLflow's database (the projects' members come from bibia's card store).
+The same for the home page, ``/catalogue`` (search, filters, sorts, a second page), the
+models' listing ``GET /api/v1/models`` and a project's page: filtered, counted and paged
+in bibia's catalogue index, they read from MLflow only the models of the page shown.
 """
 
 from __future__ import annotations
@@ -117,7 +120,29 @@ def _listings(world: World, counter: Statements) -> dict[str, int]:
     def home() -> None:
         assert world.client.get("/").status_code == 200
 
-    for fn in (api, detail, page, listing_call, home):
+    def getter(path: str) -> Callable[[], None]:
+        def call() -> None:
+            response = world.client.get(path)
+            assert response.status_code == 200, (path, response.text[:300])
+
+        return call
+
+    # Each shows a full page of models at 20 models as at 200 (only its models are read).
+    pages = {
+        path: getter(path)
+        for path in (
+            "/catalogue",
+            "/catalogue?q=batiments+EAU&sort=titre",
+            "/catalogue?owner=nantes&theme=transition-ecologique&page=2",
+            "/catalogue?sort=score&type=modele",
+            "/catalogue?q=projet&type=projet&territory=loire",
+            "/projets?q=num%C3%A9ro",
+            "/projets/projet-001",
+            "/api/v1/models",
+            "/api/v1/models?q=eau&owner=Nantes+M%C3%A9tropole&per_page=5&page=2",
+        )
+    }
+    for fn in (api, detail, page, listing_call, home, *pages.values()):
         fn()  # warm: first-use queries (caches, sessions) are not the request's
     return {
         "api": counter.during(api),
@@ -125,6 +150,7 @@ def _listings(world: World, counter: Statements) -> dict[str, int]:
         "page": counter.during(page),
         "list_projects": counter.during(listing_call),
         "home": counter.during(home, mlflow=True),  # the six newest models only
+        **{path: counter.during(fn, mlflow=True) for path, fn in pages.items()},
     }
 
 
@@ -132,11 +158,11 @@ def test_statements_per_projects_listing_do_not_grow_with_the_models(world: Worl
     counter = Statements()
     event.listen(Engine, "before_cursor_execute", counter.seen)
     try:
-        _add_models(world, 0, 10)
+        _add_models(world, 0, 20)
         small = _listings(world, counter)
         body = world.client.get("/api/v1/projects/projet-001").json()
         assert body["models"] == ["modele-0001"]
-        _add_models(world, 10, 200)
+        _add_models(world, 20, 200)
         large = _listings(world, counter)
     finally:
         event.remove(Engine, "before_cursor_execute", counter.seen)
@@ -147,3 +173,8 @@ def test_statements_per_projects_listing_do_not_grow_with_the_models(world: Worl
     assert "Projet numéro 1" in page
     home = world.client.get("/").text
     assert "modele-0199" in home and "modele-0193" not in home  # the six newest
+    listing = world.client.get("/api/v1/models?q=eau&per_page=5&page=2").json()
+    assert listing["total"] == 200
+    assert [m["name"] for m in listing["items"]] == [f"modele-{i:04d}" for i in range(5, 10)]
+    catalogue_page = world.client.get("/catalogue").text
+    assert "230 résultats" in catalogue_page and "/modeles/modele-0199" in catalogue_page

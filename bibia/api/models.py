@@ -35,6 +35,7 @@ PerPageQ = Annotated[int, Query(ge=1, le=100, description="Éléments par page (
 def list_models(
     caller: CallerDep,
     registry: RegistryDep,
+    session: SessionDep,
     q: Annotated[
         str | None,
         Query(
@@ -65,7 +66,7 @@ def list_models(
         task=task.value if task else None,
         project=project,
     )
-    return JSONResponse(catalogue.list_models(registry, caller, query, page, per_page))
+    return JSONResponse(catalogue.list_models(session, registry, caller, query, page, per_page))
 
 
 @router.get(

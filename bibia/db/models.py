@@ -178,6 +178,52 @@ class ModelCard(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
+class CatalogueEntry(Base):
+    """A model or a project as the catalogue's search finds it (see ``bibia.catalogue_index``).
+
+    One row per carded model (its highest carded version's card) and per project, written
+    with the card or the project in the same transaction: the search, its filters, counts,
+    orders and pages are SQL on these rows, never a read of every model. ``*_key`` columns
+    are folded (lowercase, accent-free); ``search_text`` holds public fields only.
+    """
+
+    __tablename__ = "catalogue_entries"
+    __table_args__ = (UniqueConstraint("kind", "key", name="uq_catalogue_entries_kind_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))  # "modele" or "projet"
+    key: Mapped[str] = mapped_column(String(256))  # the model's name or the project's slug
+    version: Mapped[int | None] = mapped_column(Integer)  # a model's carded version shown
+    title: Mapped[str] = mapped_column(Text)
+    title_key: Mapped[str] = mapped_column(Text)
+    theme: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(32))
+    task: Mapped[str | None] = mapped_column(String(64))
+    territory: Mapped[str] = mapped_column(Text)
+    territory_key: Mapped[str] = mapped_column(Text)
+    project: Mapped[str | None] = mapped_column(String(64))
+    search_text: Mapped[str] = mapped_column(Text)
+    created: Mapped[dt.datetime | None] = mapped_column(index=True)
+
+    owners: Mapped[list[CatalogueOwner]] = relationship(
+        cascade="all, delete-orphan", passive_deletes=True, lazy="selectin"
+    )
+
+
+class CatalogueOwner(Base):
+    """An owner of a catalogue entry (a model has one, a project one or more)."""
+
+    __tablename__ = "catalogue_owners"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("catalogue_entries.id", ondelete="CASCADE"), index=True
+    )
+    siren: Mapped[str] = mapped_column(String(9))
+    name: Mapped[str] = mapped_column(Text)
+    name_key: Mapped[str] = mapped_column(Text)
+
+
 class DemoSession(Base):
     """A demonstrator: one model version run in a sandbox. States and transitions in ``bibia.demos.states``."""
 

@@ -285,6 +285,8 @@ def _search_page(
         sort = "recents"
     scores = verified_scores(request, caller) if sort == "score" else {}
     gains = {name: score.gain for name, score in scores.items()}
+    number = _page_number(raw.get("page"))
+    shown_facets = [f for f in catalogue.FACETS if not (kind and f in ("type", "task"))]
     found = catalogue.search(
         session,
         registry,
@@ -292,19 +294,18 @@ def _search_page(
         catalogue.SearchFilters(**params),
         sort=sort,
         scores=gains,
-        models=kind is None,
+        facets=shown_facets,
+        page=number,
+        per_page=PER_PAGE,
     )
-    number = _page_number(raw.get("page"))
-    shown = catalogue.paginate(found.hits, number, PER_PAGE)
     facets = [
         {
             "name": facet,
             "label": FACET_TITLES[facet][0],
             "everything": FACET_TITLES[facet][1],
-            "options": _facet_options(facet, found.facets[facet], params[facet], len(found.hits)),
+            "options": _facet_options(facet, found.facets[facet], params[facet], found.total),
         }
-        for facet in catalogue.FACETS
-        if not (kind and facet in ("type", "task"))
+        for facet in shown_facets
     ]
     if kind:
         params = {k: v for k, v in params.items() if k not in ("type", "task")}
@@ -329,10 +330,10 @@ def _search_page(
         sorts=sorts,
         query={**params, "sort": kept_sort},
         facets=facets,
-        hits=shown,
+        hits=found.hits,
         scores=scores,
         scored=found.scored,
-        pager=_pages(len(found.hits), number, PER_PAGE),
+        pager=_pages(found.total, number, PER_PAGE),
         notes=notes,
         active=active,
     )
@@ -483,6 +484,8 @@ def project_page(
         project = catalogue.project_detail(session, registry, caller, slug)
     except NotFound as exc:
         raise NotFound(f"aucun projet « {slug[:100]} » dans le catalogue") from exc
-    named = catalogue.list_models(registry, caller, CatalogueQuery(project=slug), 1, ALL)["items"]
+    named = catalogue.list_models(session, registry, caller, CatalogueQuery(project=slug), 1, ALL)[
+        "items"
+    ]
     models = [m for m in named if m["name"] in set(project["models"])]  # the project's own only
     return render(request, "projet.html", title=project["title"], project=project, models=models)
