@@ -89,9 +89,21 @@ def list_models(
         "project": query.project,
     }
     names, total = catalogue_index.models_page(session, criteria, page, per_page)
+    release(session)
     found = registry.summaries_of(names) if names else []
     items = [visible(_model_out(s), caller.tier) for s in found]
     return {"items": items, "total": total, "page": page, "per_page": per_page}
+
+
+def release(session: Session) -> None:
+    """End ``session``'s read so that its connection goes back to the pool before the registry runs.
+
+    The registry reads cards through a session of its own from the same pool: a request
+    holding one connection while it waits for a second deadlocks, under load, with every
+    other request doing the same (all of the pool held, each waiting for one more, until
+    the pool's timeout). The session goes on with a new transaction when used again.
+    """
+    session.commit()
 
 
 def recent_models(registry: Registry, caller: Caller, count: int) -> list[dict[str, Any]]:
@@ -627,6 +639,7 @@ def search(
     )
     names = [key for kind, key in found.keys if kind == catalogue_index.MODEL]
     slugs = [key for kind, key in found.keys if kind == catalogue_index.PROJECT]
+    release(session)
     models = {s.name: s for s in registry.summaries_of(names)} if names else {}
     rows = (
         {
