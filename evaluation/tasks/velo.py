@@ -36,7 +36,7 @@ INJECTION_TYPES = ("panne", "derive", "pic")
 #: The baseline's parameters: those the reference build chooses on the validation
 #: years 2017-2018 (best mean F1 over a family of injection draws,
 #: ``demos/velo/protocol.py::choose_baseline``); a test checks the build still picks them.
-BASELINE_PARAMS: dict[str, int | float | str] = {"semaines": 8, "seuil": 3.5, "espace": "brut"}
+BASELINE_PARAMS: dict[str, int | float | str] = {"semaines": 8, "seuil": 4.0, "espace": "brut"}
 
 BoolLike: TypeAlias = pd.Series | np.ndarray | Sequence[bool]
 

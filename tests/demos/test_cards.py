@@ -107,7 +107,7 @@ def test_velo_card() -> None:
                 "reference": {"f1": 0.7012},
             },
         },
-        params={"fenetre_niveau": 63, "duree_longue": 5},
+        params={"fenetre_niveau": 63, "duree_longue": 5, "seuil_jour": 8.0, "seuil_hausse": 4.5},
         baseline_params={"semaines": 8, "seuil": 3.5, "espace": "brut"},
     )
     card = velo_card(outcome)
@@ -126,6 +126,8 @@ def test_velo_card() -> None:
     )
     missed = card["purpose"]["risks_and_limits"][0]
     assert missed.startswith("Ce que le modèle manque le plus") and "80\u202f% des jours" in missed
+    dips = card["purpose"]["risks_and_limits"][1]
+    assert "très forte (8 fois l'écart habituel, contre 4,5 pour une hausse)" in dips
     assert (
         "F1 moyen de 0,90 (écart-type 0,91) contre 0,70"
         in card["accountability"]["lessons_learned"]

@@ -335,7 +335,7 @@ def test_velo_zero_runs_agree_with_the_model_s_own_rule() -> None:
 
 def test_velo_baseline_params_are_those_the_build_tunes() -> None:
     """The tuned values are pinned; the build test checks the protocol still picks them."""
-    assert velo.BASELINE_PARAMS == {"semaines": 8, "seuil": 3.5, "espace": "brut"}
+    assert velo.BASELINE_PARAMS == {"semaines": 8, "seuil": 4.0, "espace": "brut"}
 
 
 # --------------------------------------------------------------------- air
