@@ -26,7 +26,7 @@ import pandas as pd
 
 from demos.velo import evaluate as ev
 from demos.velo.pyfunc_model import decide, deviations, residuals, score_frame
-from demos.velo.train import Fitted, fit
+from demos.velo.train import Fitted, fit, fit_variants
 from evaluation.tasks.velo import baseline_deviation
 
 VALIDATION_YEARS = (2017, 2018)
@@ -119,10 +119,9 @@ def validation_years(
     params = dict(CONTEXT_PARAMS, fenetre_niveau=GRID_STRUCTURE["fenetre_niveau"][0])
     out = []
     for vy in VALIDATION_YEARS:
-        fits = {
-            e: fit(daily[year < vy], calendrier, dict(params, exposant_echelle=e), names)
-            for e in GRID_STRUCTURE["exposant_echelle"]
-        }
+        fits = fit_variants(
+            daily[year < vy], calendrier, params, names, GRID_STRUCTURE["exposant_echelle"]
+        )
         fitted = next(iter(fits.values()))
         clean = ev.clean_series(daily[year == vy])
         clean = clean[clean["compteur"].isin(fitted.compteurs)].reset_index(drop=True)

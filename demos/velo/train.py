@@ -79,14 +79,7 @@ def usable_days(df: pd.DataFrame) -> pd.Series:
 def fit(
     train: pd.DataFrame, calendrier: pd.DataFrame, params: dict, names: dict[str, str]
 ) -> Fitted:
-    """Fit the detector on training days.
-
-    Per counter: a ridge regression of log1p(count) on calendar features and
-    one intercept per year, refitted once without days beyond 4 robust
-    sigmas (outages, drifts, events the published flag missed). Then, on the
-    training days themselves, the sensitivity ``beta`` to the other counters'
-    median residual and the two noise scales (with and without city context),
-    in units of each day's relative scale when ``exposant_echelle`` is set.
+    """Fit the detector on training days (see :func:`fit_variants`).
 
     Args:
         train: columns ``compteur``, ``jour``, ``comptage``.
@@ -97,6 +90,38 @@ def fit(
 
     Returns:
         The fitted state.
+    """
+    exposant = float(params.get("exposant_echelle", 0.0))
+    return fit_variants(train, calendrier, params, names, (exposant,))[exposant]
+
+
+def fit_variants(
+    train: pd.DataFrame,
+    calendrier: pd.DataFrame,
+    params: dict,
+    names: dict[str, str],
+    exposants: tuple[float, ...],
+) -> dict[float, Fitted]:
+    """Fit the detector on training days, once per noise-scale exponent.
+
+    Per counter: a ridge regression of log1p(count) on calendar features and
+    one intercept per year, refitted once without days beyond 4 robust
+    sigmas (outages, drifts, events the published flag missed). Then, on the
+    training days themselves, the sensitivity ``beta`` to the other counters'
+    median residual and the two noise scales (with and without city context),
+    in units of each day's relative scale (see
+    :func:`~demos.velo.pyfunc_model.scale_factor`). The profiles and residuals
+    do not depend on the exponent: they are fitted once for all of ``exposants``.
+
+    Args:
+        train: columns ``compteur``, ``jour``, ``comptage``.
+        calendrier: see :func:`demos.velo.data.build_calendar`.
+        params: ``fenetre_niveau``, ``min_jours_niveau``, ``min_autres``.
+        names: counter id -> display name.
+        exposants: the exponents (``exposant_echelle``) to fit the scales for.
+
+    Returns:
+        exponent -> the fitted state (the profiles shared).
     """
     train = train.loc[usable_days(train)].copy()
     feats = calendar_features(train["jour"], calendrier)
@@ -125,20 +150,26 @@ def fit(
         }
 
     res = residuals(train, profils, compteurs, calendrier, params, annee_reelle=True)
-    exposant = float(params.get("exposant_echelle", 0.0))
-    for cid, part in res.groupby("compteur"):
-        # Residuals in units of the day's relative scale (see scale_factor): one scale per counter.
-        factor = scale_factor(
-            prof_last.loc[part.index].to_numpy(), compteurs[cid]["ref_log"], exposant
-        )
-        r1 = part["r1"].to_numpy() / factor
-        g = part["g"].to_numpy() / factor
-        s_seul = tail_scale(r1)
-        both = ~np.isnan(r1) & ~np.isnan(g) & (np.abs(r1) <= TRIM_SIGMAS * robust_sigma(r1))
-        beta = (
-            float(np.dot(g[both], r1[both]) / np.dot(g[both], g[both])) if both.sum() > 30 else 1.0
-        )
-        beta = float(np.clip(beta, 0.0, 2.0))
-        s_ville = tail_scale(r1[both] - beta * g[both]) if both.sum() > 30 else s_seul
-        compteurs[cid].update(beta=beta, sigma_seul=s_seul, sigma_ville=s_ville)
-    return Fitted(profils=profils, compteurs=compteurs)
+    out = {}
+    for exposant in exposants:
+        scaled = {cid: dict(info) for cid, info in compteurs.items()}
+        for cid, part in res.groupby("compteur"):
+            # Residuals in units of the day's relative scale (see scale_factor): one scale per
+            # counter.
+            factor = scale_factor(
+                prof_last.loc[part.index].to_numpy(), scaled[cid]["ref_log"], exposant
+            )
+            r1 = part["r1"].to_numpy() / factor
+            g = part["g"].to_numpy() / factor
+            s_seul = tail_scale(r1)
+            both = ~np.isnan(r1) & ~np.isnan(g) & (np.abs(r1) <= TRIM_SIGMAS * robust_sigma(r1))
+            beta = (
+                float(np.dot(g[both], r1[both]) / np.dot(g[both], g[both]))
+                if both.sum() > 30
+                else 1.0
+            )
+            beta = float(np.clip(beta, 0.0, 2.0))
+            s_ville = tail_scale(r1[both] - beta * g[both]) if both.sum() > 30 else s_seul
+            scaled[cid].update(beta=beta, sigma_seul=s_seul, sigma_ville=s_ville)
+        out[float(exposant)] = Fitted(profils=profils, compteurs=scaled)
+    return out
