@@ -94,6 +94,7 @@ def test_the_survivor_finishes_or_fails_the_launches_of_a_killed_replica(two: Cl
             assert time.monotonic() < deadline, f"launches never taken over: {now}"
             time.sleep(0.5)
         assert set(now) == set(ids), "a row was lost or added"
+        print("killed mid-launch:", {d: at_kill[d][0] for d in ids}, "->", now)
         for demo_id, (state, error, driver) in now.items():
             assert state in ("ready", "failed"), (demo_id, state)
             if state == "ready":  # adopted: the survivor drives it and proxies it
