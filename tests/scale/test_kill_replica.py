@@ -2,7 +2,8 @@
 
 Two replicas on one PostgreSQL and one Docker engine (no warm pool: cold
 launches, long enough to be cut in the middle). Three demonstrators are
-launched through one replica, which is killed while they start. The survivor
+launched through one replica, and a fourth just before it is killed while
+they start (its sandbox most likely not started yet). The survivor
 sees its heartbeat go stale, takes the upkeep's lock the victim held,
 and takes its launches over: each ends ready (adopted: its sandbox answered,
 the survivor now drives it) or failed with a French reason. Afterwards no
@@ -66,8 +67,8 @@ def test_the_survivor_finishes_or_fails_the_launches_of_a_killed_replica(two: Cl
             return {r.id: (r.state, r.error, r.replica_id) for r in found}
 
     try:
-        ids = []
-        for _ in range(LAUNCHES):
+
+        def launch() -> str:
             launched = httpx.post(
                 f"{victim.url}/api/v1/demos",
                 json={"model": "cantine-nantes"},
@@ -75,13 +76,16 @@ def test_the_survivor_finishes_or_fails_the_launches_of_a_killed_replica(two: Cl
                 timeout=60,
             )
             assert launched.status_code == 202, launched.text
-            ids.append(launched.json()["id"])
+            return launched.json()["id"]
+
+        ids = [launch() for _ in range(LAUNCHES)]
         assert {state[2] for state in rows().values()} == {victim.name}
 
         deadline = time.monotonic() + 60
         while not any(c.demo_id in ids for c in c.containers()):  # a sandbox is starting
             assert time.monotonic() < deadline, "no sandbox started"
             time.sleep(0.05)
+        ids.append(launch())  # and one just accepted: most likely no sandbox yet
         victim.kill()
         at_kill = rows()
         assert any(state in ("pending", "starting") for state, _, _ in at_kill.values()), at_kill
