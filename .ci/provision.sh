@@ -45,6 +45,11 @@ if [ ! -x /usr/sbin/nginx ]; then
   apt_install nginx || failed+=("nginx")
 fi
 
+# Compose for docker/compose.yaml (tests/scale/test_compose.py): Debian's docker-compose where the plugin is missing
+if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null 2>&1; then
+  apt_install docker-compose || failed+=("docker-compose")
+fi
+
 if [ ${#failed[@]} -gt 0 ]; then
   echo "provision: not available: ${failed[*]}" >&2
   exit 1

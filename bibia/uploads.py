@@ -99,7 +99,11 @@ def extract_model_archive(
         with archive:
             members = _checked_members(archive, max_bytes, max_members)
             try:
-                archive.extractall(dest, members=members, filter="data")
+                # Python 3.11.4+ applies the "data" filter too; Debian bookworm's 3.11.2 (the
+                # service image's, docker/service.Dockerfile) has no filters: the checked members
+                # are then the whole protection (as in runners/kubernetes.py's receiver).
+                safe: dict[str, Any] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+                archive.extractall(dest, members=members, **safe)
             except _ArchiveTooLarge as exc:
                 raise PayloadTooLarge(
                     f"modèle trop volumineux une fois décompressé (plus de {max_bytes} octets)"

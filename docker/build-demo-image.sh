@@ -124,8 +124,9 @@ cp "$root/demos/__init__.py" "$context/demos/__init__.py"
 cp "$here/demo.Dockerfile" "$context/Dockerfile"
 
 say "building $image on $base_image"
-# The classic builder works with every engine here, with or without buildx.
-DOCKER_BUILDKIT=0 docker build -q \
+# The classic builder works with every engine here, with or without buildx; its RUN steps
+# install the staged wheels only: no network (and no need for the engine's default bridge).
+DOCKER_BUILDKIT=0 docker build -q --network none \
     --build-arg BASE_IMAGE="$base_image" \
     --label bibia.image=demo \
     -t "$image" -t "$repo:latest" "$context" >"$build_dir/demo-build.log" 2>&1 || {
