@@ -303,7 +303,11 @@ def run(args: argparse.Namespace, workdir: Path, tracking_uri: str) -> int:
     from bibia.auth import ANONYMOUS
 
     def api_inprocess(query: CatalogueQuery) -> Callable[[], object]:
-        return lambda: catalogue.list_models(registry, ANONYMOUS, query, 1, 20)
+        def call() -> object:
+            with db.session() as session:  # the listing pages in bibia's catalogue index
+                return catalogue.list_models(session, registry, ANONYMOUS, query, 1, 20)
+
+        return call
 
     filtered = CatalogueQuery(**FILTER)
     queries_small = (

@@ -58,13 +58,13 @@ def open_registry(settings: Settings, db: Database) -> Registry:
         )
         registry.ping()
         moved = registry.move_legacy_cards()
-        _date_catalogue_entries(db, registry)
+        date_catalogue_entries(db, registry)
     if moved:
         log.info("fiches déplacées des tags MLflow vers la base de bibia : %s", ", ".join(moved))
     return registry
 
 
-def _date_catalogue_entries(db: Database, registry: Registry) -> None:
+def date_catalogue_entries(db: Database, registry: Registry) -> None:
     """Date the models' search entries that have no registration date with MLflow's.
 
     Only entries the migration filled from stored cards lack one (a card written since

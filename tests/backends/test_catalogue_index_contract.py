@@ -22,10 +22,12 @@ from sqlalchemy import create_engine, select, text
 
 from bibia import accounts, catalogue, catalogue_index
 from bibia.auth import ANONYMOUS, SYSTEM
+from bibia.cards import DatabaseCards
 from bibia.catalogue import SearchFilters
 from bibia.db import Database
 from bibia.db.engine import MIGRATIONS
 from bibia.db.models import CatalogueEntry
+from bibia.services import date_catalogue_entries
 from domain.errors import RegistryUnavailable
 from registry.card import Card, parse_project
 from registry.cards import search_tags
@@ -441,5 +443,20 @@ def test_the_migration_fills_the_index_from_the_stored_cards_and_projects(
                 session, {"q": "Évry", "owner": "nantes"}, facets=("type",)
             )
             assert found.keys == [("projet", "mobilites-evry")] and found.total == 1
+        # At start-up the service dates the model's entry with MLflow's registration date.
+        registry = Registry(
+            fresh_backend.mlflow_uri,
+            (fresh_backend.root / "artifacts").as_uri(),
+            fresh_backend.root / "cache",
+            DatabaseCards(database),
+        )
+        registry._client.create_registered_model("ancien")
+        date_catalogue_entries(database, registry)
+        registered = registry.get("ancien").created
+        with database.session() as session:
+            assert catalogue_index.undated_models(session) == []
+            entry = session.scalar(select(CatalogueEntry).where(CatalogueEntry.key == "ancien"))
+            assert entry is not None and entry.created is not None
+            assert entry.created.replace(tzinfo=dt.UTC) == registered
     finally:
         database.dispose()
