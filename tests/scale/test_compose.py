@@ -198,13 +198,18 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
         sandboxes=sandboxes,
     )
     try:
-        _ok(deployment.compose("up", "-d", timeout=READY_WITHIN_S), "compose up")
+        _ok(
+            deployment.compose("up", "-d", timeout=READY_WITHIN_S),
+            f"compose up (the services' logs: {base / 'compose.log'})",
+        )
         deadline = time.monotonic() + 120
         while True:
             with contextlib.suppress(httpx.HTTPError), deployment.client() as client:
                 if client.get("/healthz").status_code == 200:
                     break
-            assert time.monotonic() < deadline, "the proxy does not answer over HTTPS"
+            assert time.monotonic() < deadline, (
+                f"the proxy does not answer over HTTPS (the services' logs: {base / 'compose.log'})"
+            )
             time.sleep(1)
         yield deployment
     finally:
