@@ -10,10 +10,12 @@ install -o weed -m 0600 "$config_file" /run/weed/s3.json
 chown weed /data/store /run/weed
 setpriv --reuid=weed --regid=weed --init-groups -- \
     weed server -dir=/data/store -ip=127.0.0.1 -ip.bind=0.0.0.0 \
-    -master.volumeSizeLimitMB="${SEAWEEDFS_VOLUME_MB:-1024}" -volume.max=0 \
+    -master.volumeSizeLimitMB="${SEAWEEDFS_VOLUME_MB:-1024}" -volume.max=0 -volume.preStopSeconds=1 \
     -s3 -s3.port=8333 -s3.config=/run/weed/s3.json -s3.port.iceberg=0 -s3.port.lance=0 &
 weed_pid=$!
-trap 'kill -TERM "$weed_pid" 2>/dev/null' TERM INT
+# A stop (compose sends TERM to this script, pid 1) stops weed and ends here, even while
+# the buckets are still being created.
+trap 'kill -TERM "$weed_pid" 2>/dev/null; wait "$weed_pid"; exit 0' TERM INT
 has_bucket() { echo "s3.bucket.list" | weed shell -master=127.0.0.1:9333 2>/dev/null | grep -qw "$1"; }
 for bucket in ${SEAWEEDFS_BUCKETS:-}; do
     tries=0
@@ -25,5 +27,4 @@ for bucket in ${SEAWEEDFS_BUCKETS:-}; do
     done
     echo "seaweedfs: bucket $bucket ready" >&2
 done
-wait "$weed_pid" || true
-wait "$weed_pid" 2>/dev/null || true
+wait "$weed_pid"
