@@ -30,9 +30,10 @@ from bibia.db.models import CatalogueEntry, CatalogueOwner, ModelCard, ProjectRe
 from registry.card import Card, fold
 from registry.refs import is_siren
 
+#: An entry's kind: a model or a project. The filters a search combines (AND): ``q``,
+#: ``type``, ``theme``, ``owner``, ``territory``, ``status``, ``task`` and ``project``
+#: (the API's filter: models only).
 MODEL, PROJECT = "modele", "projet"
-#: The filters a search combines (AND); ``project`` only narrows models (the API's filter).
-FILTERS = ("q", "type", "theme", "owner", "territory", "status", "task", "project")
 
 
 def words(q: str | None) -> list[str]:
