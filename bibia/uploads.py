@@ -13,6 +13,7 @@ import gzip
 import io
 import json
 import lzma
+import os
 import tarfile
 import zlib
 from collections.abc import Callable
@@ -100,8 +101,8 @@ def extract_model_archive(
             members = _checked_members(archive, max_bytes, max_members)
             try:
                 # Python 3.11.4+ applies the "data" filter too; Debian bookworm's 3.11.2 (the
-                # service image's, docker/service.Dockerfile) has no filters: the checked members
-                # are then the whole protection (as in runners/kubernetes.py's receiver).
+                # service image's, docker/service.Dockerfile) has none: the checked and normalised
+                # members (_check_member) are then the whole protection.
                 safe: dict[str, Any] = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
                 archive.extractall(dest, members=members, **safe)
             except _ArchiveTooLarge as exc:
@@ -162,6 +163,12 @@ def _check_member(member: tarfile.TarInfo) -> None:
         raise InvalidModel(
             f"archive du modèle : « {member.name[:200]} » n'est ni un fichier ni un dossier (liens et périphériques refusés)"
         )
+    # What the "data" filter does, done here too for Pythons without filters (Debian bookworm's
+    # 3.11.2, the service image's): no setuid/setgid/sticky bit, no group or other write, the
+    # owner may read (and enter) what it extracted, and nothing chowned to the archive's owners.
+    member.mode = (member.mode & 0o755) | (0o700 if member.isdir() else 0o600)
+    member.uid, member.gid = os.geteuid(), os.getegid()
+    member.uname = member.gname = ""
 
 
 # ---------------------------------------------------------- decompression

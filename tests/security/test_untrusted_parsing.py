@@ -13,6 +13,7 @@ import asyncio
 import gzip
 import io
 import json
+import os
 import tarfile
 import threading
 from collections.abc import Iterator
@@ -345,3 +346,37 @@ def test_a_model_archive_still_extracts(sklearn_model_dir: Path, tmp_path: Path)
     assert sorted(p.name for p in model.iterdir()) == sorted(
         p.name for p in sklearn_model_dir.iterdir()
     )
+
+
+@pytest.mark.parametrize("filters", [True, False], ids=["filtre-data", "python-sans-filtres"])
+def test_modes_and_owners_of_an_archive_are_not_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, filters: bool
+) -> None:
+    """A setuid, world-writable file owned by root: extracted without those bits, owned by the service.
+
+    Without ``filters``, as on Debian bookworm's Python 3.11.2 (the service image's), which has
+    no extraction filters: the member checks alone must give the same result.
+    """
+    if not filters:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as archive:
+        folder = tarfile.TarInfo("model")
+        folder.type, folder.mode = tarfile.DIRTYPE, 0o7777
+        archive.addfile(folder)
+        for name, mode in (("model/MLmodel", 0o644), ("model/outil", 0o6777)):
+            member = tarfile.TarInfo(name)
+            member.mode, member.uid, member.gid, member.uname, member.gname = (
+                mode,
+                0,
+                0,
+                "root",
+                "root",
+            )
+            member.size = 3
+            archive.addfile(member, io.BytesIO(b"abc"))
+    model = extract_model_archive(io.BytesIO(buf.getvalue()), tmp_path, max_bytes=1024 * 1024)
+    outil = (model / "outil").stat()
+    assert outil.st_mode & 0o7777 == 0o755
+    assert model.stat().st_mode & 0o7777 == 0o755
+    assert (outil.st_uid, outil.st_gid) == (os.geteuid(), os.getegid())
