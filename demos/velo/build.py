@@ -55,7 +55,8 @@ SIGNATURE = ModelSignature(
 
 
 def build(out_dir: Path) -> ReferenceBuild:
-    """Choose the design on 2017-2018, train on 2014-2018, score 2019 once, write the MLflow model.
+    """Choose the design on 2017-2018, train (profiles 2014-2018, classifier on injected 2016-2018),
+    score 2019 once, write the MLflow model.
 
     Args:
         out_dir: where the MLflow model directory is written (must not exist
@@ -83,6 +84,8 @@ def build(out_dir: Path) -> ReferenceBuild:
             ),
             encoding="utf-8",
         )
+        classifieur = tmp / "classifieur.skops"
+        sio.dump(outcome.classifier, classifieur)
         cal = tmp / "calendrier.csv"
         calendrier.reset_index().to_csv(cal, index=False, date_format="%Y-%m-%d")
         if out_dir.exists():
@@ -90,7 +93,12 @@ def build(out_dir: Path) -> ReferenceBuild:
         mlflow.pyfunc.save_model(
             path=str(out_dir),
             python_model=str(MODEL_FILE),
-            artifacts={"profils": str(profils), "etat": str(etat), "calendrier": str(cal)},
+            artifacts={
+                "profils": str(profils),
+                "classifieur": str(classifieur),
+                "etat": str(etat),
+                "calendrier": str(cal),
+            },
             signature=SIGNATURE,
             input_example=sample[["compteur", "jour", "comptage"]].head(5),
             pip_requirements=PIP_REQUIREMENTS,

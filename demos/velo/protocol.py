@@ -9,7 +9,14 @@
    thresholds of the detector, and the baseline's window, threshold and
    scale, are those with the best F1 *on average over the validation draws*.
    The choice code receives only validation data and checks it.
-3. **Test** (:func:`run`): the detector is fitted on 2014-2018 with what was
+   Version 4 (the learned detector): a classifier on version 3's deviations
+   (:func:`demos.velo.pyfunc_model.day_features`) is trained on anomalies
+   injected into the *training* years (:func:`training_years`, seeds
+   ``SEED_TRAIN`` + year); for each validation year, only on the years before
+   it; its probability threshold (:func:`choose_threshold`) is the best on
+   average over the same validation draws. The final classifier learns on the
+   injected 2016-2018 draws.
+3. **Test** (:func:`run`): the profiles are fitted on 2014-2018 with what was
    chosen, then scored once on a family of draws injected into the clean 2019
    series, beside the baseline with its chosen parameters: every figure is a
    mean and a spread over the family. Draw 0 is the original protocol (seed
@@ -23,9 +30,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier
 
 from demos.velo import evaluate as ev
-from demos.velo.pyfunc_model import decide, deviations, residuals, score_frame
+from demos.velo.pyfunc_model import day_features, decide, deviations, residuals, score_frame
 from demos.velo.train import Fitted, fit, fit_variants
 from evaluation.tasks.velo import baseline_deviation
 
@@ -57,6 +65,25 @@ GRID_BASELINE = {
     "seuil": (2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0),
     "espace": ("brut", "log"),
 }
+#: Version 4, the learned detector: the years injected to train it (profiles fitted on the years
+#: before each), the seed family of those draws (``SEED_TRAIN`` + year: never a validation or
+#: test draw), the draws per year, the classifier's settings, the share of normal days kept (the
+#: others weighted up to compensate) and the probability thresholds tried on validation.
+TRAIN_YEARS = (2016, 2017, 2018)
+SEED_TRAIN = 100_000
+N_DRAWS_TRAIN = 32
+CLASSIFIER = {
+    "early_stopping": False,
+    "max_iter": 150,
+    "learning_rate": 0.05,
+    "l2_regularization": 1.0,
+    "min_samples_leaf": 50,
+    "random_state": 0,
+}
+NORMAL_KEPT = 4
+#: What :func:`labelled_features` adds to the features.
+LABELS = ["jour", "anomalie_injectee", "type_injection"]
+GRID_PROBA = tuple(round(0.80 + 0.02 * i, 2) for i in range(10))
 #: Summary of a figure over the family: mean, standard deviation, 5th and 95th percentiles.
 SPREAD = ("moyenne", "ecart_type", "p05", "p95")
 
@@ -227,6 +254,99 @@ def choose_baseline(validation: list[ValidationYear]) -> tuple[dict, dict[str, f
     return best[1], best[2]
 
 
+def labelled_features(
+    frame: pd.DataFrame, fitted: Fitted, calendrier: pd.DataFrame, params: dict
+) -> pd.DataFrame:
+    """The learned detector's features of one injected draw, with its truth and days.
+
+    Returns:
+        :func:`~demos.velo.pyfunc_model.day_features` plus ``jour``,
+        ``anomalie_injectee`` and ``type_injection``.
+    """
+    d = deviations(
+        residuals(frame, fitted.profils, fitted.compteurs, calendrier, params),
+        fitted.compteurs,
+        int(params["duree_longue"]),
+        float(params["exposant_echelle"]),
+    )
+    out = day_features(d, fitted.compteurs, params)
+    out["jour"] = frame["jour"].to_numpy()
+    out["anomalie_injectee"] = frame["anomalie_injectee"].to_numpy()
+    out["type_injection"] = frame["type_injection"].to_numpy()
+    return out
+
+
+def training_years(
+    daily: pd.DataFrame,
+    calendrier: pd.DataFrame,
+    names: dict[str, str],
+    params: dict,
+    fits: dict[int, Fitted] | None = None,
+    n_draws: int = N_DRAWS_TRAIN,
+) -> dict[int, pd.DataFrame]:
+    """Injected training data of the learned detector, one frame of features per year.
+
+    For each of :data:`TRAIN_YEARS`: the profiles fitted on the years before it (``fits`` when
+    given), ``n_draws`` draws of the family seeded ``SEED_TRAIN + year`` injected into its clean
+    series, and their :func:`labelled_features`.
+
+    Raises:
+        TestYearRead: ``daily`` holds a day of the test year.
+    """
+    daily = validation_only(daily, "comptages d'apprentissage")
+    year = daily["jour"].dt.year
+    fits = dict(fits or {})
+    out = {}
+    for y in TRAIN_YEARS:
+        fitted = fits.get(y) or fit(daily[year < y], calendrier, params, names)
+        clean = ev.clean_series(daily[year == y])
+        clean = clean[clean["compteur"].isin(fitted.compteurs)].reset_index(drop=True)
+        out[y] = pd.concat(
+            [
+                labelled_features(ev.inject(clean, spec), fitted, calendrier, params)
+                for spec in ev.family(SEED_TRAIN + y, n_draws)
+            ],
+            ignore_index=True,
+        )
+    return out
+
+
+def fit_classifier(train: pd.DataFrame, variables: list[str]) -> HistGradientBoostingClassifier:
+    """Fit the classifier on injected training days.
+
+    One normal day in :data:`NORMAL_KEPT` is kept (a seeded draw), weighted
+    :data:`NORMAL_KEPT`; every anomalous day is kept.
+    """
+    truth = train["anomalie_injectee"].to_numpy(dtype=bool)
+    keep = truth | (np.random.default_rng(0).random(len(train)) < 1 / NORMAL_KEPT)
+    weight = np.where(truth[keep], 1.0, float(NORMAL_KEPT))
+    model = HistGradientBoostingClassifier(**CLASSIFIER)
+    return model.fit(train.loc[keep, variables], truth[keep], sample_weight=weight)
+
+
+def choose_threshold(scored: list[pd.DataFrame]) -> tuple[float, dict[str, float]]:
+    """The probability threshold with the best mean F1 over the validation draws.
+
+    Args:
+        scored: one frame per validation draw, with ``jour``, ``anomalie_injectee``
+            and ``proba`` (the classifier's, trained before the draw's year).
+
+    Returns:
+        The threshold and its validation figures (as :func:`choose_design`).
+
+    Raises:
+        TestYearRead: a draw holds a day of the test year.
+    """
+    frames = [validation_only(f, "tirage de validation") for f in scored]
+    best: tuple[float, float, dict[str, float]] = (-1.0, 0.0, {})
+    for seuil in GRID_PROBA:
+        scores = [ev.prf(f["anomalie_injectee"], f["proba"].to_numpy() >= seuil) for f in frames]
+        f1 = float(np.mean([s["f1"] for s in scores]))
+        if f1 > best[0] + 1e-9:
+            best = (f1, float(seuil), _mean_scores(scores))
+    return best[1], best[2]
+
+
 def _mean_scores(scores: list[dict[str, float]]) -> dict[str, float]:
     out = {k: float(np.mean([s[k] for s in scores])) for k in ("precision", "recall", "f1")}
     out["f1_ecart_type"] = float(np.std([s["f1"] for s in scores]))
@@ -259,6 +379,7 @@ class Outcome:
             ``f1_p05``, ``f1_p95``, the same for precision and recall).
         extra: secondary figures (validation, recall per type, single-counter mode, per draw).
         test: draw 0 of 2019 with the model's and baseline's flags.
+        classifier: version 4's classifier (trained on the injected 2016-2018 draws).
     """
 
     fitted: Fitted
@@ -268,12 +389,18 @@ class Outcome:
     baseline_metrics: dict[str, float]
     extra: dict = field(default_factory=dict)
     test: pd.DataFrame | None = None
+    classifier: HistGradientBoostingClassifier | None = None
 
 
 def _score_draw(
-    frame: pd.DataFrame, fitted: Fitted, calendrier: pd.DataFrame, params: dict, bparams: dict
+    frame: pd.DataFrame,
+    fitted: Fitted,
+    calendrier: pd.DataFrame,
+    params: dict,
+    bparams: dict,
+    classifier: HistGradientBoostingClassifier,
 ) -> tuple[pd.DataFrame, np.ndarray]:
-    scored = score_frame(frame, fitted.profils, fitted.compteurs, calendrier, params)
+    scored = score_frame(frame, fitted.profils, fitted.compteurs, calendrier, params, classifier)
     return scored, ev.baseline_flags(frame, **bparams)
 
 
@@ -296,8 +423,38 @@ def run(
     """
     year = daily["jour"].dt.year
     validation = validation_years(daily[year < TEST_YEAR], calendrier, names)
-    params, val_model = choose_design(validation, calendrier)
+    params, val_v3 = choose_design(validation, calendrier)
     bparams, val_base = choose_baseline(validation)
+
+    # Version 4: a classifier on version 3's deviations, trained on injected training years; for
+    # each validation year, only on the years before it; its threshold chosen on validation.
+    expo = float(params["exposant_echelle"])
+    train = training_years(
+        daily[year < TEST_YEAR],
+        calendrier,
+        names,
+        params,
+        {vy.year: vy.fit_for(expo) for vy in validation},
+    )
+    variables = [c for c in train[TRAIN_YEARS[0]].columns if c not in LABELS]
+    scored = []
+    for vy in validation:
+        clf = fit_classifier(
+            pd.concat([train[y] for y in TRAIN_YEARS if y < vy.year], ignore_index=True), variables
+        )
+        for _, frame in vy.draws:
+            feats = labelled_features(frame, vy.fit_for(expo), calendrier, params)
+            feats["proba"] = clf.predict_proba(feats[variables])[:, 1]
+            scored.append(feats[[*LABELS, "proba"]])
+    seuil, val_model = choose_threshold(scored)
+    val_all = pd.concat(scored, ignore_index=True)
+    val_model["rappel_par_type"] = ev.by_type(
+        val_all["type_injection"], val_all["proba"].to_numpy() >= seuil
+    )
+    params = dict(params, seuil_proba=seuil, variables=variables)
+    classifier = fit_classifier(pd.concat(train.values(), ignore_index=True), variables)
+    n_train = {str(y): len(t) for y, t in train.items()}
+    del train, scored, val_all
 
     # The test year, scored once with what was chosen.
     fitted = fit(daily[year < TEST_YEAR], calendrier, params, names)
@@ -308,7 +465,8 @@ def run(
     test = None
     for i, spec in enumerate(ev.family(SEED_TEST, n_draws_test)):
         frame = ev.inject(clean, spec)
-        scored, base = _score_draw(frame, fitted, calendrier, params, bparams)
+        scored, base = _score_draw(frame, fitted, calendrier, params, bparams, classifier)
+        v3 = score_frame(frame, fitted.profils, fitted.compteurs, calendrier, params)["anomalie"]
         truth = frame["anomalie_injectee"].to_numpy()
         per_draw.append(
             {
@@ -318,6 +476,7 @@ def run(
                 "jours_anomaux": int(truth.sum()),
                 "modele": ev.prf(truth, scored["anomalie"]),
                 "reference": ev.prf(truth, base),
+                "version_3": ev.prf(truth, v3),
                 "rappel_par_type": ev.by_type(frame["type_injection"], scored["anomalie"]),
                 "rappel_par_type_reference": ev.by_type(frame["type_injection"], base),
             }
@@ -330,7 +489,9 @@ def run(
     truth = test["anomalie_injectee"].to_numpy()
     solo = pd.concat(
         [
-            score_frame(part, fitted.profils, fitted.compteurs, calendrier, params)["anomalie"]
+            score_frame(part, fitted.profils, fitted.compteurs, calendrier, params, classifier)[
+                "anomalie"
+            ]
             for _, part in test[["compteur", "jour", "comptage"]].groupby("compteur")
         ]
     ).reindex(test.index)
@@ -339,9 +500,9 @@ def run(
         drop=True
     )
     comparable = ev.nantes_comparable(observed).to_numpy()
-    on_raw = score_frame(observed, fitted.profils, fitted.compteurs, calendrier, params)[
-        "anomalie"
-    ].to_numpy()
+    on_raw = score_frame(
+        observed, fitted.profils, fitted.compteurs, calendrier, params, classifier
+    )["anomalie"].to_numpy()
     base_raw = ev.baseline_flags(observed, **bparams)
     nantes = observed["drapeau_nantes"].to_numpy()
 
@@ -367,7 +528,23 @@ def run(
             "tirages_par_annee": len(validation[0].draws),
             "annees_lues": sorted({int(y) for y in daily.loc[year < TEST_YEAR, "jour"].dt.year}),
             "modele": val_model,
+            "version_3": val_v3,
             "reference": val_base,
+            "seuil_proba": seuil,
+            "grille_seuil_proba": list(GRID_PROBA),
+        },
+        "apprentissage": {
+            "annees_injectees": list(TRAIN_YEARS),
+            "tirages_par_annee": N_DRAWS_TRAIN,
+            "graines": [SEED_TRAIN + y for y in TRAIN_YEARS],
+            "jours_par_annee": n_train,
+            "classifieur": dict(CLASSIFIER),
+            "jours_normaux_gardes": f"1 sur {NORMAL_KEPT}",
+            "n_variables": len(variables),
+        },
+        "version_3_famille": {
+            key: spread([d["version_3"][key] for d in per_draw])
+            for key in ("precision", "recall", "f1")
         },
         "n_tirages_test": len(per_draw),
         "tirages_test": per_draw,
@@ -383,4 +560,4 @@ def run(
         "part_jours_signales_modele_2019": float(on_raw[comparable].mean()),
         "part_jours_signales_reference_2019": float(base_raw[comparable].mean()),
     }
-    return Outcome(fitted, params, bparams, metrics, baseline_metrics, extra, test)
+    return Outcome(fitted, params, bparams, metrics, baseline_metrics, extra, test, classifier)

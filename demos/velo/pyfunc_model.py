@@ -43,6 +43,15 @@ import pandas as pd
 INPUT_COLUMNS = ["compteur", "jour", "comptage"]
 OUTPUT_COLUMNS = ["attendu", "borne_basse", "borne_haute", "anomalie", "score"]
 SKOPS_TRUSTED = ["sklearn.linear_model._ridge.Ridge"]
+#: The one type of the stored classifier (version 4) skops does not trust by default.
+SKOPS_TRUSTED_CLASSIFIER = ["sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+#: Deviations are clipped to this many noise scales before they become features.
+CLIP = 12.0
+#: Centred rolling windows (days) of the features, and the before/after windows.
+ROLL_WINDOWS = (3, 7, 14, 28)
+SIDE_WINDOWS = (7, 14)
+#: Features compared with the median of the other counters on the same day.
+CROSS_COLUMNS = ("z", "z_m7", "z0_m7", "z_m28", "z0_m28", "z_m3")
 
 
 class ErreurEntree(ValueError):
@@ -406,27 +415,10 @@ def decide(
     return np.where(np.asarray(run0, dtype=bool), np.maximum(score, 1.0), score)
 
 
-def score_frame(df, profils, compteurs, calendrier, params) -> pd.DataFrame:
-    """Score validated input rows end to end.
-
-    Args:
-        df, profils, compteurs, calendrier: see :func:`residuals`.
-        params: as in :func:`residuals` plus ``seuil_jour`` and ``seuil_serie``,
-            optionally ``seuil_hausse``, ``duree_longue``, ``seuil_long`` and
-            ``exposant_echelle``.
-
-    Returns:
-        The output columns plus diagnostics ``z``, ``z3``,
-        ``contexte_ville``, aligned on ``df.index``.
-    """
+def v3_score(d: pd.DataFrame, params: dict) -> np.ndarray:
+    """Version 3's hand-set score (:func:`decide`) from the output of :func:`deviations`."""
     longue = int(params.get("duree_longue", 0))
-    d = deviations(
-        residuals(df, profils, compteurs, calendrier, params),
-        compteurs,
-        longue,
-        float(params.get("exposant_echelle", 0.0)),
-    )
-    score = decide(
+    return decide(
         d["z"],
         d["z3"],
         d["run0"],
@@ -436,14 +428,124 @@ def score_frame(df, profils, compteurs, calendrier, params) -> pd.DataFrame:
         float(params.get("seuil_long", 0.0)) if longue > 2 else 0.0,
         params.get("seuil_hausse"),
     )
+
+
+def day_features(d: pd.DataFrame, compteurs: dict, params: dict) -> pd.DataFrame:
+    """Per-day features of the learned detector (version 4) from the output of :func:`deviations`.
+
+    The day's deviations (``z``, ``z3``, ``zl``, clipped to ±:data:`CLIP`), a zero count, the run
+    of zeros, the city context, the level correction and ``z0`` (the deviation before it), the
+    others' median residual, the noise scale, the profile against the counter's usual traffic,
+    the weekday and version 3's score (capped at 5); then, per counter over calendar days, the
+    centred rolling means and medians of ``z`` and ``z0`` over :data:`ROLL_WINDOWS` days, their
+    means over the :data:`SIDE_WINDOWS` days before and after, the neighbours' ``z``, the share
+    of days beyond 2 over a week and the 28-day spread; finally, for :data:`CROSS_COLUMNS`, the
+    median over the counters of the frame on the same day and the day's difference to it, and
+    the day's rank of ``z`` among them.
+
+    Args:
+        d: output of :func:`deviations`.
+        compteurs: the fitted counters (``ref_log``).
+        params: the detector's parameters (version 3's thresholds for its score).
+
+    Returns:
+        One row per row of ``d`` (same index), one column per feature (NaN allowed).
+    """
+    ref = d["compteur"].map(lambda c: compteurs[c]["ref_log"]).astype(float)
+    f = pd.DataFrame(index=d.index)
+    z = d["z"].clip(-CLIP, CLIP)
+    f["z"] = z
+    f["z3"] = d["z3"].clip(-CLIP, CLIP)
+    f["zl"] = d["zl"].clip(-CLIP, CLIP)
+    f["run0"] = d["run0"].astype(float)
+    f["zero"] = (d["comptage"] == 0).astype(float)
+    f["ctx"] = d["contexte_ville"].astype(float)
+    f["niv"] = (d["niveau"] / d["sigma"]).clip(-CLIP, CLIP)
+    f["z0"] = (z + f["niv"]).clip(-CLIP, CLIP)
+    f["g"] = (d["g"] / d["sigma"]).clip(-CLIP, CLIP)
+    f["sigma"] = d["sigma"]
+    f["rel"] = d["prof"] - ref
+    f["ref"] = ref
+    f["wd"] = d["jour"].dt.dayofweek.astype(float)
+    f["s3"] = np.clip(np.nan_to_num(v3_score(d, params)), 0, 5)
+    cols: dict[str, np.ndarray] = {}
+
+    def put(name: str, pos: np.ndarray, values: pd.Series, days: pd.DatetimeIndex) -> None:
+        cols.setdefault(name, np.full(len(d), np.nan))[pos] = values.reindex(days).to_numpy()
+
+    jours = d["jour"].to_numpy()
+    for pos in d.groupby("compteur").indices.values():
+        days = pd.DatetimeIndex(jours[pos])
+        grid = pd.date_range(days.min(), days.max(), freq="D")
+        for name in ("z", "z0"):
+            s = pd.Series(f[name].to_numpy()[pos], index=days).reindex(grid)
+            for w in ROLL_WINDOWS:
+                roll = s.rolling(w, center=True, min_periods=1)
+                put(f"{name}_m{w}", pos, roll.mean(), days)
+                put(f"{name}_md{w}", pos, roll.median(), days)
+            for w in SIDE_WINDOWS:
+                put(f"{name}_b{w}", pos, s.rolling(w, min_periods=1).mean(), days)
+                put(f"{name}_f{w}", pos, s[::-1].rolling(w, min_periods=1).mean()[::-1], days)
+            if name == "z":
+                put("z_prev", pos, s.shift(1), days)
+                put("z_next", pos, s.shift(-1), days)
+                far = (s.abs() > 2).astype(float).where(s.notna())
+                put("n2_7", pos, far.rolling(7, center=True, min_periods=1).mean(), days)
+                put("sd_28", pos, s.rolling(28, center=True, min_periods=3).std(), days)
+    for name, values in cols.items():
+        f[name] = values
+    by_day = f.groupby(d["jour"].to_numpy())
+    for name in CROSS_COLUMNS:
+        med = by_day[name].transform("median")
+        f["c_" + name] = med
+        f["d_" + name] = f[name] - med
+    f["rank_z"] = by_day["z"].rank(pct=True)
+    return f
+
+
+def score_frame(df, profils, compteurs, calendrier, params, classifieur=None) -> pd.DataFrame:
+    """Score validated input rows end to end.
+
+    Args:
+        df, profils, compteurs, calendrier: see :func:`residuals`.
+        params: as in :func:`residuals` plus ``seuil_jour`` and ``seuil_serie``,
+            optionally ``seuil_hausse``, ``duree_longue``, ``seuil_long`` and
+            ``exposant_echelle``; with a classifier, ``seuil_proba`` and
+            ``variables`` (its feature columns, in order).
+        classifieur: version 4's classifier (``predict_proba`` on
+            :func:`day_features`); without it, version 3's hand-set rule decides.
+
+    Returns:
+        The output columns plus diagnostics ``z``, ``z3``,
+        ``contexte_ville`` (and ``proba`` with a classifier), aligned on ``df.index``.
+    """
+    longue = int(params.get("duree_longue", 0))
+    d = deviations(
+        residuals(df, profils, compteurs, calendrier, params),
+        compteurs,
+        longue,
+        float(params.get("exposant_echelle", 0.0)),
+    )
+    extra: list[str] = []
+    if classifieur is None:
+        score = v3_score(d, params)
+        d["anomalie"] = np.nan_to_num(score, nan=0.0) >= 1.0
+    else:
+        feats = day_features(d, compteurs, params)[params["variables"]]
+        proba = classifieur.predict_proba(feats)[:, 1]
+        # No count, no judgement (as version 3's NaN score).
+        d["proba"] = np.where(d["comptage"].isna(), np.nan, proba)
+        d["anomalie"] = np.nan_to_num(d["proba"].to_numpy(), nan=0.0) >= params["seuil_proba"]
+        # anomalie is exactly score >= 1 (IEEE division by a positive threshold is monotone).
+        score = d["proba"].to_numpy() / params["seuil_proba"]
+        extra = ["proba"]
     d["score"] = score
-    d["anomalie"] = np.nan_to_num(score, nan=0.0) >= 1.0
     below = params["seuil_jour"] * d["sigma"]
     above = params.get("seuil_hausse", params["seuil_jour"]) * d["sigma"]
     d["attendu"] = np.expm1(d["centre"])
     d["borne_basse"] = np.clip(np.expm1(d["centre"] - below), 0.0, None)
     d["borne_haute"] = np.expm1(d["centre"] + above)
-    return d[OUTPUT_COLUMNS + ["z", "z3", "contexte_ville"]]
+    return d[OUTPUT_COLUMNS + ["z", "z3", "contexte_ville", *extra]]
 
 
 def validate_input(data: pd.DataFrame, compteurs: dict) -> pd.DataFrame:
@@ -527,15 +629,24 @@ class VeloAnomalyModel(mlflow.pyfunc.PythonModel):
         self.compteurs = state["compteurs"]
         self.params = state["params"]
         self.calendrier = load_calendar(context.artifacts["calendrier"])
+        self.classifieur = None
+        if "classifieur" in context.artifacts:
+            self.classifieur = sio.load(
+                context.artifacts["classifieur"], trusted=SKOPS_TRUSTED_CLASSIFIER
+            )
 
     def predict(self, context, model_input, params=None):
         df = validate_input(model_input, self.compteurs)
         if df.empty:
             return pd.DataFrame({c: pd.Series(dtype=float) for c in OUTPUT_COLUMNS})
-        out = score_frame(df, self.profils, self.compteurs, self.calendrier, self.params)
+        out = score_frame(
+            df, self.profils, self.compteurs, self.calendrier, self.params, self.classifieur
+        )
         out = out[OUTPUT_COLUMNS].copy()
-        for col in ("attendu", "borne_basse", "borne_haute", "score"):
+        for col in ("attendu", "borne_basse", "borne_haute"):
             out[col] = out[col].astype(float).round(3)
+        # Rounded down, so that a day just under the threshold does not show a score of 1.
+        out["score"] = np.floor(out["score"].astype(float) * 1000) / 1000
         out["anomalie"] = out["anomalie"].astype(bool)
         return out.reset_index(drop=True)
 

@@ -104,10 +104,19 @@ def test_velo_card() -> None:
                 "annees": [2017, 2018],
                 "tirages_par_annee": 6,
                 "modele": {"f1": 0.8123},
+                "version_3": {"f1": 0.7901},
                 "reference": {"f1": 0.7012},
             },
+            "version_3_famille": {"f1": {"moyenne": 0.7712}},
+            "apprentissage": {"tirages_par_annee": 32},
         },
-        params={"fenetre_niveau": 63, "duree_longue": 5, "seuil_jour": 8.0, "seuil_hausse": 4.5},
+        params={
+            "fenetre_niveau": 63,
+            "duree_longue": 5,
+            "seuil_jour": 8.0,
+            "seuil_hausse": 4.5,
+            "seuil_proba": 0.84,
+        },
         baseline_params={"semaines": 8, "seuil": 3.5, "espace": "brut"},
     )
     card = velo_card(outcome)
@@ -121,13 +130,18 @@ def test_velo_card() -> None:
     assert "(41 compteurs, 365 jours)" in protocol and "410 événements et 951 jours" in protocol
     assert "24 tirages" in protocol and "12 tirages" in protocol
     assert "validation 0,812 contre 0,701" in protocol
+    assert "32 tirages simulés par année" in protocol and "son seuil 0,84" in protocol
+    assert "0,812 contre 0,790 pour la version 3" in protocol
+    assert "obtenait 0,77 sur les mêmes tirages" in card["accountability"]["lessons_learned"]
     assert card["model"]["evaluation"]["baseline"].startswith(
         "Médiane glissante du même jour de semaine (±8 semaines, comptages bruts) ± 3,5 MAD"
     )
     missed = card["purpose"]["risks_and_limits"][0]
     assert missed.startswith("Ce que le modèle manque le plus") and "80\u202f% des jours" in missed
     dips = card["purpose"]["risks_and_limits"][1]
-    assert "très forte (8 fois l'écart habituel, contre 4,5 pour une hausse)" in dips
+    assert "n'est signalée que si elle est très forte" in dips
+    assert "surtout des pics ; anomalies rares" in protocol
+    assert "probabilité atteint 0,84" in card["purpose"]["context"]
     assert (
         "F1 moyen de 0,90 (écart-type 0,91) contre 0,70"
         in card["accountability"]["lessons_learned"]

@@ -15,7 +15,9 @@ from demos.velo import evaluate as ev
 from demos.velo.data import build_calendar, load_daily
 from demos.velo.protocol import SEED_TEST
 from demos.velo.pyfunc_model import (
+    CLIP,
     calendar_features,
+    day_features,
     decide,
     run_deviation,
     scale_factor,
@@ -30,6 +32,8 @@ pytestmark = pytest.mark.timeout(600)
 SEEN_WHILE_CHOOSING: set[int] = set()
 #: (validation year, last training year) of every fit the design-choice code was handed.
 FITS_WHILE_CHOOSING: set[tuple[int, int]] = set()
+#: The years of every row the threshold choice of the learned detector (version 4) was handed.
+SEEN_WHILE_THRESHOLDING: set[int] = set()
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +52,16 @@ def built(tmp_path_factory):
 
         return wrapped
 
+    def spy_threshold(choose):
+        def wrapped(scored):
+            for frame in scored:
+                SEEN_WHILE_THRESHOLDING.update(int(y) for y in frame["jour"].dt.year.unique())
+            return choose(scored)
+
+        return wrapped
+
     with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(protocol, "choose_threshold", spy_threshold(protocol.choose_threshold))
         patch.setattr(protocol, "choose_design", spy(protocol.choose_design))
         patch.setattr(protocol, "choose_baseline", spy(protocol.choose_baseline))
         return build(tmp_path_factory.mktemp("velo") / "model")
@@ -232,9 +245,90 @@ def test_the_choice_read_validation_years_only(built):
     assert {2017, 2018} == SEEN_WHILE_CHOOSING
     # Every fit it compared (one per noise-scale exponent) was trained before its validation year.
     assert {(2017, 2016), (2018, 2017)} == FITS_WHILE_CHOOSING
+    # The learned detector's threshold too was chosen on 2017-2018 draws only...
+    assert {2017, 2018} == SEEN_WHILE_THRESHOLDING
     val = built.extra["validation"]
     assert val["annees"] == [2017, 2018] and max(val["annees_lues"]) < SEED_TEST
     assert val["modele"]["f1"] > val["reference"]["f1"]
+    # ...and it became the model because it beat version 3 there (not on 2019).
+    assert val["modele"]["f1"] > val["version_3"]["f1"]
+    assert built.extra["parametres"]["seuil_proba"] == val["seuil_proba"]
+    # ...trained on injected training years with their own seeds, never a validation draw.
+    learned = built.extra["apprentissage"]
+    assert learned["annees_injectees"] == [2016, 2017, 2018]
+    assert not set(learned["graines"]) & {s.seed for y in (2017, 2018) for s in ev.family(y, 12)}
+
+
+def _toy_deviations() -> pd.DataFrame:
+    """Two counters over 10 days (one day missing for the second), as ``deviations`` returns."""
+    days = pd.date_range("2018-03-05", periods=10)  # a Monday
+    rows = []
+    for cid, shift in (("1", 0.0), ("2", 1.0)):
+        for i, day in enumerate(days):
+            if cid == "2" and i == 4:
+                continue
+            rows.append({"compteur": cid, "jour": day, "z": float(i) + shift})
+    d = pd.DataFrame(rows)
+    d.loc[0, "z"] = 40.0  # beyond the clip
+    return d.assign(
+        z3=0.0,
+        zl=0.0,
+        run0=False,
+        comptage=100.0,
+        contexte_ville=True,
+        niveau=0.5,
+        sigma=0.25,
+        g=0.0,
+        prof=5.0,
+    )
+
+
+def test_day_features_on_a_small_case():
+    d = _toy_deviations()
+    params = {"seuil_jour": 8.0, "seuil_serie": 4.0, "seuil_hausse": 4.5}
+    f = day_features(d, {"1": {"ref_log": 4.0}, "2": {"ref_log": 5.0}}, params)
+    assert f.index.equals(d.index)
+    one, two = d["compteur"] == "1", d["compteur"] == "2"
+    z1 = [CLIP, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert f.loc[one, "z"].tolist() == z1
+    assert f.loc[one, "niv"].tolist() == [2.0] * 10  # level 0.5 over noise 0.25
+    assert f.loc[one, "z0"].iloc[1] == 3.0 and f.loc[one, "z0"].iloc[0] == CLIP
+    assert f.loc[one, "rel"].tolist() == [1.0] * 10 and f.loc[two, "rel"].tolist() == [0.0] * 9
+    assert f.loc[one, "wd"].tolist() == [0, 1, 2, 3, 4, 5, 6, 0, 1, 2]
+    # Version 3's score (on the raw deviation, capped at 5): day i scores i / 4.5.
+    assert f.loc[one, "s3"].iloc[0] == 5.0 and f.loc[one, "s3"].iloc[3] == pytest.approx(3 / 4.5)
+    # Centred 3-day mean, the 7 days up to today, the 7 days from today, the neighbours.
+    assert f.loc[one, "z_m3"].iloc[2] == pytest.approx(2.0)
+    assert f.loc[one, "z_b7"].iloc[9] == pytest.approx(np.mean(z1[3:10]))
+    assert f.loc[one, "z_f7"].iloc[0] == pytest.approx(np.mean(z1[0:7]))
+    assert f.loc[one, "z_prev"].iloc[1] == CLIP and np.isnan(f.loc[one, "z_prev"].iloc[0])
+    # The second counter misses day 4: its windows run over calendar days, around the hole.
+    z2 = f.loc[two].set_index(d.loc[two, "jour"])
+    assert np.isnan(z2.loc["2018-03-08", "z_next"])
+    assert z2.loc["2018-03-10", "z_m3"] == pytest.approx(6.5)  # days 5 and 6 (4 missing)
+    # Same-day comparison with the other counters of the frame: median, difference, rank.
+    day2 = d["jour"] == pd.Timestamp("2018-03-07")
+    assert f.loc[day2, "c_z"].tolist() == [2.5, 2.5]
+    assert f.loc[day2 & one, "d_z"].item() == -0.5 and f.loc[day2 & two, "rank_z"].item() == 1.0
+    day4 = d["jour"] == pd.Timestamp("2018-03-09")
+    assert f.loc[day4, "c_z"].item() == 4.0 and f.loc[day4, "d_z"].item() == 0.0
+
+
+def test_the_threshold_choice_takes_the_best_mean_f1_on_validation_only():
+    days = pd.date_range("2018-01-01", periods=6)
+    truth = np.array([True, True, False, False, False, False])
+    draws = [
+        pd.DataFrame({"jour": days, "anomalie_injectee": truth, "proba": p})
+        for p in ([0.95, 0.97, 0.85, 0.84, 0.83, 0.0], [0.99, 0.83, 0.6, 0.2, 0.1, 0.0])
+    ]
+    seuil, figures = protocol.choose_threshold(draws)
+    # From 0.86 the first draw is perfect and the second misses its 0.83: mean F1 (1 + 2/3) / 2;
+    # below, the first draw's three false alarms cost more (0.80-0.82: (4/7 + 1) / 2).
+    assert seuil == 0.86 and figures["f1"] == pytest.approx((1 + 2 / 3) / 2)
+    assert figures["precision"] == 1.0 and figures["recall"] == pytest.approx(0.75)
+    late = draws[0].assign(jour=days + pd.DateOffset(years=1))
+    with pytest.raises(protocol.TestYearRead, match="2019"):
+        protocol.choose_threshold([draws[0], late])
 
 
 def test_baseline_flags_a_spike_and_a_zero_run():
