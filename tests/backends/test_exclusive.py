@@ -58,9 +58,10 @@ def test_try_exclusive_never_waits_one_holder_at_a_time(db) -> None:
         assert again is not None and again()
 
 
+# PostgreSQL only: on SQLite the lock is this process's file lock, there is no connection to lose.
+@pytest.mark.postgres
+@pytest.mark.parametrize("backend", ["postgres"], indirect=True)
 def test_a_holder_whose_connection_is_dropped_loses_the_lock(db) -> None:
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite: the lock is this process's file lock, there is no connection to lose")
     from sqlalchemy import text
 
     with db.try_exclusive("chef") as held:
