@@ -9,7 +9,8 @@
 #   (initdb refuses root), as the current user otherwise.
 # - Superuser `postgres`, trust authentication on the loopback address and
 #   the cluster's own Unix socket only; listens on 127.0.0.1 only.
-# - A throw-away test cluster: fsync and synchronous commit are off.
+# - A throw-away test cluster: fsync and synchronous commit are off, unless
+#   BIBIA_PG_DURABLE=1 (a test that kills the server and counts what survived).
 #
 # Prints the URL the tests use (BIBIA_TEST_POSTGRES_URL) on stdout.
 set -euo pipefail
@@ -100,6 +101,14 @@ max_connections = 300
 fsync = off
 synchronous_commit = off
 full_page_writes = off
+CONF
+fi
+if [ "${BIBIA_PG_DURABLE:-0}" = 1 ]; then
+  # A commit is on disk before it is acknowledged: an immediate stop loses nothing committed.
+  as_pg tee "$PGDATA/postgresql.auto.conf" >/dev/null <<CONF
+fsync = on
+synchronous_commit = on
+full_page_writes = on
 CONF
 fi
 

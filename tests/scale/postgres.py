@@ -2,7 +2,10 @@
 
 The same script as the shared test server (``.ci/start-postgres.sh``) on another
 port and in another directory (``BIBIA_PG_PORT``, ``BIBIA_PG_DIR``): stopping it
-breaks nothing another test uses. The directory is under ``/var/tmp`` (the
+breaks nothing another test uses. Unlike the shared one, its commits are durable
+(``BIBIA_PG_DURABLE``): the shared server's ``synchronous_commit = off`` would let
+an immediate stop drop the last commits (a session opened just before), which a
+real server does not. The directory is under ``/var/tmp`` (the
 server runs as the ``postgres`` user when the tests run as root, and pytest's
 temporary directories are root's alone).
 """
@@ -39,7 +42,13 @@ class PrivatePostgres:
 
     def start(self) -> None:
         """Start the server (initdb the first time); returns once it answers."""
-        env = {**os.environ, "BIBIA_PG_PORT": str(self.port), "BIBIA_PG_DIR": str(self.directory)}
+        env = {
+            **os.environ,
+            "BIBIA_PG_PORT": str(self.port),
+            "BIBIA_PG_DIR": str(self.directory),
+            # durable commits: an immediate stop must not lose a committed row (a session, say)
+            "BIBIA_PG_DURABLE": "1",
+        }
         done = subprocess.run(
             ["bash", ".ci/start-postgres.sh"],
             cwd=ROOT,
