@@ -8,10 +8,12 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier
 
 from demos.reference import CHART_FILE, METRICS_FILE, SAMPLE_FILE
 from demos.velo import build, protocol
 from demos.velo import evaluate as ev
+from demos.velo.binning import SKLEARN_FIND, find_binning_thresholds, one_sort_binning
 from demos.velo.data import build_calendar, load_daily
 from demos.velo.protocol import SEED_TEST
 from demos.velo.pyfunc_model import (
@@ -24,6 +26,7 @@ from demos.velo.pyfunc_model import (
     zero_runs,
 )
 from registry.card import Card
+from tests import reference_builds
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -37,8 +40,9 @@ SEEN_WHILE_THRESHOLDING: set[int] = set()
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """The build, with a spy on the design-choice code recording the years of what it receives."""
+def built(request, tmp_path_factory):
+    """The build, with a spy on the design-choice code recording the years of what it receives
+    (then kept for the tests that only need a built model: :mod:`tests.reference_builds`)."""
 
     def spy(choose):
         def wrapped(validation, *args):
@@ -64,7 +68,8 @@ def built(tmp_path_factory):
         patch.setattr(protocol, "choose_threshold", spy_threshold(protocol.choose_threshold))
         patch.setattr(protocol, "choose_design", spy(protocol.choose_design))
         patch.setattr(protocol, "choose_baseline", spy(protocol.choose_baseline))
-        return build(tmp_path_factory.mktemp("velo") / "model")
+        made = build(tmp_path_factory.mktemp("velo") / "model")
+    return reference_builds.keep(request, "demos.velo", made)
 
 
 @pytest.fixture(scope="module")
@@ -257,6 +262,40 @@ def test_the_choice_read_validation_years_only(built):
     learned = built.extra["apprentissage"]
     assert learned["annees_injectees"] == [2016, 2017, 2018]
     assert not set(learned["graines"]) & {s.seed for y in (2017, 2018) for s in ev.family(y, 12)}
+
+
+@pytest.mark.parametrize("max_bins", [255, 16])
+def test_one_sort_binning_finds_scikit_learns_thresholds(max_bins):
+    rng = np.random.default_rng(7)
+    n = 5_000
+    columns = {
+        "continuous": rng.normal(size=n),
+        "ties": np.round(rng.normal(size=n), 1),
+        "few values": rng.integers(0, 5, size=n).astype(float),
+        "constant": np.ones(n),
+    }
+    columns["missing"] = np.where(rng.random(n) < 0.2, np.nan, rng.normal(size=n))
+    weights = {
+        "version 4's": np.where(rng.random(n) < 0.3, 1.0, 4.0),
+        "with zeros": np.where(rng.random(n) < 0.1, 0.0, rng.random(n) * 3),
+        "none": None,
+    }
+    for column in columns.values():
+        for weight in weights.values():
+            expected = SKLEARN_FIND(column, max_bins, weight)
+            assert np.array_equal(find_binning_thresholds(column, max_bins, weight), expected)
+    # within the block, the classifier bins with it, and gets the same model
+    frame = pd.DataFrame(columns)
+    truth = frame["continuous"] + rng.normal(size=n) > 0.5
+    weight = weights["version 4's"]
+    settings = {**protocol.CLASSIFIER, "max_iter": 20}
+    plain = HistGradientBoostingClassifier(**settings).fit(frame, truth, sample_weight=weight)
+    with one_sort_binning():
+        fast = HistGradientBoostingClassifier(**settings).fit(frame, truth, sample_weight=weight)
+    assert np.array_equal(plain.predict_proba(frame), fast.predict_proba(frame))
+    from sklearn.ensemble._hist_gradient_boosting import binning as sk_binning
+
+    assert sk_binning._find_binning_thresholds is SKLEARN_FIND  # put back after the block
 
 
 def _toy_deviations() -> pd.DataFrame:
