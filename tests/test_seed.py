@@ -6,13 +6,14 @@ import json
 
 import pytest
 
-from bibia.seed import seed
+from bibia.seed import REFERENCE_MODELS, seed
 from bibia.services import Services
 from demos.projects import load_projects
 from registry.entries import CatalogueQuery
 from registry.refs import ModelRef
 from tests.backends import s3
 from tests.backends.conftest import PostgresServer, postgres_server_url, require_postgres
+from tests.reference_builds import cached_builds, prebuilt
 
 pytestmark = pytest.mark.slow
 
@@ -32,7 +33,8 @@ ALIASES = {
 def seeded(request, tmp_path_factory):
     """The seed run twice, on the embedded default and on the scale configuration (both
     databases on PostgreSQL, where MLflow limits a tag to 5,000 characters: the real cards
-    are longer; the artifacts in a bucket of the tests' SeaweedFS)."""
+    are longer; the artifacts in a bucket of the tests' SeaweedFS), with the reference
+    models' real builds (:mod:`tests.reference_builds`)."""
     from bibia.settings import Settings
 
     server = PostgresServer(postgres_server_url())
@@ -52,8 +54,11 @@ def seeded(request, tmp_path_factory):
     services = Services.build(
         Settings(data_dir=tmp_path_factory.mktemp("seed") / "data", runner="none", **databases)
     )
-    first = seed(services)
-    second = seed(services)
+    # the builds themselves are the reference models' own tests (tests/demos); the README
+    # tour runs this seed with its builds in a real ``bibia serve``
+    with prebuilt(cached_builds(request, tmp_path_factory, REFERENCE_MODELS)):
+        first = seed(services)
+        second = seed(services)
     yield services, first, second
     services.db.dispose()
     env.undo()

@@ -18,13 +18,15 @@ from demos.air.pyfunc_model import INPUT_COLUMNS, OUTPUT_COLUMNS, POLLUTANTS, fe
 from demos.air.synthetic import FORECASTS_FILE, OBSERVATIONS_FILE, generate
 from demos.reference import CHART_FILE, METRICS_FILE, SAMPLE_FILE
 from registry.card import Card
+from tests import reference_builds
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    return build(tmp_path_factory.mktemp("air") / "model")
+def built(request, tmp_path_factory):
+    made = build(tmp_path_factory.mktemp("air") / "model")
+    return reference_builds.keep(request, "demos.air", made)
 
 
 @pytest.fixture(scope="module")

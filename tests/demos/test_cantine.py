@@ -16,6 +16,7 @@ from demos.cantine import data, train
 from demos.cantine.model import FEATURES, STAFF_FEATURE, day_guard, features, prepare
 from demos.reference import CHART_FILE, METRICS_FILE, SAMPLE_FILE
 from registry.card import Card
+from tests import reference_builds
 
 METRIC_KEYS = {
     "mae",
@@ -55,17 +56,19 @@ def _spied(chooser_saw):
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory, chooser_saw):
+def built(request, tmp_path_factory, chooser_saw):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(train, "choose", _spied(chooser_saw))
-        return demos.cantine.build(tmp_path_factory.mktemp("cantine") / "model")
+        made = demos.cantine.build(tmp_path_factory.mktemp("cantine") / "model")
+    return reference_builds.keep(request, "demos.cantine", made)
 
 
 @pytest.fixture(scope="module")
-def built_staff(tmp_path_factory, chooser_saw):
+def built_staff(request, tmp_path_factory, chooser_saw):
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(train, "choose", _spied(chooser_saw))
-        return demos.cantine.commande.build(tmp_path_factory.mktemp("commande") / "model")
+        made = demos.cantine.commande.build(tmp_path_factory.mktemp("commande") / "model")
+    return reference_builds.keep(request, "demos.cantine.commande", made)
 
 
 @pytest.fixture(scope="module")

@@ -22,19 +22,18 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import shutil
 import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.conftest import EXAMPLE_CARD, ROOT, World, need, tar_model
+from tests.reference_builds import cached_builds, prebuilt
 
 REFERENCE_PACKAGES = ("demos.cantine", "demos.velo")
 
@@ -122,42 +121,6 @@ def reference_builds(
     return cached_builds(request, tmp_path_factory, REFERENCE_PACKAGES)
 
 
-def cached_builds(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    packages: tuple[str, ...],
-) -> dict[str, object]:
-    """``{package: ReferenceBuild}`` of ``packages``, each trained once (cached by fingerprint)."""
-    import importlib
-
-    from bibia.seed import fingerprint
-
-    cache = getattr(
-        request.config, "cache", None
-    )  # absent with -p no:cacheprovider: build in this session only
-    cache_root = (
-        Path(cache.mkdir("bibia-reference-models"))
-        if cache is not None
-        else tmp_path_factory.mktemp("reference")
-    )
-    builds = {}
-    for package in packages:
-        slot = cache_root / package / fingerprint(package)
-        meta = slot / "build.pickle"
-        if not meta.is_file():
-            shutil.rmtree(slot.parent, ignore_errors=True)  # builds of older code or data go too
-            slot.parent.mkdir(parents=True)
-            tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=slot.parent))
-            build = importlib.import_module(package).build(tmp / "model")
-            (tmp / "build.pickle").write_bytes(
-                pickle.dumps(replace(build, model_dir=Path("model")))
-            )
-            os.replace(tmp, slot)
-        build = pickle.loads(meta.read_bytes())
-        builds[package] = replace(build, model_dir=slot / "model")
-    return builds
-
-
 def seed_reference(
     services, builds: dict[str, object], packages: tuple[str, ...] = REFERENCE_PACKAGES
 ) -> None:
@@ -171,17 +134,8 @@ def seed_reference(
 
     import bibia.seed
 
-    def prebuilt(package: str) -> Callable[[Path], object]:
-        def build(out_dir: Path) -> object:
-            shutil.copytree(builds[package].model_dir, out_dir)
-            return replace(builds[package], model_dir=out_dir)
-
-        return build
-
-    with pytest.MonkeyPatch.context() as patch:
+    with pytest.MonkeyPatch.context() as patch, prebuilt({p: builds[p] for p in packages}):
         patch.setattr(bibia.seed, "REFERENCE_MODELS", packages)
-        for package in packages:
-            patch.setattr(importlib.import_module(package), "build", prebuilt(package))
         report = bibia.seed.seed(services)
     assert set(report.models_registered) | set(report.models_unchanged) == {
         importlib.import_module(p).MODEL_NAME for p in packages
