@@ -16,6 +16,7 @@ are ignored, so the client is always the socket peer.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 from typing import Any
 
@@ -77,6 +78,21 @@ def protocol_class(header_timeout: float) -> type[HeaderDeadlineProtocol]:
     return type("HeaderDeadline", (HeaderDeadlineProtocol,), {"header_timeout": header_timeout})
 
 
+def log_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging configuration, with bibia's own loggers on its standard-error handler.
+
+    Without it, bibia's messages below WARNING (a replica taking the lead of the upkeep,
+    the warm sandboxes of a dead replica removed, a job queued again) went nowhere.
+    """
+    configured = copy.deepcopy(uvicorn.config.LOGGING_CONFIG)
+    configured["loggers"]["bibia"] = {
+        "handlers": ["default"],
+        "level": level.upper(),
+        "propagate": False,
+    }
+    return configured
+
+
 def config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Config:
     """The uvicorn configuration of ``bibia serve``."""
     trusted = settings.trusted_proxy_list
@@ -84,6 +100,7 @@ def config(app: Any, settings: Settings, **overrides: Any) -> uvicorn.Config:
         "host": settings.host,
         "port": settings.port,
         "log_level": "info",
+        "log_config": log_config(settings.log_level),
         "http": protocol_class(settings.header_timeout_s),
         "proxy_headers": bool(trusted),
         "forwarded_allow_ips": trusted or [],

@@ -172,3 +172,6 @@ def test_one_replica_alone_leads_the_upkeep(two: Cluster) -> None:
     finally:
         engine.dispose()
     assert set(beats) == {"r0", "r1"}  # both beat
+    # and the leader says so in its log (bibia's INFO messages reach ``bibia serve``'s stderr)
+    said = [r.name for r in c.replicas if "leads the demonstrators' upkeep" in r.log.read_text()]
+    assert said == leaders, said
