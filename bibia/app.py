@@ -33,6 +33,7 @@ from bibia.guards import (
     BodyLimit,
     BodyReadTimeout,
     FailedAuthBrake,
+    PerClientWindow,
     SecurityHeaders,
 )
 from bibia.services import Services
@@ -166,6 +167,8 @@ def create_app(
     # Innermost first: the CSRF check reads form bodies that BodyLimit and BodyReadTimeout already bound.
     secret = settings.signing_secret()
     app.state.demo_form_tokens = DemoFormTokens(secret, int(settings.session_hours * 3600))
+    # each start of a sign-in through the provider writes a row that lives ten minutes
+    app.state.oidc_starts = PerClientWindow(settings.oidc_start_limit, settings.oidc_start_window_s)
     app.add_middleware(CsrfProtect, settings=settings, secret=secret)
     app.add_middleware(BodyLimit, settings=settings, services=services)
     app.add_middleware(FailedAuthBrake, settings=settings)

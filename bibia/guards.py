@@ -142,6 +142,24 @@ class BodyReadTimeout:
         await run_guarded(self.app, scope, receive, send, check, wrap=timed)
 
 
+class PerClientWindow:
+    """At most ``limit`` events per client in a moving window of ``window_s`` seconds.
+
+    In memory (``limits``), per replica: N replicas let N times the limit through at most.
+    """
+
+    def __init__(self, limit: int, window_s: int) -> None:
+        self.item = RateLimitItemPerSecond(limit, window_s)
+        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def take(self, client: str) -> int | None:
+        """Count one event of ``client``; None when it fits, else the seconds until one would."""
+        if self.limiter.hit(self.item, client):
+            return None
+        reset = self.limiter.get_window_stats(self.item, client).reset_time
+        return max(1, math.ceil(reset - time.time()))
+
+
 class FailedAuthBrake:
     """Rate-limit FAILED authentication per client: past the limit, every request of that client gets 429.
 

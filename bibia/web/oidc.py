@@ -69,6 +69,19 @@ def _refusal(request: Request, error: SignInError) -> HTMLResponse:
 @router.post("/connexion/oidc")
 def start(request: Request, services: ServicesDep, next: Annotated[str, Form()] = "") -> Response:
     settings = services.settings
+    client = request.client.host if request.client else "inconnu"
+    wait = request.app.state.oidc_starts.take(client) if settings.oidc_enabled else None
+    if wait is not None:
+        braked = error_page(
+            request,
+            429,
+            "trop de connexions commencées depuis votre adresse en peu de temps : "
+            f"réessayez dans {wait} s, ou connectez-vous avec un jeton d'accès.",
+            title="Trop de tentatives",
+        )
+        braked.headers["Retry-After"] = str(wait)
+        braked.headers["Cache-Control"] = "no-store"
+        return braked
     try:
         with services.db.session() as session:
             url, state = oidc.begin(

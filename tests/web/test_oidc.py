@@ -142,6 +142,38 @@ def test_the_start_sends_the_browser_to_the_provider_with_pkce_state_and_nonce(
         assert query["code_challenge"] not in row.code_verifier  # the verifier never left
 
 
+def test_a_flood_of_starts_is_braked_per_client_with_a_french_429(
+    tmp_path: Path, provider: RunningProvider
+) -> None:
+    from bibia.settings import Settings
+
+    oidc.forget_provider_cache()
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        seed_on_start=False,
+        runner="none",
+        oidc_issuer=provider.issuer,
+        oidc_client_id=provider.client_id,
+        oidc_client_secret=provider.client_secret,
+        oidc_start_limit=3,
+    )
+    w = make_world(settings)
+    with w.client:
+        browser = TestClient(w.app)  # type: ignore[arg-type]
+        assert [start(browser).status_code for _ in range(3)] == [303, 303, 303]
+        refused_ = start(browser)
+        assert refused_.status_code == 429
+        assert 1 <= int(refused_.headers["retry-after"]) <= settings.oidc_start_window_s
+        text = html.unescape(refused_.text)
+        assert "trop de connexions commencées depuis votre adresse" in text.lower()
+        assert "Traceback" not in text and "bibia_oidc" not in refused_.headers.get(
+            "set-cookie", ""
+        )
+        assert _count(w, OidcLogin) == 3  # the refused start recorded nothing
+        # the token sign-in is not braked by it
+        assert sign_in(browser, w.tokens["member"]).status_code == 303
+
+
 def test_a_first_sign_in_creates_a_member_of_the_organisation_and_opens_a_session(
     world: World, provider: RunningProvider
 ) -> None:
