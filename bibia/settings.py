@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     header_timeout_s: float = Field(
         10.0, gt=0, description="Time a connection has to send complete request headers"
     )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="What bibia serve writes to its standard error (bibia's own messages)"
+    )
     body_timeout_s: float = Field(
         30.0, gt=0, description="Longest pause allowed between two chunks of a request body"
     )
@@ -108,6 +111,14 @@ class Settings(BaseSettings):
     )
     oidc_timeout_s: float = Field(
         10.0, gt=0, le=120, description="Longest wait for the provider (discovery, keys, tokens)"
+    )
+    oidc_start_limit: int = Field(
+        120,
+        ge=1,
+        description="Sign-ins through the provider one client may start per oidc_start_window_s",
+    )
+    oidc_start_window_s: int = Field(
+        600, ge=1, description="The moving window of oidc_start_limit, in seconds"
     )
 
     seed_on_start: bool = True
