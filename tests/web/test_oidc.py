@@ -43,22 +43,27 @@ def provider() -> Iterator[RunningProvider]:
         yield running
 
 
-@pytest.fixture
-def world(tmp_path: Path, provider: RunningProvider) -> Iterator[World]:
+def settings_for(tmp_path: Path, provider: RunningProvider, **overrides: Any) -> Any:
+    """The settings of an app that signs in through ``provider`` (its cached metadata forgotten)."""
     from bibia.settings import Settings
 
     oidc.forget_provider_cache()
     provider.tamper = False
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        seed_on_start=False,
-        runner="none",
-        oidc_issuer=provider.issuer,
-        oidc_client_id=provider.client_id,
-        oidc_client_secret=provider.client_secret,
-        auth_failure_limit=1000,
-    )
-    w = make_world(settings)  # Nantes Métropole (SIREN 244400404) and Lille
+    values: dict[str, Any] = {
+        "data_dir": tmp_path / "data",
+        "seed_on_start": False,
+        "runner": "none",
+        "oidc_issuer": provider.issuer,
+        "oidc_client_id": provider.client_id,
+        "oidc_client_secret": provider.client_secret,
+        "auth_failure_limit": 1000,
+    }
+    return Settings(**{**values, **overrides})
+
+
+@pytest.fixture
+def world(tmp_path: Path, provider: RunningProvider) -> Iterator[World]:
+    w = make_world(settings_for(tmp_path, provider))  # Nantes Métropole (SIREN 244400404) and Lille
     with w.client:
         yield w
 
@@ -145,18 +150,7 @@ def test_the_start_sends_the_browser_to_the_provider_with_pkce_state_and_nonce(
 def test_a_flood_of_starts_is_braked_per_client_with_a_french_429(
     tmp_path: Path, provider: RunningProvider
 ) -> None:
-    from bibia.settings import Settings
-
-    oidc.forget_provider_cache()
-    settings = Settings(
-        data_dir=tmp_path / "data",
-        seed_on_start=False,
-        runner="none",
-        oidc_issuer=provider.issuer,
-        oidc_client_id=provider.client_id,
-        oidc_client_secret=provider.client_secret,
-        oidc_start_limit=3,
-    )
+    settings = settings_for(tmp_path, provider, oidc_start_limit=3)
     w = make_world(settings)
     with w.client:
         browser = TestClient(w.app)  # type: ignore[arg-type]
