@@ -6,8 +6,9 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import false, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -233,15 +234,6 @@ def set_role(session: Session, caller: Caller, org_slug: str, user_name: str, ro
     return user
 
 
-def audit_events(session: Session, limit: int = 100, action: str | None = None) -> list[AuditEvent]:
-    query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
-    if action:
-        if any(ord(c) < 32 for c in action):
-            return []  # no action has it (and PostgreSQL refuses a NUL in a query)
-        query = query.where(AuditEvent.action == action)
-    return list(session.scalars(query))
-
-
 # ------------------------------------------------------------ quotas per organisation
 
 MAX_QUOTA = 1000
@@ -390,7 +382,59 @@ class AuditQuery:
     end: dt.datetime | None = None
 
 
+def _moment(value: str, zone: ZoneInfo, label: str, *, end: bool) -> dt.datetime:
+    """An ISO 8601 date (the day in ``zone``: its start, or the next day's when ``end``)
+    or date and time (in ``zone`` unless it says its offset), as a UTC moment."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = dt.date.fromisoformat(text)
+            moment = dt.datetime.combine(day + dt.timedelta(days=1 if end else 0), dt.time())
+        else:
+            moment = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InvalidInput(
+            f"date {label} invalide : « {text[:40]} » ; attendu : une date comme 2026-03-01 "
+            "ou une date et heure comme 2026-03-01T14:30 (heure de Paris sauf décalage indiqué)"
+        ) from None
+    if not 2000 <= moment.year <= 2100:
+        raise InvalidInput(f"date {label} invalide : choisissez une année entre 2000 et 2100")
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(dt.UTC)
+
+
+def audit_query(
+    zone: ZoneInfo,
+    *,
+    actor: str | None = None,
+    action: str | None = None,
+    target: str | None = None,
+    since: str | None = None,
+    until: str | None = None,
+) -> AuditQuery:
+    """The filters of the API's and the CLI's audit log. ``since`` and ``until`` are ISO 8601
+    dates (days in ``zone``, both included) or dates and times (``until`` excluded).
+
+    Raises:
+        InvalidInput: a date that is not one, or ``until`` before ``since``.
+    """
+    start = _moment(since, zone, "de début", end=False) if since else None
+    end = _moment(until, zone, "de fin", end=True) if until else None
+    if start is not None and end is not None and end <= start:
+        raise InvalidInput("la date de fin est avant la date de début")
+    return AuditQuery(
+        actor=actor or None, action=action or None, target=target or None, start=start, end=end
+    )
+
+
 def _audit_where(query: Any, q: AuditQuery) -> Any:
+    if any(
+        any(ord(c) < 32 or ord(c) == 127 for c in text)
+        for text in (q.actor, q.action, q.target)
+        if text
+    ):
+        return query.where(false())  # nothing holds one (and PostgreSQL refuses a NUL)
     if q.actor:
         query = query.where(func.lower(AuditEvent.actor).contains(q.actor.lower(), autoescape=True))
     if q.action:

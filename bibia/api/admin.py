@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import JSONResponse
@@ -169,9 +170,43 @@ def whoami(caller: CallerDep) -> JSONResponse:
 def audit_log(
     caller: AdminDep,
     session: SessionDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    action: str | None = None,
+    settings: SettingsDep,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Événements au plus")] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000, description="Événements sautés")] = 0,
+    action: Annotated[
+        str | None, Query(max_length=100, description="Action exacte, ex. model.alias")
+    ] = None,
+    actor: Annotated[
+        str | None, Query(max_length=200, description="Contenu dans l'auteur (sans casse)")
+    ] = None,
+    target: Annotated[
+        str | None,
+        Query(max_length=200, description="Contenu dans l'objet : un modèle, une organisation…"),
+    ] = None,
+    since: Annotated[
+        str | None,
+        Query(
+            max_length=40,
+            description="Depuis : date (AAAA-MM-JJ, jour compris) ou date et heure ISO 8601, "
+            "heure de Paris sauf décalage indiqué",
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        Query(max_length=40, description="Jusqu'à : date (jour compris) ou date et heure (exclue)"),
+    ] = None,
 ) -> JSONResponse:
+    """Les événements du journal, du plus récent au plus ancien ; leur nombre total
+    (tous filtres appliqués) dans l'en-tête ``X-Total-Count``."""
+    query = accounts.audit_query(
+        ZoneInfo(settings.timezone),
+        actor=actor,
+        action=action,
+        target=target,
+        since=since,
+        until=until,
+    )
+    events, total = accounts.search_audit(session, query, offset=offset, limit=limit)
     return JSONResponse(
         [
             {
@@ -182,6 +217,7 @@ def audit_log(
                 "target": e.target,
                 "details": e.details,
             }
-            for e in accounts.audit_events(session, limit, action)
-        ]
+            for e in events
+        ],
+        headers={"X-Total-Count": str(total)},
     )

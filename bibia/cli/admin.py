@@ -245,11 +245,39 @@ def user_role(
 def audit_command(
     limit: Annotated[int, typer.Option(min=1, max=10_000)] = 50,
     action: Annotated[str | None, typer.Option(help="Filtrer par action, ex. model.alias")] = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Auteur contenant ce texte (sans casse)")
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Objet contenant ce texte : un modèle, une organisation…"),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="Depuis : date AAAA-MM-JJ (jour compris) ou date et heure ISO 8601 (heure de Paris)",
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="Jusqu'à : date (jour compris) ou date et heure (exclue)"),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Afficher le journal d'audit (qui, quoi, quand)."""
+    """Afficher le journal d'audit (qui, quoi, quand), du plus récent au plus ancien."""
+    from zoneinfo import ZoneInfo
+
     from bibia import accounts
 
+    query = accounts.audit_query(
+        ZoneInfo(load_settings().timezone),
+        actor=actor,
+        action=action,
+        target=target,
+        since=since,
+        until=until,
+    )
     with open_database().session() as session:
         rows: list[dict[str, Any]] = [
             {
@@ -259,7 +287,7 @@ def audit_command(
                 "target": e.target,
                 "details": e.details,
             }
-            for e in accounts.audit_events(session, limit, action)
+            for e in accounts.search_audit(session, query, limit=limit)[0]
         ]
     if as_json:
         print_json(rows)
