@@ -387,18 +387,20 @@ def _moment(value: str, zone: ZoneInfo, label: str, *, end: bool) -> dt.datetime
     or date and time (in ``zone`` unless it says its offset), as a UTC moment."""
     text = value.strip()
     try:
-        if len(text) == 10:
-            day = dt.date.fromisoformat(text)
-            moment = dt.datetime.combine(day + dt.timedelta(days=1 if end else 0), dt.time())
-        else:
-            moment = dt.datetime.fromisoformat(text)
+        moment = (
+            dt.datetime.combine(dt.date.fromisoformat(text), dt.time())
+            if len(text) == 10
+            else dt.datetime.fromisoformat(text)
+        )
     except ValueError:
         raise InvalidInput(
             f"date {label} invalide : « {text[:40]} » ; attendu : une date comme 2026-03-01 "
             "ou une date et heure comme 2026-03-01T14:30 (heure de Paris sauf décalage indiqué)"
         ) from None
-    if not 2000 <= moment.year <= 2100:
+    if not 2000 <= moment.year <= 2100:  # checked before a day is added (9999-12-31 + 1 day)
         raise InvalidInput(f"date {label} invalide : choisissez une année entre 2000 et 2100")
+    if end and len(text) == 10:
+        moment += dt.timedelta(days=1)
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=zone)
     return moment.astimezone(dt.UTC)

@@ -8,8 +8,11 @@ import json
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bibia import accounts
 from bibia.db.models import AuditEvent
+from domain.errors import InvalidInput
 from tests.conftest import World, cli
 from tests.test_cli import ok, refused
 
@@ -108,3 +111,21 @@ def test_days_are_the_zones_and_moments_say_their_offset() -> None:
     assert query.actor == "alice" and query.action is None and query.target is None
     exact = accounts.audit_query(paris, since="2026-03-01T10:00:00+00:00")
     assert exact.start == dt.datetime(2026, 3, 1, 10, tzinfo=dt.UTC) and exact.end is None
+
+
+@pytest.mark.parametrize(
+    "since,until",
+    [
+        (None, "9999-12-31"),
+        ("0001-01-01", None),
+        (None, "9999-12-31T23:59:59"),
+        ("2026-03-01\x00", None),
+        ("2026-02-30", None),
+        ("demain", None),
+        (None, "2026-03-01T25:00"),
+        ("2026-03-01T10:00+99:00", None),
+    ],
+)
+def test_a_date_that_is_not_one_is_a_french_error_never_a_crash(since, until) -> None:
+    with pytest.raises(InvalidInput, match="date de (début|fin) invalide"):
+        accounts.audit_query(ZoneInfo("Europe/Paris"), since=since, until=until)
