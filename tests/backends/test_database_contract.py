@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import inspect
@@ -197,7 +198,7 @@ def test_audit_events_record_who_did_what(db: Database) -> None:
         issued = accounts.create_token(session, SYSTEM, "quimper", "admin", "admin-quimper")
         accounts.revoke_token(session, SYSTEM, issued.prefix)
     with db.session() as session:
-        events = accounts.audit_events(session, limit=500)
+        events, _ = accounts.search_audit(session, accounts.AuditQuery(), limit=500)
         mine = [(e.action, e.target) for e in events if e.target in {"quimper", issued.prefix}]
         assert mine == [
             ("token.revoke", issued.prefix),
@@ -211,8 +212,17 @@ def test_audit_events_record_who_did_what(db: Database) -> None:
             created.at if created.at.tzinfo else created.at.replace(tzinfo=dt.UTC)
         )  # SQLite keeps no zone
         assert abs(dt.datetime.now(dt.UTC) - at) < dt.timedelta(minutes=5)
-        assert all(
-            e.action == "token.revoke"
-            for e in accounts.audit_events(session, action="token.revoke")
-        )
+        revoked, total = accounts.search_audit(session, accounts.AuditQuery(action="token.revoke"))
+        assert total >= 1 and all(e.action == "token.revoke" for e in revoked)
+        # the API's and the CLI's filters, the same on both backends: case-blind object and
+        # actor, a period, and a control character that matches nothing (PostgreSQL refuses NUL)
+        paris = ZoneInfo("Europe/Paris")
+        today = dt.datetime.now(paris).date().isoformat()
+        query = accounts.audit_query(paris, target="QUIMPER", actor="SYSTEME", since=today)
+        found, total = accounts.search_audit(session, query)
+        assert [(e.action, e.target) for e in found] == [("org.create", "quimper")] and total == 1
+        past = accounts.audit_query(paris, target="quimper", until="2001-01-01")
+        assert accounts.search_audit(session, past) == ([], 0)
+        for nul in ({"actor": "a\x00"}, {"action": "org.create\x00"}, {"target": "\x00"}):
+            assert accounts.search_audit(session, accounts.audit_query(paris, **nul)) == ([], 0)
         assert issued.token not in str([(e.target, e.details) for e in events])  # never a secret
