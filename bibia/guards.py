@@ -152,12 +152,22 @@ class PerClientWindow:
         self.item = RateLimitItemPerSecond(limit, window_s)
         self.limiter = MovingWindowRateLimiter(MemoryStorage())
 
-    def take(self, client: str) -> int | None:
-        """Count one event of ``client``; None when it fits, else the seconds until one would."""
-        if self.limiter.hit(self.item, client):
+    def wait(self, client: str) -> int | None:
+        """None while ``client`` has room for one more event, else the seconds until it has."""
+        if self.limiter.test(self.item, client):
             return None
         reset = self.limiter.get_window_stats(self.item, client).reset_time
         return max(1, math.ceil(reset - time.time()))
+
+    def hit(self, client: str) -> None:
+        """Count one event of ``client``."""
+        self.limiter.hit(self.item, client)
+
+    def take(self, client: str) -> int | None:
+        """Count one event of ``client`` when it fits (None), else the seconds until one would."""
+        if self.limiter.hit(self.item, client):
+            return None
+        return self.wait(client) or 1
 
 
 class FailedAuthBrake:
@@ -176,29 +186,25 @@ class FailedAuthBrake:
 
     def __init__(self, app: ASGIApp, settings: Settings) -> None:
         self.app = app
-        self.item = RateLimitItemPerSecond(
-            settings.auth_failure_limit, settings.auth_failure_window_s
-        )
-        self.limiter = MovingWindowRateLimiter(MemoryStorage())
+        self.failures = PerClientWindow(settings.auth_failure_limit, settings.auth_failure_window_s)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         client = (scope.get("client") or ("inconnu", 0))[0]
-        if not self.limiter.test(self.item, client):
-            await self._refuse(scope, receive, send, client)
+        wait = self.failures.wait(client)
+        if wait is not None:
+            await self._refuse(scope, receive, send, wait)
             return
         with watching_failures() as noted:
             try:
                 await self.app(scope, receive, send)
             finally:
                 if noted:
-                    self.limiter.hit(self.item, client)
+                    self.failures.hit(client)
 
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send, client: str) -> None:
-        reset = self.limiter.get_window_stats(self.item, client).reset_time
-        wait = max(1, math.ceil(reset - time.time()))
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, wait: int) -> None:
         error = TooManyFailures(
             f"trop de tentatives d'authentification refusées depuis votre adresse : réessayez dans {wait} s"
         )
