@@ -44,16 +44,14 @@ def _slot(root: Path, package: str) -> Path:
     return root / package / fingerprint(package)
 
 
-def _store(root: Path, package: str, build: Any) -> None:
-    """Copy ``build`` (its model directory and the rest) into its slot, atomically."""
-    slot = _slot(root, package)
+def _store(slot: Path, build: Any) -> None:
+    """Copy ``build`` (its model directory and the rest) into ``slot``, atomically."""
     if (slot / "build.pickle").is_file():
         return
     shutil.rmtree(slot.parent, ignore_errors=True)  # builds of older code or data go too
     slot.parent.mkdir(parents=True)
     tmp = Path(tempfile.mkdtemp(prefix=".build-", dir=slot.parent))
-    if Path(build.model_dir).resolve() != (tmp / "model").resolve():
-        shutil.copytree(build.model_dir, tmp / "model")
+    shutil.copytree(build.model_dir, tmp / "model")
     (tmp / "build.pickle").write_bytes(pickle.dumps(replace(build, model_dir=Path("model"))))
     os.replace(tmp, slot)
 
@@ -61,7 +59,7 @@ def _store(root: Path, package: str, build: Any) -> None:
 def keep(request: pytest.FixtureRequest, package: str, build: Any) -> Any:
     """Keep a build a test made for the other tests (when none of this code is kept yet)."""
     tmp_path_factory = request.getfixturevalue("tmp_path_factory")
-    _store(_root(request.config, tmp_path_factory), package, build)
+    _store(_slot(_root(request.config, tmp_path_factory), package), build)
     return build
 
 
@@ -78,7 +76,7 @@ def cached_builds(
         if not (slot / "build.pickle").is_file():
             out = Path(tempfile.mkdtemp(prefix="bibia-build-", dir=root))
             try:
-                _store(root, package, importlib.import_module(package).build(out / "model"))
+                _store(slot, importlib.import_module(package).build(out / "model"))
             finally:
                 shutil.rmtree(out, ignore_errors=True)
         build = pickle.loads((slot / "build.pickle").read_bytes())
